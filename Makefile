@@ -1,0 +1,76 @@
+# cnn-course: every target installs what is missing first (see `make install`).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# Everything the tools write goes under build/ (never the user's home).
+export CNN_COURSE_DATA ?= $(CURDIR)/.data
+export KERAS_HOME := $(CURDIR)/build/home/keras
+export MPLCONFIGDIR := $(CURDIR)/build/home/matplotlib
+export JUPYTER_CONFIG_DIR := $(CURDIR)/build/home/jupyter/config
+export JUPYTER_DATA_DIR := $(CURDIR)/build/home/jupyter/data
+export JUPYTER_RUNTIME_DIR := $(CURDIR)/build/home/jupyter/runtime
+export IPYTHONDIR := $(CURDIR)/build/home/ipython
+export TORCH_HOME := $(CURDIR)/build/home/torch
+export XDG_CACHE_HOME := $(CURDIR)/build/home/cache
+export KERAS_BACKEND ?= tensorflow
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PYTHONHASHSEED := 0
+export MPLBACKEND := Agg
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help install install-student data test lectures bench demo release clean
+
+help:
+	@echo "make demo      set up, release the exercises, grade the sample submissions, write a report"
+	@echo "make test      set up, then run every test (unit, grading, mutation, lectures)"
+	@echo "make install   create .venv with the project (editable) and prepare offline data"
+	@echo "make install-student  create .venv-student: what a student gets (no reference library)"
+	@echo "make bench     print speed ratios measured in one run"
+	@echo "make release   regenerate exercises/ from the instructor sources in solutions/"
+	@echo "make lectures  execute every lecture notebook in course/"
+	@echo "make clean     remove build outputs"
+
+install: $(STAMP) data
+
+$(STAMP): pyproject.toml setup.py requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -c requirements.lock -e '.[test]'
+	@mkdir -p build/home
+	@touch $@
+
+data: $(STAMP)
+	@$(BIN)/python -m autograder.tools.data prepare
+
+install-student:
+	@test -x .venv-student/bin/python || $(PYTHON) -m venv .venv-student
+	.venv-student/bin/python -m pip install -q --upgrade pip
+	.venv-student/bin/python -m pip install -q torch==2.13.0
+	CNN_COURSE_STUDENT=1 .venv-student/bin/python -m pip install -q -c requirements.lock .
+	.venv-student/bin/python -m autograder.tools.data prepare
+	@echo "Student environment ready: .venv-student (no reference library inside)."
+
+test: install
+	$(BIN)/python -m pytest -n 2 --dist loadgroup tests
+	$(MAKE) --no-print-directory lectures
+
+lectures: install
+	CNN_COURSE_FAST=1 $(BIN)/python -m pytest -p no:cacheprovider --nbval-lax course
+
+bench: install
+	@for f in tests/bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+release: install
+	$(BIN)/cnn-course release
+
+demo: install
+	$(BIN)/cnn-course demo
+
+clean:
+	rm -rf build .pytest_cache gradebook.db
+	find . -name __pycache__ -type d -prune -not -path './.venv*' -exec rm -rf {} +

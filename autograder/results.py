@@ -1,0 +1,61 @@
+"""Plain result records shared by the engine, the CLI, reports and the gradebook."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+# Status of one test.
+PASSED = "passed"          # the test cell ran without exception
+FAILED = "failed"          # an assertion in the test failed
+ERROR = "error"            # the student's code (or the test) raised another exception
+TIMEOUT = "timeout"        # CPU (or wall-clock backstop) limit of the test was exceeded
+MEMORY = "memory"          # the memory limit was exceeded
+CRASH = "crash"            # the sandbox process died (os._exit, segfault, killed)
+FORBIDDEN = "forbidden"    # the tested function uses an API the assignment forbids
+TEST_STATUSES = (PASSED, FAILED, ERROR, TIMEOUT, MEMORY, CRASH, FORBIDDEN)
+
+# Status of a whole submission.
+GRADED = "graded"          # every test ran (some may have failed)
+INVALID = "invalid"        # the submission could not be read (not a notebook, bad JSON, empty...)
+SUBMISSION_STATUSES = (GRADED, INVALID)
+
+PUBLIC = "public"
+HIDDEN = "hidden"
+
+
+@dataclass
+class TestResult:
+    name: str                  # the nbgrader grade_id of the test cell
+    points: float
+    max_points: float
+    status: str                # one of TEST_STATUSES
+    message: str = ""          # what the student reads; never the hidden test's code
+    visibility: str = PUBLIC   # PUBLIC or HIDDEN
+    duration_s: float = 0.0    # wall-clock seconds
+    cpu_s: float = 0.0         # CPU seconds used in the sandbox during the test
+
+
+@dataclass
+class SubmissionResult:
+    student_id: str
+    assignment: str
+    status: str                          # one of SUBMISSION_STATUSES
+    score: float
+    max_score: float
+    tests: list[TestResult] = field(default_factory=list)
+    message: str = ""                    # submission-level note (why invalid, cells that failed to run...)
+    sha256: str = ""                     # of the submitted file's bytes
+    seed: int = 0
+    grader_version: str = ""
+    isolation: str = ""                  # e.g. "namespaces(pid,net,mount)+uid+rlimits+cgroup"
+    durations: dict = field(default_factory=dict)   # {"total_s":..., "sandbox_start_s":..., ...}
+    versions: dict = field(default_factory=dict)    # package versions used for grading
+    notebook: str = ""                   # file name of the graded notebook
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "SubmissionResult":
+        data = dict(data)
+        data["tests"] = [TestResult(**t) for t in data.get("tests", [])]
+        return cls(**data)

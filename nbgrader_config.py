@@ -1,0 +1,19 @@
+"""nbgrader configuration: the repository root is the course directory.
+
+Run nbgrader from the repository root (``nbgrader export``, ``nbgrader formgrader``) and it
+finds the instructor sources in ``solutions/``, the student release in ``exercises/`` and the
+gradebook that ``cnn-course grade`` fills.
+"""
+c = get_config()  # noqa: F821  (provided by nbgrader)
+
+c.CourseDirectory.root = __import__("os").path.dirname(__import__("os").path.abspath(__file__))
+c.CourseDirectory.course_id = "cnn-course"
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "exercises"
+c.CourseDirectory.submitted_directory = "build/nbgrader/submitted"
+c.CourseDirectory.autograded_directory = "build/nbgrader/autograded"
+c.CourseDirectory.feedback_directory = "build/nbgrader/feedback"
+c.CourseDirectory.db_url = "sqlite:///" + __import__("os").path.join(c.CourseDirectory.root, "build", "gradebook.db")
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearHiddenTests.begin_test_delimeter = "BEGIN HIDDEN TESTS"
+c.ClearHiddenTests.end_test_delimeter = "END HIDDEN TESTS"

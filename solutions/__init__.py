@@ -1,0 +1,66 @@
+"""cnn-course reference library (instructor side: never shipped to students).
+
+Everything is importable as ``from solutions import NAME``. Submodules are loaded
+lazily, so ``import solutions`` is fast and torch / keras are imported only by
+the functions that need them.
+
+=====================  ==========================================================
+module                 contents
+=====================  ==========================================================
+``solutions.conv``     numpy convolution: output sizes, padding, conv2d, pooling
+``solutions.shapes``   layer output shapes and parameter counts of whole networks
+``solutions.lenet``    LeNet-5 in PyTorch, training and evaluation loops
+``solutions.transfer`` VGG16 / develop-model transfer learning in Keras 3
+=====================  ==========================================================
+
+``load_mnist`` and the plotting helpers are student-facing and live in
+``autograder.tools``; they are re-exported here for convenience.
+"""
+from importlib import import_module
+
+_EXPORTS = {
+    # solutions.conv
+    "conv_output_size": "solutions.conv",
+    "zero_pad": "solutions.conv",
+    "conv2d_single": "solutions.conv",
+    "conv2d": "solutions.conv",
+    "conv2d_naive": "solutions.conv",
+    "pool2d": "solutions.conv",
+    "conv_param_count": "solutions.conv",
+    # solutions.shapes
+    "layer_output_shape": "solutions.shapes",
+    "summarize": "solutions.shapes",
+    "build_keras_model": "solutions.shapes",
+    "build_torch_model": "solutions.shapes",
+    # solutions.lenet
+    "LeNet5": "solutions.lenet",
+    "train_one_epoch": "solutions.lenet",
+    "evaluate": "solutions.lenet",
+    "predict": "solutions.lenet",
+    "seed_everything": "solutions.lenet",
+    "make_loader": "solutions.lenet",
+    "get_device": "solutions.lenet",
+    # solutions.transfer
+    "build_transfer_model": "solutions.transfer",
+    "unfreeze_top": "solutions.transfer",
+    "prepare_images": "solutions.transfer",
+    "reuse_model": "solutions.transfer",
+    # student-facing tools, re-exported
+    "load_mnist": "autograder.tools.data",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'solutions' has no attribute {name!r}") from None
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__
