@@ -33,6 +33,7 @@ __all__ = [
 ]
 
 _PAD_WORDS = ("valid", "same")
+_IM2COL_CHUNK_BYTES = 2 << 20   # size of one im2col block in conv2d
 
 
 # ---------------------------------------------------------------------------
@@ -208,22 +209,29 @@ def conv2d(x, w, b=None, stride=1, padding=0) -> np.ndarray:
     ``out[n, f, i, j] = b[f] + sum_{c,u,v} x_pad[n, c, i*sh + u, j*sw + v] * w[f, c, u, v]``.
 
     Implementation: the padded input is moved to channels-last, an ``as_strided``
-    view gathers every window (im2col without a Python loop) and one matrix
-    product with the flattened kernels does all the multiply-adds.
+    view exposes every window without copying, and for a block of images at a time
+    the windows are copied into rows (im2col) and one matrix product with the
+    flattened kernels does all the multiply-adds, written straight into the
+    (N, F, H'W') output.
     """
-    x, w, b, (sh, sw), pads, (Ho, Wo), dtype = _check_conv_args(x, w, b, stride, padding)
-    N, C = x.shape[:2]
+    x, w, b, (sh, sw), ((pt, pb), (pl, pr)), (Ho, Wo), dtype = _check_conv_args(x, w, b, stride, padding)
+    N, C, H, W = x.shape
     F, _, KH, KW = w.shape
-    xp = np.ascontiguousarray(zero_pad(x, pads).astype(dtype, copy=False).transpose(0, 2, 3, 1))  # (N, Hp, Wp, C)
+    xp = np.zeros((N, H + pt + pb, W + pl + pr, C), dtype=dtype)             # padded, channels-last
+    xp[:, pt:pt + H, pl:pl + W, :] = x.transpose(0, 2, 3, 1)
     s0, s1, s2, s3 = xp.strides
     windows = as_strided(xp, shape=(N, Ho, Wo, KH, KW, C),
                          strides=(s0, s1 * sh, s2 * sw, s1, s2, s3), writeable=False)
-    cols = windows.reshape(N * Ho * Wo, KH * KW * C)                   # im2col (a copy)
-    K = w.astype(dtype, copy=False).transpose(2, 3, 1, 0).reshape(KH * KW * C, F)
-    out = cols @ K                                                      # (N*Ho*Wo, F)
+    K = np.ascontiguousarray(w.transpose(0, 2, 3, 1).reshape(F, KH * KW * C), dtype=dtype)
+    out = np.empty((N, F, Ho * Wo), dtype=dtype)
+    # im2col a few images at a time, so the copied windows stay in cache for the product
+    step = max(1, _IM2COL_CHUNK_BYTES // (Ho * Wo * KH * KW * C * xp.itemsize))
+    for n in range(0, N, step):
+        cols = windows[n:n + step].reshape(-1, Ho * Wo, KH * KW * C)      # (B, H'W', KH*KW*C): a copy
+        np.matmul(K, cols.transpose(0, 2, 1), out=out[n:n + step])        # (F, KH*KW*C) @ (B, KH*KW*C, H'W')
     if b is not None:
-        out += b.astype(dtype, copy=False)
-    return np.ascontiguousarray(out.reshape(N, Ho, Wo, F).transpose(0, 3, 1, 2))
+        out += b.astype(dtype, copy=False)[:, None]
+    return out.reshape(N, F, Ho, Wo)
 
 
 def conv2d_naive(x, w, b=None, stride=1, padding=0) -> np.ndarray:
