@@ -1,0 +1,378 @@
+"""Build the student release of an assignment with nbgrader, then prove nothing secret leaked.
+
+``release(["ps1_convolution"])`` turns ``solutions/ps1_convolution/ps1_convolution.ipynb``
+(the instructor source: solutions between ``### BEGIN SOLUTION`` / ``### END SOLUTION``,
+hidden tests between ``### BEGIN HIDDEN TESTS`` / ``### END HIDDEN TESTS``) into
+``exercises/ps1_convolution/`` with nbgrader's ``generate_assignment`` (which also records
+the assignment and its grade cells in the gradebook), and then:
+
+* normalises the released notebooks (no outputs, no execution counts, no editor metadata,
+  fixed JSON layout) so the same source always gives byte-identical files;
+* copies only what students may see: notebooks, ``grading.toml`` and images (never ``*.py``
+  test modules, ``__pycache__`` or anything else lying beside the source);
+* checks that no line of a solution region and no line of a hidden-test region survived,
+  that every hidden test cell is empty and that every solution cell holds the stub;
+  a problem raises :class:`ReleaseError` and the previous release is left untouched.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE_DIR = ROOT / "solutions"
+RELEASE_DIR = ROOT / "exercises"
+NBGRADER_CONFIG = ROOT / "nbgrader_config.py"
+
+BEGIN_SOLUTION = "BEGIN SOLUTION"
+END_SOLUTION = "END SOLUTION"
+BEGIN_HIDDEN = "BEGIN HIDDEN TESTS"
+END_HIDDEN = "END HIDDEN TESTS"
+CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
+TEXT_STUB = "YOUR ANSWER HERE"
+
+# What may be copied into a release besides the notebooks.
+EXTRA_FILES = ("grading.toml",)
+EXTRA_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".svg")
+
+# Lines too generic to count as a leak when they appear in a release
+# (they are also ignored when they appear in a public part of the source).
+_GENERIC = re.compile(r"^[\s()\[\]{}:,.#]*$|^(else|try|finally|pass|return|continue|break)\s*:?$")
+
+# Cell metadata kept in a release; everything else (execution times, collapsed,
+# scrolled, editor tags) is dropped so releases do not depend on who saved the source.
+_KEEP_CELL_METADATA = ("nbgrader", "deletable", "editable", "tags")
+_KEEP_NB_METADATA = ("kernelspec", "language_info")
+
+log = logging.getLogger("cnn_course.release")
+
+
+class ReleaseError(RuntimeError):
+    """The release could not be built, or it would leak solutions or hidden tests."""
+
+
+@dataclass
+class Secret:
+    """A line that must not appear in a release."""
+
+    line: str
+    cell: int        # index of the source cell
+    grade_id: str
+    kind: str        # "solution" or "hidden test"
+
+
+# ---------------------------------------------------------------- finding assignments
+
+
+def find_assignments(source_dir: Path | str = SOURCE_DIR) -> list[str]:
+    """Names of the assignments in ``source_dir``: folders ``<ps>/`` holding ``<ps>.ipynb``."""
+    source_dir = Path(source_dir)
+    if not source_dir.is_dir():
+        return []
+    return sorted(p.name for p in source_dir.iterdir() if p.is_dir() and (p / f"{p.name}.ipynb").is_file())
+
+
+def _release_files(src: Path) -> tuple[list[Path], list[Path]]:
+    """(files to release, files left out) of the assignment folder ``src`` (top level only)."""
+    keep, skipped = [], []
+    for p in sorted(src.iterdir()):
+        if p.name.startswith("."):
+            continue
+        if p.is_file() and (p.suffix == ".ipynb" or p.name in EXTRA_FILES or p.suffix.lower() in EXTRA_SUFFIXES):
+            keep.append(p)
+        else:
+            skipped.append(p)
+    return keep, skipped
+
+
+# ---------------------------------------------------------------- nbgrader
+
+
+def _nbgrader_config(course_root: Path, source: str, release: str, db_url: str):
+    """nbgrader's config: the repo's ``nbgrader_config.py`` with the folders pointed at ``course_root``."""
+    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
+
+    cfg = Config()
+    if NBGRADER_CONFIG.is_file():
+        cfg.merge(PyFileConfigLoader(NBGRADER_CONFIG.name, path=str(NBGRADER_CONFIG.parent)).load_config())
+    cfg.CourseDirectory.root = str(course_root)
+    cfg.CourseDirectory.source_directory = source
+    cfg.CourseDirectory.release_directory = release
+    cfg.CourseDirectory.db_url = db_url
+    cfg.CourseDirectory.course_id = cfg.CourseDirectory.get("course_id", "cnn-course") or "cnn-course"
+    cfg.ClearSolutions.code_stub = {"python": CODE_STUB}
+    cfg.ClearSolutions.text_stub = TEXT_STUB
+    cfg.ClearHiddenTests.begin_test_delimeter = BEGIN_HIDDEN
+    cfg.ClearHiddenTests.end_test_delimeter = END_HIDDEN
+    cfg.GenerateAssignment.force = True
+    cfg.GenerateAssignment.create_assignment = True
+    cfg.Exchange.root = str(course_root / "exchange")
+    return cfg
+
+
+def default_db_url() -> str:
+    """The gradebook of ``nbgrader_config.py`` (``build/gradebook.db``), its folder created."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    url = None
+    if NBGRADER_CONFIG.is_file():
+        cfg = PyFileConfigLoader(NBGRADER_CONFIG.name, path=str(NBGRADER_CONFIG.parent)).load_config()
+        url = cfg.CourseDirectory.get("db_url")
+    url = url or "sqlite:///" + str(ROOT / "build" / "gradebook.db")
+    if url.startswith("sqlite:///"):
+        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    return url
+
+
+def ensure_tools_on_path() -> None:
+    """nbgrader's gradebook runs the ``alembic`` script: put this Python's ``bin/`` on PATH."""
+    bindir = str(Path(sys.executable).parent)
+    parts = os.environ.get("PATH", "").split(os.pathsep)
+    if bindir not in parts:
+        os.environ["PATH"] = os.pathsep.join([bindir] + [p for p in parts if p])
+
+
+def _generate(name: str, staging: Path, db_url: str) -> Path:
+    """Run nbgrader's generate_assignment on ``staging/source/<name>``; return the output folder."""
+    ensure_tools_on_path()
+    from nbgrader.apps.api import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    cfg = _nbgrader_config(staging, "source", "release", db_url)
+    coursedir = CourseDirectory(config=cfg)
+    api = NbGraderAPI(coursedir=coursedir, config=cfg)
+    result = api.generate_assignment(name, force=True, create=True)
+    out = staging / "release" / name
+    if not result.get("success") or not out.is_dir():
+        detail = (result.get("error") or "") + "\n" + (result.get("log") or "")
+        raise ReleaseError(f"nbgrader generate_assignment failed for {name!r}:\n{detail.strip()}")
+    return out
+
+
+# ---------------------------------------------------------------- normalising
+
+
+def normalize_notebook(nb) -> None:
+    """Strip outputs and volatile metadata in place so releases are byte-for-byte reproducible."""
+    nb.metadata = nbformat.from_dict({k: nb.metadata[k] for k in _KEEP_NB_METADATA if k in nb.metadata})
+    for i, cell in enumerate(nb.cells):
+        cell.metadata = nbformat.from_dict({k: cell.metadata[k] for k in _KEEP_CELL_METADATA if k in cell.metadata})
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+        cell.pop("attachments", None) if cell.cell_type != "markdown" else None
+        if nb.nbformat_minor >= 5 and not cell.get("id"):
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+            cell["id"] = re.sub(r"[^A-Za-z0-9_-]", "-", grade_id or f"cell-{i}")[:64]
+
+
+def write_notebook(nb, path: Path) -> None:
+    """Write ``nb`` as nbformat 4 JSON (sorted keys, indent 1, trailing newline)."""
+    text = nbformat.writes(nb, version=4)
+    if not text.endswith("\n"):
+        text += "\n"
+    Path(path).write_text(text, encoding="utf-8")
+
+
+# ---------------------------------------------------------------- leak check
+
+
+def _norm(line: str) -> str:
+    return " ".join(line.split())
+
+
+def _regions(source: str, begin: str, end: str) -> list[str]:
+    """Lines strictly inside ``begin`` / ``end`` delimiter lines."""
+    inside, out = False, []
+    for line in source.split("\n"):
+        if begin in line:
+            inside = True
+        elif end in line:
+            inside = False
+        elif inside:
+            out.append(line)
+    return out
+
+
+def _outside(source: str) -> list[str]:
+    """Lines outside every solution and hidden-test region (what the release may keep)."""
+    inside, out = False, []
+    for line in source.split("\n"):
+        if BEGIN_SOLUTION in line or BEGIN_HIDDEN in line:
+            inside = True
+        elif END_SOLUTION in line or END_HIDDEN in line:
+            inside = False
+        elif not inside:
+            out.append(line)
+    return out
+
+
+def _nbg(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {}) or {}
+
+
+def secret_lines(source_nb) -> list[Secret]:
+    """Every line of the source notebook that a release must not contain.
+
+    Solution regions (and whole solution cells without delimiters) and hidden-test regions;
+    lines that are blank, generic (``else:``, ``return``, brackets) or that also occur in a
+    public part of the notebook are not secret.
+    """
+    public: set[str] = set()
+    candidates: list[Secret] = []
+    for i, cell in enumerate(source_nb.cells):
+        meta = _nbg(cell)
+        src = cell.source
+        gid = meta.get("grade_id", f"cell {i}")
+        has_sol = BEGIN_SOLUTION in src
+        has_hidden = BEGIN_HIDDEN in src
+        if meta.get("solution") and not has_sol and cell.cell_type == "code":
+            candidates += [Secret(line, i, gid, "solution") for line in src.split("\n")]
+            continue
+        if meta.get("solution") and not has_sol and cell.cell_type == "markdown":
+            candidates += [Secret(line, i, gid, "solution") for line in src.split("\n")]
+            continue
+        candidates += [Secret(line, i, gid, "solution") for line in _regions(src, BEGIN_SOLUTION, END_SOLUTION)]
+        candidates += [Secret(line, i, gid, "hidden test") for line in _regions(src, BEGIN_HIDDEN, END_HIDDEN)]
+        if has_sol or has_hidden:
+            public.update(_norm(line) for line in _outside(src))
+        else:
+            public.update(_norm(line) for line in src.split("\n"))
+    public |= {_norm(line) for line in CODE_STUB.split("\n")} | {TEXT_STUB}
+    seen, out = set(), []
+    for s in candidates:
+        key = _norm(s.line)
+        if not key or _GENERIC.match(key) or key in public or key in seen:
+            continue
+        seen.add(key)
+        out.append(Secret(key, s.cell, s.grade_id, s.kind))
+    return out
+
+
+def check_release(source_nb, released_nb, *, name: str = "notebook") -> list[str]:
+    """Problems that make ``released_nb`` unsafe to give to students (empty list: safe).
+
+    Both arguments are nbformat notebooks (or paths to them).
+    """
+    if not hasattr(source_nb, "cells"):
+        source_nb = nbformat.read(str(source_nb), as_version=4)
+    if not hasattr(released_nb, "cells"):
+        released_nb = nbformat.read(str(released_nb), as_version=4)
+    problems: list[str] = []
+    where: dict[str, list[str]] = {}
+    for j, cell in enumerate(released_nb.cells):
+        gid = _nbg(cell).get("grade_id") or f"cell {j}"
+        for line in cell.source.split("\n"):
+            where.setdefault(_norm(line), []).append(f"cell {j} ({gid})")
+        for marker in (BEGIN_SOLUTION, END_SOLUTION, BEGIN_HIDDEN, END_HIDDEN):
+            if marker in cell.source:
+                problems.append(f"{name}: cell {j} ({gid}) still contains the marker {marker!r}.")
+    for s in secret_lines(source_nb):
+        if s.line in where:
+            problems.append(
+                f"{name}: a {s.kind} line of source cell {s.cell} ({s.grade_id}) survived in "
+                f"{', '.join(where[s.line])}: {s.line!r}"
+            )
+    # Cell-level rules, matched by grade_id.
+    src_by_id = {_nbg(c).get("grade_id"): c for c in source_nb.cells if _nbg(c).get("grade_id")}
+    for j, cell in enumerate(released_nb.cells):
+        meta = _nbg(cell)
+        gid = meta.get("grade_id")
+        src = src_by_id.get(gid)
+        if src is None:
+            continue
+        if BEGIN_HIDDEN in src.source:
+            visible = _outside(src.source)
+            if any(line.strip() for line in visible):
+                problems.append(
+                    f"{name}: test cell {gid!r} mixes public code with a hidden region; a test cell "
+                    f"must be either public or hidden (put all of it between the markers)."
+                )
+            elif cell.source.strip():
+                problems.append(f"{name}: hidden test cell {gid!r} is not empty in the release.")
+        if meta.get("solution") and cell.cell_type == "code":
+            stub_first = CODE_STUB.split("\n")[0]
+            if stub_first not in cell.source:
+                problems.append(f"{name}: solution cell {gid!r} has no '{stub_first}' stub in the release.")
+    return problems
+
+
+# ---------------------------------------------------------------- release
+
+
+def release_one(
+    name: str,
+    *,
+    source_dir: Path | str = SOURCE_DIR,
+    release_dir: Path | str = RELEASE_DIR,
+    db_url: str | None = None,
+) -> Path:
+    """Release one assignment into ``release_dir/<name>/`` (replacing it); return that folder."""
+    source_dir, release_dir = Path(source_dir), Path(release_dir)
+    src = source_dir / name
+    if not (src / f"{name}.ipynb").is_file():
+        raise ReleaseError(
+            f"assignment {name!r}: expected the source notebook {src / (name + '.ipynb')}; "
+            f"found assignments: {', '.join(find_assignments(source_dir)) or 'none'}."
+        )
+    db_url = db_url or default_db_url()
+    keep, skipped = _release_files(src)
+    for p in skipped:
+        log.info("release %s: not copied (not a notebook, grading.toml or image): %s", name, p.name)
+    release_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"cnn-course-release-{name}-") as tmp:
+        staging = Path(tmp)
+        (staging / "source" / name).mkdir(parents=True)
+        for p in keep:
+            shutil.copy2(p, staging / "source" / name / p.name)
+        out = _generate(name, staging, db_url)
+        problems: list[str] = []
+        final = staging / "final"
+        final.mkdir()
+        for p in keep:
+            produced = out / p.name
+            if not produced.is_file():
+                problems.append(f"{name}: nbgrader did not produce {p.name}.")
+                continue
+            if p.suffix == ".ipynb":
+                nb = nbformat.read(str(produced), as_version=4)
+                normalize_notebook(nb)
+                problems += check_release(nbformat.read(str(p), as_version=4), nb, name=f"{name}/{p.name}")
+                write_notebook(nb, final / p.name)
+            else:
+                shutil.copyfile(produced, final / p.name)
+        if problems:
+            raise ReleaseError(
+                "refusing to release " + name + ": it would show students what they must not see.\n  "
+                + "\n  ".join(problems)
+            )
+        dest = release_dir / name
+        if dest.exists():
+            shutil.rmtree(dest)
+        shutil.copytree(final, dest)
+        for p in dest.iterdir():
+            os.chmod(p, 0o644)
+    return dest
+
+
+def release(
+    assignments: list[str] | None = None,
+    *,
+    source_dir: Path | str = SOURCE_DIR,
+    release_dir: Path | str = RELEASE_DIR,
+    db_url: str | None = None,
+) -> list[Path]:
+    """Release ``assignments`` (default: every assignment in ``source_dir``); return their folders."""
+    names = list(assignments) if assignments else find_assignments(source_dir)
+    if not names:
+        raise ReleaseError(f"no assignment found in {source_dir} (expected <ps>/<ps>.ipynb).")
+    return [release_one(n, source_dir=source_dir, release_dir=release_dir, db_url=db_url) for n in names]
