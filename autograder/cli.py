@@ -1,0 +1,382 @@
+"""The ``cnn-course`` command line: ``release``, ``check``, ``grade`` and ``demo``.
+
+Run ``cnn-course COMMAND --help`` for the options of each command. Exit codes:
+0 success (``check``: every public test passed), 1 ``check`` found failing tests or a
+command failed, 2 usage error (unknown assignment, missing file, bad option).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+USAGE_ERROR = 2
+
+
+class UsageError(Exception):
+    """Bad command-line input: reported in one line, exit code 2."""
+
+
+def _say(*args, **kwargs):
+    print(*args, **kwargs, flush=True)
+
+
+def _fmt(x) -> str:
+    x = round(float(x), 4)
+    return str(int(x)) if x == int(x) else f"{x:g}"
+
+
+# ---------------------------------------------------------------- release
+
+
+def cmd_release(args) -> int:
+    from autograder import release as rel
+
+    src = Path(args.source_dir) if args.source_dir else rel.SOURCE_DIR
+    dest = Path(args.release_dir) if args.release_dir else rel.RELEASE_DIR
+    names = args.assignments or rel.find_assignments(src)
+    if not names:
+        raise UsageError(f"no assignment found in {src} (expected <ps>/<ps>.ipynb).")
+    known = rel.find_assignments(src)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise UsageError(f"unknown assignment(s) {', '.join(unknown)}; the sources in {src} are: {', '.join(known) or 'none'}.")
+    db_url = args.gradebook or rel.default_db_url()
+    for name in names:
+        t0 = time.perf_counter()
+        try:
+            out = rel.release_one(name, source_dir=src, release_dir=dest, db_url=db_url)
+        except rel.ReleaseError as exc:
+            _say(f"release {name}: FAILED\n{exc}", file=sys.stderr)
+            return 1
+        files = sorted(p.name for p in out.iterdir())
+        _say(f"released {name} -> {_rel(out)}  ({', '.join(files)}; checked: no solution or hidden-test "
+             f"line survived; {time.perf_counter() - t0:.1f} s)")
+    _say(f"gradebook: {db_url}")
+    return 0
+
+
+def _rel(p: Path) -> str:
+    try:
+        return str(Path(p).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(p)
+
+
+# ---------------------------------------------------------------- check
+
+
+def _find_release_for(nb_path: Path) -> tuple[str, Path | None]:
+    """(assignment name, folder holding ``<name>/<name>.ipynb`` in a pristine release or None)."""
+    import json
+
+    candidates = []
+    try:
+        meta = json.loads(nb_path.read_text(encoding="utf-8")).get("metadata", {})
+        for key in ("cnn_course", "nbgrader"):
+            name = (meta.get(key) or {}).get("assignment")
+            if isinstance(name, str) and name:
+                candidates.append(name)
+    except Exception:
+        pass
+    stem = nb_path.stem
+    candidates += [stem, stem.split("-")[0].split(" ")[0].split(".")[0], nb_path.parent.name]
+    seen, names = set(), []
+    for c in candidates:
+        if c and c not in seen:
+            seen.add(c)
+            names.append(c)
+    for folder in [nb_path.parent, *nb_path.parent.parents]:
+        for name in names:
+            for base in (folder / "exercises", folder):
+                pristine = base / name / f"{name}.ipynb"
+                if pristine.is_file() and pristine.resolve() != nb_path.resolve():
+                    return name, base
+    # The notebook is itself the released copy (or a lone copy): use its own public tests.
+    for name in names:
+        for folder in [nb_path.parent, *nb_path.parent.parents]:
+            if (folder / "exercises" / name).is_dir():
+                return name, None
+    return (names[1] if len(names) > 1 else stem), None
+
+
+def _load_for_check(nb_path: Path, name_override: str | None):
+    from autograder.assignment import load_assignment
+
+    name, base = _find_release_for(nb_path)
+    name = name_override or name
+    if base is not None and (base / name / f"{name}.ipynb").is_file():
+        return load_assignment(name, source_dir=base, released=True), f"{_rel(base / name / (name + '.ipynb'))}", None
+    # Fall back to the notebook itself: copy it (and grading.toml beside it) as a one-off release.
+    tmp = Path(tempfile.mkdtemp(prefix="cnn-course-check-"))
+    (tmp / name).mkdir()
+    shutil.copyfile(nb_path, tmp / name / f"{name}.ipynb")
+    for toml in (nb_path.parent / "grading.toml",):
+        if toml.is_file():
+            shutil.copyfile(toml, tmp / name / "grading.toml")
+    return load_assignment(name, source_dir=tmp, released=True), f"{nb_path.name} itself", tmp
+
+
+def _wrap(text: str, indent: str) -> str:
+    return "\n".join(indent + line for line in text.strip().splitlines())
+
+
+def cmd_check(args) -> int:
+    from autograder.engine import grade_notebook, isolation_available
+    from autograder.results import HIDDEN, INVALID, PASSED
+
+    nb_path = Path(args.notebook)
+    if not nb_path.is_file():
+        raise UsageError(f"NOTEBOOK={args.notebook!r} does not exist (expected the path of your .ipynb file).")
+    try:
+        assignment, origin, tmp = _load_for_check(nb_path, args.assignment)
+    except (FileNotFoundError, KeyError, ValueError) as exc:
+        raise UsageError(f"could not find the assignment of {nb_path.name}: {exc}. Pass --assignment NAME.") from None
+    try:
+        insecure = args.insecure
+        if not insecure and isolation_available() is None:
+            insecure = True  # your own machine, your own code: no sandbox is needed for a self-check
+        result = grade_notebook(assignment, nb_path, "self-check", insecure=insecure, public_only=True,
+                                limits=_limits(args), seed=0)
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    _say(f"Self-check of {nb_path.name} ({assignment.name}); public tests from {origin}")
+    if result.status == INVALID:
+        _say(f"  The notebook could not be read: {result.message}")
+        return 1
+    if result.message:
+        _say(_wrap(result.message, "  note: "))
+    public = [t for t in result.tests if t.visibility != HIDDEN]
+    width = max([len(t.name) for t in public] + [4])
+    for t in public:
+        _say(f"  {t.status:9s} {_fmt(t.points):>4s}/{_fmt(t.max_points):<4s} {t.name:{width}s}")
+        if t.message and t.status != PASSED:
+            _say(_wrap(t.message, " " * 12))
+    got = sum(t.points for t in public)
+    out_of = sum(t.max_points for t in public)
+    n_pass = sum(t.status == PASSED for t in public)
+    _say(f"Public tests: {_fmt(got)} / {_fmt(out_of)} points ({n_pass} of {len(public)} tests passed).")
+    hidden = getattr(assignment, "hidden_count", None)
+    if hidden is None:
+        hidden = sum(getattr(t, "visibility", "") == HIDDEN for t in assignment.tests)
+    _say(f"{hidden} hidden tests are not run here; they are run when you submit.")
+    return 0 if public and n_pass == len(public) else 1
+
+
+# ---------------------------------------------------------------- grade
+
+
+def _limits(args) -> dict | None:
+    limits = {}
+    for key in ("cpu_per_test", "cpu_per_submission", "memory_mb", "wall_factor"):
+        value = getattr(args, key, None)
+        if value is not None:
+            limits[key] = value
+    return limits or None
+
+
+def _load_for_grade(name: str, source_dir: str | None):
+    from autograder.assignment import load_assignment
+
+    src = Path(source_dir) if source_dir else ROOT / "solutions"
+    if not (src / name / f"{name}.ipynb").is_file():
+        from autograder.release import find_assignments
+
+        raise UsageError(f"unknown assignment {name!r}: no {src / name / (name + '.ipynb')}; "
+                         f"known: {', '.join(find_assignments(src)) or 'none'}.")
+    return load_assignment(name, source_dir=src) if source_dir else load_assignment(name)
+
+
+def _require_isolation(insecure: bool) -> None:
+    from autograder.engine import isolation_available
+
+    if insecure:
+        _say("WARNING: --insecure: student code runs WITHOUT the sandbox; only grade code you trust.", file=sys.stderr)
+        return
+    if isolation_available() is None:
+        raise UsageError("no sandbox is available on this machine (namespaces, uid switch, rlimits); "
+                         "refusing to run student code without isolation. Pass --insecure to grade anyway.")
+
+
+def print_table(results) -> None:
+    width = max([len(r.student_id) for r in results] + [7])
+    _say(f"{'student':{width}s}  {'score':>9s}  status   tests")
+    for r in results:
+        counts = Counter(t.status for t in r.tests)
+        summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        if r.status == "invalid":
+            summary = r.message[:70]
+        _say(f"{r.student_id:{width}s}  {_fmt(r.score):>4s}/{_fmt(r.max_score):<4s}  {r.status:8s} {summary}")
+
+
+def run_grade(assignment, submissions, out_dir, args, db_url) -> tuple[list, dict]:
+    from autograder.batch import grade_folder
+
+    t0 = time.perf_counter()
+    results, paths = grade_folder(
+        assignment, submissions, out_dir, workers=args.workers, insecure=args.insecure, limits=_limits(args),
+        seed=args.seed, progress=not args.quiet, db_url=db_url)
+    dt = time.perf_counter() - t0
+    n = len(results)
+    _say(f"graded {n} submission(s) of {assignment.name} in {dt:.1f} s "
+         f"({60 * n / dt if dt else 0:.1f} per minute, {dt / max(n, 1):.2f} s each, {args.workers or os.cpu_count()} workers)")
+    return results, paths
+
+
+def _print_paths(paths, out_dir) -> None:
+    _say(f"  grades:    {_rel(paths['grades'])}")
+    _say(f"  report:    {_rel(paths['report'])}  (histogram: {_rel(paths['histogram'])})")
+    _say(f"  feedback:  {_rel(Path(out_dir))}/<student_id>/feedback.html and results.json")
+    if paths.get("gradebook"):
+        _say(f"  gradebook: {paths['gradebook']}  (`nbgrader export` lists the scores)")
+        for note in paths.get("gradebook_notes") or []:
+            _say(f"  note: {note}")
+
+
+def cmd_grade(args) -> int:
+    from autograder.batch import BatchError
+
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {args.workers}.")
+    assignment = _load_for_grade(args.assignment, args.source_dir)
+    _require_isolation(args.insecure)
+    out_dir = Path(args.out) if args.out else ROOT / "build" / "grades" / assignment.name
+    db_url = None if args.no_gradebook else (args.gradebook or _default_db())
+    try:
+        results, paths = run_grade(assignment, args.submissions, out_dir, args, db_url)
+    except BatchError as exc:
+        raise UsageError(str(exc)) from None
+    print_table(results)
+    _print_paths(paths, out_dir)
+    return 0
+
+
+def _default_db() -> str:
+    from autograder.release import default_db_url
+
+    return default_db_url()
+
+
+# ---------------------------------------------------------------- demo
+
+
+def cmd_demo(args) -> int:
+    from autograder import release as rel
+    from autograder.samples import build_samples
+
+    _require_isolation(args.insecure)
+    names = rel.find_assignments(rel.SOURCE_DIR)
+    if not names:
+        raise UsageError(f"no assignment in {rel.SOURCE_DIR}: nothing to demonstrate.")
+    _say(f"== 1. release {', '.join(names)} into exercises/")
+    code = cmd_release(argparse.Namespace(assignments=names, source_dir=None, release_dir=None, gradebook=None))
+    if code:
+        return code
+    demo = ROOT / "build" / "demo"
+    db_url = "sqlite:///" + str(demo / "gradebook.db")
+    if (demo / "submissions").exists():
+        shutil.rmtree(demo / "submissions")
+    status = 0
+    for name in (args.assignments or names):
+        released = rel.RELEASE_DIR / name / f"{name}.ipynb"
+        source = rel.SOURCE_DIR / name / f"{name}.ipynb"
+        subs_dir = demo / "submissions" / name
+        _say(f"\n== 2. sample submissions of {name} -> {_rel(subs_dir)}")
+        build_samples(source, released, subs_dir)
+        for kind in sorted(p.name for p in subs_dir.iterdir()):
+            _say(f"   {kind}/{released.name}")
+        _say(f"\n== 3. cnn-course grade {name} {_rel(subs_dir)}")
+        assignment = _load_for_grade(name, None)
+        out_dir = demo / "grades" / name
+        results, paths = run_grade(assignment, subs_dir, out_dir, args, db_url)
+        print_table(results)
+        _print_paths(paths, out_dir)
+    _say(f"\nOpen {_rel(demo / 'grades')}/<assignment>/report.html in a browser for the class report.")
+    return status
+
+
+# ---------------------------------------------------------------- parser
+
+
+def _add_limits(p) -> None:
+    g = p.add_argument_group("limits (override grading.toml)")
+    g.add_argument("--cpu-per-test", type=float, metavar="S", help="CPU seconds a test may use")
+    g.add_argument("--cpu-per-submission", type=float, metavar="S", help="CPU seconds for the whole submission")
+    g.add_argument("--memory-mb", type=int, metavar="MB", help="memory limit of the sandbox")
+    g.add_argument("--wall-factor", type=float, metavar="F", help="wall-clock backstop = F x CPU limit + 5 s")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="cnn-course",
+        description="Release, self-check and grade the cnn-course exercises.",
+        epilog="Examples:\n  cnn-course release\n  cnn-course check exercises/ps1_convolution/ps1_convolution.ipynb\n"
+               "  cnn-course grade ps1_convolution submissions.zip --out build/grades/ps1_convolution\n  cnn-course demo",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    r = sub.add_parser("release", help="build exercises/<assignment>/ from solutions/ with nbgrader (and check it)")
+    r.add_argument("assignments", nargs="*", metavar="ASSIGNMENT", help="default: every solutions/<ps>/<ps>.ipynb")
+    r.add_argument("--source-dir", help=argparse.SUPPRESS)
+    r.add_argument("--release-dir", help="where to write the release (default: exercises/)")
+    r.add_argument("--gradebook", metavar="DB_URL", help="nbgrader gradebook (default: nbgrader_config.py's)")
+    r.set_defaults(func=cmd_release)
+
+    c = sub.add_parser("check", help="self-check a notebook: run its public tests and show the points")
+    c.add_argument("notebook", metavar="NOTEBOOK")
+    c.add_argument("--assignment", help="the assignment name, when it cannot be guessed from the file")
+    c.add_argument("--insecure", action="store_true", help="run without the sandbox")
+    _add_limits(c)
+    c.set_defaults(func=cmd_check)
+
+    g = sub.add_parser("grade", help="grade a folder or zip of submissions; write grades, feedback, report")
+    g.add_argument("assignment", metavar="ASSIGNMENT")
+    g.add_argument("submissions", metavar="SUBMISSIONS",
+                   help="<student_id>/<notebook>.ipynb folders, nbgrader's submitted/ folder, or a zip of either")
+    g.add_argument("--out", metavar="DIR", help="output folder (default: build/grades/<assignment>)")
+    g.add_argument("--workers", type=int, metavar="N", help="parallel submissions (default: the number of cores)")
+    g.add_argument("--insecure", action="store_true", help="grade without the sandbox (trusted code only)")
+    g.add_argument("--seed", type=int, default=0, help="seed recorded in results.json (default 0)")
+    g.add_argument("--gradebook", metavar="DB_URL", help="nbgrader gradebook to record the scores in")
+    g.add_argument("--no-gradebook", action="store_true", help="do not touch the nbgrader gradebook")
+    g.add_argument("--source-dir", help="folder of the instructor sources (default: solutions/)")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_limits(g)
+    g.set_defaults(func=cmd_grade)
+
+    d = sub.add_parser("demo", help="release, build sample submissions, grade them, print where the report is")
+    d.add_argument("assignments", nargs="*", metavar="ASSIGNMENT", help="default: every released assignment")
+    d.add_argument("--workers", type=int, metavar="N")
+    d.add_argument("--insecure", action="store_true", help="grade without the sandbox")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--quiet", action="store_true")
+    _add_limits(d)
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return USAGE_ERROR
+    try:
+        return int(args.func(args) or 0)
+    except UsageError as exc:
+        _say(f"cnn-course {args.command}: error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    except KeyboardInterrupt:
+        _say("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,256 @@
+"""Batch grading plumbing (finding submissions, zips, outputs, gradebook) with a fake engine.
+
+The real engine is exercised end to end in tests/test_cli.py; here a fake ``grade_fn``
+makes the tests fast and lets them check every output exactly.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from autograder import batch
+from autograder.results import HIDDEN, PUBLIC, SubmissionResult
+from autograder.results import TestResult as TR
+
+NAME = "toy_add"
+NB = f"{NAME}.ipynb"
+HIDDEN_CODE = "assert add(40, 2) == 42  # SECRET-HIDDEN-CODE"
+
+
+def _assignment():
+    tests = [
+        SimpleNamespace(grade_id="test_add_public", points=1.0, visibility=PUBLIC, source="assert add(1, 1) == 2"),
+        SimpleNamespace(grade_id="test_add_hidden", points=2.0, visibility=HIDDEN, source=HIDDEN_CODE),
+    ]
+    return SimpleNamespace(name=NAME, notebook_name=NB, tests=tests, config={}, hidden_count=1)
+
+
+def fake_grade(assignment, path, student_id="student", *, insecure=False, public_only=False, limits=None, seed=0):
+    """Scores from the notebook text: 'GOOD' passes both tests, 'HALF' only the public one."""
+    data = Path(path).read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    base = dict(student_id=student_id, assignment=assignment.name, max_score=3.0, sha256=sha, seed=seed,
+                grader_version="test", isolation="fake", notebook=Path(path).name,
+                durations={"total_s": len(student_id) / 10})
+    try:
+        json.loads(data)
+    except ValueError:
+        return SubmissionResult(status="invalid", score=0.0, message="not valid JSON <b>", **base)
+    text = data.decode()
+    good, half = "GOOD" in text, "HALF" in text
+    tests = [
+        TR("test_add_public", 1.0 if (good or half) else 0.0, 1.0, "passed" if (good or half) else "failed",
+                   "" if (good or half) else "add(1, 1) is 3, expected 2. <script>alert(1)</script>", PUBLIC),
+        TR("test_add_hidden", 2.0 if good else 0.0, 2.0, "passed" if good else "error",
+                   "" if good else "NameError: name 'np' is not defined", HIDDEN),
+    ]
+    return SubmissionResult(status="graded", score=sum(t.points for t in tests), tests=tests, **base)
+
+
+def _nb(marker: str) -> str:
+    return json.dumps({"cells": [{"cell_type": "code", "source": f"# {marker}", "metadata": {}, "outputs": [],
+                                  "execution_count": None}], "metadata": {}, "nbformat": 4, "nbformat_minor": 4})
+
+
+def make_folder(root: Path) -> Path:
+    """alice GOOD, bob HALF under another name, carol nothing, dave two notebooks, eve broken JSON,
+    frank nbgrader layout."""
+    (root / "alice").mkdir(parents=True)
+    (root / "alice" / NB).write_text(_nb("GOOD"))
+    (root / "alice" / ".ipynb_checkpoints").mkdir()
+    (root / "alice" / ".ipynb_checkpoints" / NB).write_text(_nb("HALF"))
+    (root / "bob").mkdir()
+    (root / "bob" / f"{NAME}-Copy1.ipynb").write_text(_nb("HALF"))
+    (root / "carol").mkdir()
+    (root / "carol" / "notes.txt").write_text("forgot it")
+    (root / "dave").mkdir()
+    (root / "dave" / "a.ipynb").write_text(_nb("GOOD"))
+    (root / "dave" / "b.ipynb").write_text(_nb("GOOD"))
+    (root / "eve").mkdir()
+    (root / "eve" / NB).write_text("{ not json")
+    (root / "frank" / NAME).mkdir(parents=True)
+    (root / "frank" / NAME / NB).write_text(_nb("GOOD"))
+    return root
+
+
+def _hashes(root: Path) -> dict:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+EXPECTED_CSV = (
+    "student_id,assignment,score,max_score,status\n"
+    "alice,toy_add,3,3,graded\n"
+    "bob,toy_add,1,3,graded\n"
+    "carol,toy_add,0,3,invalid\n"
+    "dave,toy_add,0,3,invalid\n"
+    "eve,toy_add,0,3,invalid\n"
+    "frank,toy_add,3,3,graded\n"
+)
+
+
+def test_find_submissions_layouts(tmp_path):
+    subs = {s.student_id: s for s in batch.find_submissions(make_folder(tmp_path / "s"), NAME, NB)}
+    assert sorted(subs) == ["alice", "bob", "carol", "dave", "eve", "frank"]
+    assert subs["alice"].path.name == NB and ".ipynb_checkpoints" not in str(subs["alice"].path)
+    assert subs["bob"].path.name == f"{NAME}-Copy1.ipynb" and "expected the name" in subs["bob"].notes[0]
+    assert subs["carol"].path is None and "no notebook found in carol/" in subs["carol"].problem
+    assert subs["dave"].path is None and "a.ipynb, b.ipynb" in subs["dave"].problem
+    assert subs["frank"].path == tmp_path / "s" / "frank" / NAME / NB
+    # nbgrader's course layout: <root>/submitted/<student>/<assignment>/<nb>
+    course = tmp_path / "course"
+    (course / "submitted" / "zoe" / NAME).mkdir(parents=True)
+    (course / "submitted" / "zoe" / NAME / NB).write_text(_nb("GOOD"))
+    assert [s.student_id for s in batch.find_submissions(course, NAME, NB)] == ["zoe"]
+
+
+def test_grade_folder_outputs_are_exact_and_submissions_untouched(tmp_path):
+    subs = make_folder(tmp_path / "subs")
+    before = _hashes(subs)
+    results, paths = batch.grade_folder(_assignment(), subs, tmp_path / "out", workers=2, progress=False,
+                                        grade_fn=fake_grade)
+    assert _hashes(subs) == before
+    assert paths["grades"].read_text() == EXPECTED_CSV
+    rows = list(csv.DictReader(paths["grades"].open()))
+    assert [r["student_id"] for r in rows] == sorted(r["student_id"] for r in rows)
+    # results.json: per test name, points, max_points, status, message, visibility
+    data = json.loads((tmp_path / "out" / "bob" / "results.json").read_text())
+    assert data["sha256"] == hashlib.sha256((subs / "bob" / f"{NAME}-Copy1.ipynb").read_bytes()).hexdigest()
+    assert [(t["name"], t["points"], t["max_points"], t["status"], t["visibility"]) for t in data["tests"]] == [
+        ("test_add_public", 1.0, 1.0, "passed", "public"), ("test_add_hidden", 0.0, 2.0, "error", "hidden")]
+    assert "expected the name" in data["message"]
+    assert json.loads((tmp_path / "out" / "carol" / "results.json").read_text())["status"] == "invalid"
+    # Grading the same folder twice gives identical grades.csv and results.json files.
+    batch.grade_folder(_assignment(), subs, tmp_path / "out2", workers=1, progress=False, grade_fn=fake_grade)
+    assert (tmp_path / "out2" / "grades.csv").read_bytes() == paths["grades"].read_bytes()
+    assert (tmp_path / "out2" / "alice" / "results.json").read_bytes() == (tmp_path / "out" / "alice" / "results.json").read_bytes()
+
+
+def test_feedback_escapes_and_hides_hidden_code(tmp_path):
+    subs = make_folder(tmp_path / "subs")
+    batch.grade_folder(_assignment(), subs, tmp_path / "out", workers=1, progress=False, grade_fn=fake_grade)
+    for sid in ("alice", "bob", "carol", "eve"):
+        page = (tmp_path / "out" / sid / "feedback.html").read_text()
+        assert "SECRET-HIDDEN-CODE" not in page
+        assert "<script>" not in page
+    bob = (tmp_path / "out" / "bob" / "feedback.html").read_text()
+    assert "test_add_hidden" in bob and "NameError: name &#x27;np&#x27; is not defined" in bob
+    assert "assert add(1, 1) == 2" in bob  # public test code may be shown
+    assert "1 / 3 points" in bob
+    eve = (tmp_path / "out" / "eve" / "feedback.html").read_text()
+    assert "not valid JSON &lt;b&gt;" in eve
+
+
+def test_report_has_histogram_pass_rates_slowest_and_invalid(tmp_path):
+    subs = make_folder(tmp_path / "subs")
+    _, paths = batch.grade_folder(_assignment(), subs, tmp_path / "out", workers=2, progress=False, grade_fn=fake_grade)
+    png = paths["histogram"].read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 1000
+    page = paths["report"].read_text()
+    assert "data:image/png;base64," in page
+    assert "SECRET-HIDDEN-CODE" not in page
+    # test_add_public passed for alice, bob, frank: 3 of 3 graded (eve is invalid: no tests)
+    assert "<code>test_add_public</code></td><td>public</td><td class=\"num\">1</td><td class=\"num\">100%</td>" in page
+    assert "<code>test_add_hidden</code></td><td>hidden</td><td class=\"num\">2</td><td class=\"num\">67%</td>" in page
+    assert "Slowest submissions" in page and "Invalid submissions" in page
+    assert "no notebook found in carol/" in page
+    assert 'href="alice/feedback.html"' in page
+
+
+def _zip(path: Path, members: dict) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return path
+
+
+def test_zip_of_folder_and_of_nbgrader_layout(tmp_path):
+    z = _zip(tmp_path / "a.zip", {f"export/alice/{NB}": _nb("GOOD"), f"export/bob/{NB}": _nb("HALF")})
+    results, _ = batch.grade_folder(_assignment(), z, tmp_path / "out", workers=1, progress=False, grade_fn=fake_grade)
+    assert [(r.student_id, r.score) for r in results] == [("alice", 3.0), ("bob", 1.0)]
+    z = _zip(tmp_path / "b.zip", {f"submitted/alice/{NAME}/{NB}": _nb("HALF")})
+    results, _ = batch.grade_folder(_assignment(), z, tmp_path / "out2", workers=1, progress=False, grade_fn=fake_grade)
+    assert [(r.student_id, r.score) for r in results] == [("alice", 1.0)]
+
+
+def test_zip_extraction_is_safe(tmp_path):
+    z = tmp_path / "evil.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("../escaped.txt", "x")
+        zf.writestr("/abs.txt", "x")
+        zf.writestr(f"alice/{NB}", _nb("GOOD"))
+        link = zipfile.ZipInfo("alice/link")
+        link.external_attr = (0o120777 << 16)
+        zf.writestr(link, "/etc/passwd")
+        zf.writestr("bomb.bin", b"\0" * (batch.MAX_MEMBER_BYTES + 1), compress_type=zipfile.ZIP_DEFLATED)
+    dest = tmp_path / "dest" / "x"
+    dest.mkdir(parents=True)
+    warnings = batch.safe_extract(z, dest)
+    assert not (tmp_path / "dest" / "escaped.txt").exists()
+    assert sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file()) == [f"alice/{NB}"]
+    assert len(warnings) == 4 and any("unsafe path" in w for w in warnings) and any("symbolic link" in w for w in warnings)
+    with pytest.raises(batch.BatchError, match="not a readable zip"):
+        batch.safe_extract(tmp_path / "dest" / "x" / "alice" / NB, tmp_path / "d2")
+
+
+def test_usage_errors(tmp_path):
+    subs = make_folder(tmp_path / "subs")
+    with pytest.raises(batch.BatchError, match="inside SUBMISSIONS"):
+        batch.grade_folder(_assignment(), subs, subs / "out", progress=False, grade_fn=fake_grade)
+    with pytest.raises(batch.BatchError, match="does not exist"):
+        batch.grade_folder(_assignment(), tmp_path / "nope", tmp_path / "out", progress=False, grade_fn=fake_grade)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(batch.BatchError, match="no student folders"):
+        batch.grade_folder(_assignment(), tmp_path / "empty", tmp_path / "out", progress=False, grade_fn=fake_grade)
+
+
+def test_engine_exception_becomes_invalid_row(tmp_path):
+    def exploding(*a, **k):
+        raise RuntimeError("boom")
+
+    results, paths = batch.grade_folder(_assignment(), make_folder(tmp_path / "s"), tmp_path / "out", workers=2,
+                                        progress=False, grade_fn=exploding)
+    assert {r.status for r in results} == {"invalid"}
+    assert "internal grader error (RuntimeError: boom)" in results[0].message
+
+
+@pytest.mark.slow
+def test_gradebook_records_scores_and_nbgrader_export_lists_them(tmp_path):
+    from nbgrader.api import Gradebook
+
+    from autograder.gradebook import record_results
+
+    db = f"sqlite:///{tmp_path}/gradebook.db"
+    results, _ = batch.grade_folder(_assignment(), make_folder(tmp_path / "s"), tmp_path / "out", workers=1,
+                                    progress=False, grade_fn=fake_grade, db_url=db)
+    with Gradebook(db, "cnn-course") as gb:
+        assert gb.find_submission(NAME, "alice").score == 3.0
+        assert gb.find_submission(NAME, "bob").score == 1.0
+        assert gb.find_grade("test_add_hidden", NAME, NAME, "bob").auto_score == 0.0
+    # Regrade after a test changed: bob now passes the hidden test; his row is updated in place.
+    bob = next(r for r in results if r.student_id == "bob")
+    bob.tests[1].points, bob.tests[1].status = 2.0, "passed"
+    record_results(_assignment(), [bob], db)
+    (tmp_path / "nbgrader_config.py").write_text(
+        "c = get_config()\n"
+        f"c.CourseDirectory.root = {str(tmp_path)!r}\n"
+        f"c.CourseDirectory.db_url = {db!r}\n"
+        "c.CourseDirectory.course_id = 'cnn-course'\n")
+    bindir = Path(sys.executable).parent
+    env = {"PATH": f"{bindir}:/usr/bin:/bin", "HOME": str(tmp_path), "JUPYTER_CONFIG_DIR": str(tmp_path / "jc"),
+           "JUPYTER_DATA_DIR": str(tmp_path / "jd"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "jr")}
+    proc = subprocess.run([str(bindir / "nbgrader"), "export", "--to", str(tmp_path / "export.csv")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = {r["student_id"]: r for r in csv.DictReader((tmp_path / "export.csv").open())}
+    assert float(rows["alice"]["score"]) == 3.0 and float(rows["alice"]["max_score"]) == 3.0
+    assert float(rows["bob"]["score"]) == 3.0  # the regrade is what nbgrader sees
+    assert float(rows["carol"]["score"]) == 0.0
