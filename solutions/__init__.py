@@ -45,6 +45,14 @@ _EXPORTS = {
     "unfreeze_top": "solutions.transfer",
     "prepare_images": "solutions.transfer",
     "reuse_model": "solutions.transfer",
+    "get_vgg16": "solutions.transfer",
+    "select_device": "solutions.transfer",
+    "load_transfer_data": "solutions.transfer",
+    "make_augmenter": "solutions.transfer",
+    "build_source_model": "solutions.transfer",
+    "train_source_model": "solutions.transfer",
+    "transfer_vs_scratch": "solutions.transfer",
+    "plot_transfer_vs_scratch": "solutions.transfer",
     # student-facing tools, re-exported
     "load_mnist": "autograder.tools.data",
 }

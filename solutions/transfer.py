@@ -1,0 +1,323 @@
+"""Transfer learning in Keras 3: VGG16 (pre-trained-model approach) and a reused MNIST CNN
+(develop-model approach). Reference solutions of ps4_transfer.
+
+Backend-agnostic (``keras.layers``, ``keras.ops``): runs with ``KERAS_BACKEND`` set to
+``tensorflow``, ``torch`` or ``jax``.
+
+Shapes: images are channels-last, (N, H, W, C). VGG16 without its top maps
+(N, H, W, 3) to (N, H/32, W/32, 512) feature maps, or (N, 512) with ``pooling="avg"``.
+"""
+from __future__ import annotations
+
+import numbers
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from autograder.tools.keras_utils import (  # noqa: F401  (re-exported)
+    DeviceConfig,
+    count_params,
+    fast_mode,
+    get_vgg16,
+    load_transfer_data,
+    make_augmenter,
+    select_device,
+    vgg16_weights_path,
+)
+
+# The ImageNet mean of each channel in BGR order, subtracted by
+# keras.applications.vgg16.preprocess_input ("caffe" mode: no scaling to [0, 1]).
+IMAGENET_MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)
+
+
+def _check_int(value, name, low, high=None):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__}).")
+    if value < low or (high is not None and value > high):
+        rng = f">= {low}" if high is None else f"between {low} and {high}"
+        raise ValueError(f"{name} must be {rng}, got {value}.")
+    return int(value)
+
+
+def _check_model(obj, name):
+    import keras
+
+    if not isinstance(obj, keras.Model):
+        raise TypeError(f"{name} must be a keras.Model (e.g. VGG16(include_top=False)), got {type(obj).__name__}.")
+
+
+def _compile(model, learning_rate=1e-3):
+    import keras
+
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+# ----------------------------------------------------------------------------- the exercise's functions
+def prepare_images(x, size=32):
+    """Turn uint8 images into VGG16's input: RGB, ``size`` x ``size``, ``preprocess_input``.
+
+    Steps: grayscale -> RGB (the gray channel copied three times), bilinear resize to
+    ``size`` x ``size``, then ``keras.applications.vgg16.preprocess_input``: RGB -> BGR and
+    the ImageNet mean of each channel subtracted (B 103.939, G 116.779, R 123.68), no scaling.
+
+    Args:
+        x: uint8 array, (N, H, W) grayscale or (N, H, W, 3) RGB; not modified.
+        size: side of the output images (VGG16 without its top needs >= 32).
+
+    Returns:
+        float32 array (N, size, size, 3), BGR, mean-subtracted (values in [-123.68, 151.061]).
+    """
+    import keras
+    from keras.applications.vgg16 import preprocess_input
+
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"x must be a numpy array of uint8 images, got {type(x).__name__}.")
+    if x.dtype != np.uint8:
+        raise TypeError(f"x must have dtype uint8 (pixel values 0-255), got {x.dtype}.")
+    if not (x.ndim == 3 or (x.ndim == 4 and x.shape[-1] == 3)):
+        raise ValueError(f"x must have shape (N, H, W) or (N, H, W, 3), got {x.shape}.")
+    size = _check_int(size, "size", 1)
+    x = x.astype(np.float32)                       # a copy: the caller's array is untouched
+    if x.ndim == 3:
+        x = np.repeat(x[..., None], 3, axis=-1)    # (N, H, W) -> (N, H, W, 3)
+    if x.shape[1:3] != (size, size):
+        x = keras.ops.convert_to_numpy(
+            keras.ops.image.resize(x, (size, size), interpolation="bilinear")).astype(np.float32)
+    return np.asarray(preprocess_input(x), dtype=np.float32)
+
+
+def build_transfer_model(base, num_classes, dense_units=256):
+    """Feature extraction: a frozen ``base`` with a new classification head.
+
+    The head is GlobalAveragePooling2D (only when the base outputs feature maps
+    (N, h, w, c); a base built with ``pooling="avg"`` already outputs (N, c)),
+    Dense(``dense_units``, relu) and Dense(``num_classes``, softmax) kept in float32
+    (under mixed precision a float16 softmax loses accuracy).
+
+    Args:
+        base: a ``keras.Model`` (e.g. ``VGG16(include_top=False, input_shape=(32, 32, 3))``);
+            frozen in place (``base.trainable = False``).
+        num_classes: number of classes (>= 2).
+        dense_units: units of the hidden dense layer.
+
+    Returns:
+        a compiled ``keras.Model``: (N, H, W, 3) -> (N, num_classes) probabilities;
+        Adam (learning rate 1e-3), sparse categorical cross-entropy (integer labels), accuracy.
+    """
+    import keras
+    from keras import layers
+
+    _check_model(base, "base")
+    num_classes = _check_int(num_classes, "num_classes", 2)
+    dense_units = _check_int(dense_units, "dense_units", 1)
+    base.trainable = False
+    inputs = keras.Input(shape=tuple(base.inputs[0].shape[1:]))
+    x = base(inputs, training=False)
+    if len(x.shape) == 4:
+        x = layers.GlobalAveragePooling2D(name="gap")(x)
+    elif len(x.shape) != 2:
+        raise ValueError(f"base must output (N, h, w, c) feature maps or (N, c) features, "
+                         f"got output shape {tuple(x.shape)}.")
+    x = layers.Dense(dense_units, activation="relu", name="head_dense")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="head_softmax")(x)
+    model = keras.Model(inputs, outputs, name="transfer_model")
+    return _compile(model)
+
+
+def unfreeze_top(base, n_layers, learning_rate=1e-5, model=None):
+    """Fine-tuning: make the last ``n_layers`` entries of ``base.layers`` trainable.
+
+    All other layers of ``base`` are frozen (as the seed's ``base_model.layers[-4:]``; for
+    VGG16 ``layers[-4:]`` is block5's three convolutions and its pooling layer). When
+    ``model`` is given it is recompiled with Adam(``learning_rate``): fine-tuning needs a
+    much lower learning rate than training the head, or the large updates destroy the
+    pre-trained features.
+
+    Args:
+        base: the ``keras.Model`` inside ``model`` (e.g. VGG16).
+        n_layers: how many layers, counted from the end of ``base.layers``, to unfreeze
+            (0 <= n_layers <= len(base.layers)).
+        learning_rate: the new learning rate (> 0), e.g. 1e-5.
+        model: the compiled model that contains ``base``, or ``None``.
+
+    Returns:
+        ``model`` (recompiled) when given, else ``base``.
+    """
+    _check_model(base, "base")
+    n_layers = _check_int(n_layers, "n_layers", 0, len(base.layers))
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, numbers.Real) or not learning_rate > 0:
+        raise ValueError(f"learning_rate must be a number > 0, got {learning_rate!r}.")
+    if model is not None:
+        _check_model(model, "model")
+    base.trainable = True                          # Keras: unfreezing a model unfreezes its layers
+    for layer in base.layers[: len(base.layers) - n_layers]:
+        layer.trainable = False
+    if model is None:
+        return base
+    return _compile(model, float(learning_rate))
+
+
+def reuse_model(path, n_pop, n_frozen, num_classes):
+    """The develop-model approach (seed 004): reuse a saved Sequential model on a new task.
+
+    Loads the ``.keras`` file, pops its last ``n_pop`` layers (the old head), freezes its
+    first ``n_frozen`` remaining layers (their weights stay as learned on the source task)
+    and adds a new Dense(``num_classes``, softmax) output layer (float32).
+
+    Args:
+        path: a ``.keras`` file saved by ``model.save`` from a ``keras.Sequential``.
+        n_pop: layers to remove from the end (1 <= n_pop < len(model.layers)).
+        n_frozen: layers to freeze from the start (0 <= n_frozen <= layers left after popping).
+        num_classes: classes of the new task (>= 2).
+
+    Returns:
+        a compiled ``keras.Sequential``: source input shape -> (N, num_classes) probabilities;
+        Adam (1e-3), sparse categorical cross-entropy, accuracy.
+    """
+    import keras
+    from keras import layers
+
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike to a .keras file, got {type(path).__name__}.")
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"path must name a .keras file (Keras 3's format), got {str(path)!r}.")
+    if not path.is_file():
+        raise FileNotFoundError(f"path: no file at {str(path)!r}.")
+    model = keras.models.load_model(path)
+    if not isinstance(model, keras.Sequential):
+        raise TypeError(f"the model in {str(path)!r} must be a keras.Sequential (so layers can be popped), "
+                        f"got {type(model).__name__}.")
+    n = len(model.layers)
+    n_pop = _check_int(n_pop, "n_pop", 1, n - 1)
+    n_frozen = _check_int(n_frozen, "n_frozen", 0, n - n_pop)
+    num_classes = _check_int(num_classes, "num_classes", 2)
+    for _ in range(n_pop):
+        model.pop()
+    for layer in model.layers[:n_frozen]:
+        layer.trainable = False
+    names = {layer.name for layer in model.layers}
+    name, i = "new_head", 1
+    while name in names:
+        i += 1
+        name = f"new_head_{i}"
+    model.add(layers.Dense(num_classes, activation="softmax", dtype="float32", name=name))
+    return _compile(model)
+
+
+# ----------------------------------------------------------------------------- develop-model experiment
+def build_source_model(num_classes=5, input_shape=(28, 28, 1), seed=0):
+    """The seed-004 MNIST CNN (87,290 parameters with 10 classes), as a ``keras.Sequential``.
+
+    Conv(40, 5x5, same) - MaxPool - Dropout - Conv(32, 3x3) - MaxPool - Dropout - Flatten -
+    Dense(64) - BatchNorm - Dropout - Dense(num_classes, softmax). (N, 28, 28, 1) floats in
+    [0, 1] -> (N, num_classes) probabilities. Compiled with Adam (1e-3).
+    """
+    import keras
+    from keras import layers
+
+    num_classes = _check_int(num_classes, "num_classes", 2)
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([
+        keras.Input(shape=tuple(input_shape)),
+        layers.Conv2D(40, 5, padding="same", activation="relu", name="conv1_1"),
+        layers.MaxPooling2D(2),
+        layers.Dropout(0.25),
+        layers.Conv2D(32, 3, activation="relu", kernel_initializer="he_normal", name="conv1_2"),
+        layers.MaxPooling2D(2),
+        layers.Dropout(0.25),
+        layers.Flatten(),
+        layers.Dense(64, activation="relu"),
+        layers.BatchNormalization(),
+        layers.Dropout(0.25),
+        layers.Dense(num_classes, activation="softmax", dtype="float32"),
+    ], name="source_cnn")
+    return _compile(model)
+
+
+def _as_input(x):
+    """uint8 (N, 28, 28) -> float32 (N, 28, 28, 1) in [0, 1]."""
+    return (np.asarray(x, np.float32) / 255.0)[..., None]
+
+
+def train_source_model(path, data=None, epochs=2, batch_size=64, seed=0, verbose=0):
+    """Train the seed-004 CNN on the source task (digits 0-4) and save it to ``path`` (.keras).
+
+    Returns:
+        dict: ``path``, ``test_accuracy`` on the source task's test images, ``seconds``.
+    """
+    import keras
+
+    data = data or load_transfer_data()
+    (x, y), (xt, yt) = data["source"], data["source_test"]
+    model = build_source_model(num_classes=int(y.max()) + 1, seed=seed)
+    t0 = time.perf_counter()
+    model.fit(_as_input(x), y, epochs=epochs, batch_size=batch_size, verbose=verbose, shuffle=True)
+    seconds = time.perf_counter() - t0
+    acc = float(model.evaluate(_as_input(xt), yt, verbose=0)[1])
+    model.save(path)
+    keras.backend.clear_session()
+    return {"path": str(path), "test_accuracy": acc, "seconds": seconds}
+
+
+def transfer_vs_scratch(source_path, data=None, epochs=30, batch_size=20, seeds=(0, 1, 2),
+                        n_pop=1, n_frozen=4, progress=True):
+    """Same target task, same budget: the reused source CNN vs the same CNN from scratch.
+
+    Both models have the seed-004 architecture and the same new Dense(k, softmax) head, the
+    same optimizer (Adam 1e-3), batch size and number of epochs on the few target images
+    (e.g. 20 per class). The transfer model comes from :func:`reuse_model` (its first
+    ``n_frozen`` layers frozen: by default conv1_1, its pooling and dropout, and conv1_2).
+
+    Returns:
+        dict with ``epochs``, ``seeds``, ``transfer`` and ``scratch``: each a dict with
+        ``val_accuracy`` (len(seeds), epochs) target test accuracy after every epoch,
+        ``loss`` (len(seeds), epochs) training loss, ``final`` (len(seeds),) last accuracy.
+    """
+    import keras
+    from tqdm.auto import tqdm
+
+    data = data or load_transfer_data()
+    (x, y), (xt, yt) = data["target"], data["target_test"]
+    x, xt = _as_input(x), _as_input(xt)
+    k = int(y.max()) + 1
+    out = {"epochs": epochs, "seeds": list(seeds), "n_train": len(y), "n_test": len(yt)}
+    runs = [(kind, s) for s in seeds for kind in ("transfer", "scratch")]
+    curves = {"transfer": {"val_accuracy": [], "loss": []}, "scratch": {"val_accuracy": [], "loss": []}}
+    for kind, s in tqdm(runs, desc="transfer vs scratch", disable=not progress):
+        keras.utils.set_random_seed(s)
+        if kind == "transfer":
+            model = reuse_model(source_path, n_pop=n_pop, n_frozen=n_frozen, num_classes=k)
+        else:
+            model = build_source_model(num_classes=k, seed=s)
+        h = model.fit(x, y, epochs=epochs, batch_size=batch_size, validation_data=(xt, yt), verbose=0)
+        curves[kind]["val_accuracy"].append(h.history["val_accuracy"])
+        curves[kind]["loss"].append(h.history["loss"])
+        keras.backend.clear_session()
+    for kind in curves:
+        va = np.asarray(curves[kind]["val_accuracy"], dtype=np.float64)
+        out[kind] = {"val_accuracy": va, "loss": np.asarray(curves[kind]["loss"]), "final": va[:, -1]}
+    return out
+
+
+def plot_transfer_vs_scratch(res, ax=None):
+    """Target-task test accuracy per epoch, mean over seeds with min-max band, both curves."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4))
+    ep = np.arange(1, res["epochs"] + 1)
+    for kind, color in (("transfer", "tab:blue"), ("scratch", "tab:orange")):
+        va = res[kind]["val_accuracy"]
+        ax.plot(ep, va.mean(0), color=color, label=f"{kind} (final {va[:, -1].mean():.1%})")
+        ax.fill_between(ep, va.min(0), va.max(0), color=color, alpha=0.2)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("target test accuracy")
+    ax.set_title(f"{res['n_train']} labelled images, {len(res['seeds'])} seeds")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return ax
