@@ -61,6 +61,7 @@ __all__ = [
     "build_torch_model",
     "KERAS_NAMES",
     "random_architecture",
+    "example_network",
 ]
 
 #: layer type -> (required keys, optional keys with their defaults)
@@ -506,3 +507,100 @@ def random_architecture(rng, torch_compatible=False, max_side=40):
             if rng.random() < 0.3:
                 push({"type": "dropout"})
     return input_shape, layers
+
+
+# ---------------------------------------------------------------------------
+# the networks of the lectures
+# ---------------------------------------------------------------------------
+def _vgg16(include_top):
+    layers = []
+    for n_convs, filters in ((2, 64), (2, 128), (3, 256), (3, 512), (3, 512)):
+        layers += [{"type": "conv", "filters": filters, "kernel_size": 3, "padding": "same",
+                    "activation": "relu"} for _ in range(n_convs)]
+        layers.append({"type": "pool", "pool_size": 2})
+    if include_top:
+        layers += [{"type": "flatten"},
+                   {"type": "dense", "units": 4096, "activation": "relu"},
+                   {"type": "dense", "units": 4096, "activation": "relu"},
+                   {"type": "dense", "units": 1000, "activation": "softmax"}]
+    return layers
+
+
+def _alexnet(c1_padding):
+    conv = lambda f, k, **kw: {"type": "conv", "filters": f, "kernel_size": k, "activation": "relu", **kw}  # noqa: E731
+    return [
+        conv(96, 11, strides=4, padding=c1_padding),
+        {"type": "pool", "pool_size": 3, "strides": 2},
+        conv(256, 5, padding="same"),
+        {"type": "pool", "pool_size": 3, "strides": 2},
+        conv(384, 3, padding="same"),
+        conv(384, 3, padding="same"),
+        conv(256, 3, padding="same"),
+        {"type": "pool", "pool_size": 3, "strides": 2},   # S8: 6x6x256 (missing from lecture 004's table)
+        {"type": "flatten"},
+        {"type": "dense", "units": 4096, "activation": "relu"},
+        {"type": "dense", "units": 4096, "activation": "relu"},
+        {"type": "dense", "units": 1000, "activation": "softmax"},
+    ]
+
+
+def example_network(name):
+    """``(input_shape, layers)`` of a network from the lectures.
+
+    ``"practice"`` / ``"practice_no_bias"`` (lecture 000's practice problem, 128x128x3),
+    ``"mnist_cnn"`` (000's Keras model), ``"bn_cnn"`` (004's Keras model with batch norm),
+    ``"lenet5"`` (004's table: average pooling, full C3 connectivity, 61,706 parameters),
+    ``"vgg16"`` / ``"vgg16_notop"`` (as ``keras.applications.VGG16``),
+    ``"alexnet"`` (004's table, one tower, with the 227x227 input its 55x55 C1 needs, and the
+    3x3 / stride 2 max pooling after C7 that the table leaves out: 6x6x256 = 9216 inputs to the
+    first dense layer, 62,378,344 parameters) and
+    ``"alexnet_224_same"`` (the table's 224x224 input with C1 padding "same": 56x56).
+    Returns fresh lists (safe to modify).
+    """
+    relu = {"activation": "relu"}
+    nets = {
+        "practice": lambda: ((128, 128, 3), [
+            {"type": "conv", "filters": 5, "kernel_size": 3, "strides": 5},
+            {"type": "pool", "pool_size": 2},
+            {"type": "conv", "filters": 3, "kernel_size": 5, "strides": 2, "padding": 2}]),
+        "mnist_cnn": lambda: ((28, 28, 1), [
+            {"type": "conv", "filters": 32, "kernel_size": (3, 3), **relu},
+            {"type": "conv", "filters": 64, "kernel_size": (3, 3), **relu},
+            {"type": "pool", "pool_size": (2, 2)},
+            {"type": "dropout", "rate": 0.25},
+            {"type": "flatten"},
+            {"type": "dense", "units": 128, **relu},
+            {"type": "dropout", "rate": 0.5},
+            {"type": "dense", "units": 10, "activation": "softmax"}]),
+        "bn_cnn": lambda: ((28, 28, 1), [
+            {"type": "conv", "filters": 40, "kernel_size": 5, "padding": "same", **relu},
+            {"type": "pool", "pool_size": 2},
+            {"type": "dropout", "rate": 0.25},
+            {"type": "conv", "filters": 32, "kernel_size": 3, **relu},
+            {"type": "pool", "pool_size": 2},
+            {"type": "dropout", "rate": 0.25},
+            {"type": "flatten"},
+            {"type": "dense", "units": 64, **relu},
+            {"type": "batchnorm"},
+            {"type": "dropout", "rate": 0.25},
+            {"type": "dense", "units": 10, "activation": "softmax"}]),
+        "lenet5": lambda: ((32, 32, 1), [
+            {"type": "conv", "filters": 6, "kernel_size": 5, "activation": "tanh"},
+            {"type": "pool", "pool_size": 2, "mode": "avg"},
+            {"type": "conv", "filters": 16, "kernel_size": 5, "activation": "tanh"},
+            {"type": "pool", "pool_size": 2, "mode": "avg"},
+            {"type": "conv", "filters": 120, "kernel_size": 5, "activation": "tanh"},
+            {"type": "flatten"},
+            {"type": "dense", "units": 84, "activation": "tanh"},
+            {"type": "dense", "units": 10, "activation": "softmax"}]),
+        "vgg16": lambda: ((224, 224, 3), _vgg16(True)),
+        "vgg16_notop": lambda: ((224, 224, 3), _vgg16(False)),
+        "alexnet": lambda: ((227, 227, 3), _alexnet("valid")),
+        "alexnet_224_same": lambda: ((224, 224, 3), _alexnet("same")),
+    }
+    if name == "practice_no_bias":
+        shape, layers = nets["practice"]()
+        return shape, [{**layer, "use_bias": False} if layer["type"] == "conv" else layer for layer in layers]
+    if name not in nets:
+        raise ValueError(f"unknown network {name!r}, expected one of {sorted(nets) + ['practice_no_bias']}")
+    return nets[name]()

@@ -9,93 +9,32 @@ import numpy as np
 import pytest
 
 from solutions import build_keras_model, build_torch_model, conv_output_size, layer_output_shape, summarize
-from solutions.shapes import layer_param_count, random_architecture
+from solutions.shapes import example_network, layer_param_count, random_architecture
 
 pytestmark = [pytest.mark.xdist_group("keras"),
               pytest.mark.filterwarnings("ignore:Using padding=.same. with even kernel:UserWarning")]
 
-# ---------------------------------------------------------------------------
-# the networks of the seeds, as layer lists
-# ---------------------------------------------------------------------------
-MNIST_CNN = [  # seed 000
-    {"type": "conv", "filters": 32, "kernel_size": (3, 3), "activation": "relu"},
-    {"type": "conv", "filters": 64, "kernel_size": (3, 3), "activation": "relu"},
-    {"type": "pool", "pool_size": (2, 2)},
-    {"type": "dropout", "rate": 0.25},
-    {"type": "flatten"},
-    {"type": "dense", "units": 128, "activation": "relu"},
-    {"type": "dropout", "rate": 0.5},
-    {"type": "dense", "units": 10, "activation": "softmax"},
-]
-BN_CNN = [  # seed 004
-    {"type": "conv", "filters": 40, "kernel_size": 5, "padding": "same", "activation": "relu"},
-    {"type": "pool", "pool_size": 2},
-    {"type": "dropout", "rate": 0.25},
-    {"type": "conv", "filters": 32, "kernel_size": 3, "activation": "relu"},
-    {"type": "pool", "pool_size": 2},
-    {"type": "dropout", "rate": 0.25},
-    {"type": "flatten"},
-    {"type": "dense", "units": 64, "activation": "relu"},
-    {"type": "batchnorm"},
-    {"type": "dropout", "rate": 0.25},
-    {"type": "dense", "units": 10, "activation": "softmax"},
-]
-LENET5 = [  # seed 004: 32x32x1 in, average pooling, full C3 connectivity
-    {"type": "conv", "filters": 6, "kernel_size": 5, "activation": "tanh"},
-    {"type": "pool", "pool_size": 2, "mode": "avg"},
-    {"type": "conv", "filters": 16, "kernel_size": 5, "activation": "tanh"},
-    {"type": "pool", "pool_size": 2, "mode": "avg"},
-    {"type": "conv", "filters": 120, "kernel_size": 5, "activation": "tanh"},
-    {"type": "flatten"},
-    {"type": "dense", "units": 84, "activation": "tanh"},
-    {"type": "dense", "units": 10, "activation": "softmax"},
-]
+MNIST_CNN = example_network("mnist_cnn")[1]
+BN_CNN = example_network("bn_cnn")[1]
+LENET5 = example_network("lenet5")[1]
+PRACTICE = example_network("practice")[1]
 
 
 def vgg16(include_top=True):
-    """VGG16 as in keras.applications (224x224x3 in)."""
-    layers = []
-    for n_convs, filters in ((2, 64), (2, 128), (3, 256), (3, 512), (3, 512)):
-        layers += [{"type": "conv", "filters": filters, "kernel_size": 3, "padding": "same", "activation": "relu"}] * n_convs
-        layers.append({"type": "pool", "pool_size": 2})
-    if include_top:
-        layers += [{"type": "flatten"},
-                   {"type": "dense", "units": 4096, "activation": "relu"},
-                   {"type": "dense", "units": 4096, "activation": "relu"},
-                   {"type": "dense", "units": 1000, "activation": "softmax"}]
-    return layers
+    return example_network("vgg16" if include_top else "vgg16_notop")[1]
 
 
 def alexnet(c1_padding="valid"):
-    """AlexNet as in seed 004's table (single tower, full connectivity)."""
-    return [
-        {"type": "conv", "filters": 96, "kernel_size": 11, "strides": 4, "padding": c1_padding, "activation": "relu"},
-        {"type": "pool", "pool_size": 3, "strides": 2},
-        {"type": "conv", "filters": 256, "kernel_size": 5, "padding": "same", "activation": "relu"},
-        {"type": "pool", "pool_size": 3, "strides": 2},
-        {"type": "conv", "filters": 384, "kernel_size": 3, "padding": "same", "activation": "relu"},
-        {"type": "conv", "filters": 384, "kernel_size": 3, "padding": "same", "activation": "relu"},
-        {"type": "conv", "filters": 256, "kernel_size": 3, "padding": "same", "activation": "relu"},
-        {"type": "flatten"},
-        {"type": "dense", "units": 4096, "activation": "relu"},
-        {"type": "dense", "units": 4096, "activation": "relu"},
-        {"type": "dense", "units": 1000, "activation": "softmax"},
-    ]
+    return example_network("alexnet" if c1_padding == "valid" else "alexnet_224_same")[1]
 
-
-PRACTICE = [  # seed 000's practice problem (128x128x3)
-    {"type": "conv", "filters": 5, "kernel_size": 3, "strides": 5},
-    {"type": "pool", "pool_size": 2},
-    {"type": "conv", "filters": 3, "kernel_size": 5, "strides": 2, "padding": 2},
-]
 
 NAMED = {  # name: (input shape, layers)
-    "mnist_cnn": ((28, 28, 1), MNIST_CNN),
-    "bn_cnn": ((28, 28, 1), BN_CNN),
-    "lenet5": ((32, 32, 1), LENET5),
-    "practice": ((128, 128, 3), PRACTICE),
-    "alexnet_227_conv": ((227, 227, 3), alexnet()[:7]),  # its 58M dense weights take long to initialise
-    "vgg16_notop": ((224, 224, 3), vgg16(False)),
+    "mnist_cnn": example_network("mnist_cnn"),
+    "bn_cnn": example_network("bn_cnn"),
+    "lenet5": example_network("lenet5"),
+    "practice": example_network("practice"),
+    "alexnet_227_conv": ((227, 227, 3), alexnet()[:8]),  # its 58M dense weights take long to initialise
+    "vgg16_notop": example_network("vgg16_notop"),
 }
 
 
@@ -135,8 +74,7 @@ def test_seed000_practice_network():
     s = summarize((128, 128, 3), PRACTICE)
     assert shapes(s["rows"]) == [(26, 26, 5), (13, 13, 5), (7, 7, 3)]
     assert params(s["rows"]) == [140, 0, 378]
-    no_bias = summarize((128, 128, 3), [{**layer, "use_bias": False} if layer["type"] == "conv" else layer
-                                        for layer in PRACTICE])
+    no_bias = summarize(*example_network("practice_no_bias"))
     assert params(no_bias["rows"]) == [135, 0, 375]
     assert layer_param_count((128, 128, 3), {**PRACTICE[0], "use_bias": False}) == (135, 0)
     assert layer_param_count((13, 13, 5), PRACTICE[2]) == (378, 0)
@@ -198,8 +136,8 @@ def test_seed004_alexnet_224_vs_227():
         conv_output_size(224, 11, s=4, exact=True)  # (224 - 11) / 4 is not whole
     assert conv_output_size(227, 11, s=4, exact=True) == 55
     s = summarize((227, 227, 3), alexnet())
-    assert shapes(s["rows"])[:7] == [(55, 55, 96), (27, 27, 96), (27, 27, 256), (13, 13, 256),
-                                     (13, 13, 384), (13, 13, 384), (13, 13, 256)]
+    assert shapes(s["rows"])[:10] == [(55, 55, 96), (27, 27, 96), (27, 27, 256), (13, 13, 256),
+                                      (13, 13, 384), (13, 13, 384), (13, 13, 256), (6, 6, 256), (9216,), (4096,)]
     # with 224 and SAME, C1 gives 56, and S2 is back to 27x27: the rest of the table holds
     assert shapes(summarize((224, 224, 3), alexnet("same"))["rows"])[1] == (27, 27, 96)
 
@@ -425,3 +363,16 @@ def test_keras_and_torch_compute_the_same_function():
     want = np.asarray(km(x, training=False))
     got = tm(torch.tensor(x.transpose(0, 3, 1, 2))).detach().numpy()
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_example_networks_totals():
+    totals = {name: summarize(*example_network(name))["total"]
+              for name in ("practice", "practice_no_bias", "mnist_cnn", "bn_cnn", "lenet5", "vgg16", "vgg16_notop",
+                           "alexnet", "alexnet_224_same")}
+    assert totals["practice"] == 518 and totals["practice_no_bias"] == 510
+    assert (totals["mnist_cnn"], totals["bn_cnn"], totals["lenet5"]) == (1_199_882, 87_290, 61_706)
+    assert (totals["vgg16"], totals["vgg16_notop"]) == (138_357_544, 14_714_688)
+    # one-tower AlexNet: 62,378,344 parameters either way (padding changes no count, and S2 is 27x27 in both)
+    assert totals["alexnet"] == totals["alexnet_224_same"] == 62_378_344
+    with pytest.raises(ValueError, match="resnet"):
+        example_network("resnet")
