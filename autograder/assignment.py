@@ -1,0 +1,149 @@
+"""An assignment as the grader sees it: its tests (from the instructor's source
+notebook, hidden ones included) and its ``grading.toml``.
+
+``load_assignment("ps1")`` reads ``solutions/ps1/ps1.ipynb``; with
+``released=True`` it reads the student release ``exercises/ps1/ps1.ipynb``, whose
+hidden test cells are empty: they are only counted (``hidden_count``).
+"""
+from __future__ import annotations
+
+import copy
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .notebook import InvalidSubmission, read_notebook
+from .sandbox import DEFAULT_LIMITS
+
+REPO = Path(__file__).resolve().parent.parent
+HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
+HIDDEN_END = "### END HIDDEN TESTS"
+DEFAULT_CONFIG = {"limits": {**DEFAULT_LIMITS, "tests": {}}, "forbidden": {"modules": [], "names": []}}
+
+
+@dataclass
+class TestSpec:
+    grade_id: str
+    points: float
+    visibility: str          # "public" | "hidden"
+    source: str              # the instructor's test code (what runs in the grader)
+    cpu_limit: float         # CPU seconds this test may use in the sandbox
+    index: int = 0           # position of the cell in the source notebook
+
+    __test__ = False  # not a pytest class
+
+
+@dataclass
+class Assignment:
+    name: str
+    notebook_name: str
+    tests: list[TestSpec]
+    config: dict
+    setup_source: str = ""
+    test_sources_for_matching: list[str] = field(default_factory=list)
+    hidden_count: int = 0
+    released: bool = False
+    path: Path | None = None
+
+    @property
+    def max_score(self) -> float:
+        return float(sum(t.points for t in self.tests))
+
+    @property
+    def test_ids(self) -> set[str]:
+        return {t.grade_id for t in self.tests}
+
+    @property
+    def limits(self) -> dict:
+        return self.config["limits"]
+
+    @property
+    def forbidden(self) -> dict:
+        return self.config["forbidden"]
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def load_config(path: Path) -> dict:
+    """Parse ``grading.toml`` (missing file -> defaults); raise ValueError naming bad entries."""
+    data = {}
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"{path}: invalid TOML ({exc})") from None
+    cfg = _merge(DEFAULT_CONFIG, data)
+    lim = cfg["limits"]
+    for key in DEFAULT_LIMITS:
+        if not isinstance(lim[key], (int, float)) or isinstance(lim[key], bool) or lim[key] <= 0:
+            raise ValueError(f"{path}: [limits] {key} must be a positive number, got {lim[key]!r}")
+    for key in ("modules", "names"):
+        v = cfg["forbidden"].get(key, [])
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            raise ValueError(f"{path}: [forbidden] {key} must be a list of strings, got {v!r}")
+    return cfg
+
+
+def load_assignment(name: str, *, source_dir: Path | None = None, released: bool = False) -> Assignment:
+    """Load assignment ``name`` from the instructor sources (default) or the student release.
+
+    ``source_dir`` defaults to ``<repo>/solutions`` (or ``<repo>/exercises`` when
+    ``released``); the notebook is ``<source_dir>/<name>/<name>.ipynb`` and the
+    limits ``<source_dir>/<name>/grading.toml``.
+    """
+    base = Path(source_dir) if source_dir is not None else REPO / ("exercises" if released else "solutions")
+    folder = base / name
+    nb_path = folder / f"{name}.ipynb"
+    if not nb_path.exists():
+        cands = sorted(folder.glob("*.ipynb")) if folder.is_dir() else []
+        if len(cands) != 1:
+            raise FileNotFoundError(f"assignment {name!r}: no notebook {nb_path} (expected <dir>/{name}/{name}.ipynb)")
+        nb_path = cands[0]
+    try:
+        _, cells = read_notebook(nb_path)
+    except InvalidSubmission as exc:
+        raise ValueError(f"assignment notebook {nb_path} is unreadable: {exc}") from None
+    cfg = load_config(folder / "grading.toml")
+    overrides = cfg["limits"].get("tests", {}) or {}
+    tests, texts = [], []
+    hidden = 0
+    setup = ""
+    seen = set()
+    for cell in cells:
+        if cell.cell_type != "code":
+            continue
+        gid = cell.grade_id
+        if gid == "setup" and not setup:
+            setup = cell.source
+        if not cell.is_test or not gid:
+            continue
+        if gid in seen:
+            raise ValueError(f"{nb_path}: duplicate grade_id {gid!r}")
+        seen.add(gid)
+        is_hidden = HIDDEN_BEGIN in cell.source
+        points = float(cell.nbgrader.get("points", 0) or 0)
+        if released and not cell.source.strip():
+            hidden += 1
+            continue
+        if is_hidden:
+            before = cell.source.split(HIDDEN_BEGIN)[0]
+            after = cell.source.split(HIDDEN_END)[-1] if HIDDEN_END in cell.source else ""
+            texts.append(before + after)
+        else:
+            texts.append(cell.source)
+        cpu = float(overrides.get(gid, cfg["limits"]["cpu_per_test"]))
+        tests.append(TestSpec(gid, points, "hidden" if is_hidden else "public", cell.source, cpu, cell.index))
+    if released:
+        hidden += sum(1 for t in tests if t.visibility == "hidden")
+        tests = [t for t in tests if t.visibility == "public"]
+    return Assignment(name=name, notebook_name=nb_path.name, tests=tests, config=cfg, setup_source=setup,
+                      test_sources_for_matching=[t for t in texts if t.strip()], hidden_count=hidden,
+                      released=released, path=nb_path)

@@ -1,0 +1,294 @@
+"""Wire format between the grader and the sandboxed worker: never pickle.
+
+A message is ``struct("!II")`` = (length of the JSON header, number of buffers),
+the UTF-8 JSON header, then each buffer as ``struct("!Q")`` length + raw bytes.
+Values travel as plain data (see :func:`encode`): ``None``/bool/int/float/str,
+lists, tuples, dicts, bytes, numpy arrays of numeric, bool or fixed-width string
+dtype (sent as raw bytes with dtype and shape; object dtype is refused), numpy
+scalars, torch tensors (sent as arrays, tagged, rebuilt as tensors on the other
+side) and remote references (``{"$t": "ref"}``) for everything else.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import select
+import struct
+import time
+
+import numpy as np
+
+HEAD = struct.Struct("!II")
+BUFLEN = struct.Struct("!Q")
+MAX_JSON = 64 << 20          # a header larger than this is a protocol violation
+MAX_BUFFERS = 100_000
+ALLOWED_KINDS = set("biufcSU")  # numpy dtype kinds that may cross
+MAX_DEPTH = 200
+
+
+class ProtocolError(Exception):
+    """The other side sent something that is not a valid message."""
+
+
+class PeerGone(Exception):
+    """The other side closed the pipe (the sandbox died)."""
+
+
+class Timeout(Exception):
+    """A deadline passed while waiting for the other side."""
+
+
+class NotEncodable(TypeError):
+    """A value that cannot travel as plain data."""
+
+
+# ----------------------------------------------------------------------------- encoding
+
+def _torch():
+    import sys
+    return sys.modules.get("torch")
+
+
+def encode(value, bufs: list, arrays: list | None = None, to_ref=None, _depth: int = 0):
+    """Encode ``value`` into a JSON-able tree; array bytes are appended to ``bufs``.
+
+    ``arrays`` (optional) collects ``(buffer_index, original_object)`` for every
+    array or tensor leaf, so callers can write back post-call contents.
+    ``to_ref(obj) -> dict`` is called for objects that are not plain data; when it
+    is None such objects raise :class:`NotEncodable`.
+    """
+    if _depth > MAX_DEPTH:
+        raise NotEncodable("value is nested too deeply")
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int) and type(value) in (int,):
+        return value
+    if isinstance(value, float) and type(value) is float:
+        if math.isfinite(value):
+            return value
+        return {"$t": "float", "v": repr(value)}
+    if isinstance(value, RefBase):
+        return {"$t": "ref", "id": value._ref_id}
+    if isinstance(value, np.ndarray):
+        return _encode_array(value, bufs, arrays, "nd")
+    if isinstance(value, np.generic):
+        if value.dtype.kind not in ALLOWED_KINDS:
+            return _not_plain(value, to_ref)
+        bufs.append(value.tobytes())
+        return {"$t": "npscalar", "dtype": value.dtype.str, "b": len(bufs) - 1}
+    if isinstance(value, (bytes, bytearray)):
+        bufs.append(bytes(value))
+        return {"$t": "bytes", "b": len(bufs) - 1}
+    torch = _torch()
+    if torch is not None and isinstance(value, torch.Tensor) and type(value) is torch.Tensor:
+        try:
+            arr = value.detach().cpu().numpy()
+        except Exception:
+            return _not_plain(value, to_ref)
+        node = _encode_array(arr, bufs, None, "torch")
+        if arrays is not None:
+            arrays.append((node["b"], value))
+        node["grad"] = bool(value.requires_grad)
+        return node
+    if type(value) in (list, tuple):
+        items = [encode(v, bufs, arrays, to_ref, _depth + 1) for v in value]
+        return {"$t": "list" if type(value) is list else "tuple", "v": items}
+    if type(value) is dict:
+        if all(type(k) is str for k in value):
+            return {"$t": "dict", "v": {k: encode(v, bufs, arrays, to_ref, _depth + 1) for k, v in value.items()}}
+        return {"$t": "kv", "v": [[encode(k, bufs, None, None, _depth + 1), encode(v, bufs, arrays, to_ref, _depth + 1)]
+                                  for k, v in value.items()]}
+    if isinstance(value, (int, float)) and not isinstance(value, bool):  # int/float subclasses
+        return encode(int(value) if isinstance(value, int) else float(value), bufs, arrays, to_ref, _depth)
+    return _not_plain(value, to_ref)
+
+
+def _not_plain(value, to_ref):
+    if to_ref is None:
+        raise NotEncodable(f"a {type(value).__module__}.{type(value).__qualname__} cannot be sent as plain data")
+    return to_ref(value)
+
+
+def _encode_array(arr: np.ndarray, bufs, arrays, tag):
+    if arr.dtype.kind not in ALLOWED_KINDS or arr.dtype.fields is not None:
+        raise NotEncodable(f"arrays of dtype {arr.dtype} cannot be sent (only numeric, bool or string arrays)")
+    if arrays is not None and tag == "nd":
+        arrays.append((len(bufs), arr))
+    bufs.append(np.ascontiguousarray(arr).tobytes())
+    return {"$t": tag, "dtype": arr.dtype.str, "shape": list(arr.shape), "b": len(bufs) - 1}
+
+
+class RefBase:
+    """Marker base class of remote references (grader side)."""
+    _ref_id: int
+
+
+def decode(node, bufs: list, from_ref=None, arrays: list | None = None, _depth: int = 0):
+    """Inverse of :func:`encode`. ``from_ref(id) -> object`` rebuilds references.
+
+    ``arrays`` (optional) collects ``(buffer_index, decoded_array)``.
+    """
+    if _depth > MAX_DEPTH:
+        raise ProtocolError("value nested too deeply")
+    if node is None or isinstance(node, (bool, int, float, str)):
+        return node
+    if isinstance(node, dict):
+        tag = node.get("$t")
+        if tag == "list":
+            return [decode(v, bufs, from_ref, arrays, _depth + 1) for v in node["v"]]
+        if tag == "tuple":
+            return tuple(decode(v, bufs, from_ref, arrays, _depth + 1) for v in node["v"])
+        if tag == "dict":
+            return {str(k): decode(v, bufs, from_ref, arrays, _depth + 1) for k, v in node["v"].items()}
+        if tag == "kv":
+            out = {}
+            for k, v in node["v"]:
+                key = decode(k, bufs, None, None, _depth + 1)
+                if isinstance(key, list):
+                    key = tuple(key)
+                out[key] = decode(v, bufs, from_ref, arrays, _depth + 1)
+            return out
+        if tag == "float":
+            return float(node["v"])
+        if tag in ("nd", "torch"):
+            arr = _decode_array(node, bufs)
+            if tag == "torch":
+                import torch
+                t = torch.from_numpy(arr)
+                if node.get("grad") and t.is_floating_point():
+                    t.requires_grad_(True)
+                if arrays is not None:
+                    arrays.append((node["b"], t))
+                return t
+            if arrays is not None:
+                arrays.append((node["b"], arr))
+            return arr
+        if tag == "npscalar":
+            dtype = _dtype(node["dtype"])
+            raw = _buf(bufs, node["b"])
+            if len(raw) != dtype.itemsize:
+                raise ProtocolError("bad numpy scalar")
+            return np.frombuffer(raw, dtype=dtype)[0]
+        if tag == "bytes":
+            return bytes(_buf(bufs, node["b"]))
+        if tag == "ref":
+            if from_ref is None:
+                raise ProtocolError("unexpected remote reference")
+            return from_ref(int(node["id"]))
+    raise ProtocolError(f"cannot decode {type(node).__name__}")
+
+
+def _dtype(text) -> np.dtype:
+    try:
+        dtype = np.dtype(str(text))
+    except Exception:
+        raise ProtocolError(f"bad dtype {text!r}") from None
+    if dtype.kind not in ALLOWED_KINDS or dtype.fields is not None or dtype.hasobject:
+        raise ProtocolError(f"refused dtype {dtype}")
+    return dtype
+
+
+def _buf(bufs, i):
+    if not isinstance(i, int) or not 0 <= i < len(bufs):
+        raise ProtocolError("bad buffer index")
+    return bufs[i]
+
+
+def _decode_array(node, bufs) -> np.ndarray:
+    dtype = _dtype(node["dtype"])
+    shape = tuple(int(s) for s in node["shape"])
+    if any(s < 0 for s in shape):
+        raise ProtocolError("negative array dimension")
+    raw = _buf(bufs, node["b"])
+    count = math.prod(shape)
+    if len(raw) != count * dtype.itemsize:
+        raise ProtocolError("array bytes do not match dtype and shape")
+    if count == 0:
+        return np.zeros(shape, dtype=dtype)
+    return np.frombuffer(raw, dtype=dtype).reshape(shape)  # raw is a bytearray: writable
+
+
+# ----------------------------------------------------------------------------- framing
+
+def pack(header: dict, bufs: list) -> list[bytes]:
+    text = json.dumps(header, separators=(",", ":"), allow_nan=False).encode()
+    parts = [HEAD.pack(len(text), len(bufs)), text]
+    for b in bufs:
+        parts.append(BUFLEN.pack(len(b)))
+        parts.append(b)
+    return parts
+
+
+def send(fd: int, header: dict, bufs: list = (), deadline: float | None = None) -> None:
+    """Write one message to ``fd`` (blocking, or until ``deadline`` on a non-blocking fd)."""
+    for part in pack(header, list(bufs)):
+        view = memoryview(part)
+        while view:
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise Timeout("write timed out")
+                _, w, _ = select.select([], [fd], [], min(left, 0.5))
+                if not w:
+                    continue
+            try:
+                n = os.write(fd, view)
+            except BlockingIOError:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                raise PeerGone("the other side closed the pipe") from None
+            view = view[n:]
+
+
+class Reader:
+    """Incremental reader of messages from a pipe fd, with a cap on message size."""
+
+    def __init__(self, fd: int, max_bytes: int = 1 << 34):
+        self.fd = fd
+        self.max_bytes = max_bytes
+        self.buf = bytearray()
+
+    def _need(self, n: int, wait) -> None:
+        while len(self.buf) < n:
+            wait()
+            try:
+                chunk = os.read(self.fd, max(1 << 16, min(n - len(self.buf), 1 << 24)))
+            except BlockingIOError:
+                continue
+            if not chunk:
+                raise PeerGone("the other side closed the pipe")
+            self.buf += chunk
+
+    def _take(self, n: int) -> bytearray:
+        out = self.buf[:n]
+        del self.buf[:n]
+        return out
+
+    def read(self, wait=lambda: None):
+        """Read one message: ``(header: dict, bufs: list[bytearray])``.
+
+        ``wait()`` is called before each blocking read; it may raise (timeouts).
+        """
+        self._need(HEAD.size, wait)
+        jlen, nbuf = HEAD.unpack(bytes(self._take(HEAD.size)))
+        if jlen > MAX_JSON or nbuf > MAX_BUFFERS:
+            raise ProtocolError("message too large")
+        self._need(jlen, wait)
+        try:
+            header = json.loads(bytes(self._take(jlen)))
+        except (ValueError, RecursionError) as exc:
+            raise ProtocolError(f"bad JSON header: {exc}") from None
+        if not isinstance(header, dict):
+            raise ProtocolError("header is not an object")
+        bufs = []
+        total = 0
+        for _ in range(nbuf):
+            self._need(BUFLEN.size, wait)
+            (blen,) = BUFLEN.unpack(bytes(self._take(BUFLEN.size)))
+            total += blen
+            if total > self.max_bytes:
+                raise ProtocolError("message larger than the allowed size")
+            self._need(blen, wait)
+            bufs.append(self._take(blen))
+        return header, bufs

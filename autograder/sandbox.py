@@ -1,0 +1,612 @@
+"""The sandbox: one worker process (worker.py) per submission, isolated from the grader.
+
+On Linux as root (the grading machine), a sandbox is started with
+``unshare --fork --pid --mount-proc --net --mount --kill-child`` running a small
+bootstrap (``BOOTSTRAP`` below) that, inside the new mount namespace:
+
+- makes ``/`` rprivate, joins the sandbox's cgroups (memory, pids, cpuacct) when writable;
+- covers every top-level directory except the system ones (``/usr``, ``/etc``, ``/lib``...)
+  with an empty tmpfs: the repo (``solutions/``, ``exercises/``, gradebook, ``.git``), the
+  output and submission folders, ``/tmp``, ``/root``, ``/home`` disappear;
+- binds back read-only only the Python installation (venv and base prefix), the offline
+  data dir and ``$KERAS_HOME``, plus ``autograder/`` (what students import, no secrets) at
+  ``/tmp/lib/autograder``; the worker's cwd is a fresh tmpfs ``/tmp/work``;
+- drops to an unprivileged uid from a pool (one per concurrent sandbox, so RLIMIT_NPROC is
+  per sandbox), sets PR_SET_NO_NEW_PRIVS and rlimits (AS, CPU, FSIZE, NPROC, NOFILE, CORE),
+  redirects fds 1/2 to files in its tmpfs and execs the worker.
+
+The worker is pid 1 of its PID namespace: when it exits or is killed, every process the
+student started dies with it (``setsid`` double forks included). The network namespace has
+only a down loopback. Grader and worker talk over a dedicated pipe pair (protocol.py).
+Without root, or without ``unshare``, :func:`isolation_available` returns None and the
+engine refuses to grade unless told ``insecure=True`` (a plain subprocess with rlimits).
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from . import protocol as P
+
+PKG_DIR = Path(__file__).resolve().parent
+REPO = PKG_DIR.parent
+SYSTEM_DIRS = {"bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr", "etc", "proc", "sys", "dev"}
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+CGROUP_CONTROLLERS = ("memory", "pids", "cpuacct")
+
+DEFAULT_LIMITS = {
+    "cpu_per_test": 10.0,
+    "cpu_per_submission": 120.0,
+    "startup_cpu": 30.0,
+    "wall_factor": 3.0,
+    "memory_mb": 4096,
+    "output_kb": 256,
+    "processes": 64,
+}
+
+BOOTSTRAP = r'''
+import ctypes, json, os, resource, signal, sys
+cfg = json.loads(sys.argv[1])
+libc = ctypes.CDLL(None, use_errno=True)
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
+def mount(src, tgt, fstype, flags, data=None):
+    enc = lambda s: s.encode() if s is not None else None
+    if libc.mount(enc(src), enc(tgt), enc(fstype), flags, enc(data)) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, "mount %s on %s: %s" % (src, tgt, os.strerror(e)))
+def fail(msg):
+    os.write(cfg["out_fd"], b"BOOTFAIL " + msg.encode()[:4000])
+    os._exit(70)
+try:
+    for procs in cfg["cgroups"]:
+        with open(procs, "w") as f:
+            f.write("0")
+    mount(None, "/", None, MS_REC | MS_PRIVATE)
+    fds = {}
+    for p in cfg["binds"]:
+        if os.path.isdir(p):
+            fds[p] = os.open(p, os.O_PATH | os.O_DIRECTORY)
+    for h in sorted(cfg["hide"], key=len):
+        if os.path.isdir(h) and not os.path.islink(h):
+            mount("tmpfs", h, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=1m")
+    mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=%dm" % cfg["tmp_mb"])
+    for p, fd in fds.items():
+        tgt = cfg["binds"][p] or p
+        os.makedirs(tgt, exist_ok=True)
+        mount("/proc/self/fd/%d" % fd, tgt, None, MS_BIND | MS_REC)
+        mount(None, tgt, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        os.close(fd)
+    uid = gid = cfg["uid"]
+    os.makedirs("/tmp/work", exist_ok=True)
+    os.chown("/tmp/work", uid, gid)
+    os.chmod("/tmp", 0o755)
+    out = os.open("/tmp/work/.output", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchown(out, uid, gid)
+    for lim, val in cfg["rlimits"].items():
+        resource.setrlimit(getattr(resource, lim), (val, val))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
+    libc.prctl(38, 1, 0, 0, 0)            # PR_SET_NO_NEW_PRIVS
+    libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG (cleared by setuid)
+    os.chdir("/tmp/work")
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    os.close(out)
+    devnull = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+except Exception as exc:
+    fail("%s: %s" % (type(exc).__name__, exc))
+os.execve(cfg["python"], [cfg["python"], "-m", "autograder.worker", str(cfg["in_fd"]), str(cfg["out_fd"]), cfg["worker_cfg"]], cfg["env"])
+'''
+
+
+class SandboxError(Exception):
+    """The sandbox could not be started."""
+
+
+class SandboxFault(Exception):
+    """The sandbox stopped answering: ``kind`` is 'timeout', 'memory' or 'crash'."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+# ----------------------------------------------------------------------------- uid pool
+
+class UidPool:
+    """Distinct unprivileged uids for concurrent sandboxes of this process."""
+
+    def __init__(self, base: int, size: int = 256):
+        self.base = base
+        self.free = list(range(size))
+        self.lock = threading.Lock()
+        self.cond = threading.Condition(self.lock)
+
+    def acquire(self) -> int:
+        with self.cond:
+            while not self.free:
+                self.cond.wait()
+            return self.base + self.free.pop(0)
+
+    def release(self, uid: int) -> None:
+        with self.cond:
+            self.free.append(uid - self.base)
+            self.cond.notify()
+
+
+UIDS = UidPool(base=200_000 + (os.getpid() % 8000) * 256)
+_COUNTER = itertools.count(1)
+
+
+# ----------------------------------------------------------------------------- capability probing
+
+_PROBE_LOCK = threading.Lock()
+_PROBE: dict = {}
+
+
+def _cgroups_writable() -> list[str]:
+    out = []
+    for ctrl in CGROUP_CONTROLLERS:
+        base = CGROUP_ROOT / ctrl
+        if not (base / "cgroup.procs").exists():
+            continue
+        try:
+            (base / "cnn-course").mkdir(exist_ok=True)
+            probe = base / "cnn-course" / f"probe-{os.getpid()}-{threading.get_ident()}"
+            probe.mkdir(exist_ok=True)
+            probe.rmdir()
+            out.append(ctrl)
+        except OSError:
+            pass
+    return out
+
+
+def probe() -> dict:
+    """What this machine offers (cached): namespaces, cgroup controllers."""
+    with _PROBE_LOCK:
+        if _PROBE:
+            return _PROBE
+        ns = False
+        unshare = shutil.which("unshare")
+        if sys.platform.startswith("linux") and os.geteuid() == 0 and unshare:
+            try:
+                r = subprocess.run([unshare, "--fork", "--pid", "--mount-proc", "--net", "--mount", "--kill-child",
+                                    "true"], capture_output=True, timeout=20)
+                ns = r.returncode == 0
+            except (OSError, subprocess.TimeoutExpired):
+                ns = False
+        _PROBE.update(namespaces=ns, unshare=unshare, cgroups=_cgroups_writable() if ns else [])
+        return _PROBE
+
+
+def isolation_available() -> str | None:
+    """Description of the strongest isolation available here, None if none."""
+    p = probe()
+    if not p["namespaces"]:
+        return None
+    desc = "namespaces(pid,net,mount)+uid+no_new_privs+rlimits(as,cpu,fsize,nproc,nofile,core)"
+    if p["cgroups"]:
+        desc += "+cgroup_v1(" + ",".join(p["cgroups"]) + ")"
+    return desc
+
+
+# ----------------------------------------------------------------------------- sandbox
+
+class Sandbox:
+    """One worker process and its limits. Not thread-safe: one per grading thread."""
+
+    def __init__(self, limits: dict, forbidden: dict | None = None, *, insecure: bool = False,
+                 seed: int = 0, hide: list[str] | tuple = ()):
+        self.limits = {**DEFAULT_LIMITS, **(limits or {})}
+        self.forbidden = forbidden or {}
+        self.insecure = insecure
+        self.seed = seed
+        self.extra_hide = [str(Path(h).resolve()) for h in hide]
+        self.proc: subprocess.Popen | None = None
+        self.uid: int | None = None
+        self.cgroups: dict[str, Path] = {}
+        self.mechanisms = ""
+        self.reader: P.Reader | None = None
+        self.to_fd = self.from_fd = -1
+        self.cpu_base = 0.0          # CPU of earlier (killed) incarnations
+        self.start_s = 0.0
+        self.starts = 0
+
+    # -- lifecycle
+    def start(self) -> None:
+        t0 = time.monotonic()
+        lim = self.limits
+        out_bytes = int(lim["output_kb"] * 1024)
+        worker_cfg = json.dumps({
+            "seed": self.seed,
+            "output_bytes": out_bytes,
+            "forbidden": {"modules": list(self.forbidden.get("modules", [])),
+                          "names": list(self.forbidden.get("names", []))},
+        })
+        req_r, req_w = os.pipe()    # grader -> worker
+        resp_r, resp_w = os.pipe()  # worker -> grader
+        mem = int(lim["memory_mb"]) * 1024 * 1024
+        cpu_backstop = int(lim["cpu_per_submission"] + lim["startup_cpu"] + 5)
+        rlimits = {
+            "RLIMIT_AS": mem,
+            "RLIMIT_CPU": cpu_backstop,
+            "RLIMIT_FSIZE": out_bytes + (1 << 20),
+            "RLIMIT_NPROC": int(lim["processes"]),
+            "RLIMIT_NOFILE": 256,
+            "RLIMIT_CORE": 0,
+        }
+        env = self._env()
+        p = probe()
+        try:
+            if p["namespaces"] and not self.insecure:
+                self.uid = UIDS.acquire()
+                cg_procs = self._make_cgroups(mem, int(lim["processes"]), p["cgroups"])
+                binds = {sys.prefix: None, sys.base_prefix: None, str(PKG_DIR): "/tmp/lib/autograder"}
+                for key in ("CNN_COURSE_DATA", "KERAS_HOME"):
+                    if env.get(key) and os.path.isdir(env[key]):
+                        binds[os.path.realpath(env[key])] = None
+                hide = {"/" + d for d in os.listdir("/") if d not in SYSTEM_DIRS and os.path.isdir("/" + d)
+                        and not os.path.islink("/" + d)}
+                hide |= {str(REPO), "/var/tmp", "/dev/shm", *self.extra_hide}
+                hide -= {"/tmp"}
+                cfg = {
+                    "cgroups": cg_procs, "binds": binds, "hide": sorted(hide), "uid": self.uid,
+                    "rlimits": rlimits, "python": os.path.join(sys.prefix, "bin", "python"),
+                    "in_fd": req_r, "out_fd": resp_w, "worker_cfg": worker_cfg, "env": env,
+                    "tmp_mb": max(16, min(256, int(lim["memory_mb"]) // 4)),
+                }
+                cmd = [p["unshare"], "--fork", "--pid", "--mount-proc", "--net", "--mount", "--kill-child",
+                       sys.executable, "-I", "-S", "-c", BOOTSTRAP, json.dumps(cfg)]
+                self.proc = subprocess.Popen(cmd, pass_fds=(req_r, resp_w), stdin=subprocess.DEVNULL,
+                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                             close_fds=True, start_new_session=True)
+                mech = isolation_available() or ""
+                if cg_procs:
+                    mech = mech.split("+cgroup")[0] + "+cgroup_v1(" + ",".join(self.cgroups) + ")"
+                self.mechanisms = mech
+            else:
+                env["PYTHONPATH"] = str(REPO)
+                workdir = None
+
+                def limit():
+                    import resource
+                    for name, val in rlimits.items():
+                        if name == "RLIMIT_NPROC":
+                            continue  # would count the grader's own uid
+                        try:
+                            resource.setrlimit(getattr(resource, name), (val, val))
+                        except (ValueError, OSError):
+                            pass
+                cmd = [os.path.join(sys.prefix, "bin", "python"), "-m", "autograder.worker",
+                       str(req_r), str(resp_w), worker_cfg]
+                self.proc = subprocess.Popen(cmd, pass_fds=(req_r, resp_w), stdin=subprocess.DEVNULL,
+                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                             env=env, cwd=workdir, preexec_fn=limit, start_new_session=True)
+                self.mechanisms = "none (insecure: plain subprocess with rlimits(as,cpu,fsize,nofile,core))"
+        finally:
+            os.close(req_r)
+            os.close(resp_w)
+        self.to_fd, self.from_fd = req_w, resp_r
+        os.set_blocking(self.to_fd, False)
+        os.set_blocking(self.from_fd, False)
+        self.reader = P.Reader(self.from_fd, max_bytes=max(mem, 1 << 30))
+        self.starts += 1
+        try:
+            self._await_ready(t0 + 30 + 3 * float(lim["startup_cpu"]))
+        finally:
+            self.start_s += time.monotonic() - t0
+
+    def _await_ready(self, deadline: float) -> None:
+        """Wait for the worker's hello; raise SandboxError with the bootstrap's reason on failure."""
+        reader = self.reader
+
+        def wait():
+            while True:
+                if reader.buf.startswith(b"BOOTFAIL"):
+                    raise P.PeerGone()
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise P.Timeout("the sandbox did not start in time")
+                r, _, _ = select.select([self.from_fd], [], [], min(left, 0.5))
+                if r:
+                    return
+        try:
+            head, _ = reader.read(wait)
+            if head.get("ev") != "ready":
+                raise P.ProtocolError("no hello")
+        except (P.PeerGone, P.Timeout, P.ProtocolError) as exc:
+            text = bytes(reader.buf)
+            try:
+                while True:
+                    chunk = os.read(self.from_fd, 65536)
+                    if not chunk:
+                        break
+                    text += chunk
+            except OSError:
+                pass
+            self.kill()
+            why = text.decode(errors="replace")[9:] if text.startswith(b"BOOTFAIL") else str(exc)
+            raise SandboxError(f"the sandbox could not be started: {why or 'the worker exited'}") from None
+
+    def _env(self) -> dict:
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "HOME": "/tmp/work",
+            "PYTHONPATH": "/tmp/lib",
+            "PYTHONNOUSERSITE": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONHASHSEED": "0",
+            "OMP_NUM_THREADS": "1",
+            "OPENBLAS_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+            "TF_NUM_INTRAOP_THREADS": "1",
+            "TF_NUM_INTEROP_THREADS": "1",
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "MPLBACKEND": "Agg",
+            "MPLCONFIGDIR": "/tmp/work/.config/matplotlib",
+            "XDG_CACHE_HOME": "/tmp/work/.cache",
+            "TORCH_HOME": "/tmp/work/.cache/torch",
+            "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "tensorflow"),
+            "CNN_COURSE_FAST": "1",
+            "CNN_COURSE_SANDBOX": "1",
+            "LANG": "C.UTF-8",
+        }
+        data = os.environ.get("CNN_COURSE_DATA") or str(REPO / ".data")
+        env["CNN_COURSE_DATA"] = os.path.realpath(data)
+        keras_home = os.environ.get("KERAS_HOME")
+        env["KERAS_HOME"] = os.path.realpath(keras_home) if keras_home and os.path.isdir(keras_home) else "/tmp/work/.keras"
+        return env
+
+    def _make_cgroups(self, mem: int, pids: int, ctrls: list[str]) -> list[str]:
+        sid = f"{os.getpid()}-{next(_COUNTER)}"
+        procs = []
+        for ctrl in ctrls:
+            d = CGROUP_ROOT / ctrl / "cnn-course" / sid
+            try:
+                d.mkdir(parents=True, exist_ok=True)
+                if ctrl == "memory":
+                    (d / "memory.limit_in_bytes").write_text(str(mem))
+                    sw = d / "memory.memsw.limit_in_bytes"
+                    if sw.exists():
+                        try:
+                            sw.write_text(str(mem))
+                        except OSError:
+                            pass
+                elif ctrl == "pids":
+                    (d / "pids.max").write_text(str(pids))
+                self.cgroups[ctrl] = d
+                procs.append(str(d / "cgroup.procs"))
+            except OSError:
+                try:
+                    d.rmdir()
+                except OSError:
+                    pass
+        return procs
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def cpu_seconds(self) -> float:
+        """CPU used by every process of this sandbox (all incarnations), in seconds."""
+        return self.cpu_base + self._cpu_now()
+
+    def _cpu_now(self) -> float:
+        cg = self.cgroups.get("cpuacct")
+        if cg is not None:
+            try:
+                return int((cg / "cpuacct.usage").read_text()) / 1e9
+            except (OSError, ValueError):
+                pass
+        if self.proc is None:
+            return 0.0
+        return _tree_cpu(self.proc.pid)
+
+    def oom_killed(self) -> bool:
+        cg = self.cgroups.get("memory")
+        if cg is None:
+            return False
+        try:
+            for line in (cg / "memory.oom_control").read_text().splitlines():
+                if line.startswith("oom_kill ") and int(line.split()[1]) > 0:
+                    return True
+            return int((cg / "memory.failcnt").read_text()) > 0 and not self.alive()
+        except (OSError, ValueError):
+            return False
+
+    def pids_count(self) -> int | None:
+        cg = self.cgroups.get("pids")
+        if cg is None:
+            return None
+        try:
+            return int((cg / "pids.current").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def kill(self) -> None:
+        """Kill the worker and everything it started; keep the cgroups for accounting."""
+        if self.proc is None:
+            return
+        self.cpu_base += self._cpu_now()
+        for ctrl in ("pids", "memory", "cpuacct"):
+            cg = self.cgroups.get(ctrl)
+            if cg is None:
+                continue
+            try:
+                for pid in (cg / "cgroup.procs").read_text().split():
+                    try:
+                        os.kill(int(pid), signal.SIGKILL)
+                    except OSError:
+                        pass
+            except OSError:
+                pass
+            break
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        try:
+            self.proc.kill()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        for fd in (self.to_fd, self.from_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.to_fd = self.from_fd = -1
+        self.proc = None
+        # wait until the cgroup is empty, so the next incarnation starts clean
+        cg = self.cgroups.get("pids")
+        if cg is not None:
+            for _ in range(200):
+                try:
+                    if not (cg / "cgroup.procs").read_text().strip():
+                        break
+                except OSError:
+                    break
+                time.sleep(0.005)
+        self._reset_cgroup_counters()
+
+    def _reset_cgroup_counters(self):
+        cg = self.cgroups.get("cpuacct")
+        if cg is not None:
+            try:
+                (cg / "cpuacct.usage").write_text("0")
+            except OSError:
+                pass
+        mcg = self.cgroups.get("memory")
+        if mcg is not None:
+            for f in ("memory.failcnt", "memory.max_usage_in_bytes"):
+                try:
+                    (mcg / f).write_text("0")
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.kill()
+        for cg in self.cgroups.values():
+            for _ in range(100):
+                try:
+                    cg.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.01)
+        self.cgroups = {}
+        if self.uid is not None:
+            UIDS.release(self.uid)
+            self.uid = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- requests
+    def request(self, header: dict, bufs=(), *, cpu_limit: float, wall_limit: float, on_event=None):
+        """Send a request and wait for the answer within the CPU and wall-clock limits.
+
+        Returns ``(header, bufs)``. Raises :class:`SandboxFault` on timeout, memory
+        exhaustion or a crash (the sandbox is killed then; call :meth:`start` again).
+        """
+        if not self.alive() or self.reader is None:
+            raise SandboxFault("crash", "the sandbox is not running")
+        cpu0 = self._cpu_now()
+        t0 = time.monotonic()
+        wall_deadline = t0 + wall_limit
+
+        def check():
+            now = time.monotonic()
+            if now > wall_deadline:
+                raise P.Timeout(f"took longer than {wall_limit:.0f} s of wall-clock time")
+            if self._cpu_now() - cpu0 > cpu_limit:
+                raise P.Timeout(f"used more than {cpu_limit:g} s of CPU time")
+
+        def wait():
+            while True:
+                check()
+                r, _, _ = select.select([self.from_fd], [], [], 0.05)
+                if r:
+                    return
+
+        try:
+            P.send(self.to_fd, header, bufs, deadline=wall_deadline)
+            while True:
+                head, rbufs = self.reader.read(wait)
+                if "ev" in head:
+                    if on_event:
+                        on_event(head)
+                    continue
+                return head, rbufs
+        except P.Timeout as exc:
+            self.kill()
+            raise SandboxFault("timeout", f"stopped: it {exc}") from None
+        except (P.PeerGone, P.ProtocolError, OSError) as exc:
+            time.sleep(0.01)
+            memory = self.oom_killed()
+            code = self.proc.poll() if self.proc else None
+            if code is None and self.proc is not None:
+                try:
+                    code = self.proc.wait(timeout=1)
+                except subprocess.TimeoutExpired:
+                    code = None
+            self.kill()
+            if memory:
+                raise SandboxFault("memory", "the code was killed for using more than "
+                                   f"{self.limits['memory_mb']:g} MB of memory") from None
+            if isinstance(exc, P.ProtocolError):
+                raise SandboxFault("crash", f"the sandbox sent an invalid answer ({exc})") from None
+            if code is not None and code < 0:
+                try:
+                    why = signal.Signals(-code).name
+                except ValueError:
+                    why = f"signal {-code}"
+                if -code == signal.SIGXCPU:
+                    raise SandboxFault("timeout", "the code used up the submission's CPU time") from None
+                raise SandboxFault("crash", f"the Python process running the code died ({why})") from None
+            raise SandboxFault("crash", "the Python process running the code exited unexpectedly"
+                               + (f" (exit status {code})" if code not in (None, 0) else "")
+                               + " (os._exit, sys.exit in a subprocess, or a crash in compiled code)") from None
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds of ``pid`` and its descendants (utime+stime incl. waited-for children)."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    stack = [pid]
+    seen = set()
+    while stack:
+        p = stack.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += sum(int(x) for x in fields[11:15]) / tick
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    stack.extend(int(c) for c in f.read().split())
+        except (OSError, ValueError, IndexError):
+            pass
+    return total

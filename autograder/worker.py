@@ -1,0 +1,371 @@
+"""The process that runs a student's code, inside the sandbox (see sandbox.py).
+
+It loads the student's definitions, then serves requests from the grader over a
+pipe pair (protocol.py): call a function, get an attribute, run a snippet. It
+never receives expected values and never sends pickles. Run as
+``python -m autograder.worker IN_FD OUT_FD CONFIG_JSON``.
+"""
+from __future__ import annotations
+
+import ast
+import builtins
+import io
+import json
+import linecache
+import os
+import random
+import sys
+import types
+import zlib
+
+import numpy as np
+
+from autograder import protocol as P
+
+MAIN_PID = os.getpid()
+STUDENT_FILE_PREFIXES = ("<cell ", "<run_student>")
+
+
+class ForbiddenError(Exception):
+    """Raised when the student's code uses an API the assignment forbids."""
+
+
+# ----------------------------------------------------------------------------- output
+
+class LimitedText(io.TextIOBase):
+    """sys.stdout / sys.stderr replacement: keeps the first ``limit`` characters, drops the rest."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.written = 0
+
+    def writable(self):
+        return True
+
+    def write(self, s):
+        s = str(s)
+        self.written += len(s)
+        return len(s)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False
+
+
+# ----------------------------------------------------------------------------- forbidden APIs
+
+class _ForbiddenImporter:
+    """Meta-path finder refusing the assignment's forbidden modules."""
+
+    def __init__(self, modules):
+        self.modules = set(modules)
+
+    def find_spec(self, fullname, path=None, target=None):
+        top = fullname.split(".")[0]
+        if top in self.modules or fullname in self.modules:
+            raise ForbiddenError(f"importing {fullname} is not allowed in this assignment")
+        return None
+
+
+def _stub(dotted: str):
+    def forbidden(*args, **kwargs):
+        raise ForbiddenError(f"{dotted} is not allowed in this assignment")
+    forbidden.__name__ = dotted.rsplit(".", 1)[-1]
+    forbidden.__qualname__ = forbidden.__name__
+    return forbidden
+
+
+def install_forbidden(modules, names) -> None:
+    for mod in list(sys.modules):
+        if mod.split(".")[0] in set(modules):
+            del sys.modules[mod]
+    sys.meta_path.insert(0, _ForbiddenImporter(modules))
+    for dotted in names:
+        modname, _, attr = dotted.rpartition(".")
+        mod = sys.modules.get(modname)
+        if mod is None and modname in ("numpy",):
+            mod = np
+        if mod is not None and hasattr(mod, attr):
+            setattr(mod, attr, _stub(dotted))
+
+
+# ----------------------------------------------------------------------------- state
+
+class Worker:
+    def __init__(self, in_fd: int, out_fd: int, config: dict):
+        self.in_fd = in_fd
+        self.out_fd = out_fd
+        self.reader = P.Reader(in_fd)
+        self.config = config
+        self.module = types.ModuleType("__main__")
+        self.module.__dict__["__builtins__"] = builtins
+        self.G = self.module.__dict__
+        self.refs: dict[int, object] = {}
+        self.next_ref = 1
+
+    # -- references
+    def to_ref(self, obj) -> dict:
+        rid = self.next_ref
+        self.next_ref += 1
+        self.refs[rid] = obj
+        return {"$t": "ref", "id": rid}
+
+    def from_ref(self, rid: int):
+        try:
+            return self.refs[rid]
+        except KeyError:
+            raise LookupError(f"stale reference #{rid} (the sandbox was restarted)") from None
+
+    def target(self, spec):
+        if "global" in spec:
+            name = spec["global"]
+            if name not in self.G:
+                raise NameError(f"name {name!r} is not defined in the notebook")
+            return self.G[name]
+        return self.from_ref(int(spec["ref"]))
+
+    # -- messaging
+    def send(self, header, bufs=()):
+        P.send(self.out_fd, header, bufs)
+
+    def reply_value(self, value, wb=()):
+        bufs: list = []
+        node = P.encode(value, bufs, None, self.to_ref)
+        wbl = []
+        for req_index, arr in wb:
+            wbl.append([req_index, len(bufs)])
+            bufs.append(np.ascontiguousarray(arr).tobytes())
+        self.send({"ok": True, "value": node, "wb": wbl}, bufs)
+
+    def reply_error(self, exc: BaseException):
+        self.send({"ok": False, "error": describe_exception(exc)})
+
+    # -- requests
+    def seed(self, seed: int):
+        random.seed(seed)
+        np.random.seed(seed % (2**32))
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            try:
+                torch.manual_seed(seed)
+            except Exception:
+                pass
+        tf = sys.modules.get("tensorflow")
+        if tf is not None:
+            try:
+                tf.random.set_seed(seed)
+            except Exception:
+                pass
+
+    def op_load(self, req, bufs):
+        for i, src in (req.get("cells") or {}).items():
+            linecache.cache[f"<cell {i}>"] = (len(src), None, src.splitlines(True), f"<cell {i}>")
+        errors = []
+        for k, st in enumerate(req["stmts"]):
+            self.send({"ev": "stmt", "i": k})
+            fname = f"<cell {st['cell']}>"
+            try:
+                tree = ast.parse(st["src"], fname)
+                ast.increment_lineno(tree, int(st["lineno"]) - 1)
+                code = compile(tree, fname, "exec")
+                exec(code, self.G)
+            except BaseException as exc:  # noqa: BLE001 - a failing statement is recorded, the rest continue
+                if os.getpid() != MAIN_PID:
+                    os._exit(0)
+                info = describe_exception(exc)
+                errors.append({"cell": st["cell"], "lineno": st["lineno"], "error": info})
+        names = {}
+        for name, value in list(self.G.items()):
+            if name.startswith("__"):
+                continue
+            names[name] = self.describe_name(value)
+        bufs_out: list = []
+        encoded = {}
+        for name, info in names.items():
+            if info["kind"] == "value":
+                try:
+                    tmp: list = []
+                    node = P.encode(self.G[name], tmp, None, None)
+                    if sum(len(b) for b in tmp) > 64 << 20:
+                        info["kind"] = "object"
+                        continue
+                    shift = len(bufs_out)
+                    bufs_out.extend(tmp)
+                    encoded[name] = _shift_buffers(node, shift)
+                except Exception:
+                    info["kind"] = "object"
+        self.send({"ok": True, "names": names, "values": encoded, "errors": errors}, bufs_out)
+
+    @staticmethod
+    def describe_name(value) -> dict:
+        if isinstance(value, types.ModuleType):
+            return {"kind": "module", "module": value.__name__}
+        if isinstance(value, type):
+            return {"kind": "class"}
+        if isinstance(value, (types.FunctionType, types.BuiltinFunctionType)) or callable(value) and not isinstance(value, np.ndarray):
+            return {"kind": "function"}
+        return {"kind": "value"}
+
+    def decode_args(self, req, bufs):
+        arrays: list = []
+        args = P.decode(req.get("args", {"$t": "list", "v": []}), bufs, self.from_ref, arrays)
+        kwargs = P.decode(req.get("kwargs", {"$t": "dict", "v": {}}), bufs, self.from_ref, arrays)
+        return list(args), dict(kwargs), arrays
+
+    def run_with_writeback(self, fn, arrays):
+        before = [(b, zlib.crc32(_bytes_of(a))) for b, a in arrays]
+        value = fn()
+        wb = []
+        for (b, crc), (_, a) in zip(before, arrays):
+            if zlib.crc32(_bytes_of(a)) != crc:
+                wb.append((b, _array_of(a)))
+        return value, wb
+
+    def dispatch(self, req, bufs):
+        op = req.get("op")
+        if "seed" in req:
+            self.seed(int(req["seed"]))
+        if op == "ping":
+            return self.send({"ok": True, "value": None, "wb": []})
+        if op == "load":
+            return self.op_load(req, bufs)
+        if op == "release":
+            for rid in req.get("ids", []):
+                self.refs.pop(int(rid), None)
+            return self.send({"ok": True, "value": None, "wb": []})
+        try:
+            if op == "call":
+                fn = self.target(req["target"])
+                args, kwargs, arrays = self.decode_args(req, bufs)
+                value, wb = self.run_with_writeback(lambda: fn(*args, **kwargs), arrays)
+                return self.reply_value(value, wb)
+            if op == "run":
+                inputs = P.decode(req.get("inputs", {"$t": "dict", "v": {}}), bufs, self.from_ref)
+                ns = dict(self.G)
+                ns.update(inputs)
+                exec(compile(req["code"], "<run_student>", "exec"), ns)
+                if "result" not in ns:
+                    raise KeyError("the checked code did not set `result`")
+                return self.reply_value(ns["result"])
+            obj = self.target(req["target"])
+            if op == "getattr":
+                return self.reply_value(getattr(obj, req["name"]))
+            if op == "setattr":
+                value = P.decode(req["value"], bufs, self.from_ref)
+                setattr(obj, req["name"], value)
+                return self.reply_value(None)
+            if op == "len":
+                return self.reply_value(len(obj))
+            if op == "iter":
+                return self.reply_value(list(obj))
+            if op == "getitem":
+                key = P.decode(req["key"], bufs, self.from_ref)
+                return self.reply_value(obj[key])
+            if op == "repr":
+                return self.reply_value(repr(obj))
+            if op == "str":
+                return self.reply_value(str(obj))
+            if op == "contains":
+                return self.reply_value(P.decode(req["key"], bufs, self.from_ref) in obj)
+            if op == "type":
+                t = type(obj)
+                return self.reply_value([t.__module__, t.__qualname__])
+            raise ValueError(f"unknown request {op!r}")
+        except BaseException as exc:  # noqa: BLE001
+            if os.getpid() != MAIN_PID:
+                os._exit(0)
+            if isinstance(exc, P.NotEncodable):
+                exc = TypeError(str(exc))
+            return self.reply_error(exc)
+
+    def serve(self):
+        while True:
+            try:
+                req, bufs = self.reader.read()
+            except P.PeerGone:
+                os._exit(0)
+            try:
+                self.dispatch(req, bufs)
+            except P.PeerGone:
+                os._exit(0)
+            except BaseException as exc:  # noqa: BLE001 - e.g. encoding failed
+                if os.getpid() != MAIN_PID:
+                    os._exit(0)
+                try:
+                    self.reply_error(exc)
+                except P.PeerGone:
+                    os._exit(0)
+            if os.getpid() != MAIN_PID:
+                os._exit(0)
+
+
+def _bytes_of(a):
+    arr = _array_of(a)
+    return memoryview(np.ascontiguousarray(arr)).cast("B") if arr.size else b""
+
+
+def _array_of(a):
+    if isinstance(a, np.ndarray):
+        return a
+    return a.detach().cpu().numpy()
+
+
+def _shift_buffers(node, shift):
+    if isinstance(node, dict):
+        out = {}
+        for k, v in node.items():
+            if k == "b" and isinstance(v, int) and "$t" in node:
+                out[k] = v + shift
+            else:
+                out[k] = _shift_buffers(v, shift)
+        return out
+    if isinstance(node, list):
+        return [_shift_buffers(v, shift) for v in node]
+    return node
+
+
+def describe_exception(exc: BaseException) -> dict:
+    builtin = next((c.__name__ for c in type(exc).__mro__ if c.__module__ == "builtins"), "Exception")
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_filename.startswith(STUDENT_FILE_PREFIXES):
+            line = linecache.getline(code.co_filename, tb.tb_lineno).strip()
+            where = code.co_filename.strip("<>")
+            frames.append(f"  {where}, line {tb.tb_lineno}, in {code.co_name}" + (f": {line}" if line else ""))
+        tb = tb.tb_next
+    try:
+        message = str(exc)
+    except Exception:
+        message = "<unprintable message>"
+    return {
+        "type": type(exc).__name__,
+        "builtin": builtin,
+        "message": message[:2000],
+        "traceback": "\n".join(frames[-8:]),
+        "forbidden": isinstance(exc, ForbiddenError),
+        "memory": isinstance(exc, MemoryError),
+    }
+
+
+def main(argv=None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    in_fd, out_fd = int(argv[0]), int(argv[1])
+    config = json.loads(argv[2]) if len(argv) > 2 else {}
+    out_limit = int(config.get("output_bytes", 256 * 1024))
+    sys.stdout = LimitedText(out_limit)
+    sys.stderr = LimitedText(out_limit)
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    forb = config.get("forbidden", {})
+    install_forbidden(forb.get("modules", []), forb.get("names", []))
+    w = Worker(in_fd, out_fd, config)
+    w.seed(int(config.get("seed", 0)))
+    w.send({"ev": "ready", "pid": os.getpid()})
+    w.serve()
+
+
+if __name__ == "__main__":
+    main()
