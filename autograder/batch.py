@@ -195,11 +195,14 @@ def invalid_result(assignment, sub: Submission, message: str) -> SubmissionResul
 
 
 def grade_all(assignment, subs: list[Submission], *, workers: int | None = None, insecure: bool = False,
-              limits: dict | None = None, seed: int = 0, progress: bool = True, grade_fn=None) -> list[SubmissionResult]:
+              limits: dict | None = None, seed: int = 0, progress: bool = True, grade_fn=None,
+              hide=()) -> list[SubmissionResult]:
     """Grade ``subs`` with ``workers`` threads; results sorted by student id.
 
-    ``grade_fn`` defaults to :func:`autograder.engine.grade_notebook` (tests pass a fake).
+    ``grade_fn`` defaults to :func:`autograder.engine.grade_notebook` (tests pass a fake);
+    ``hide``: paths the sandbox must not see (the output folder).
     """
+    extra = {"hide": list(hide)} if hide else {}
     if grade_fn is None:
         from autograder.engine import grade_notebook as grade_fn
     workers = max(1, int(workers or os.cpu_count() or 1))
@@ -210,7 +213,7 @@ def grade_all(assignment, subs: list[Submission], *, workers: int | None = None,
             return invalid_result(assignment, sub, sub.problem)
         t0 = time.perf_counter()
         try:
-            res = grade_fn(assignment, sub.path, sub.student_id, insecure=insecure, limits=limits, seed=seed)
+            res = grade_fn(assignment, sub.path, sub.student_id, insecure=insecure, limits=limits, seed=seed, **extra)
         except Exception as exc:  # the engine should never raise; keep the batch going if it does
             res = invalid_result(assignment, sub, f"internal grader error ({type(exc).__name__}: {exc}); please report it.")
         res.durations.setdefault("batch_wall_s", round(time.perf_counter() - t0, 3))
@@ -310,8 +313,9 @@ def grade_folder(assignment, submissions: Path | str, out_dir: Path | str, *, wo
             raise BatchError(
                 f"no student folders found in {submissions}: expected <student_id>/{notebook_name} "
                 f"or submitted/<student_id>/{assignment.name}/{notebook_name}.")
+        out_dir.mkdir(parents=True, exist_ok=True)
         results = grade_all(assignment, subs, workers=workers, insecure=insecure, limits=limits, seed=seed,
-                            progress=progress, grade_fn=grade_fn)
+                            progress=progress, grade_fn=grade_fn, hide=[str(out_dir.resolve())])
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)

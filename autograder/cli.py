@@ -276,11 +276,11 @@ def cmd_demo(args) -> int:
     if not names:
         raise UsageError(f"no assignment in {rel.SOURCE_DIR}: nothing to demonstrate.")
     _say(f"== 1. release {', '.join(names)} into exercises/")
-    code = cmd_release(argparse.Namespace(assignments=names, source_dir=None, release_dir=None, gradebook=None))
-    if code:
-        return code
     demo = ROOT / "build" / "demo"
     db_url = "sqlite:///" + str(demo / "gradebook.db")
+    code = cmd_release(argparse.Namespace(assignments=names, source_dir=None, release_dir=None, gradebook=db_url))
+    if code:
+        return code
     if (demo / "submissions").exists():
         shutil.rmtree(demo / "submissions")
     status = 0

@@ -33,7 +33,8 @@ def _assignment():
     return SimpleNamespace(name=NAME, notebook_name=NB, tests=tests, config={}, hidden_count=1)
 
 
-def fake_grade(assignment, path, student_id="student", *, insecure=False, public_only=False, limits=None, seed=0):
+def fake_grade(assignment, path, student_id="student", *, insecure=False, public_only=False, limits=None, seed=0,
+               hide=()):
     """Scores from the notebook text: 'GOOD' passes both tests, 'HALF' only the public one."""
     data = Path(path).read_bytes()
     sha = hashlib.sha256(data).hexdigest()
