@@ -1,0 +1,806 @@
+"""Build the instructor source notebook solutions/ps3_lenet/ps3_lenet.ipynb.
+
+The notebook is generated from the cell list below so that solutions, public and hidden
+tests stay easy to review as plain Python. Cell ids are fixed, so regenerating gives the
+same notebook. ``cnn-course release`` copies only notebooks, grading.toml and images, so
+this script never reaches students. Run from the repository root:
+
+    .venv/bin/python solutions/ps3_lenet/build_notebook.py
+
+The notebook is written without outputs.
+"""
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+import nbformat
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+OUT = HERE / "ps3_lenet.ipynb"
+
+CELLS: list[dict] = []
+
+
+def _nbg(cid, **kw):
+    base = {"grade": False, "grade_id": cid, "locked": False, "schema_version": 3, "solution": False,
+            "task": False}
+    base.update(kw)
+    return base
+
+
+def md(cid: str, text: str) -> None:
+    CELLS.append({"kind": "markdown", "id": cid, "source": textwrap.dedent(text).strip("\n")})
+
+
+def code(cid: str, text: str) -> None:
+    """A plain code cell (data, demo): not graded, students may edit it."""
+    CELLS.append({"kind": "code", "id": cid, "source": textwrap.dedent(text).strip("\n")})
+
+
+def setup(cid: str, text: str) -> None:
+    CELLS.append({"kind": "code", "id": cid, "source": textwrap.dedent(text).strip("\n"),
+                  "nbgrader": _nbg(cid, locked=True)})
+
+
+def solution(cid: str, text: str) -> None:
+    CELLS.append({"kind": "code", "id": cid, "source": textwrap.dedent(text).strip("\n"),
+                  "nbgrader": _nbg(cid, solution=True)})
+
+
+def answer(cid: str, points: int, text: str) -> None:
+    """A written answer (markdown), graded by hand."""
+    CELLS.append({"kind": "markdown", "id": cid, "source": textwrap.dedent(text).strip("\n"),
+                  "nbgrader": _nbg(cid, grade=True, solution=True, points=points)})
+
+
+def test(cid: str, points: int, text: str) -> None:
+    CELLS.append({"kind": "code", "id": cid, "source": textwrap.dedent(text).strip("\n"),
+                  "nbgrader": _nbg(cid, grade=True, locked=True, points=points)})
+
+
+# ---------------------------------------------------------------------------------------
+md("md-title", r"""
+# Problem set 3: LeNet-5 in PyTorch
+
+LeNet-5 (LeCun, Bottou, Bengio and Haffner, 1998) read the digits on bank cheques. It is
+small enough to train on a laptop CPU in a minute or two and still has every part of a
+modern CNN: convolutions, pooling, non-linearities and dense layers on top. In this problem
+set you
+
+1. build LeNet-5 as a PyTorch `nn.Module` (graded layer by layer),
+2. write the training loop `train_one_epoch` and the accuracy function `evaluate` (graded),
+3. train the network on MNIST (progress bars show how it goes),
+4. look at what it learned: training curves, a confusion matrix, the 5x5 filters of the
+   first layer and the feature maps of one digit,
+5. answer a short question on tanh vs ReLU and average vs max pooling.
+
+**How grading works.** Cells marked *public test* run here: use them to check your work.
+The grader also runs *hidden tests* (the empty test cells): the same checks on other
+inputs, a comparison of your training loop with a reference on the same batches, a check
+that your network can learn 256 images by heart, and a short training run on 4,000 MNIST
+images after which your model labels digits it has never seen (the grader keeps their
+labels). Only your imports, functions and classes are used for grading: the training and
+plotting cells below are for you.
+
+**Rules.** Do not change the names or signatures of `LeNet5`, `train_one_epoch` and
+`evaluate`. Keep the structure asked for below (two `nn.Sequential` blocks named `features`
+and `classifier`): the tests look at each stage's output.
+""")
+
+setup("setup", r"""
+import os
+
+import numpy as np
+import torch
+from torch import nn
+
+from autograder.tools import (assert_close, assert_equal, assert_shape, run_student, load_mnist,
+                              plot_history, plot_confusion_matrix, show_images, show_filters,
+                              show_feature_maps, progress)
+
+FAST = os.environ.get("CNN_COURSE_FAST") == "1"   # small data and 1 epoch (used by CI)
+torch.manual_seed(0)
+print("torch", torch.__version__, "| CUDA available:", torch.cuda.is_available(), "| fast mode:", FAST)
+""")
+
+# ---------------------------------------------------------------------------------------
+md("md-data", r"""
+## 1. The data
+
+MNIST has 70,000 grey-scale digits of 28 x 28 pixels (60,000 to train, 10,000 to test),
+stored as `uint8` values 0-255. `load_mnist()` reads them from the course's offline cache;
+`load_mnist(subset="small")` gives 4,000 + 1,000 images for quick experiments (fast mode
+uses it).
+""")
+
+code("load-data", r"""
+(x_train, y_train), (x_test, y_test) = load_mnist(subset="small" if FAST else None)
+print("train:", x_train.shape, x_train.dtype, "test:", x_test.shape, "labels:", np.bincount(y_train))
+show_images(x_train[:24], y_train[:24], ncols=12);
+""")
+
+md("md-loader", r"""
+A network learns best from inputs of about zero mean and unit variance. `preprocess` scales
+the pixels to [0, 1], subtracts the training set's mean (0.1307) and divides by its
+standard deviation (0.3081), and adds the channel axis PyTorch expects:
+`(N, 28, 28)` uint8 becomes `(N, 1, 28, 28)` float32. `make_loader` wraps the result in a
+`DataLoader` that yields mini-batches `(X, y)` with `X` of shape `(B, 1, 28, 28)` and `y`
+of shape `(B,)` (int64), in a new random order each epoch when `shuffle=True`. These two
+are given: run the cell.
+""")
+
+code("make-loader", r'''
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+
+
+def preprocess(X):
+    """uint8 images (N, 28, 28) -> normalised float32 tensor (N, 1, 28, 28)."""
+    X = torch.as_tensor(np.asarray(X), dtype=torch.float32) / 255.0
+    return ((X - MNIST_MEAN) / MNIST_STD).unsqueeze(1)
+
+
+def make_loader(X, y, batch_size=64, shuffle=False, seed=0):
+    """DataLoader of (X (B, 1, 28, 28) float32, y (B,) int64) batches from numpy arrays."""
+    dataset = torch.utils.data.TensorDataset(preprocess(X), torch.as_tensor(y, dtype=torch.int64))
+    generator = torch.Generator().manual_seed(seed)
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator)
+''')
+
+# ---------------------------------------------------------------------------------------
+md("md-lenet", r"""
+## 2. LeNet-5
+
+The original network reads 32 x 32 images. Our digits are 28 x 28, so the first convolution
+pads them with 2 zeros on each side: the feature maps then have exactly the sizes of the
+classic table.
+
+| stage | layer | output shape (per image) | parameters |
+|---|---|---|---|
+| C1 | `Conv2d(1, 6, kernel_size=5, padding=2)` + tanh | 6 x 28 x 28 | 6 x (5·5·1) + 6 = 156 |
+| S2 | `AvgPool2d(2)` | 6 x 14 x 14 | 0 |
+| C3 | `Conv2d(6, 16, kernel_size=5)` + tanh | 16 x 10 x 10 | 16 x (5·5·6) + 16 = 2,416 |
+| S4 | `AvgPool2d(2)` | 16 x 5 x 5 | 0 |
+| C5 | `Conv2d(16, 120, kernel_size=5)` + tanh | 120 x 1 x 1 | 120 x (5·5·16) + 120 = 48,120 |
+| F6 | `Flatten()`, `Linear(120, 84)` + tanh | 84 | 84 x 120 + 84 = 10,164 |
+| output | `Linear(84, num_classes)` | 10 | 10 x 84 + 10 = 850 |
+
+Total: **61,706** parameters. (The 1998 paper connects C3 to only some of S2's maps and
+ends with radial-basis units; like most modern versions we use full connections and a
+linear output.)
+
+Write `LeNet5` with exactly two children:
+
+* `self.features = nn.Sequential(...)` with the 8 layers C1, tanh, S2, C3, tanh, S4, C5, tanh
+  (in this order; use `nn.Tanh()` modules, not `torch.tanh` inside `forward`);
+* `self.classifier = nn.Sequential(...)` with the 4 layers `Flatten`, F6, tanh, output.
+
+With `modern=True` use `nn.ReLU()` instead of `nn.Tanh()` and `nn.MaxPool2d(2)` instead of
+`nn.AvgPool2d(2)` everywhere. `forward` returns the raw scores (**logits**), one per class:
+no softmax at the end, because `nn.CrossEntropyLoss` applies (log-)softmax itself.
+""")
+
+solution("LeNet5", r'''
+class LeNet5(nn.Module):
+    """LeNet-5 for 28x28 digits: (N, 1, 28, 28) -> logits (N, num_classes).
+
+    features:   C1 conv 6@5x5 pad 2, act, S2 pool, C3 conv 16@5x5, act, S4 pool,
+                C5 conv 120@5x5, act                    -> (N, 120, 1, 1)
+    classifier: Flatten, F6 Linear(120, 84), act, Linear(84, num_classes) -> (N, num_classes)
+    act = tanh and average pooling (modern=False), or ReLU and max pooling (modern=True).
+    """
+
+    def __init__(self, num_classes=10, modern=False):
+        super().__init__()
+        ### BEGIN SOLUTION
+        act = nn.ReLU if modern else nn.Tanh
+        pool = nn.MaxPool2d if modern else nn.AvgPool2d
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 6, kernel_size=5, padding=2), act(),   # C1: 6 x 28 x 28
+            pool(2),                                            # S2: 6 x 14 x 14
+            nn.Conv2d(6, 16, kernel_size=5), act(),             # C3: 16 x 10 x 10
+            pool(2),                                            # S4: 16 x 5 x 5
+            nn.Conv2d(16, 120, kernel_size=5), act(),           # C5: 120 x 1 x 1
+        )
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(120, 84), act(),                          # F6
+            nn.Linear(84, num_classes),                         # logits
+        )
+        ### END SOLUTION
+
+    def forward(self, X):
+        ### BEGIN SOLUTION
+        return self.classifier(self.features(X))
+        ### END SOLUTION
+''')
+
+test("test_lenet_parameters", 1, r'''
+# Public test: the number of parameters, layer by layer.
+counts = run_student("""
+net = LeNet5()
+result = [[name, int(p.numel())] for name, p in net.named_parameters()]
+""")
+total = sum(n for _, n in counts)
+expected = {"C1": 156, "C3": 2416, "C5": 48120, "F6": 10164, "output": 850}
+detail = ", ".join(f"{name}: {n:,}" for name, n in counts)
+assert_equal(total, 61706, name="the number of parameters of LeNet5()",
+             hint=f"expected per layer {expected}; yours: {detail}.")
+print("LeNet5: 61,706 parameters: public test passed")
+''')
+
+test("test_lenet_shapes", 2, r'''
+# Public test: the output shape after every layer, for a batch of 2 images.
+report = run_student("""
+import torch
+torch.manual_seed(0)
+net = LeNet5()
+def walk(block, h):
+    out = []
+    for layer in block:
+        try:
+            h = layer(h)
+            out.append([type(layer).__name__, list(h.shape)])
+        except Exception as exc:
+            out.append([type(layer).__name__, f"{type(exc).__name__}: {exc}"])
+            return out, None
+    return out, h
+children = [name for name, _ in net.named_children()]
+if "features" in children and "classifier" in children:
+    f, h = walk(net.features, torch.zeros(2, 1, 28, 28))
+    c, _ = walk(net.classifier, h) if h is not None else ([], None)
+    result = {"children": children, "features": f, "classifier": c}
+else:
+    result = {"children": children}
+""")
+assert "features" in report["children"] and "classifier" in report["children"], (
+    f"LeNet5 should have two nn.Sequential children named 'features' and 'classifier'; "
+    f"yours has {report['children']}.")
+want_features = [("C1 Conv2d", "Conv2d", (2, 6, 28, 28)), ("C1 activation", "Tanh", (2, 6, 28, 28)),
+                 ("S2 pooling", "AvgPool2d", (2, 6, 14, 14)), ("C3 Conv2d", "Conv2d", (2, 16, 10, 10)),
+                 ("C3 activation", "Tanh", (2, 16, 10, 10)), ("S4 pooling", "AvgPool2d", (2, 16, 5, 5)),
+                 ("C5 Conv2d", "Conv2d", (2, 120, 1, 1)), ("C5 activation", "Tanh", (2, 120, 1, 1))]
+want_classifier = [("Flatten", "Flatten", (2, 120)), ("F6 Linear", "Linear", (2, 84)),
+                   ("F6 activation", "Tanh", (2, 84)), ("output Linear", "Linear", (2, 10))]
+hints = {"C1 Conv2d": "C1 needs padding=2 to keep 28 x 28.",
+         "S2 pooling": "2 x 2 pooling with stride 2 halves 28 x 28 to 14 x 14.",
+         "C3 Conv2d": "C3 has 16 kernels of 5 x 5 x 6 and no padding: 14 - 5 + 1 = 10.",
+         "C5 Conv2d": "C5 has 120 kernels of 5 x 5 x 16 and no padding: 5 - 5 + 1 = 1."}
+for block, want in (("features", want_features), ("classifier", want_classifier)):
+    got = report[block]
+    for i, (stage, layer_type, shape) in enumerate(want):
+        where = f"{block}[{i}] ({stage})"
+        assert i < len(got), (f"{block} has {len(got)} layers, expected {len(want)}: "
+                              f"{[t for t, _ in want]}.")
+        name, out = got[i]
+        assert name == layer_type, f"{where} is {name}, expected {layer_type}."
+        assert not isinstance(out, str), f"{where} raised {out}"
+        axes = ("N", "C", "H", "W") if len(shape) == 4 else ("N", "features")
+        assert_shape(np.empty(out, dtype=np.uint8), shape, name=f"the output of {where}", axes=axes,
+                     hint=hints.get(stage))
+    assert len(got) == len(want), f"{block} has {len(got)} layers, expected {len(want)}."
+print("LeNet5: every stage has the right shape: public test passed")
+''')
+
+test("test_lenet_logits", 1, r'''
+# Public test: forward returns logits (N, 10): no softmax (CrossEntropyLoss does it).
+out = run_student("""
+import torch
+torch.manual_seed(0)
+net = LeNet5()
+with torch.no_grad():
+    result = net(torch.randn(8, 1, 28, 28)).numpy()
+""")
+assert_shape(out, (8, 10), name="LeNet5()(X) for X of shape (8, 1, 28, 28)", axes=("N", "classes"))
+sums = out.sum(axis=1)
+assert not (np.all(out >= 0) and np.allclose(sums, 1, atol=1e-4)), (
+    "the outputs are probabilities (each row sums to 1): remove the softmax at the end of forward; "
+    "nn.CrossEntropyLoss applies it to the logits itself.")
+lse = np.log(np.exp(out.astype(np.float64)).sum(axis=1))
+assert not np.allclose(lse, 0, atol=1e-4), (
+    "the outputs are log-probabilities (log_softmax): return the raw logits instead; "
+    "nn.CrossEntropyLoss applies log-softmax itself.")
+print("LeNet5 returns logits: public test passed")
+''')
+
+test("test_lenet_hidden_variants", 1, r'''
+### BEGIN HIDDEN TESTS
+# modern=True (ReLU + max pooling), other num_classes, other batch sizes.
+import solutions as ref
+rep = run_student("""
+import torch
+torch.manual_seed(3)
+net = LeNet5(num_classes=7, modern=True)
+X = torch.randn(5, 1, 28, 28)
+with torch.no_grad():
+    out = net(X)
+result = {"types": [type(m).__name__ for m in list(net.features) + list(net.classifier)],
+          "n": int(sum(p.numel() for p in net.parameters())), "shape": list(out.shape),
+          "n1": int(sum(p.numel() for p in LeNet5(num_classes=1).parameters())),
+          "shape1": list(LeNet5()(torch.zeros(1, 1, 28, 28)).shape)}
+""")
+want_types = ["Conv2d", "ReLU", "MaxPool2d", "Conv2d", "ReLU", "MaxPool2d", "Conv2d", "ReLU",
+              "Flatten", "Linear", "ReLU", "Linear"]
+assert_equal(rep["types"], want_types, name="the layers of LeNet5(modern=True)",
+             hint="modern=True swaps every nn.Tanh for nn.ReLU and every nn.AvgPool2d for nn.MaxPool2d.")
+assert_equal(rep["n"], sum(p.numel() for p in ref.LeNet5(num_classes=7).parameters()), name="parameters of LeNet5(num_classes=7)",
+             hint="the last Linear layer has num_classes outputs.")
+assert_equal(rep["n1"], 61706 - 9 * 85, name="parameters of LeNet5(num_classes=1)")
+assert_equal(rep["shape"], [5, 7], name="LeNet5(num_classes=7)(X).shape for 5 images")
+assert_equal(rep["shape1"], [1, 10], name="LeNet5()(X).shape for 1 image")
+### END HIDDEN TESTS
+''')
+
+# ---------------------------------------------------------------------------------------
+md("md-train", r"""
+## 3. One epoch of training
+
+An epoch is one pass over the training data. For each mini-batch `(X, y)` from the loader:
+
+1. move `X` and `y` to `device` (the model must be there too: `model.to(device)`);
+2. reset the gradients left by the previous batch: `optimizer.zero_grad()` (PyTorch *adds*
+   new gradients to the old ones);
+3. forward pass: `logits = model(X)` and `loss = loss_fn(logits, y)`;
+4. backward pass: `loss.backward()` computes the gradient of the loss for every parameter;
+5. update: `optimizer.step()`.
+
+Put the model in training mode first (`model.train()`: it matters for dropout and batch
+normalisation). `loss_fn` returns the *mean* loss of a batch; return the mean loss per
+**sample** over the whole epoch as a Python float: sum `loss.item() * len(y)` over the
+batches and divide by the number of samples (batches can differ in size). Wrap the loader
+in `progress(loader, desc="train")` to see a progress bar. `device=None` means CUDA when it
+is available, else the CPU.
+""")
+
+solution("train_one_epoch", r'''
+def train_one_epoch(model, loader, optimizer, loss_fn, device=None):
+    """Train `model` for one pass over `loader`; return the mean loss per sample (float).
+
+    loader yields (X, y): X (B, 1, 28, 28) float32, y (B,) int64.
+    """
+    ### BEGIN SOLUTION
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    model.to(device)
+    model.train()
+    total, n = 0.0, 0
+    bar = progress(loader, desc="train", leave=False)
+    for X, y in bar:
+        X, y = X.to(device), y.to(device)
+        optimizer.zero_grad()
+        loss = loss_fn(model(X), y)
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(y)
+        n += len(y)
+        bar.set_postfix(loss=f"{total / n:.4f}", refresh=False)
+    return total / n
+    ### END SOLUTION
+''')
+
+test("test_train_one_epoch_runs", 1, r'''
+# Public test: one epoch on 64 random images changes the weights and returns a float.
+res = run_student("""
+import torch
+from torch import nn
+torch.manual_seed(0)
+net = LeNet5()
+X, y = torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,))
+loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, y), batch_size=16)
+optimizer = torch.optim.SGD(net.parameters(), lr=0.05)
+before = [p.detach().clone() for p in net.parameters()]
+loss = train_one_epoch(net, loader, optimizer, nn.CrossEntropyLoss(), device="cpu")
+changed = sum(int(not torch.equal(a, b.detach())) for a, b in zip(before, net.parameters()))
+result = {"loss": loss if isinstance(loss, float) else None, "type": type(loss).__name__,
+          "changed": changed, "total": len(before)}
+""")
+assert res["loss"] is not None, (
+    f"train_one_epoch should return the mean loss as a Python float, got a {res['type']}"
+    + (": use loss.item() when you add up the batch losses." if res["type"] == "Tensor" else "."))
+assert np.isfinite(res["loss"]) and res["loss"] > 0, f"the mean loss should be a positive number, got {res['loss']}."
+assert res["changed"] == res["total"], (
+    f"only {res['changed']} of the {res['total']} parameter tensors changed after an epoch: "
+    "call loss.backward() and optimizer.step() for every batch.")
+assert 1.5 < res["loss"] < 3.5, (
+    f"the mean cross-entropy of an untrained 10-class network should be near ln(10) = 2.30, got "
+    f"{res['loss']:.4g}: return the mean per sample, not the sum.")
+print("train_one_epoch: public test passed")
+''')
+
+test("test_train_one_epoch_hidden_matches_reference", 2, r'''
+### BEGIN HIDDEN TESTS
+# Same start, same batches, plain SGD: the weights after the student's epoch must match the
+# reference loop's. The reference runs here in the grader; the sandbox only trains.
+import torch as _torch
+import solutions as ref
+_rng = np.random.default_rng(11)
+_X = _rng.standard_normal((100, 1, 28, 28)).astype(np.float32)
+_y = _rng.integers(0, 10, 100).astype(np.int64)
+_torch.manual_seed(11)
+_net = ref.LeNet5()
+_w0 = [p.detach().numpy().copy() for p in _net.parameters()]
+res = run_student("""
+import torch
+from torch import nn
+torch.set_num_threads(1)
+net = LeNet5()
+with torch.no_grad():
+    for p, w in zip(net.parameters(), w0):
+        p.copy_(torch.from_numpy(w))
+loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.from_numpy(X), torch.from_numpy(y)),
+                                     batch_size=32)
+calls = {"zero_grad": 0, "step": 0}
+class CountingSGD(torch.optim.SGD):
+    def zero_grad(self, *args, **kwargs):
+        calls["zero_grad"] += 1
+        return super().zero_grad(*args, **kwargs)
+    def step(self, *args, **kwargs):
+        calls["step"] += 1
+        return super().step(*args, **kwargs)
+loss = train_one_epoch(net, loader, CountingSGD(net.parameters(), lr=0.1), nn.CrossEntropyLoss(), device="cpu")
+result = {"loss": float(loss), "calls": calls, "w": [p.detach().numpy() for p in net.parameters()]}
+""", w0=_w0, X=_X, y=_y)
+
+def _reference(reset):
+    _torch.set_num_threads(1)
+    net = ref.LeNet5()
+    with _torch.no_grad():
+        for p, w in zip(net.parameters(), _w0):
+            p.copy_(_torch.from_numpy(w))
+    opt = _torch.optim.SGD(net.parameters(), lr=0.1)
+    loss_fn = _torch.nn.CrossEntropyLoss()
+    total, means = 0.0, []
+    for i in range(0, 100, 32):
+        xb, yb = _torch.from_numpy(_X[i:i + 32]), _torch.from_numpy(_y[i:i + 32])
+        if reset:
+            opt.zero_grad()
+        loss = loss_fn(net(xb), yb)
+        loss.backward()
+        opt.step()
+        total += loss.item() * len(yb)
+        means.append(loss.item())
+    return total / 100, float(np.mean(means)), [p.detach().numpy() for p in net.parameters()]
+
+_want_loss, _mean_of_means, _want_w = _reference(True)
+_, _, _acc_w = _reference(False)
+assert_equal(res["calls"]["step"], 4, name="the number of optimizer.step() calls for 4 batches")
+_ok = all(np.allclose(a, b, rtol=1e-4, atol=1e-5) for a, b in zip(res["w"], _want_w))
+if not _ok and all(np.allclose(a, b, rtol=1e-4, atol=1e-5) for a, b in zip(res["w"], _acc_w)):
+    raise AssertionError("the gradients are never reset: call optimizer.zero_grad() before each "
+                         "backward pass, otherwise each step uses the sum of all gradients so far.")
+for _i, (_a, _b) in enumerate(zip(res["w"], _want_w)):
+    assert_close(_a, _b, rtol=1e-4, atol=1e-5, name=f"parameter {_i} after one epoch",
+                 hint="each batch: zero_grad, forward, loss, backward, step (in this order).")
+assert_close(res["loss"], _want_loss, rtol=1e-4, atol=1e-6, name="the returned mean loss",
+             mistakes={"the mean of the batch means (the last batch has 4 samples, not 32)": _mean_of_means,
+                       "the sum of the batch losses": _mean_of_means * 4},
+             hint="add loss.item() * len(y) for each batch and divide by the number of samples.")
+### END HIDDEN TESTS
+''')
+
+test("test_train_one_epoch_hidden_loss_falls", 1, r'''
+### BEGIN HIDDEN TESTS
+# Training again and again on one fixed batch of 32 real digits must drive the loss down.
+from autograder.tools.data import load_mnist as _load
+(_xs, _ys), _ = _load(subset="small", verbose=False)
+losses = run_student("""
+import torch
+from torch import nn
+torch.manual_seed(0)
+torch.set_num_threads(1)
+net = LeNet5()
+Xb = ((torch.from_numpy(X).float() / 255 - 0.1307) / 0.3081).unsqueeze(1)
+loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(Xb, torch.from_numpy(y)), batch_size=32)
+optimizer = torch.optim.Adam(net.parameters(), lr=2e-3)
+result = [float(train_one_epoch(net, loader, optimizer, nn.CrossEntropyLoss(), device="cpu")) for _ in range(15)]
+""", X=_xs[:32], y=_ys[:32])
+losses = np.asarray(losses)
+assert losses[-1] < 0.3 * losses[0], (
+    f"training 15 times on the same batch should lower the loss a lot; it went from {losses[0]:.4g} to "
+    f"{losses[-1]:.4g}. Check that every batch calls zero_grad, backward and step.")
+### END HIDDEN TESTS
+''')
+
+# ---------------------------------------------------------------------------------------
+md("md-evaluate", r"""
+## 4. Accuracy
+
+`evaluate` returns the fraction of the loader's samples whose predicted class, the index of
+the largest logit (`logits.argmax(dim=1)`), equals the label: a float between 0 and 1.
+Evaluate in **evaluation mode** (`model.eval()`: dropout off, batch normalisation uses its
+running statistics) and without building the autograd graph (`with torch.no_grad():`, or
+decorate the function with `@torch.no_grad()`).
+""")
+
+solution("evaluate", r'''
+def evaluate(model, loader, device=None):
+    """Accuracy (a float in [0, 1]) of `model` on the (X, y) batches of `loader`."""
+    ### BEGIN SOLUTION
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    model.to(device)
+    model.eval()
+    correct, n = 0, 0
+    with torch.no_grad():
+        for X, y in loader:
+            X, y = X.to(device), y.to(device)
+            correct += (model(X).argmax(dim=1) == y).sum().item()
+            n += len(y)
+    return correct / n
+    ### END SOLUTION
+''')
+
+test("test_evaluate_known_answer", 1, r'''
+# Public test: a "model" whose prediction we know; 3 of 4 batches' labels match: accuracy 0.75.
+acc = run_student("""
+import torch
+from torch import nn
+class Known(nn.Module):
+    def forward(self, X):                      # predicts the class stored in pixel (0, 0)
+        return 5.0 * nn.functional.one_hot(X[:, 0, 0, 0].long(), 10).float() - 1.0
+X = torch.zeros(40, 1, 28, 28)
+X[:, 0, 0, 0] = torch.arange(40) % 10
+y = (torch.arange(40) % 10).long()
+y[30:] = (y[30:] + 1) % 10                    # the last 10 labels are wrong
+loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, y), batch_size=10)
+result = evaluate(Known(), loader, device="cpu")
+result = float(result) if isinstance(result, (int, float)) else repr(result)
+""")
+assert isinstance(acc, float), f"evaluate should return a float, got {acc}."
+assert_close(acc, 0.75, rtol=0, atol=1e-9, name="evaluate(...) on 40 samples with 30 right",
+             mistakes={"the accuracy in percent": 75.0, "the number of correct samples": 30.0},
+             hint="correct / total, a fraction between 0 and 1.")
+print("evaluate: public test passed")
+''')
+
+test("test_evaluate_hidden_eval_mode", 1, r'''
+### BEGIN HIDDEN TESTS
+# A linear model with dropout: evaluate must switch it to eval mode (the expected accuracy
+# is computed here with the weights, the sandbox only runs evaluate).
+_rng = np.random.default_rng(7)
+_W = _rng.standard_normal((10, 784)).astype(np.float32) * 0.05
+_b = _rng.standard_normal(10).astype(np.float32) * 0.1
+_X = _rng.standard_normal((300, 1, 28, 28)).astype(np.float32)
+_pred = (_X.reshape(300, -1) @ _W.T + _b).argmax(axis=1)
+_y = np.where(_rng.random(300) < 0.6, _pred, _rng.integers(0, 10, 300)).astype(np.int64)
+_want = float((_pred == _y).mean())
+res = run_student("""
+import torch
+from torch import nn
+torch.manual_seed(0)
+lin = nn.Linear(784, 10)
+with torch.no_grad():
+    lin.weight.copy_(torch.from_numpy(W)); lin.bias.copy_(torch.from_numpy(b))
+model = nn.Sequential(nn.Flatten(), lin, nn.Dropout(0.8))
+model.train()
+loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.from_numpy(X), torch.from_numpy(y)),
+                                     batch_size=64)
+acc = evaluate(model, loader)
+result = {"acc": float(acc), "grad": any(p.grad is not None for p in model.parameters())}
+""", W=_W, b=_b, X=_X, y=_y)
+assert_close(res["acc"], _want, rtol=0, atol=1e-9, name="evaluate(...) of a model with dropout",
+             hint="call model.eval() first: in training mode dropout zeroes random outputs.")
+assert not res["grad"], "evaluate should not compute gradients: wrap it in torch.no_grad()."
+### END HIDDEN TESTS
+''')
+
+test("test_lenet_hidden_overfits", 2, r'''
+### BEGIN HIDDEN TESTS
+# LeNet5 + train_one_epoch must learn 256 digits by heart (the reference needs ~12 epochs).
+from autograder.tools.data import load_mnist as _load
+(_xs, _ys), _ = _load(subset="small", verbose=False)
+_X, _Y = _xs[:256], _ys[:256]
+pred = run_student("""
+import torch
+from torch import nn
+torch.manual_seed(0)
+torch.set_num_threads(1)
+net = LeNet5()
+Xt = ((torch.from_numpy(X).float() / 255 - 0.1307) / 0.3081).unsqueeze(1)
+yt = torch.from_numpy(y)
+loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(Xt, yt), batch_size=32, shuffle=True,
+                                     generator=torch.Generator().manual_seed(0))
+optimizer = torch.optim.Adam(net.parameters(), lr=2e-3)
+for epoch in range(30):
+    train_one_epoch(net, loader, optimizer, nn.CrossEntropyLoss(), device="cpu")
+    net.eval()
+    with torch.no_grad():
+        pred = net(Xt).argmax(dim=1)
+    if (pred == yt).float().mean() >= 0.995:
+        break
+result = pred.numpy()
+""", X=_X, y=_Y)
+_acc = float((np.asarray(pred) == _Y).mean())
+assert _acc >= 0.98, (f"after 30 epochs on the same 256 images the training accuracy is {_acc:.1%}; "
+                      "LeNet-5 should reach 100% (the reference does in about 12 epochs).")
+### END HIDDEN TESTS
+''')
+
+test("test_lenet_hidden_trains", 3, r'''
+### BEGIN HIDDEN TESTS
+# Short fixed training: 3 epochs on the 4,000 small-subset images (Adam, lr 2e-3, batches of
+# 64, seed 0, one thread), then predictions on 2,000 MNIST test images whose labels stay
+# here in the grader. The reference reaches 93.2% (seed 0; 93-94% over seeds) in about
+# 2 s of CPU; pass mark 90%.
+from autograder.tools.data import load_mnist as _load
+(_xs, _ys), _ = _load(subset="small", verbose=False)
+_, (_xt, _yt) = _load(verbose=False)
+_idx = np.random.default_rng(5).choice(len(_xt), 2000, replace=False)
+res = run_student("""
+import torch
+from torch import nn
+torch.manual_seed(0)
+torch.set_num_threads(1)
+net = LeNet5()
+norm = lambda a: ((torch.from_numpy(a).float() / 255 - 0.1307) / 0.3081).unsqueeze(1)
+loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(norm(X), torch.from_numpy(y)),
+                                     batch_size=64, shuffle=True, generator=torch.Generator().manual_seed(0))
+optimizer = torch.optim.Adam(net.parameters(), lr=2e-3)
+losses = [float(train_one_epoch(net, loader, optimizer, nn.CrossEntropyLoss(), device="cpu")) for _ in range(3)]
+net.eval()
+with torch.no_grad():
+    pred = torch.cat([net(norm(X_new[i:i + 500])).argmax(dim=1) for i in range(0, len(X_new), 500)])
+result = {"losses": losses, "pred": pred.numpy()}
+""", X=_xs, y=_ys, X_new=_xt[_idx])
+_acc = float((np.asarray(res["pred"]) == _yt[_idx]).mean())
+assert _acc >= 0.90, (f"after 3 epochs on 4,000 images your LeNet-5 labels {_acc:.1%} of 2,000 new digits "
+                      f"correctly; the reference reaches about 93%, the pass mark is 90%. "
+                      f"Training losses per epoch: {[round(l, 3) for l in res['losses']]}.")
+### END HIDDEN TESTS
+''')
+
+# ---------------------------------------------------------------------------------------
+md("md-fit", r"""
+## 5. Training
+
+Now train the network. The cell below builds the model, the optimizer (Adam, learning rate
+`lr`) and the loss, then alternates `train_one_epoch` and `evaluate`, storing the numbers
+in `history`. On a laptop CPU one epoch over the 60,000 images takes 10-30 seconds; with a
+GPU, `device` is `cuda` and it is much faster. In fast mode (`CNN_COURSE_FAST=1`) it runs a
+single epoch on the small subset. Complete it and run it.
+""")
+
+solution("fit", r'''
+EPOCHS = 1 if FAST else 8
+lr = 1e-3
+device = "cuda" if torch.cuda.is_available() else "cpu"
+print("training on", device)
+train_loader = make_loader(x_train, y_train, batch_size=64, shuffle=True, seed=0)
+test_loader = make_loader(x_test, y_test, batch_size=1000)
+### BEGIN SOLUTION
+torch.manual_seed(0)
+model = LeNet5().to(device)
+optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+loss_fn = nn.CrossEntropyLoss()
+history = {"train_loss": [], "train_accuracy": [], "test_accuracy": []}
+for epoch in progress(range(EPOCHS), desc="epochs"):
+    history["train_loss"].append(train_one_epoch(model, train_loader, optimizer, loss_fn, device))
+    history["train_accuracy"].append(evaluate(model, train_loader, device))
+    history["test_accuracy"].append(evaluate(model, test_loader, device))
+    print(f"epoch {epoch + 1}: loss {history['train_loss'][-1]:.4f}, "
+          f"test accuracy {history['test_accuracy'][-1]:.2%}")
+### END SOLUTION
+''')
+
+md("md-curves", r"""
+## 6. What did it learn?
+
+**Training curves.** Plot `history` with `plot_history`: the loss should fall and the two
+accuracies rise together. A training accuracy far above the test accuracy is overfitting.
+""")
+
+solution("plot-curves", r'''
+### BEGIN SOLUTION
+plot_history(history);
+### END SOLUTION
+''')
+
+md("md-confusion", r"""
+**Confusion matrix.** Predict the test images' classes (collect `model(X).argmax(dim=1)`
+over `test_loader` in eval mode) and draw `plot_confusion_matrix(y_true, y_pred)`. Which
+digits does the network confuse most? Show a few misclassified test images with
+`show_images(images, labels, preds=...)` (wrong predictions are titled in red).
+""")
+
+solution("plot-confusion", r'''
+### BEGIN SOLUTION
+model.eval()
+with torch.no_grad():
+    y_pred = torch.cat([model(X.to(device)).argmax(dim=1).cpu() for X, _ in test_loader]).numpy()
+plot_confusion_matrix(y_test, y_pred);
+wrong = np.flatnonzero(y_pred != y_test)[:16]
+print(f"{len(np.flatnonzero(y_pred != y_test))} of {len(y_test)} test images are misclassified")
+if len(wrong):
+    show_images(x_test[wrong], y_test[wrong], preds=y_pred[wrong], title="misclassified: predicted (true)");
+### END SOLUTION
+''')
+
+md("md-filters", r"""
+**Filters and feature maps.** C1's weights `model.features[0].weight` have shape
+`(6, 1, 5, 5)`: six 5 x 5 filters. Draw them with `show_filters`. Then take one test digit,
+run it through the first stages (`model.features[:2]` is C1 + tanh, `model.features[:3]`
+adds S2, and so on: slicing an `nn.Sequential` gives a smaller one) and draw the maps with
+`show_feature_maps({"C1": ..., "S2": ..., "C3": ..., "S4": ..., "C5": ...})`.
+Which filters look like edge detectors, and in which direction?
+""")
+
+solution("plot-filters", r'''
+### BEGIN SOLUTION
+show_filters(model.features[0].weight, title="C1: the 6 learned 5x5 filters");
+digit = preprocess(x_test[:1]).to(device)
+with torch.no_grad():
+    maps = {name: model.features[:end](digit).cpu() for name, end in
+            (("C1", 2), ("S2", 3), ("C3", 5), ("S4", 6), ("C5", 8))}
+show_feature_maps(maps, title=f"feature maps of a test digit (label {y_test[0]})");
+### END SOLUTION
+''')
+
+md("md-question", r"""
+## 7. Question (graded by hand, 2 points)
+
+LeNet-5 used tanh and average pooling; most CNNs since AlexNet (2012) use ReLU and max
+pooling. In a few sentences each: (a) why does ReLU usually train faster than tanh in a
+deep network? (b) what does max pooling keep that average pooling blurs, and what do both
+buy the network? Optionally train `LeNet5(modern=True)` with the same budget and compare.
+""")
+
+answer("answer_tanh_relu_pooling", 2, r"""
+### BEGIN SOLUTION
+(a) tanh saturates: for inputs far from 0 its slope is almost 0, so gradients shrink as they
+are multiplied layer after layer on the way back (vanishing gradients) and the early layers
+learn slowly. ReLU's slope is exactly 1 for every positive input, so gradients pass through
+unchanged; it is also cheaper to compute, and its zeros make activations sparse. (Its risk:
+units stuck at 0, "dead ReLUs".)
+
+(b) Max pooling keeps the strongest response in each window: whether a feature (an edge, a
+stroke end) is present somewhere in it, at full strength. Average pooling mixes the response
+with its weaker neighbours, so a sharp, local feature is diluted. Both shrink the maps (4x
+fewer values for 2x2 windows: less computation and fewer parameters later) and make the
+output tolerant to small shifts of the input.
+### END SOLUTION
+""")
+
+md("md-end", r"""
+## Done?
+
+Run the whole notebook from the top (*Kernel -> Restart & Run All*) and check that every
+public test prints "passed". From a terminal, `cnn-course check ps3_lenet.ipynb` runs the
+public tests the way the grader does and lists the hidden tests still to come.
+""")
+
+
+# ---------------------------------------------------------------------------------------
+def build() -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata = {
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+        "language_info": {"name": "python"},
+    }
+    for spec in CELLS:
+        if spec["kind"] == "markdown":
+            cell = nbformat.v4.new_markdown_cell(spec["source"])
+        else:
+            cell = nbformat.v4.new_code_cell(spec["source"])
+        cell.id = spec["id"]
+        if "nbgrader" in spec:
+            cell.metadata["nbgrader"] = dict(spec["nbgrader"])
+            if spec["nbgrader"].get("locked"):
+                cell.metadata["deletable"] = False
+                cell.metadata["editable"] = False
+        nb.cells.append(cell)
+    nbformat.validate(nb)
+    return nb
+
+
+def main(argv=None) -> int:
+    out = Path(argv[0]) if argv else OUT
+    out.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(build(), str(out))
+    print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out} ({len(CELLS)} cells)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
