@@ -162,8 +162,9 @@ def conv_output_size(n, k, p=0, s=1, exact=False):
 
 test("test_conv_output_size_seed", 1, '''
 # Public test: the lecture's examples.
-assert_equal(conv_output_size(7, 3), 5, name="conv_output_size(7, 3)")
-assert_equal(conv_output_size(7, 3, s=2), 3, name="conv_output_size(7, 3, s=2)")
+assert_equal(conv_output_size(7, 3), 5, name="conv_output_size(7, 3)", mistakes={"the +1 is missing": 4})
+assert_equal(conv_output_size(7, 3, s=2), 3, name="conv_output_size(7, 3, s=2)",
+             mistakes={"the +1 is missing": 2, "the stride is ignored": 5})
 assert_equal(conv_output_size(7, 3, s=3), 2, name="conv_output_size(7, 3, s=3)",
              hint="without exact=True the leftover column is dropped (floor).")
 assert_raises(ValueError, conv_output_size, 7, 3, s=3, exact=True,
@@ -878,7 +879,7 @@ for (_N, _C, _H, _W, _F, _KH, _KW, _s) in [
     _b = _rng.standard_normal(_F)
     _sh, _sw = (_s, _s) if np.ndim(_s) == 0 else _s
     _want = ref.conv2d(_x, _w, _b, stride=_s, padding="same")
-    _mist = _conv_mistakes(_x, _w, _b, _s, "same")
+    _mist = {}
     _mist["'same' is padded symmetrically by (k - 1) // 2 (PyTorch style); TensorFlow's 'same' gives "
           "ceil(n / s) outputs and puts the odd extra zero at the bottom/right"] = \\
         _try(ref.conv2d, _x, _w, _b, stride=_s, padding=((_KH - 1) // 2, (_KW - 1) // 2))
@@ -889,6 +890,8 @@ for (_N, _C, _H, _W, _F, _KH, _KW, _s) in [
         _try(ref.conv2d, _flipped, _w, _b, stride=_s, padding=0)
     _mist["'same' ignores the stride (the output must have ceil(n / s) positions)"] = \\
         _try(ref.conv2d, _x, _w, _b, stride=1, padding="same")
+    for _m, _v in _conv_mistakes(_x, _w, _b, _s, "same").items():
+        _mist.setdefault(_m, _v)
     assert_close(conv2d(_x, _w, _b, stride=_s, padding="same"), _want, rtol=1e-9, atol=1e-9,
                  axes=("N", "F", "H'", "W'"),
                  name=f"conv2d(x{_x.shape}, w{_w.shape}, b, stride={_s!r}, padding='same')", mistakes=_mist)
@@ -964,23 +967,30 @@ md("md-edges", r"""
 A kernel whose weights sum to zero ignores flat regions and responds where the
 brightness changes. The Sobel kernels below respond to vertical and horizontal edges; the
 cell runs both as two filters of one `conv2d` call on a grayscale photo (scikit-image's
-*camera*, shipped with the package), at half resolution to keep it quick.
+*camera*, shipped with the package), at half resolution to keep it quick. (The work is
+inside a function so that the grader, which runs only your definitions, skips it.)
 """)
 
 code("demo-edges", """
 from autograder.tools import sample_photo
 
-photo = sample_photo("camera")[::2, ::2]                      # (256, 256) floats in [0, 1]
 sobel = np.array([[1, 0, -1], [2, 0, -2], [1, 0, -1]], dtype=float)
 w_edges = np.stack([sobel, sobel.T])[:, None]                 # (2, 1, 3, 3): vertical, horizontal
-edges = conv2d(photo[None, None], w_edges, padding=1)[0]      # (2, 256, 256)
-fig, axes = plt.subplots(1, 4, figsize=(14, 3.8))
-for ax, img, title in zip(axes, [photo, edges[0], edges[1], np.hypot(edges[0], edges[1])],
-                          ["photo", "vertical edges", "horizontal edges", "edge strength"]):
-    ax.imshow(img, cmap="gray")
-    ax.set_title(title)
-    ax.axis("off")
-plt.show()
+
+
+def show_edges(photo, w):
+    \"\"\"Plot a grayscale photo (H, W) and its conv2d with the two filters of w (2, 1, KH, KW).\"\"\"
+    edges = conv2d(photo[None, None], w, padding="same")[0]   # (2, H, W)
+    fig, axes = plt.subplots(1, 4, figsize=(14, 3.8))
+    for ax, img, title in zip(axes, [photo, edges[0], edges[1], np.hypot(edges[0], edges[1])],
+                              ["photo", "vertical edges", "horizontal edges", "edge strength"]):
+        ax.imshow(img, cmap="gray")
+        ax.set_title(title)
+        ax.axis("off")
+    plt.show()
+
+
+show_edges(sample_photo("camera")[::2, ::2], w_edges)        # half resolution: 256 x 256
 """)
 
 # ---------------------------------------------------------------------------------------
@@ -1089,9 +1099,11 @@ for (_shape, _k, _s) in [((6, 6), 2, None), ((7, 5), 2, None), ((5, 8), 3, 1), (
         _kk = (_k, _k) if np.ndim(_k) == 0 else _k
         _mist = {f"mode '{_o}' was computed instead of '{_mode}'": ref.pool2d(_x, _k, _s, _o)
                  for _o in ("max", "avg", "sum") if _o != _mode}
-        _mist["the stride is ignored (stride 1)"] = ref.pool2d(_x, _k, 1, _mode)
-        _mist["the stride does not default to the window size k"] = (
-            ref.pool2d(_x, _k, 1, _mode) if _s is None else np.zeros((0,)))
+        if _s is None:
+            _mist["the stride does not default to the window size k"] = ref.pool2d(_x, _k, 1, _mode)
+        else:
+            _mist["the stride is ignored"] = ref.pool2d(_x, _k, None, _mode)
+            _mist["the stride is ignored (stride 1)"] = ref.pool2d(_x, _k, 1, _mode)
         if _kk[0] != _kk[1] and _kk[1] <= _shape[-2] and _kk[0] <= _shape[-1]:
             _mist["kh and kw are swapped"] = ref.pool2d(_x, _kk[::-1], _s if _s is None or np.ndim(_s) == 0 else _s[::-1], _mode)
         assert_close(pool2d(_x, _k, _s, _mode), _want, rtol=1e-9, atol=1e-9,
@@ -1104,7 +1116,7 @@ test("test_pool2d_unchanged_dtype", 1, '''
 import solutions as ref
 _rng = np.random.default_rng(32)
 for _dt, _want_dt in [(np.float64, np.float64), (np.float32, np.float32), (np.int64, np.float64), (np.uint8, np.float64)]:
-    _x = _rng.integers(0, 200, size=(2, 5, 6)).astype(_dt)
+    _x = (_rng.integers(0, 200, size=(2, 5, 6)) - (0 if _dt == np.uint8 else 100)).astype(_dt)
     _x0 = _x.copy()
     for _mode in ("max", "avg", "sum"):
         _got = pool2d(_x, 2, 2, _mode)
@@ -1196,7 +1208,14 @@ for _k in (1, 2, 3, 5, 7, (1, 3), (5, 2)):
                 assert_equal(conv_param_count(_k, _cin, _cout, bias=_bias), _want,
                              name=f"conv_param_count({_k!r}, {_cin}, {_cout}, bias={_bias})",
                              mistakes={m: v for m, v in _mist.items() if v != _want})
+### END HIDDEN TESTS
+''')
+
+test("test_conv_param_count_errors", 1, '''
+### BEGIN HIDDEN TESTS
+assert_equal(conv_param_count((2, 4), 3, 6), 150, name="conv_param_count((2, 4), 3, 6)")
 assert_raises(ValueError, conv_param_count, 0, 3, 8, because="k must be >= 1")
+assert_raises(ValueError, conv_param_count, (3, 0), 3, 8, because="k must be >= 1 along both axes")
 assert_raises(ValueError, conv_param_count, 3, 0, 8, because="c_in must be >= 1")
 assert_raises(ValueError, conv_param_count, 3, 3, 0, because="c_out must be >= 1")
 ### END HIDDEN TESTS

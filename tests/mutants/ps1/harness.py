@@ -144,6 +144,8 @@ def load_mutants() -> dict[str, tuple[str, str]]:
     spec = importlib.util.spec_from_file_location("ps1_mutants", MUTANTS_FILE)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    helpers = {name: inspect.getsource(obj) for name, obj in vars(module).items()
+               if inspect.isfunction(obj) and name.startswith("_mut_")}
     out = {}
     for name, obj in vars(module).items():
         if not (inspect.isfunction(obj) and "__" in name and not name.startswith("_")):
@@ -153,6 +155,19 @@ def load_mutants() -> dict[str, tuple[str, str]]:
             raise ValueError(f"mutant {name!r} targets unknown function {target!r}")
         src = inspect.getsource(obj)
         src = re.sub(rf"^def {re.escape(name)}\(", f"def {target}(", src, count=1, flags=re.M)
+        used = [h for h in helpers if re.search(rf"\b{h}\(", src)]
+        prefix = "import math\n\n" if re.search(r"\bmath\.", src) else ""
+        src = prefix + "".join(helpers[h] + "\n\n" for h in used) + src
         ast.parse(src)
         out[name] = (target, src)
     return out
+
+
+def mutant_kind(name: str) -> str:
+    """'ok' (a correct variant), 'forbidden' (right values, forbidden API) or 'wrong'."""
+    what = name.split("__", 1)[1]
+    if what.startswith("ok_"):
+        return "ok"
+    if what.startswith("forbidden_"):
+        return "forbidden"
+    return "wrong"

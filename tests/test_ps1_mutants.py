@@ -1,0 +1,166 @@
+"""ps1_convolution mutation suite: known-wrong implementations must lose points.
+
+Each mutant in tests/mutants/ps1/mutants.py replaces one function's solution cell in a
+copy of the instructor notebook. Two levels:
+
+* in-process (fast, no sandbox): the notebook's test cells run in one namespace; every
+  wrong mutant must fail at least one test of its function, correct variants none;
+* through the grading engine (``grade_notebook``, one sandbox per submission): the same
+  outcome with the real proxies, the reference scores full marks, the blank released
+  notebook scores 0 without disturbing the grader, and mutants that use a forbidden API
+  get ``forbidden`` on that function's tests.
+"""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+HERE = Path(__file__).resolve().parent
+if "ps1_harness" not in sys.modules:      # shared by test_ps1_notebook.py and test_ps1_mutants.py
+    _spec = importlib.util.spec_from_file_location("ps1_harness", HERE / "mutants" / "ps1" / "harness.py")
+    sys.modules["ps1_harness"] = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(sys.modules["ps1_harness"])
+H = sys.modules["ps1_harness"]
+
+MUTANTS = H.load_mutants()
+RELEASED = H.ROOT / "exercises" / "ps1_convolution" / "ps1_convolution.ipynb"
+
+
+def _params(prefix: str):
+    return [pytest.param(name, id=name, marks=pytest.mark.xdist_group(f"{prefix}_{target}"))
+            for name, (target, _) in MUTANTS.items()]
+
+
+@pytest.fixture(scope="module")
+def source_nb():
+    return H.load()
+
+
+# ------------------------------------------------------------------------ the mutants
+def test_every_graded_function_has_three_wrong_mutants():
+    wrong: dict[str, int] = {}
+    for name, (target, _) in MUTANTS.items():
+        if H.mutant_kind(name) == "wrong":
+            wrong[target] = wrong.get(target, 0) + 1
+    missing = {f: wrong.get(f, 0) for f in H.FUNCTIONS if wrong.get(f, 0) < 3}
+    assert not missing, f"functions with fewer than 3 wrong mutants: {missing}"
+
+
+# ------------------------------------------------------------------------- in-process
+@pytest.mark.parametrize("name", _params("ps1_inproc"))
+def test_mutant_in_process(name, source_nb):
+    target, src = MUTANTS[name]
+    run = H.run_notebook(H.replace_solution(source_nb, target, src))
+    own = run.failed_for(target)
+    kind = H.mutant_kind(name)
+    if kind == "wrong":
+        assert own, f"{name}: no test of {target} catches this mutant"
+    else:   # correct values (forbidden APIs are only caught by the engine)
+        assert not run.failed, f"{name}: a correct variant fails {run.failed}: " + \
+            "; ".join(run.results[g].error for g in run.failed)
+
+
+@pytest.mark.parametrize("name, test_id, words", [
+    ("pool2d__avg_is_sum", "test_pool2d_seed", "sum, not the mean"),
+    ("conv2d_single__flip_inverted", "test_conv2d_single_seed", "flipped"),
+    ("conv2d__same_symmetric", "test_conv2d_same", "symmetrically"),
+    ("conv2d__bias_dropped", "test_conv2d_hidden_grid", "bias is missing"),
+    ("conv2d__stride_pair_swapped", "test_conv2d_stride_padding", "strides along H and W are swapped"),
+    ("conv2d__flips_w_in_place", "test_conv2d_unchanged_dtype", "modified w in place"),
+    ("conv_output_size__no_plus_one", "test_conv_output_size_seed", "+1 is missing"),
+    ("same_padding__extra_before", "test_same_padding_hidden", "extra zero went before"),
+    ("pool2d__stride_default_one", "test_pool2d_hidden_grid", "does not default to the window size"),
+    ("conv_param_count__no_c_in", "test_conv_param_count_seed", "input channels are missing"),
+    ("zero_pad__all_axes", "test_zero_pad_hidden_grid", "every axis was padded"),
+])
+def test_messages_name_the_mistake(name, test_id, words, source_nb):
+    target, src = MUTANTS[name]
+    run = H.run_notebook(H.replace_solution(source_nb, target, src))
+    assert not run.results[test_id].passed
+    assert words in run.results[test_id].error, run.results[test_id].error
+
+
+# ---------------------------------------------------------------- through the engine
+def _engine():
+    try:
+        from autograder.assignment import load_assignment
+        from autograder.engine import grade_notebook, isolation_available
+    except ImportError as exc:              # the engine is built by another part of the project
+        pytest.skip(f"grading engine not available: {exc}")
+    return load_assignment, grade_notebook, isolation_available() is None
+
+
+@pytest.fixture(scope="module")
+def engine():
+    load_assignment, grade_notebook, insecure = _engine()
+    assignment = load_assignment("ps1_convolution")
+
+    def grade(path, sid="student"):
+        return grade_notebook(assignment, path, sid, insecure=insecure)
+
+    return assignment, grade
+
+
+def _by_name(result):
+    return {t.name: t for t in result.tests}
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("ps1_engine_ref")
+def test_engine_reference_scores_full_marks(engine):
+    assignment, grade = engine
+    res = grade(H.SOURCE, "reference")
+    bad = {t.name: (t.status, t.message) for t in res.tests if t.status != "passed"}
+    assert res.status == "graded" and not bad, bad
+    assert res.score == res.max_score == assignment.max_score
+    assert len(res.tests) == len(H.test_cells(H.load()))
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("ps1_engine_ref")
+def test_engine_blank_release_scores_zero(engine):
+    if not RELEASED.exists():
+        pytest.skip("exercises/ps1_convolution is not released yet")
+    assignment, grade = engine
+    res = grade(RELEASED, "blank")
+    assert res.status == "graded", res.message
+    assert res.score == 0, {t.name: t.status for t in res.tests if t.points}
+    statuses = {t.status for t in res.tests}
+    assert statuses <= {"failed", "error"}, f"the blank notebook should fail cleanly, got {statuses}"
+    assert res.durations.get("sandbox_starts", 1) == 1, "the blank notebook crashed the sandbox"
+    for t in res.tests:                    # the student is told what is missing, not the hidden code
+        assert "NotImplementedError" in t.message or "not implemented" in t.message.lower(), (t.name, t.message)
+        assert "ref." not in t.message and "solutions" not in t.message, (t.name, t.message)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", _params("ps1_engine"))
+def test_engine_mutant(name, engine, source_nb, tmp_path):
+    assignment, grade = engine
+    target, src = MUTANTS[name]
+    path = tmp_path / f"{name}.ipynb"
+    nbformat.write(H.replace_solution(source_nb, target, src), str(path))
+    res = grade(path, name)
+    assert res.status == "graded", res.message
+    tests = _by_name(res)
+    own = {g: t for g, t in tests.items() if H.function_of(g) == target}
+    kind = H.mutant_kind(name)
+    if kind == "ok":
+        bad = {g: (t.status, t.message) for g, t in tests.items() if t.status != "passed"}
+        assert not bad and res.score == res.max_score, bad
+    elif kind == "forbidden":
+        assert {t.status for t in own.values()} == {"forbidden"}, {g: t.status for g, t in own.items()}
+        assert res.score == res.max_score - sum(t.max_points for t in own.values())
+    else:
+        lost = {g for g, t in own.items() if t.status != "passed"}
+        assert lost, f"{name}: graded full marks on {target}'s tests"
+        assert res.score < res.max_score
+        assert {t.status for t in tests.values()} <= {"passed", "failed", "error"}, \
+            {g: t.status for g, t in tests.items()}
+        # the engine and the in-process run agree on which tests catch the mutant
+        run = H.run_notebook(H.replace_solution(source_nb, target, src))
+        assert lost == set(run.failed_for(target)), (lost, run.failed_for(target))
