@@ -47,6 +47,7 @@ as ``layer <index> (<type>)`` and what was wrong.
 """
 from __future__ import annotations
 
+import copy
 import math
 import numbers
 from collections import OrderedDict
@@ -59,6 +60,8 @@ __all__ = [
     "summarize",
     "build_keras_model",
     "build_torch_model",
+    "keras_summary",
+    "torch_summary",
     "KERAS_NAMES",
     "random_architecture",
     "example_network",
@@ -437,6 +440,64 @@ def build_torch_model(input_shape, layers):
         shape = out_shape
     del torch
     return nn.Sequential(modules)
+
+
+# ---------------------------------------------------------------------------
+# what the frameworks report (memoised: grading a class builds each model once)
+# ---------------------------------------------------------------------------
+_FRAMEWORK_CACHE: dict = {}
+
+
+def _cache_key(kind, input_shape, layers):
+    return kind, repr(tuple(input_shape)), repr(layers)
+
+
+def keras_summary(input_shape, layers) -> dict:
+    """:func:`summarize`'s dict, read off the real Keras model :func:`build_keras_model` builds.
+
+    Rows come from ``model.layers`` (``ZeroPadding2D`` layers left out: they have no
+    parameters and :func:`summarize` folds them into their conv row); ``total`` is
+    ``model.count_params()``, ``trainable`` / ``non_trainable`` add up the sizes of
+    ``model.trainable_weights`` / ``model.non_trainable_weights``. Results are memoised
+    per (input_shape, layers); the model itself is discarded.
+    """
+    key = _cache_key("keras", input_shape, layers)
+    if key not in _FRAMEWORK_CACHE:
+        model = build_keras_model(input_shape, layers)
+        rows = [(layer.name, tuple(int(d) for d in layer.output.shape[1:]), int(layer.count_params()))
+                for layer in model.layers if type(layer).__name__ != "ZeroPadding2D"]
+        trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
+        frozen = sum(math.prod(w.shape) for w in model.non_trainable_weights)
+        _FRAMEWORK_CACHE[key] = {"rows": rows, "total": int(model.count_params()),
+                                 "trainable": int(trainable), "non_trainable": int(frozen)}
+        del model  # no keras.backend.clear_session(): the grader may be building other models in other threads
+    return copy.deepcopy(_FRAMEWORK_CACHE[key])
+
+
+def torch_summary(input_shape, layers) -> dict:
+    """What the PyTorch module of :func:`build_torch_model` holds and outputs.
+
+    Returns ``{"trainable": parameters with requires_grad, "non_trainable": buffer entries
+    (batch-norm running mean and variance; the ``num_batches_tracked`` counters are left
+    out), "output_shape": the output of a forward pass on zeros, channels last}``.
+    Raises ValueError where PyTorch cannot express the spec. Memoised like :func:`keras_summary`.
+    """
+    key = _cache_key("torch", input_shape, layers)
+    if key not in _FRAMEWORK_CACHE:
+        import torch
+
+        net = build_torch_model(input_shape, layers).eval()
+        shape = _check_input_shape(input_shape)
+        x = torch.zeros((1, shape[2], shape[0], shape[1]) if len(shape) == 3 else (1, *shape))
+        with torch.no_grad():
+            out = tuple(int(d) for d in net(x).shape[1:])
+        _FRAMEWORK_CACHE[key] = {
+            "trainable": sum(p.numel() for p in net.parameters() if p.requires_grad),
+            "non_trainable": sum(b.numel() for name, b in net.named_buffers()
+                                 if not name.endswith("num_batches_tracked")),
+            "output_shape": (out[1], out[2], out[0]) if len(out) == 3 else out,
+        }
+    return copy.deepcopy(_FRAMEWORK_CACHE[key])
 
 
 # ---------------------------------------------------------------------------

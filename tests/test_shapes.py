@@ -3,13 +3,13 @@
 The Keras and PyTorch comparisons build real models from the same layer lists and compare
 every row (name, output shape, parameters) and the trainable / non-trainable totals.
 """
-import math
 
 import numpy as np
 import pytest
 
 from solutions import build_keras_model, build_torch_model, conv_output_size, layer_output_shape, summarize
-from solutions.shapes import example_network, layer_param_count, random_architecture
+from solutions.shapes import (example_network, keras_summary, layer_param_count, random_architecture,
+                              torch_summary)
 
 pytestmark = [pytest.mark.xdist_group("keras"),
               pytest.mark.filterwarnings("ignore:Using padding=.same. with even kernel:UserWarning")]
@@ -227,34 +227,13 @@ def test_bad_shapes_and_lists():
 # ---------------------------------------------------------------------------
 # agreement with real Keras and PyTorch models
 # ---------------------------------------------------------------------------
-def keras_summary(model):
-    """(rows without ZeroPadding2D, total, trainable, non_trainable) of a built Keras model."""
-    rows = [(layer.name, tuple(layer.output.shape[1:]), layer.count_params())
-            for layer in model.layers if type(layer).__name__ != "ZeroPadding2D"]
-    trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
-    frozen = sum(math.prod(w.shape) for w in model.non_trainable_weights)
-    return rows, model.count_params(), trainable, frozen
-
-
 def assert_matches_keras(input_shape, layers):
-    s = summarize(input_shape, layers)
-    rows, total, trainable, frozen = keras_summary(build_keras_model(input_shape, layers))
-    assert s["rows"] == rows
-    assert (s["total"], s["trainable"], s["non_trainable"]) == (total, trainable, frozen)
+    assert summarize(input_shape, layers) == keras_summary(input_shape, layers)
 
 
 def torch_counts(input_shape, layers):
-    """(trainable params, buffers other than counters, output shape channels-last) of the torch model."""
-    import torch
-
-    net = build_torch_model(input_shape, layers).eval()
-    trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
-    buffers = sum(b.numel() for name, b in net.named_buffers() if not name.endswith("num_batches_tracked"))
-    x = torch.zeros((2, input_shape[2], input_shape[0], input_shape[1]) if len(input_shape) == 3 else (2, *input_shape))
-    with torch.no_grad():
-        y = net(x)
-    out = tuple(y.shape[1:])
-    return trainable, buffers, (out[1], out[2], out[0]) if len(out) == 3 else out
+    t = torch_summary(input_shape, layers)
+    return t["trainable"], t["non_trainable"], t["output_shape"]
 
 
 @pytest.mark.parametrize("name", sorted(NAMED))
@@ -337,6 +316,9 @@ def test_keras_and_torch_compute_the_same_function():
     ]
     input_shape = (9, 10, 2)
     km = build_keras_model(input_shape, layers)
+    assert [layer.name for layer in km.layers] == ["conv2d", "conv2d_1_pad", "conv2d_1", "batch_normalization",
+                                                   "average_pooling2d", "dense", "flatten", "dense_1",
+                                                   "batch_normalization_1", "dense_2"]
     tm = build_torch_model(input_shape, layers).eval()
     rng = np.random.default_rng(0)
     for layer in km.layers:  # non-trivial BN statistics
@@ -376,3 +358,11 @@ def test_example_networks_totals():
     assert totals["alexnet"] == totals["alexnet_224_same"] == 62_378_344
     with pytest.raises(ValueError, match="resnet"):
         example_network("resnet")
+
+
+def test_framework_summaries_are_memoised():
+    shape, layers = example_network("lenet5")
+    first = keras_summary(shape, layers)
+    first["rows"].clear()  # a caller changing its copy does not change the cache
+    assert keras_summary(shape, layers) == summarize(shape, layers)
+    assert torch_summary(shape, layers) == {"trainable": 61706, "non_trainable": 0, "output_shape": (10,)}
