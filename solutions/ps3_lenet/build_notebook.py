@@ -710,10 +710,9 @@ model.eval()
 with torch.no_grad():
     y_pred = torch.cat([model(X.to(device)).argmax(dim=1).cpu() for X, _ in test_loader]).numpy()
 plot_confusion_matrix(y_test, y_pred);
-wrong = np.flatnonzero(y_pred != y_test)[:16]
-print(f"{len(np.flatnonzero(y_pred != y_test))} of {len(y_test)} test images are misclassified")
-if len(wrong):
-    show_images(x_test[wrong], y_test[wrong], preds=y_pred[wrong], title="misclassified: predicted (true)");
+print(f"{np.sum(y_pred != y_test)} of {len(y_test)} test images are misclassified")
+show_images(x_test[y_pred != y_test][:16], y_test[y_pred != y_test][:16], preds=y_pred[y_pred != y_test][:16],
+            title="misclassified: predicted (true)");
 ### END SOLUTION
 ''')
 

@@ -1,0 +1,155 @@
+"""ps3_lenet: the reference scores full marks, known-wrong implementations lose points.
+
+Each mutant edits one solution cell of a copy of the instructor notebook and is graded by
+the real engine (one sandbox per submission). To keep the suite short, a mutant is graded
+only on the tests that should catch it plus one that must still pass.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.assignment import load_assignment
+from autograder.engine import grade_notebook, isolation_available
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = ROOT / "solutions" / "ps3_lenet" / "ps3_lenet.ipynb"
+RELEASED = ROOT / "exercises" / "ps3_lenet" / "ps3_lenet.ipynb"
+
+pytestmark = [
+    pytest.mark.skipif(isolation_available() is None, reason="needs Linux namespaces (root + unshare)"),
+]
+
+# name: (cell id, text to replace, replacement, tests that must fail, a test that must pass)
+MUTANTS = {
+    "softmax_before_cross_entropy": (
+        "LeNet5", "return self.classifier(self.features(X))",
+        "return torch.softmax(self.classifier(self.features(X)), dim=1)",
+        ["test_lenet_logits"], "test_lenet_parameters"),
+    "log_softmax_output": (
+        "LeNet5", "return self.classifier(self.features(X))",
+        "return torch.log_softmax(self.classifier(self.features(X)), dim=1)",
+        ["test_lenet_logits"], "test_lenet_shapes"),
+    "c1_without_padding": (
+        "LeNet5", "nn.Conv2d(1, 6, kernel_size=5, padding=2)", "nn.Conv2d(1, 6, kernel_size=5)",
+        ["test_lenet_shapes", "test_lenet_logits"], "test_lenet_parameters"),
+    "relu_in_classic": (
+        "LeNet5", "act = nn.ReLU if modern else nn.Tanh", "act = nn.ReLU",
+        ["test_lenet_shapes"], "test_lenet_parameters"),
+    "missing_zero_grad": (
+        "train_one_epoch", "        optimizer.zero_grad()\n", "",
+        ["test_train_one_epoch_hidden_matches_reference"], "test_train_one_epoch_runs"),
+    "missing_step": (
+        "train_one_epoch", "        optimizer.step()\n", "",
+        ["test_train_one_epoch_runs", "test_train_one_epoch_hidden_loss_falls"], "test_lenet_parameters"),
+    "loss_mean_of_batch_means": (
+        "train_one_epoch", "total += loss.item() * len(y)", "total += loss.item() * loader.batch_size",
+        ["test_train_one_epoch_hidden_matches_reference"], "test_train_one_epoch_runs"),
+    "evaluate_without_argmax": (
+        "evaluate", "model(X).argmax(dim=1)", "model(X).max(dim=1).values",
+        ["test_evaluate_known_answer"], "test_lenet_parameters"),
+    "evaluate_in_train_mode": (
+        "evaluate", "    model.eval()\n", "",
+        ["test_evaluate_hidden_eval_mode"], "test_evaluate_known_answer"),
+    "evaluate_percent": (
+        "evaluate", "return correct / n", "return 100 * correct / n",
+        ["test_evaluate_known_answer"], "test_lenet_parameters"),
+}
+
+
+@pytest.fixture(scope="module")
+def assignment():
+    return load_assignment("ps3_lenet")
+
+
+def mutate(tmp_path: Path, cell_id: str, old: str, new: str) -> Path:
+    nb = nbformat.read(str(SOURCE), as_version=4)
+    nb = copy.deepcopy(nb)
+    cell = next(c for c in nb.cells if c.get("id") == cell_id)
+    assert old in cell.source, f"mutant text {old!r} not found in cell {cell_id}"
+    cell.source = cell.source.replace(old, new)
+    path = tmp_path / "ps3_lenet.ipynb"
+    nbformat.write(nb, str(path))
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("ps3_reference")
+def test_reference_scores_full_marks(assignment):
+    assert assignment.max_score == 16
+    assert {t.grade_id for t in assignment.tests if t.visibility == "hidden"} == {
+        "test_lenet_hidden_variants", "test_train_one_epoch_hidden_matches_reference",
+        "test_train_one_epoch_hidden_loss_falls", "test_evaluate_hidden_eval_mode",
+        "test_lenet_hidden_overfits", "test_lenet_hidden_trains"}
+    r = grade_notebook(assignment, SOURCE, "reference")
+    bad = {t.name: (t.status, t.message) for t in r.tests if t.status != "passed"}
+    assert r.status == "graded" and not bad, bad
+    assert r.score == 16
+    # The top-level training and plotting cells are skipped without a NameError.
+    assert "NameError" not in r.message, r.message
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xdist_group(f"ps3_mut_{i % 2}"))
+                                  for i, n in enumerate(MUTANTS)])
+def test_mutant_loses_points(name, assignment, tmp_path):
+    cell_id, old, new, must_fail, must_pass = MUTANTS[name]
+    path = mutate(tmp_path, cell_id, old, new)
+    keep = set(must_fail) | {must_pass}
+    sub = dataclasses.replace(assignment, tests=[t for t in assignment.tests if t.grade_id in keep])
+    r = grade_notebook(sub, path, name)
+    status = {t.name: t for t in r.tests}
+    assert status[must_pass].status == "passed", (must_pass, status[must_pass].message)
+    for gid in must_fail:
+        assert status[gid].status in ("failed", "error"), f"{name}: {gid} {status[gid].status}"
+        assert status[gid].points == 0
+        assert status[gid].message, f"{name}: {gid} failed without a message"
+    assert r.score < r.max_score
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("ps3_reference")
+def test_messages_teach(assignment, tmp_path):
+    """Two mistakes whose messages must name the cause."""
+    path = mutate(tmp_path, "train_one_epoch", "        optimizer.zero_grad()\n", "")
+    sub = dataclasses.replace(assignment, tests=[t for t in assignment.tests
+                                                 if t.grade_id == "test_train_one_epoch_hidden_matches_reference"])
+    r = grade_notebook(sub, path, "zero_grad")
+    assert "zero_grad" in r.tests[0].message and "never reset" in r.tests[0].message, r.tests[0].message
+    path = mutate(tmp_path, "LeNet5", "return self.classifier(self.features(X))",
+                  "return torch.softmax(self.classifier(self.features(X)), dim=1)")
+    sub = dataclasses.replace(assignment, tests=[t for t in assignment.tests if t.grade_id == "test_lenet_logits"])
+    r = grade_notebook(sub, path, "softmax")
+    assert "softmax" in r.tests[0].message and "probabilities" in r.tests[0].message, r.tests[0].message
+
+
+def test_hidden_code_not_released():
+    if not RELEASED.is_file():
+        pytest.skip("exercises/ps3_lenet not released yet (cnn-course release ps3_lenet)")
+    text = RELEASED.read_text()
+    for secret in ("import solutions as ref", "BEGIN SOLUTION", "BEGIN HIDDEN", "_reference(",
+                   "0.1307) / 0.3081).unsqueeze(1)\nyt", "nn.AvgPool2d if modern"):
+        assert secret not in text, secret
+    nb = nbformat.read(str(RELEASED), as_version=4)
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
+    ids = {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells}
+    assert "test_lenet_hidden_trains" in ids and "LeNet5" in ids
+
+
+def test_source_notebook_is_built_and_clean():
+    """The committed notebook equals what the builder produces and has no outputs."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ps3_build", SOURCE.parent / "build_notebook.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    built = mod.build()
+    committed = nbformat.read(str(SOURCE), as_version=4)
+    assert [c.source for c in built.cells] == [c.source for c in committed.cells], \
+        "run .venv/bin/python solutions/ps3_lenet/build_notebook.py"
+    assert all(not c.get("outputs") and c.get("execution_count") is None
+               for c in committed.cells if c.cell_type == "code")
