@@ -16,7 +16,9 @@ TEST_STATUSES = (PASSED, FAILED, ERROR, TIMEOUT, MEMORY, CRASH, FORBIDDEN)
 # Status of a whole submission.
 GRADED = "graded"          # every test ran (some may have failed)
 INVALID = "invalid"        # the submission could not be read (not a notebook, bad JSON, empty...)
-SUBMISSION_STATUSES = (GRADED, INVALID)
+# ERROR ("error") as a submission status: not graded through no fault of the student
+# (no isolation available and insecure not allowed, the sandbox could not start).
+SUBMISSION_STATUSES = (GRADED, INVALID, ERROR)
 
 PUBLIC = "public"
 HIDDEN = "hidden"
