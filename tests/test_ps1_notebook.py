@@ -186,3 +186,52 @@ def test_solutions_agree_with_the_reference_library(run):
                         continue
                     assert ns["conv_output_size"](n, k, p, s) == want
     assert ns["conv_param_count"]((3, 5), 4, 7, bias=False) == ref.conv_param_count((3, 5), 4, 7, bias=False)
+
+
+# ---------------------------------------------------------------------- the release
+@pytest.fixture(scope="module")
+def released():
+    if not RELEASED.exists():
+        pytest.skip("exercises/ps1_convolution is not released yet (cnn-course release ps1_convolution)")
+    return H.load(RELEASED)
+
+
+def test_release_hides_solutions_and_hidden_tests(nb, released):
+    from autograder.release import check_release
+
+    assert check_release(nb, released, name="ps1_convolution") == []
+    text = RELEASED.read_text()
+    for secret in ("### BEGIN SOLUTION", "### BEGIN HIDDEN TESTS", "import solutions", "ref.conv2d",
+                   "_conv_mistakes", "Y = np.tensordot(windows"):
+        assert secret not in text, f"the released notebook contains {secret!r}"
+    src = {H.nbgrader(c).get("grade_id"): c for c in nb.cells if H.nbgrader(c).get("grade_id")}
+    for cell in H.test_cells(released):
+        gid = H.nbgrader(cell)["grade_id"]
+        if H.is_hidden(src[gid].source):
+            assert not cell.source.strip(), f"hidden test {gid} is not empty in the release"
+        else:
+            assert cell.source == src[gid].source, f"public test {gid} differs from the source"
+        assert H.nbgrader(cell)["points"] == H.nbgrader(src[gid])["points"]
+
+
+def test_student_who_writes_the_solutions_passes_every_public_test(nb, released):
+    """The released notebook, with each stub filled in, runs top to bottom (demos included)."""
+    filled = released
+    for cell in nb.cells:
+        meta = H.nbgrader(cell)
+        if meta.get("solution"):
+            text = "\n".join(line for line in cell.source.splitlines()
+                             if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
+            filled = H.replace_solution(filled, meta["grade_id"], text)
+    run = H.run_notebook(filled, skip_demos=False)
+    public = {g: r for g, r in run.results.items() if not r.hidden}
+    assert public and all(r.passed for r in public.values()), {g: r.error for g, r in public.items() if not r.passed}
+
+
+def test_blank_release_fails_every_public_test_with_not_implemented(released):
+    run = H.run_notebook(released)
+    public = {H.nbgrader(c)["grade_id"] for c in H.test_cells(released) if c.source.strip()}
+    assert len(public) == 8
+    for gid in public:
+        r = run.results[gid]
+        assert not r.passed and "NotImplementedError" in r.error, (gid, r.error)
