@@ -153,9 +153,12 @@ def unfreeze_top(base, n_layers, learning_rate=1e-5, model=None):
         raise ValueError(f"learning_rate must be a number > 0, got {learning_rate!r}.")
     if model is not None:
         _check_model(model, "model")
-    base.trainable = True                          # Keras: unfreezing a model unfreezes its layers
-    for layer in base.layers[: len(base.layers) - n_layers]:
-        layer.trainable = False
+    # Every flag is set explicitly: a functional model's trainable setter does not reach its
+    # layers, and earlier calls may have left some frozen.
+    base.trainable = True
+    first = len(base.layers) - n_layers
+    for i, layer in enumerate(base.layers):
+        layer.trainable = i >= first
     if model is None:
         return base
     return _compile(model, float(learning_rate))
