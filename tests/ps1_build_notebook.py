@@ -671,7 +671,7 @@ X_practice = np.array([[5, 1, 3, 7, 8],
                        [7, 9, 8, 7, 9]])
 K_practice = np.array([[3, 0, 0], [0, 0, 0], [0, 0, -3]])
 show_matrices([X_practice, K_practice, conv2d_single(X_practice, K_practice, padding=1, flip=True)],
-              ["X (padded with 1 zero)", "K (flipped before use)", "true convolution"], ops=["*", "="])
+              ["X (padding 1 added when sliding)", "K (rotated 180 degrees first)", "true convolution"], ops=["*", "="])
 plt.show()
 """)
 

@@ -205,8 +205,7 @@ def show_coverage(shape=(6, 6), k=3, stride=1, padding=0, *, ax=None, title=None
     ax.set_xticks([])
     ax.set_yticks([])
     kh, kw = _pair(k, "k")
-    ax.set_title(title or f"windows covering each pixel (k={kh}x{kw}, s={stride}, p={padding})",
-                 fontsize=10)
+    ax.set_title(title or f"coverage: k={kh}x{kw}, s={stride}, p={padding}", fontsize=10)
     return fig
 
 
