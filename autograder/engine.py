@@ -189,6 +189,7 @@ class Session:
         self.cpu_limit = float(limits["cpu_per_test"])
         self.wall_deadline = float("inf")
         self.pending_seed: int | None = None
+        self.tasks_after_load: int | None = None
         self.ref_labels: dict[int, str] = {}
 
     # -- lifecycle
@@ -222,6 +223,7 @@ class Session:
                 if not head.get("ok"):
                     raise SandboxFault("crash", "the sandbox could not load the notebook")
                 self._set_names(head, bufs)
+                self.tasks_after_load = self.sb.pids_count()
                 if not self.loaded:
                     for e in head.get("errors", []):
                         info = e.get("error", {})
@@ -351,6 +353,25 @@ class Session:
             if exc.student_type == "KeyError" and "did not set `result`" in exc.student_message:
                 raise AssertionError("the checked code did not set `result`") from None
             raise
+
+    def clean_up(self) -> None:
+        """Restart the sandbox (lazily) when a test left processes or Python threads running:
+        they would eat the CPU of the next tests."""
+        sb = self.sb
+        if not sb.alive():
+            return
+        tasks = sb.pids_count()
+        if sb.stray_processes():
+            sb.kill()
+        elif tasks is not None and tasks != self.tasks_after_load:
+            try:
+                head, _ = sb.request({"op": "threads"}, cpu_limit=5, wall_limit=20)
+                if not head.get("ok") or head.get("value") != 1:
+                    sb.kill()
+                else:
+                    self.tasks_after_load = tasks   # native threads (torch, BLAS pools) are fine
+            except SandboxFault:
+                pass
 
     # -- tests
     def begin_test(self, cpu_limit: float, seed: int) -> None:
@@ -561,6 +582,7 @@ def grade_notebook(assignment: Assignment, notebook_path, student_id: str = "stu
             status, message = _grade_one(session, spec, i, lim, test_override, limits, setup_ns, names_defined)
             if session.loaded:
                 names_defined = set(session.names) or names_defined
+            session.clean_up()
             pts = float(spec.points) if status == PASSED else 0.0
             result.tests.append(TestResult(spec.grade_id, pts, float(spec.points), status, message,
                                            spec.visibility, round(time.monotonic() - t1, 4),

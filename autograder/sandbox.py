@@ -42,6 +42,7 @@ REPO = PKG_DIR.parent
 SYSTEM_DIRS = {"bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr", "etc", "proc", "sys", "dev"}
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CGROUP_CONTROLLERS = ("memory", "pids", "cpuacct")
+MAX_ANSWER_BYTES = 512 << 20   # the most array data one answer from the sandbox may carry
 
 DEFAULT_LIMITS = {
     "cpu_per_test": 10.0,
@@ -225,6 +226,7 @@ class Sandbox:
         self.cpu_base = 0.0          # CPU of earlier (killed) incarnations
         self.start_s = 0.0
         self.starts = 0
+        self.oom_base = 0
 
     # -- lifecycle
     def start(self) -> None:
@@ -303,7 +305,7 @@ class Sandbox:
         self.to_fd, self.from_fd = req_w, resp_r
         os.set_blocking(self.to_fd, False)
         os.set_blocking(self.from_fd, False)
-        self.reader = P.Reader(self.from_fd, max_bytes=max(mem, 1 << 30))
+        self.reader = P.Reader(self.from_fd, max_bytes=min(mem, MAX_ANSWER_BYTES))
         self.starts += 1
         try:
             self._await_ready(t0 + 30 + 3 * float(lim["startup_cpu"]))
@@ -372,6 +374,9 @@ class Sandbox:
         return env
 
     def _make_cgroups(self, mem: int, pids: int, ctrls: list[str]) -> list[str]:
+        if self.cgroups:  # a restart: reuse this sandbox's cgroups (emptied and reset by kill())
+            self.oom_base = self._oom_count()
+            return [str(d / "cgroup.procs") for d in self.cgroups.values()]
         sid = f"{os.getpid()}-{next(_COUNTER)}"
         procs = []
         for ctrl in ctrls:
@@ -390,6 +395,8 @@ class Sandbox:
                     (d / "pids.max").write_text(str(pids))
                 self.cgroups[ctrl] = d
                 procs.append(str(d / "cgroup.procs"))
+                if ctrl == "memory":
+                    self.oom_base = self._oom_count()
             except OSError:
                 try:
                     d.rmdir()
@@ -415,16 +422,30 @@ class Sandbox:
             return 0.0
         return _tree_cpu(self.proc.pid)
 
-    def oom_killed(self) -> bool:
+    def _oom_count(self) -> int:
         cg = self.cgroups.get("memory")
+        if cg is None:
+            return 0
+        try:
+            for line in (cg / "memory.oom_control").read_text().splitlines():
+                if line.startswith("oom_kill "):
+                    return int(line.split()[1])
+        except (OSError, ValueError):
+            pass
+        return 0
+
+    def oom_killed(self) -> bool:
+        """Did the kernel kill a process of this sandbox for exceeding the memory cgroup limit?"""
+        return self._oom_count() > self.oom_base
+
+    def stray_processes(self) -> bool:
+        """Does the sandbox run processes besides the worker (left behind by the student's code)?"""
+        cg = self.cgroups.get("pids")
         if cg is None:
             return False
         try:
-            for line in (cg / "memory.oom_control").read_text().splitlines():
-                if line.startswith("oom_kill ") and int(line.split()[1]) > 0:
-                    return True
-            return int((cg / "memory.failcnt").read_text()) > 0 and not self.alive()
-        except (OSError, ValueError):
+            return len((cg / "cgroup.procs").read_text().split()) > 1
+        except OSError:
             return False
 
     def pids_count(self) -> int | None:

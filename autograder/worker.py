@@ -23,6 +23,7 @@ import numpy as np
 from autograder import protocol as P
 
 MAIN_PID = os.getpid()
+VALUE_BYTES = 1 << 20   # student globals up to this size are sent as values; larger ones stay remote
 STUDENT_FILE_PREFIXES = ("<cell ", "<run_student>")
 
 
@@ -188,7 +189,8 @@ class Worker:
                 try:
                     tmp: list = []
                     node = P.encode(self.G[name], tmp, None, None)
-                    if sum(len(b) for b in tmp) > 64 << 20:
+                    size = sum(len(b) for b in tmp)
+                    if size > VALUE_BYTES or sum(len(b) for b in bufs_out) + size > 8 * VALUE_BYTES:
                         info["kind"] = "object"
                         continue
                     shift = len(bufs_out)
@@ -229,6 +231,9 @@ class Worker:
             self.seed(int(req["seed"]))
         if op == "ping":
             return self.send({"ok": True, "value": None, "wb": []})
+        if op == "threads":  # Python threads the student's code left running
+            import threading
+            return self.send({"ok": True, "value": threading.active_count(), "wb": []})
         if op == "load":
             return self.op_load(req, bufs)
         if op == "release":

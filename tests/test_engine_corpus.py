@@ -116,6 +116,8 @@ def test_faults_cost_only_their_tests(graded):
         assert len(passed) >= 4, (name, passed)
     _, result, _ = graded["os_exit_in_function"]
     assert result.durations["sandbox_starts"] >= 2          # restarted after the crash
+    _, result, _ = graded["background_cpu_hogs"]
+    assert result.durations["sandbox_starts"] >= 3          # restarted after tests that left processes/threads
 
 
 def test_invalid_messages_are_clear(graded):

@@ -135,9 +135,12 @@ def test_killing_the_sandbox_does_not_take_the_grader_down():
         with pytest.raises(SandboxFault) as info:
             call(sb, "whoami")
         assert info.value.kind == "crash"
-        sb.start()                                  # a fresh incarnation works
+        groups = dict(sb.cgroups)
+        sb.start()                                  # a fresh incarnation works, in the same cgroups
+        assert sb.cgroups == groups
         load(sb, PROBES)
         assert call(sb, "whoami")["pid"] == 1
+    assert groups and not any(d.exists() for d in groups.values())   # removed by close()
 
 
 def write_assignment(folder: Path, setup: str, solution: str, tests: list, toml: str = "") -> Path:

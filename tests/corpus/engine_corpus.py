@@ -240,6 +240,18 @@ CASES = [
          _nb({"normalize": "import os\ndef normalize(x):\n    while True:\n        os.fork()\n"}),
          failing={"test_normalize_values": "error", "test_normalize_no_mutation": "error",
                   "test_normalize_raises": "failed"}, message_has={"test_normalize_values": "process"}),
+    Case("background_cpu_hogs",   # left running, they would eat the next tests' CPU
+         _nb({"relu": ("import subprocess, sys, threading\n"
+                       "def _spin():\n    while True:\n        pass\n"
+                       "def relu(x):\n"
+                       "    subprocess.Popen([sys.executable, '-c', 'while True: pass'])\n"
+                       "    threading.Thread(target=_spin, daemon=True).start()\n"
+                       "    return np.maximum(x, 0.0)\n"),
+              "conv1d": "import threading\ndef conv1d(x, k):\n"
+                        "    threading.Thread(target=lambda: [i for i in iter(int, 1)], daemon=True).start()\n"
+                        "    n, m = len(x), len(k)\n"
+                        "    return np.array([np.dot(x[i:i + m], k) for i in range(n - m + 1)])\n"}),
+         limits={"cpu_per_test": 0.5}),
     Case("huge_prints",
          _nb({"relu": "import sys\ndef relu(x):\n    for _ in range(2000):\n        print('spam' * 1000)\n"
                       "    sys.stderr.write('x' * 1_000_000)\n    return np.maximum(x, 0.0)\n"})),
