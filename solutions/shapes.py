@@ -50,6 +50,7 @@ from __future__ import annotations
 import copy
 import math
 import numbers
+import warnings
 from collections import OrderedDict
 
 from .conv import conv_output_size, conv_param_count
@@ -489,7 +490,8 @@ def torch_summary(input_shape, layers) -> dict:
         net = build_torch_model(input_shape, layers).eval()
         shape = _check_input_shape(input_shape)
         x = torch.zeros((1, shape[2], shape[0], shape[1]) if len(shape) == 3 else (1, *shape))
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "padding='same' with even kernel lengths ..."
             out = tuple(int(d) for d in net(x).shape[1:])
         _FRAMEWORK_CACHE[key] = {
             "trainable": sum(p.numel() for p in net.parameters() if p.requires_grad),
