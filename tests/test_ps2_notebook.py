@@ -1,0 +1,143 @@
+"""ps2_shapes notebooks: structure of the instructor source and of the student release."""
+from __future__ import annotations
+
+import ast
+import importlib.util
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+_spec = importlib.util.spec_from_file_location("ps2_harness", HERE / "mutants" / "ps2" / "harness.py")
+H = sys.modules.get("ps2_harness") or importlib.util.module_from_spec(_spec)
+if "ps2_harness" not in sys.modules:
+    sys.modules["ps2_harness"] = H
+    _spec.loader.exec_module(H)
+
+STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
+
+
+@pytest.fixture(scope="module")
+def source():
+    return H.load()
+
+
+@pytest.fixture(scope="module")
+def released():
+    if not H.RELEASED.exists():
+        pytest.skip("exercises/ps2_shapes is not released yet")
+    return H.load(H.RELEASED)
+
+
+def _by_id(nb):
+    return {H.nbgrader(c)["grade_id"]: c for c in nb.cells if H.nbgrader(c).get("grade_id")}
+
+
+def test_committed_without_outputs(source, released):
+    for nb in (source, released):
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                assert cell.outputs == [] and cell.execution_count is None
+
+
+def test_setup_imports_only_numpy_and_tools(source):
+    setup = _by_id(source)["setup"]
+    assert H.nbgrader(setup)["locked"]
+    modules = set()
+    for node in ast.walk(ast.parse(setup.source)):
+        if isinstance(node, ast.Import):
+            modules |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            modules.add(node.module)
+    assert modules == {"numpy", "autograder.tools"}
+
+
+def test_every_function_has_public_and_hidden_tests_and_points(source):
+    tests = H.test_cells(source)
+    ids = [H.nbgrader(c)["grade_id"] for c in tests]
+    assert len(ids) == len(set(ids)) and all(g.startswith("test_") for g in ids)
+    public, hidden, points = {}, {}, {}
+    for c in tests:
+        meta, f = H.nbgrader(c), H.function_of(H.nbgrader(c)["grade_id"])
+        is_hidden = c.source.startswith("### BEGIN HIDDEN TESTS") and c.source.rstrip().endswith("### END HIDDEN TESTS")
+        assert is_hidden or "HIDDEN" not in c.source, "a test cell is either public or hidden, never both"
+        (hidden if is_hidden else public)[f] = (hidden if is_hidden else public).get(f, 0) + 1
+        points[f] = points.get(f, 0) + meta["points"]
+        assert meta["points"] > 0 and meta["locked"] and not meta.get("solution")
+    assert set(public) == set(hidden) == set(H.FUNCTIONS), (public, hidden)
+    # weighted by difficulty: summarize > layer_output_shape > layer_param_count > conv_output_size > a network
+    assert points["summarize"] > points["layer_output_shape"] > points["layer_param_count"] > \
+        points["conv_output_size"] > max(points[f] for f in H.FUNCTIONS[4:])
+    assert sum(points.values()) == 42
+
+
+def test_hidden_tests_use_the_reference_under_an_alias(source):
+    for c in H.test_cells(source):
+        tree = ast.parse(c.source)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module.startswith("solutions"):
+                assert all(a.asname and a.asname.startswith("ref_") for a in node.names), c.source[:200]
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    if a.name.startswith("solutions"):
+                        assert a.asname == "ref", c.source[:200]
+        if "solutions" in c.source:
+            assert c.source.startswith("### BEGIN HIDDEN TESTS"), "public tests must run without the reference library"
+
+
+def test_release_hides_solutions_and_hidden_tests(source, released):
+    src, rel = _by_id(source), _by_id(released)
+    assert set(src) == set(rel)
+    for gid, cell in src.items():
+        meta, out = H.nbgrader(cell), rel[gid]
+        assert {k: v for k, v in H.nbgrader(out).items() if k not in ("checksum", "cell_type")} == meta
+        if meta.get("solution"):
+            head = cell.source.split("### BEGIN SOLUTION")[0].rstrip(" ")
+            assert out.source == head + "    " + STUB.replace("\n", "\n    "), gid
+        elif cell.source.startswith("### BEGIN HIDDEN TESTS"):
+            assert out.source.strip() == "", gid
+        else:
+            assert out.source == cell.source, gid
+    code = "\n".join(c.source for c in released.cells if c.cell_type == "code")
+    for secret in ("BEGIN SOLUTION", "HIDDEN TESTS", "import solutions", "ref_", "return 227", '"units": 4096'):
+        assert secret not in code, secret
+    assert [c.source for c in released.cells if c.cell_type == "markdown"] == \
+           [c.source for c in source.cells if c.cell_type == "markdown"]
+
+
+def test_grading_toml():
+    config = tomllib.loads((H.ROOT / "solutions" / H.NAME / "grading.toml").read_text())
+    assert set(config["forbidden"]["modules"]) == {"keras", "tensorflow", "torch"}
+    assert config["limits"]["cpu_per_test"] >= 5
+    released = H.RELEASED.with_name("grading.toml")
+    if released.exists():
+        assert released.read_text() == (H.ROOT / "solutions" / H.NAME / "grading.toml").read_text()
+
+
+class _NoReference:
+    """Meta-path finder that makes `solutions` unimportable, as on a student's machine."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname.split(".")[0] == "solutions":
+            raise ModuleNotFoundError(f"No module named {fullname!r} (students do not have it)")
+        return None
+
+
+def test_student_workflow_without_the_reference(source, released, monkeypatch):
+    """Blank release: public tests fail with NotImplementedError; once the functions are
+    written (here: the instructor's solutions pasted in), every visible test passes, with
+    no `solutions` package around."""
+    saved = {k: v for k, v in sys.modules.items() if k.split(".")[0] == "solutions"}
+    for k in saved:
+        monkeypatch.delitem(sys.modules, k)
+    monkeypatch.setattr(sys, "meta_path", [_NoReference(), *sys.meta_path])
+    blank = H.run_notebook(released)
+    public = [gid for gid, c in _by_id(released).items() if H.is_test(c) and c.source.strip()]
+    assert len(public) == 16
+    assert set(blank.failed) == set(public)
+    assert all("NotImplementedError" in blank.results[g].error for g in public)
+    solutions = {gid: c.source for gid, c in _by_id(source).items() if H.nbgrader(c).get("solution")}
+    done = H.run_notebook(H.replace_solution(released, solutions))
+    assert not done.failed, {g: done.results[g].error for g in done.failed}
