@@ -116,11 +116,16 @@ stored as `uint8` values 0-255. `load_mnist()` reads them from the course's offl
 uses it).
 """)
 
-code("load-data", r"""
-(x_train, y_train), (x_test, y_test) = load_mnist(subset="small" if FAST else None)
+code("load-data", r'''
+def load_data(fast=FAST):
+    """MNIST as uint8 images (N, 28, 28) and int64 labels (N,); the small subset in fast mode."""
+    return load_mnist(subset="small" if fast else None)
+
+
+(x_train, y_train), (x_test, y_test) = load_data()
 print("train:", x_train.shape, x_train.dtype, "test:", x_test.shape, "labels:", np.bincount(y_train))
 show_images(x_train[:24], y_train[:24], ncols=12);
-""")
+''')
 
 md("md-loader", r"""
 A network learns best from inputs of about zero mean and unit variance. `preprocess` scales
