@@ -81,11 +81,10 @@ the functions.
 
 setup("setup", """
 import numpy as np
-import matplotlib.pyplot as plt
 
 from autograder.tools import (assert_close, assert_equal, assert_not_modified, assert_raises,
                               assert_shape, run_student)
-from autograder.tools.figures import show_conv_windows, show_coverage, show_matrices
+from autograder.tools.figures import show_conv_windows, show_coverage, show_maps, show_matrices
 """)
 
 # ---------------------------------------------------------------------------------------
@@ -245,8 +244,7 @@ kernel moving with stride 2, and the output cell each window produces.
 """)
 
 code("demo-windows", """
-show_conv_windows((5, 5), k=3, stride=2, padding=1, cells=[(0, 0), (0, 1), (1, 0), (2, 2)])
-plt.show()
+show_conv_windows((5, 5), k=3, stride=2, padding=1, cells=[(0, 0), (0, 1), (1, 0), (2, 2)]);
 """)
 
 md("md-coverage", r"""
@@ -256,10 +254,8 @@ same with $p = 1$).
 """)
 
 code("demo-coverage", """
-fig, axes = plt.subplots(1, 2, figsize=(8, 3.5))
-show_coverage((6, 6), k=3, stride=1, padding=0, ax=axes[0])
-show_coverage((6, 6), k=3, stride=1, padding=1, ax=axes[1])
-plt.show()
+show_coverage((6, 6), k=3, stride=1, padding=0);
+show_coverage((6, 6), k=3, stride=1, padding=1);
 """)
 
 md("md-zero-pad-task", r"""
@@ -456,8 +452,7 @@ $0\cdot0 + 1\cdot1 + 3\cdot2 + 4\cdot3 = 19$ in the top-left cell.
 
 code("demo-arange", """
 show_matrices([np.arange(9).reshape(3, 3), np.arange(4).reshape(2, 2), np.array([[19, 25], [37, 43]])],
-              ["X", "K", "Y (cross-correlation)"], ops=["*", "="])
-plt.show()
+              ["X", "K", "Y (cross-correlation)"], ops=["*", "="]);
 """)
 
 md("md-single-task", r"""
@@ -671,8 +666,7 @@ X_practice = np.array([[5, 1, 3, 7, 8],
                        [7, 9, 8, 7, 9]])
 K_practice = np.array([[3, 0, 0], [0, 0, 0], [0, 0, -3]])
 show_matrices([X_practice, K_practice, conv2d_single(X_practice, K_practice, padding=1, flip=True)],
-              ["X (padding 1 added when sliding)", "K (rotated 180 degrees first)", "true convolution"], ops=["*", "="])
-plt.show()
+              ["X (padding 1 added when sliding)", "K (rotated 180 degrees first)", "true convolution"], ops=["*", "="]);
 """)
 
 # ---------------------------------------------------------------------------------------
@@ -981,16 +975,11 @@ w_edges = np.stack([sobel, sobel.T])[:, None]                 # (2, 1, 3, 3): ve
 def show_edges(photo, w):
     \"\"\"Plot a grayscale photo (H, W) and its conv2d with the two filters of w (2, 1, KH, KW).\"\"\"
     edges = conv2d(photo[None, None], w, padding="same")[0]   # (2, H, W)
-    fig, axes = plt.subplots(1, 4, figsize=(14, 3.8))
-    for ax, img, title in zip(axes, [photo, edges[0], edges[1], np.hypot(edges[0], edges[1])],
-                              ["photo", "vertical edges", "horizontal edges", "edge strength"]):
-        ax.imshow(img, cmap="gray")
-        ax.set_title(title)
-        ax.axis("off")
-    plt.show()
+    return show_maps([photo, edges[0], edges[1], np.hypot(edges[0], edges[1])],
+                     ["photo", "vertical edges", "horizontal edges", "edge strength"])
 
 
-show_edges(sample_photo("camera")[::2, ::2], w_edges)        # half resolution: 256 x 256
+show_edges(sample_photo("camera")[::2, ::2], w_edges);       # half resolution: 256 x 256
 """)
 
 # ---------------------------------------------------------------------------------------

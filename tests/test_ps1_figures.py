@@ -8,7 +8,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from autograder.tools.figures import (conv_windows, coverage_counts, show_conv_windows,  # noqa: E402
-                                      show_coverage, show_matrices)
+                                      show_coverage, show_maps, show_matrices)
 
 pytestmark = pytest.mark.xdist_group("ps1_figures")
 
@@ -58,4 +58,8 @@ def test_pictures_draw_windows_and_cells():
     assert {"A", "B", "*"} <= {t.get_text() for t in fig4.axes[0].texts}
     with pytest.raises(ValueError, match="2-D"):
         show_matrices([np.ones(3)])
+    fig5 = show_maps(np.zeros((3, 4, 5)), ["a", "b", "c"], symmetric=True)
+    assert [ax.get_title() for ax in fig5.axes] == ["a", "b", "c"]
+    with pytest.raises(ValueError, match="titles has 1 entries for 2 maps"):
+        show_maps([np.ones((2, 2))] * 2, ["x"])
     plt.close("all")

@@ -10,6 +10,10 @@ reference library. Notation as in the course: an input ``X`` of H x W pixels, a 
   stride, and which output cell each window produces.
 - :func:`show_coverage` draws the coverage counts as a heat map.
 - :func:`show_matrices` draws small matrices with their numbers (X, K and the result).
+- :func:`show_maps` draws images or feature maps side by side (e.g. a photo and its edges).
+
+Every ``show_*`` function imports pyplot only when called and returns the Figure; in a
+notebook end the call with ``;`` so the figure is drawn once.
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ __all__ = [
     "show_conv_windows",
     "show_coverage",
     "show_matrices",
+    "show_maps",
 ]
 
 
@@ -245,4 +250,36 @@ def show_matrices(matrices, titles=None, *, ops=None, fmt="{:g}", figsize=None):
     ax.set_ylim(height + 0.3, -1.2)
     ax.set_aspect("equal")
     ax.axis("off")
+    return fig
+
+
+def show_maps(maps, titles=None, *, cmap="gray", size=3.2, symmetric=False):
+    """Draw 2-D arrays (an image, feature maps) side by side in one row.
+
+    Args:
+        maps: a list of 2-D arrays (H, W), or one array (M, H, W).
+        titles: optional list of M titles.
+        cmap: matplotlib colour map.
+        size: width in inches of each panel.
+        symmetric: centre the colour scale of each map on 0 (for signed responses).
+
+    Returns:
+        the matplotlib Figure.
+    """
+    import matplotlib.pyplot as plt
+
+    maps = [np.asarray(m) for m in maps]
+    for i, m in enumerate(maps):
+        if m.ndim != 2:
+            raise ValueError(f"maps[{i}] must be 2-D (H, W), got shape {m.shape}.")
+    if titles is not None and len(titles) != len(maps):
+        raise ValueError(f"titles has {len(titles)} entries for {len(maps)} maps.")
+    fig, axes = plt.subplots(1, len(maps), figsize=(size * len(maps), size * 1.1), squeeze=False)
+    for i, (ax, m) in enumerate(zip(axes[0], maps)):
+        lim = float(np.abs(m).max()) or 1.0
+        ax.imshow(m, cmap=cmap, **({"vmin": -lim, "vmax": lim} if symmetric else {}))
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=10)
+        ax.axis("off")
+    fig.tight_layout()
     return fig
