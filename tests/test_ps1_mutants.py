@@ -30,9 +30,21 @@ MUTANTS = H.load_mutants()
 RELEASED = H.ROOT / "exercises" / "ps1_convolution" / "ps1_convolution.ipynb"
 
 
-def _params(prefix: str):
-    return [pytest.param(name, id=name, marks=pytest.mark.xdist_group(f"{prefix}_{target}"))
+def _params():
+    """One pytest param per mutant; a function's mutants share an xdist group (and a worker)."""
+    return [pytest.param(name, id=name, marks=pytest.mark.xdist_group(f"ps1_mutants_{target}"))
             for name, (target, _) in MUTANTS.items()]
+
+
+_IN_PROCESS: dict = {}
+
+
+def _run_in_process(name, source_nb):
+    """The in-process run of a mutant (cached: the engine test compares with it)."""
+    if name not in _IN_PROCESS:
+        target, src = MUTANTS[name]
+        _IN_PROCESS[name] = H.run_notebook(H.replace_solution(source_nb, target, src))
+    return _IN_PROCESS[name]
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +63,10 @@ def test_every_graded_function_has_three_wrong_mutants():
 
 
 # ------------------------------------------------------------------------- in-process
-@pytest.mark.parametrize("name", _params("ps1_inproc"))
+@pytest.mark.parametrize("name", _params())
 def test_mutant_in_process(name, source_nb):
-    target, src = MUTANTS[name]
-    run = H.run_notebook(H.replace_solution(source_nb, target, src))
+    target, _ = MUTANTS[name]
+    run = _run_in_process(name, source_nb)
     own = run.failed_for(target)
     kind = H.mutant_kind(name)
     if kind == "wrong":
@@ -78,8 +90,7 @@ def test_mutant_in_process(name, source_nb):
     ("zero_pad__all_axes", "test_zero_pad_hidden_grid", "every axis was padded"),
 ])
 def test_messages_name_the_mistake(name, test_id, words, source_nb):
-    target, src = MUTANTS[name]
-    run = H.run_notebook(H.replace_solution(source_nb, target, src))
+    run = _run_in_process(name, source_nb)
     assert not run.results[test_id].passed
     assert words in run.results[test_id].error, run.results[test_id].error
 
@@ -138,7 +149,7 @@ def test_engine_blank_release_scores_zero(engine):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", _params("ps1_engine"))
+@pytest.mark.parametrize("name", _params())
 def test_engine_mutant(name, engine, source_nb, tmp_path):
     assignment, grade = engine
     target, src = MUTANTS[name]
@@ -162,5 +173,5 @@ def test_engine_mutant(name, engine, source_nb, tmp_path):
         assert {t.status for t in tests.values()} <= {"passed", "failed", "error"}, \
             {g: t.status for g, t in tests.items()}
         # the engine and the in-process run agree on which tests catch the mutant
-        run = H.run_notebook(H.replace_solution(source_nb, target, src))
+        run = _run_in_process(name, source_nb)
         assert lost == set(run.failed_for(target)), (lost, run.failed_for(target))
