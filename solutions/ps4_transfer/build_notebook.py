@@ -447,7 +447,7 @@ weights (on a machine that has them) the same code does far better.
 code("fe-run", r"""
 keras.utils.set_random_seed(0)
 data = load_transfer_data(n_per_class=20, subset="small" if FAST else None,
-                          n_source=2000 if FAST else 10000, n_test=500 if FAST else 1000)
+                          n_source=2000 if FAST else 10000, n_test=200 if FAST else 1000)
 (x_few, y_few), (x_val, y_val) = data["target"], data["target_test"]
 print("target task:", x_few.shape, "train,", x_val.shape, "test; labels", np.unique(y_few))
 
