@@ -347,3 +347,20 @@ def test_core_functions_under_jax_backend():
         pytest.skip("jax is not installed (pip install jax, or set CNN_COURSE_JAX_PATH)")
     r = _run_backend("jax", extra)
     assert r.returncode == 0 and "OK jax" in r.stdout, r.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_transfer_vs_scratch_pipeline(tmp_path):
+    """The develop-model experiment end to end on a tiny budget (numbers are not checked here)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    data = ku.load_transfer_data(n_per_class=5, subset="small", n_source=300, n_test=100, seed=0)
+    info = T.train_source_model(tmp_path / "src.keras", data, epochs=1)
+    assert (tmp_path / "src.keras").is_file() and 0 <= info["test_accuracy"] <= 1
+    res = T.transfer_vs_scratch(tmp_path / "src.keras", data, epochs=2, seeds=(0,), progress=False)
+    for kind in ("transfer", "scratch"):
+        assert res[kind]["val_accuracy"].shape == (1, 2) and res[kind]["final"].shape == (1,)
+    assert res["n_train"] == 25 and res["n_test"] == 100
+    ax = T.plot_transfer_vs_scratch(res)
+    assert len(ax.lines) == 2
