@@ -6,20 +6,19 @@ import csv
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from autograder import cli
-from autograder import release as rel
 from autograder.samples import TOY_NAME, build_samples, write_toy_source
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-pytestmark = pytest.mark.xdist_group("cli")
+pytestmark = pytest.mark.xdist_group(name="cli")
 
 
 def _hashes(root: Path) -> dict:
@@ -33,10 +32,42 @@ def _env(tmp: Path) -> dict:
     return env
 
 
+def _shared_dir(tmp_path_factory, name: str, build) -> Path:
+    """Build ``name`` once per test session, even when xdist splits this module over workers
+    (the folder lives beside the workers' base temp dirs; a file lock serialises the build)."""
+    import fcntl
+
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent
+    folder = base / name
+    with open(base / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / ".done").exists():
+            if folder.exists():
+                shutil.rmtree(folder)
+            folder.mkdir()
+            build(folder)
+            (folder / ".done").write_text("ok")
+    return folder
+
+
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
     """A released toy assignment, its five sample submissions, graded once through the console script."""
-    tmp = tmp_path_factory.mktemp("cli")
+    tmp = _shared_dir(tmp_path_factory, "cli_toy", _build_toy)
+    db = f"sqlite:///{tmp}/gradebook.db"
+    src_nb = tmp / "solutions" / TOY_NAME / f"{TOY_NAME}.ipynb"
+    released = tmp / "exercises" / TOY_NAME / f"{TOY_NAME}.ipynb"
+    subs = tmp / "subs"
+    proc = json.loads((tmp / "proc.json").read_text())
+    before = json.loads((tmp / "before.json").read_text())
+    return {"tmp": tmp, "src": src_nb, "released": released, "subs": subs, "out": tmp / "out", "db": db,
+            "proc": subprocess.CompletedProcess(proc["args"], proc["returncode"], proc["stdout"], proc["stderr"]),
+            "before": before}
+
+
+def _build_toy(tmp: Path) -> None:
     src_nb = write_toy_source(tmp / "solutions")
     db = f"sqlite:///{tmp}/gradebook.db"
     assert cli.main(["release", TOY_NAME, "--source-dir", str(tmp / "solutions"),
@@ -51,8 +82,9 @@ def toy(tmp_path_factory):
         [str(BIN / "cnn-course"), "grade", TOY_NAME, str(subs), "--out", str(out), "--workers", "2",
          "--source-dir", str(tmp / "solutions"), "--gradebook", db, "--cpu-per-test", "5"],
         cwd=tmp, env=_env(tmp), capture_output=True, text=True, timeout=300)
-    return {"tmp": tmp, "src": src_nb, "released": released, "subs": subs, "out": out, "db": db,
-            "proc": proc, "before": before}
+    (tmp / "proc.json").write_text(json.dumps({"args": proc.args, "returncode": proc.returncode,
+                                               "stdout": proc.stdout, "stderr": proc.stderr}))
+    (tmp / "before.json").write_text(json.dumps(before))
 
 
 EXPECTED = {  # toy_add: 6 points; partly wrong = scale() replaced (its tests are worth 3)

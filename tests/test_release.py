@@ -14,7 +14,7 @@ from autograder.samples import TOY_NAME, write_toy_source
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = rel.find_assignments(ROOT / "solutions")
 
-pytestmark = pytest.mark.xdist_group("release")
+pytestmark = pytest.mark.xdist_group(name="release")
 
 
 def _tree(folder: Path) -> list[str]:
