@@ -270,6 +270,7 @@ def write_outputs(assignment, results: list[SubmissionResult], out_dir: Path | s
              "histogram": out_dir / "score_histogram.png", "students": {}}
     paths["grades"].write_text(grades_csv_text(results), encoding="utf-8")
     for r in results:
+        report.redact_hidden(r, assignment)
         d = out_dir / r.student_id
         d.mkdir(parents=True, exist_ok=True)
         (d / "results.json").write_text(json.dumps(r.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -70,6 +70,34 @@ def _specs(assignment) -> dict:
 
 # ---------------------------------------------------------------- one student
 
+REDACTED = "[hidden test code]"
+
+
+def redact_hidden(result: SubmissionResult, assignment=None) -> int:
+    """Replace, in place, any line of a hidden test's code quoted in a test message (a
+    traceback, an assertion's source) by ``[hidden test code]``; return how many were replaced."""
+    secrets = set()
+    for spec in _specs(assignment).values():
+        if getattr(spec, "visibility", "") != HIDDEN:
+            continue
+        for line in getattr(spec, "source", "").split("\n"):
+            line = line.strip()
+            if len(line) >= 8 and "HIDDEN TESTS" not in line and not line.startswith("#"):
+                secrets.add(line)
+    count = 0
+    for t in result.tests:
+        for line in sorted(secrets, key=len, reverse=True):
+            if line in t.message:
+                count += t.message.count(line)
+                t.message = t.message.replace(line, REDACTED)
+    if result.message:
+        for line in sorted(secrets, key=len, reverse=True):
+            if line in result.message:
+                count += result.message.count(line)
+                result.message = result.message.replace(line, REDACTED)
+    return count
+
+
 
 def feedback_html(result: SubmissionResult, assignment=None) -> str:
     """The feedback page of one submission."""

@@ -49,7 +49,7 @@ def fake_grade(assignment, path, student_id="student", *, insecure=False, public
         TR("test_add_public", 1.0 if (good or half) else 0.0, 1.0, "passed" if (good or half) else "failed",
                    "" if (good or half) else "add(1, 1) is 3, expected 2. <script>alert(1)</script>", PUBLIC),
         TR("test_add_hidden", 2.0 if good else 0.0, 2.0, "passed" if good else "error",
-                   "" if good else "NameError: name 'np' is not defined", HIDDEN),
+                   "" if good else "NameError: name 'np' is not defined\n  in: " + HIDDEN_CODE, HIDDEN),
     ]
     return SubmissionResult(status="graded", score=sum(t.points for t in tests), tests=tests, **base)
 
@@ -142,6 +142,8 @@ def test_feedback_escapes_and_hides_hidden_code(tmp_path):
         assert "<script>" not in page
     bob = (tmp_path / "out" / "bob" / "feedback.html").read_text()
     assert "test_add_hidden" in bob and "NameError: name &#x27;np&#x27; is not defined" in bob
+    assert "[hidden test code]" in bob  # a message quoting hidden code is redacted
+    assert "SECRET-HIDDEN-CODE" not in (tmp_path / "out" / "bob" / "results.json").read_text()
     assert "assert add(1, 1) == 2" in bob  # public test code may be shown
     assert "1 / 3 points" in bob
     eve = (tmp_path / "out" / "eve" / "feedback.html").read_text()
