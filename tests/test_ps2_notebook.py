@@ -141,3 +141,13 @@ def test_student_workflow_without_the_reference(source, released, monkeypatch):
     solutions = {gid: c.source for gid, c in _by_id(source).items() if H.nbgrader(c).get("solution")}
     done = H.run_notebook(H.replace_solution(released, solutions))
     assert not done.failed, {g: done.results[g].error for g in done.failed}
+
+
+def test_source_is_what_the_builder_writes(source):
+    spec = importlib.util.spec_from_file_location("ps2_build", H.ROOT / "solutions" / H.NAME / "build_notebook.py")
+    builder = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(builder)
+    built = builder.build()
+    assert [(c.id, c.cell_type, c.source, c.metadata) for c in built.cells] == \
+           [(c.id, c.cell_type, c.source, c.metadata) for c in source.cells], \
+        "run solutions/ps2_shapes/build_notebook.py (and cnn-course release ps2_shapes)"
