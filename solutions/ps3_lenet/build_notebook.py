@@ -674,12 +674,16 @@ device = "cuda" if torch.cuda.is_available() else "cpu"
 print("training on", device)
 train_loader = make_loader(x_train, y_train, batch_size=64, shuffle=True, seed=0)
 test_loader = make_loader(x_test, y_test, batch_size=1000)
-### BEGIN SOLUTION
 torch.manual_seed(0)
+history = {"train_loss": [], "train_accuracy": [], "test_accuracy": []}
+# Build `model` (a LeNet5 on `device`), `optimizer` (torch.optim.Adam with learning rate lr)
+# and `loss_fn` (nn.CrossEntropyLoss()). Then, for each of the EPOCHS epochs (loop over
+# progress(range(EPOCHS)) to see a bar), train one epoch and append the mean loss and the
+# training and test accuracies to the lists in `history`.
+### BEGIN SOLUTION
 model = LeNet5().to(device)
 optimizer = torch.optim.Adam(model.parameters(), lr=lr)
 loss_fn = nn.CrossEntropyLoss()
-history = {"train_loss": [], "train_accuracy": [], "test_accuracy": []}
 for epoch in progress(range(EPOCHS), desc="epochs"):
     history["train_loss"].append(train_one_epoch(model, train_loader, optimizer, loss_fn, device))
     history["train_accuracy"].append(evaluate(model, train_loader, device))
@@ -697,6 +701,7 @@ accuracies rise together. A training accuracy far above the test accuracy is ove
 """)
 
 solution("plot-curves", r'''
+# Draw the curves stored in `history`.
 ### BEGIN SOLUTION
 plot_history(history);
 ### END SOLUTION
@@ -710,6 +715,8 @@ digits does the network confuse most? Show a few misclassified test images with
 """)
 
 solution("plot-confusion", r'''
+# Predict every test image (y_pred, a numpy array of shape (len(x_test),)), draw the
+# confusion matrix, then show up to 16 misclassified test images with their predictions.
 ### BEGIN SOLUTION
 model.eval()
 with torch.no_grad():
@@ -731,6 +738,8 @@ Which filters look like edge detectors, and in which direction?
 """)
 
 solution("plot-filters", r'''
+# Show C1's six filters, then the feature maps of the first test image after C1, S2, C3,
+# S4 and C5 (normalise it with preprocess first and move it to `device`).
 ### BEGIN SOLUTION
 show_filters(model.features[0].weight, title="C1: the 6 learned 5x5 filters");
 digit = preprocess(x_test[:1]).to(device)

@@ -71,10 +71,11 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--max-lr", type=float, default=4e-3)
+    p.add_argument("--threads", type=int, default=THREADS, help="torch threads (the goal is stated for 2)")
     p.add_argument("--quick", action="store_true", help="1 epoch on 10,000 training images (checks the script)")
     args = p.parse_args(argv)
 
-    torch.set_num_threads(THREADS)
+    torch.set_num_threads(args.threads)
     (x_train, y_train), (x_test, y_test) = load_mnist()
     if args.quick:
         x_train, y_train, args.epochs = x_train[:10000], y_train[:10000], 1
