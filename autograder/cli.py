@@ -277,12 +277,15 @@ def cmd_demo(args) -> int:
         raise UsageError(f"no assignment in {rel.SOURCE_DIR}: nothing to demonstrate.")
     _say(f"== 1. release {', '.join(names)} into exercises/")
     demo = ROOT / "build" / "demo"
+    for old in (demo / "gradebook.db", demo / "grades", demo / "submissions"):  # a fresh demo every time
+        if old.is_dir():
+            shutil.rmtree(old)
+        elif old.exists():
+            old.unlink()
     db_url = "sqlite:///" + str(demo / "gradebook.db")
     code = cmd_release(argparse.Namespace(assignments=names, source_dir=None, release_dir=None, gradebook=db_url))
     if code:
         return code
-    if (demo / "submissions").exists():
-        shutil.rmtree(demo / "submissions")
     status = 0
     for name in (args.assignments or names):
         released = rel.RELEASE_DIR / name / f"{name}.ipynb"

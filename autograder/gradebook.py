@@ -38,6 +38,44 @@ def _ensure_structure(gb, assignment, notebook: str) -> list[str]:
     return notes
 
 
+def sync_grade_cells(db_url: str, assignment: str, notebook: str, cells: list[tuple[str, float]], *,
+                     course_id: str = COURSE_ID) -> list[str]:
+    """Make the gradebook's grade cells of ``assignment`` match ``cells`` (``(grade_id, points)``)
+    even when submissions exist (nbgrader itself refuses then): new cells are added, points
+    updated, and cells that no longer exist get ``max_score`` 0 and every grade 0 (nbgrader
+    cannot delete a cell with grades), so totals and ``nbgrader export`` stay right."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    from autograder.release import ensure_tools_on_path
+
+    ensure_tools_on_path()
+    notes = []
+    wanted = dict(cells)
+    with Gradebook(db_url, course_id) as gb:
+        gb.update_or_create_assignment(assignment)
+        gb.update_or_create_notebook(notebook, assignment)
+        for gid, points in cells:
+            try:
+                cell = gb.find_grade_cell(gid, notebook, assignment)
+                if float(cell.max_score) != float(points):
+                    cell.max_score = float(points)
+                    notes.append(f"grade cell {gid}: max score now {points:g}")
+            except MissingEntry:
+                gb.update_or_create_grade_cell(gid, notebook, assignment, max_score=float(points), cell_type="code")
+                notes.append(f"grade cell {gid} added ({points:g} points)")
+        for cell in gb.find_notebook(notebook, assignment).grade_cells:
+            if cell.name not in wanted and float(cell.max_score) != 0.0:
+                cell.max_score = 0.0
+                for g in cell.grades:
+                    g.auto_score = 0.0
+                    g.manual_score = None
+                notes.append(f"grade cell {cell.name} no longer exists: it now counts 0 points")
+        gb.db.commit()
+    if notes:
+        notes.append("re-run `cnn-course grade` to update the scores")
+    return notes
+
+
 def record_results(assignment, results: list[SubmissionResult], db_url: str, *, course_id: str = COURSE_ID) -> list[str]:
     """Write every result's per-test points as the ``auto_score`` of the matching grade cell.
 
@@ -54,7 +92,13 @@ def record_results(assignment, results: list[SubmissionResult], db_url: str, *, 
     notebook = Path(getattr(assignment, "notebook_name", None) or f"{assignment.name}.ipynb").stem
     with Gradebook(db_url, course_id) as gb:
         notes = _ensure_structure(gb, assignment, notebook)
-        nb_cells = {c.name: c for c in gb.find_notebook(notebook, assignment.name).grade_cells}
+    # Cells of tests that were removed since the release count 0 points.
+    notes += [n for n in sync_grade_cells(db_url, assignment.name, notebook,
+                                          [(t.grade_id, float(t.points)) for t in assignment.tests],
+                                          course_id=course_id) if not n.startswith("re-run")]
+    with Gradebook(db_url, course_id) as gb:
+        nb_cells = {c.name: c for c in gb.find_notebook(notebook, assignment.name).grade_cells
+                    if c.name in {t.grade_id for t in assignment.tests}}
         for r in results:
             gb.update_or_create_student(r.student_id)
             try:

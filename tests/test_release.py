@@ -150,3 +150,39 @@ def test_unknown_assignment_names_what_exists(toy):
     src_dir, _, tmp = toy
     with pytest.raises(rel.ReleaseError, match=TOY_NAME):
         rel.release_one("ps9_nope", source_dir=src_dir, release_dir=tmp / "rel")
+
+
+def test_rerelease_after_grading_with_changed_tests(toy):
+    """nbgrader refuses to change grade cells once submissions exist; release still works and
+    brings the gradebook's cells up to date (a removed test counts 0 points)."""
+    from types import SimpleNamespace
+
+    from nbgrader.api import Gradebook
+
+    from autograder.gradebook import record_results
+    from autograder.results import SubmissionResult
+    from autograder.results import TestResult as TR
+
+    src_dir, nb_path, tmp = toy
+    url = f"sqlite:///{tmp}/gb.db"
+    rel.release_one(TOY_NAME, source_dir=src_dir, release_dir=tmp / "rel", db_url=url)
+    tests = [SimpleNamespace(grade_id=g, points=p) for g, p in
+             [("test_add_public", 1), ("test_add_hidden", 2), ("test_scale_public", 1), ("test_scale_hidden", 2)]]
+    res = SubmissionResult("ann", TOY_NAME, "graded", 6.0, 6.0,
+                           tests=[TR(t.grade_id, t.points, t.points, "passed") for t in tests])
+    record_results(SimpleNamespace(name=TOY_NAME, notebook_name=f"{TOY_NAME}.ipynb", tests=tests), [res], url)
+    nb = nbformat.read(str(nb_path), as_version=4)
+    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "test_scale_hidden"]
+    new = nbformat.v4.new_code_cell("### BEGIN HIDDEN TESTS\nassert scale(2, 3) == 6\n### END HIDDEN TESTS")
+    new.metadata["nbgrader"] = {"schema_version": 3, "grade_id": "test_scale_more", "grade": True, "solution": False,
+                                "locked": True, "points": 3}
+    new["id"] = "test_scale_more"
+    nb.cells.append(new)
+    rel.write_notebook(nb, nb_path)
+    out = rel.release_one(TOY_NAME, source_dir=src_dir, release_dir=tmp / "rel", db_url=url)
+    assert "test_scale_more" in (out / f"{TOY_NAME}.ipynb").read_text()
+    with Gradebook(url, "cnn-course") as gb:
+        cells = {c.name: c.max_score for c in gb.find_notebook(TOY_NAME, TOY_NAME).grade_cells}
+        assert cells["test_scale_more"] == 3 and cells["test_scale_hidden"] == 0
+        assert gb.find_assignment(TOY_NAME).max_score == 7
+        assert gb.find_submission(TOY_NAME, "ann").score == 4.0
