@@ -39,11 +39,13 @@ def _ensure_structure(gb, assignment, notebook: str) -> list[str]:
 
 
 def sync_grade_cells(db_url: str, assignment: str, notebook: str, cells: list[tuple[str, float]], *,
-                     course_id: str = COURSE_ID) -> list[str]:
+                     course_id: str = COURSE_ID, retire_missing: bool = True) -> list[str]:
     """Make the gradebook's grade cells of ``assignment`` match ``cells`` (``(grade_id, points)``)
     even when submissions exist (nbgrader itself refuses then): new cells are added, points
-    updated, and cells that no longer exist get ``max_score`` 0 and every grade 0 (nbgrader
-    cannot delete a cell with grades), so totals and ``nbgrader export`` stay right."""
+    updated, and (``retire_missing``: ``cells`` lists every grade cell of the source notebook,
+    manually graded ones included) cells that no longer exist get ``max_score`` 0 and every
+    grade 0 (nbgrader cannot delete a cell with grades), so totals and ``nbgrader export``
+    stay right."""
     from nbgrader.api import Gradebook, MissingEntry
 
     from autograder.release import ensure_tools_on_path
@@ -63,7 +65,7 @@ def sync_grade_cells(db_url: str, assignment: str, notebook: str, cells: list[tu
             except MissingEntry:
                 gb.update_or_create_grade_cell(gid, notebook, assignment, max_score=float(points), cell_type="code")
                 notes.append(f"grade cell {gid} added ({points:g} points)")
-        for cell in gb.find_notebook(notebook, assignment).grade_cells:
+        for cell in gb.find_notebook(notebook, assignment).grade_cells if retire_missing else []:
             if cell.name not in wanted and float(cell.max_score) != 0.0:
                 cell.max_score = 0.0
                 for g in cell.grades:
@@ -92,10 +94,11 @@ def record_results(assignment, results: list[SubmissionResult], db_url: str, *, 
     notebook = Path(getattr(assignment, "notebook_name", None) or f"{assignment.name}.ipynb").stem
     with Gradebook(db_url, course_id) as gb:
         notes = _ensure_structure(gb, assignment, notebook)
-    # Cells of tests that were removed since the release count 0 points.
+    # New tests and changed points (cells of removed tests are retired by `release`, which
+    # sees every grade cell, manually graded answers included).
     notes += [n for n in sync_grade_cells(db_url, assignment.name, notebook,
                                           [(t.grade_id, float(t.points)) for t in assignment.tests],
-                                          course_id=course_id) if not n.startswith("re-run")]
+                                          course_id=course_id, retire_missing=False) if not n.startswith("re-run")]
     with Gradebook(db_url, course_id) as gb:
         nb_cells = {c.name: c for c in gb.find_notebook(notebook, assignment.name).grade_cells
                     if c.name in {t.grade_id for t in assignment.tests}}

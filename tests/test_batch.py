@@ -244,7 +244,8 @@ def test_gradebook_records_scores_and_regrades_in_place(tmp_path):
         assert gb.find_submission(NAME, "carol").score == 0.0
         assert sorted(s.id for s in gb.students) == ["alice", "bob", "carol", "dave", "eve", "frank"]
     # (`nbgrader export` on a real release + grade is run in tests/test_cli.py.)
-    # A test was removed and one added: the old cell counts 0, the new one is recorded.
+    # A test was added (and one left out of this grading run): the new cell is recorded, the
+    # other keeps its points (it may be a manually graded answer; `release` retires removed cells).
     changed = _assignment()
     changed.tests = [changed.tests[0], SimpleNamespace(grade_id="test_add_new", points=4.0, visibility=HIDDEN,
                                                        source="pass")]
@@ -253,6 +254,6 @@ def test_gradebook_records_scores_and_regrades_in_place(tmp_path):
     alice.score = 5.0
     record_results(changed, [alice], db)
     with Gradebook(db, "cnn-course") as gb:
-        assert gb.find_assignment(NAME).max_score == 5.0
-        assert gb.find_submission(NAME, "alice").score == 5.0
-        assert gb.find_submission(NAME, "bob").score == 1.0  # not regraded yet: hidden cell now worth 0
+        assert gb.find_assignment(NAME).max_score == 7.0
+        assert gb.find_submission(NAME, "alice").score == 7.0  # 1 + 4 new + 2 kept
+        assert gb.find_submission(NAME, "bob").score == 3.0
