@@ -6,11 +6,11 @@ every epoch, then when (if) 99.0% was reached. Only training is timed; the evalu
 after each epoch is not counted.
 
 Recipe (chosen for the 60 s budget): AdamW (weight decay 1e-4), one-cycle learning-rate
-schedule peaking at 4e-3 (30% warm-up, cosine decay), batches of 128, 5 epochs, seed 0.
+schedule peaking at 4e-3 (30% warm-up, cosine decay), batches of 128, 8 epochs, seed 0.
 The one-cycle schedule gives most of the gain of a long run in a few epochs: a high
 learning rate early, annealed to almost zero at the end, when the accuracy is read.
 
-    .venv/bin/python tests/bench/bench_lenet.py            # both variants, 5 epochs
+    .venv/bin/python tests/bench/bench_lenet.py            # both variants, 8 epochs
     .venv/bin/python tests/bench/bench_lenet.py --variants modern --epochs 6 --batch-size 128
     .venv/bin/python tests/bench/bench_lenet.py --quick    # 1 epoch on 10,000 images (smoke test)
 """
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -68,7 +69,7 @@ def run(variant: str, x_train, y_train, x_test, y_test, epochs: int, batch_size:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--variants", nargs="+", default=["classic", "modern"], choices=["classic", "modern"])
-    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--max-lr", type=float, default=4e-3)
     p.add_argument("--threads", type=int, default=THREADS, help="torch threads (the goal is stated for 2)")
@@ -88,15 +89,20 @@ def main(argv=None) -> int:
     ok = False
     for r in results:
         per_epoch = sum(r["times"]) / len(r["times"])
+        median = statistics.median(r["times"])
         if r["reached"]:
             epoch, t = r["reached"]
             within = t <= BUDGET_S
             ok |= within
-            verdict = f"reached {TARGET:.1%} at epoch {epoch} after {t:.1f} s ({'within' if within else 'OVER'} budget)"
+            verdict = (f"reached {TARGET:.1%} at epoch {epoch} after {t:.1f} s ({'within' if within else 'OVER'} "
+                       f"budget; {epoch} x median epoch = {epoch * median:.1f} s); all {len(r['times'])} epochs: "
+                       f"{r['total']:.1f} s")
         else:
             verdict = f"did not reach {TARGET:.1%} (best {max(r['accs']):.2%})"
-        print(f"  {r['variant']:7s} {per_epoch:5.1f} s/epoch, final {r['accs'][-1]:.2%}; {verdict}")
-    print(f"goal {'met' if ok else 'NOT met'}: {TARGET:.1%} within {BUDGET_S:.0f} s of CPU training")
+        print(f"  {r['variant']:7s} {per_epoch:5.1f} s/epoch (median {median:.1f} s), final {r['accs'][-1]:.2%}; "
+              f"{verdict}")
+    print(f"goal {'met' if ok else 'NOT met'}: {TARGET:.1%} within {BUDGET_S:.0f} s of CPU training"
+          " (epoch times swing a lot on a shared CPU: compare the median)")
     return 0
 
 
