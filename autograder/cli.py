@@ -346,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", metavar="DIR", help="output folder (default: build/grades/<assignment>)")
     g.add_argument("--workers", type=int, metavar="N", help="parallel submissions (default: the number of cores)")
     g.add_argument("--insecure", action="store_true", help="grade without the sandbox (trusted code only)")
-    g.add_argument("--seed", type=int, default=0, help="seed recorded in results.json (default 0)")
+    g.add_argument("--seed", type=int, default=0, help="seed of the tests' random inputs, recorded in results.json (default 0)")
     g.add_argument("--gradebook", metavar="DB_URL", help="nbgrader gradebook to record the scores in")
     g.add_argument("--no-gradebook", action="store_true", help="do not touch the nbgrader gradebook")
     g.add_argument("--source-dir", help="folder of the instructor sources (default: solutions/)")
