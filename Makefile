@@ -56,7 +56,7 @@ install-student:
 	@echo "Student environment ready: .venv-student (no reference library inside)."
 
 test: install
-	$(BIN)/python -m pytest -n 2 --dist worksteal tests
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist worksteal tests
 	$(MAKE) --no-print-directory lectures
 
 lectures: install
