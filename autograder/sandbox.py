@@ -113,6 +113,40 @@ os.execve(cfg["python"], [cfg["python"], "-m", "autograder.worker", str(cfg["in_
 '''
 
 
+# Data files the sandbox may read. Full MNIST is not among them: its test labels are what
+# the grader scores a model's predictions against, so the student's code must not see them.
+SANDBOX_DATA_FILES = ("mnist_small.npz",)
+
+
+def sandbox_data_dir(data: str) -> str | None:
+    """A folder beside the data cache holding only :data:`SANDBOX_DATA_FILES` (hard links).
+
+    It is bind-mounted read-only at the data cache's path inside the sandbox. Returns None
+    when nothing can be shared (no cache, or the folder cannot be written).
+    """
+    src = os.path.realpath(data)
+    files = [f for f in SANDBOX_DATA_FILES if os.path.isfile(os.path.join(src, f))]
+    if not files:
+        return None
+    dst = os.path.join(src, "sandbox")
+    try:
+        os.makedirs(dst, mode=0o755, exist_ok=True)
+        for name in files:
+            target = os.path.join(dst, name)
+            if os.path.exists(target) and os.path.samefile(target, os.path.join(src, name)):
+                continue
+            tmp = f"{target}.{os.getpid()}.{threading.get_ident()}"
+            try:
+                os.link(os.path.join(src, name), tmp)
+            except OSError:
+                shutil.copyfile(os.path.join(src, name), tmp)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+    except OSError:
+        return None
+    return dst
+
+
 class SandboxError(Exception):
     """The sandbox could not be started."""
 
@@ -258,9 +292,11 @@ class Sandbox:
                 self.uid = UIDS.acquire()
                 cg_procs = self._make_cgroups(mem, int(lim["processes"]), p["cgroups"])
                 binds = {sys.prefix: None, sys.base_prefix: None, str(PKG_DIR): "/tmp/lib/autograder"}
-                for key in ("CNN_COURSE_DATA", "KERAS_HOME"):
-                    if env.get(key) and os.path.isdir(env[key]):
-                        binds[os.path.realpath(env[key])] = None
+                if env.get("KERAS_HOME") and os.path.isdir(env["KERAS_HOME"]):
+                    binds[os.path.realpath(env["KERAS_HOME"])] = None
+                shared = sandbox_data_dir(env["CNN_COURSE_DATA"])
+                if shared:
+                    binds[shared] = env["CNN_COURSE_DATA"]
                 hide = {"/" + d for d in os.listdir("/") if d not in SYSTEM_DIRS and os.path.isdir("/" + d)
                         and not os.path.islink("/" + d)}
                 hide |= {str(REPO), "/var/tmp", "/dev/shm", *self.extra_hide}

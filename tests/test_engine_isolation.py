@@ -110,6 +110,23 @@ def test_sandbox_sees_no_secrets_and_has_no_network(tmp_path):
 
 
 @needs_isolation
+def test_sandbox_sees_the_small_mnist_subset_but_not_the_full_test_labels():
+    data = Path(os.environ["CNN_COURSE_DATA"]).resolve()
+    if not (data / "mnist_small.npz").is_file() or not (data / "mnist.npz").is_file():
+        pytest.skip("the MNIST cache is not prepared (make data)")
+    with Sandbox(LIMITS) as sb:
+        sb.start()
+        load(sb, PROBES)
+        assert call(sb, "listing", str(data)) == ["mnist_small.npz"]
+        load(sb, "from autograder.tools.data import load_mnist\n"
+                 "def small():\n    (a, b), (c, d) = load_mnist(subset='small', verbose=False)\n    return len(a), len(c)\n"
+                 "def full():\n    try:\n        load_mnist(verbose=False)\n    except FileNotFoundError as exc:\n"
+                 "        return str(exc)\n    return 'loaded'\n")
+        assert call(sb, "small") == [4000, 1000] or call(sb, "small") == (4000, 1000)
+        assert "not available while grading" in call(sb, "full")
+
+
+@needs_isolation
 def test_concurrent_sandboxes_get_distinct_uids():
     boxes = [Sandbox(LIMITS) for _ in range(2)]
     try:

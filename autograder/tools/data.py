@@ -325,6 +325,13 @@ def load_mnist(subset: str | None = None, verbose: bool = True):
                                  "`python -m autograder.tools.data prepare --force`.")
         say(f"MNIST: cache {path} (60000 train, 10000 test images)")
         return _as_result(arrays)
+    if os.environ.get("CNN_COURSE_SANDBOX") == "1":
+        # While grading, only the small subset is visible (the full test labels are what
+        # the grader scores predictions against); there is no network either.
+        raise MnistUnavailableError(
+            "full MNIST is not available while grading: tests give your functions their own data "
+            "(use load_mnist(subset='small') or load the data inside a function)."
+        )
     try:
         arrays = _load_from_keras()
     except Exception as exc:
