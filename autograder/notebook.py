@@ -14,6 +14,7 @@ magics and shell lines are dropped.
 from __future__ import annotations
 
 import ast
+import builtins
 import json
 import re
 from dataclasses import dataclass, field
@@ -175,6 +176,43 @@ def _rhs_runs_student_code(value, student_defs: set, tainted: set) -> bool:
     return False
 
 
+def _free_names(value) -> set[str]:
+    """Names an expression reads that it does not bind itself (comprehension targets, lambda args)."""
+    if value is None:
+        return set()
+    loads, local = set(), set()
+    for n in ast.walk(value):
+        if isinstance(n, ast.Name):
+            (loads if isinstance(n.ctx, ast.Load) else local).add(n.id)
+        elif isinstance(n, ast.arg):
+            local.add(n.arg)
+    return loads - local
+
+
+def _bound_by(node) -> set[str] | None:
+    """Names a kept statement binds; None for ``from x import *`` (unknown)."""
+    if isinstance(node, ast.Import):
+        return {(a.asname or a.name).split(".")[0] for a in node.names}
+    if isinstance(node, ast.ImportFrom):
+        if any(a.name == "*" for a in node.names):
+            return None
+        return {a.asname or a.name for a in node.names}
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {node.name}
+    if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+        return _targets(node)
+    if isinstance(node, ast.Try):
+        names = set()
+        for block in [node.body, node.orelse, *[h.body for h in node.handlers]]:
+            for s in block:
+                names |= _bound_by(s) or set()
+        return names
+    return set()
+
+
+_ALWAYS_BOUND = set(dir(builtins)) | {"__name__", "__file__", "__doc__", "get_ipython", "display"}
+
+
 def _safe_block(stmts) -> bool:
     """A try/if block at top level made only of imports, pass and constant assignments."""
     for s in stmts:
@@ -220,6 +258,7 @@ def extract_student_code(cells: list[Cell], *, test_ids=(), test_texts=()) -> St
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 student_defs.add(node.name)
     tainted: set[str] = set()
+    bound: set[str] | None = set(_ALWAYS_BOUND)   # None once a star import makes it unknowable
     lines_of = {}
     for cell, src, tree in parsed:
         lines = src.splitlines(True)
@@ -235,7 +274,10 @@ def extract_student_code(cells: list[Cell], *, test_ids=(), test_texts=()) -> St
             elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
                 value = node.value
                 names = _targets(node)
-                if _rhs_runs_student_code(value, student_defs, tainted):
+                reads = _free_names(value) | (names if isinstance(node, ast.AugAssign) else set())
+                unbound = bound is not None and not reads <= bound
+                if unbound or _rhs_runs_student_code(value, student_defs, tainted):
+                    # it would run student code, or read a name only skipped code defines
                     tainted |= names
                 else:
                     keep = True
@@ -246,6 +288,9 @@ def extract_student_code(cells: list[Cell], *, test_ids=(), test_texts=()) -> St
             if not keep:
                 code.skipped += 1
                 continue
+            if bound is not None:
+                names = _bound_by(node)
+                bound = None if names is None else bound | names
             start = node.lineno
             decorators = getattr(node, "decorator_list", None)
             if decorators:

@@ -133,6 +133,17 @@ def test_only_definitions_and_safe_assignments_are_kept():
     assert code.stmts[3]["lineno"] == 4 and code.stmts[-1]["lineno"] == 12
 
 
+def test_assignments_reading_names_only_skipped_code_defines_are_skipped():
+    # y_pred comes from a skipped loop: `wrong = ...` would only add a NameError note
+    code = code_of("import numpy as np\nfor i in range(2):\n    y_pred = np.zeros(3)\n",
+                   "wrong = np.flatnonzero(y_pred != 1)\nsq = [v * v for v in range(3)]\nf = lambda t: t + 1\n"
+                   "n = len(sq)\nn += 1\nbad += 1\n",
+                   "from os.path import *\nq = join('a', 'b')\n")
+    assert [s["src"] for s in code.stmts] == [
+        "import numpy as np", "sq = [v * v for v in range(3)]", "f = lambda t: t + 1", "n = len(sq)", "n += 1",
+        "from os.path import *", "q = join('a', 'b')"]
+
+
 def test_test_cells_are_recognised_by_metadata_id_or_text():
     cells = parse_notebook(nb_bytes("def f():\n    return 1\n", "assert f() == 1\nZ = 5\n", "Q = 3\n", "R = 4\n"))
     cells[1].nbgrader = {"grade": True, "solution": False, "grade_id": "t1"}
