@@ -127,12 +127,12 @@ def test_grading_toml_forbids_the_shortcuts():
 
 
 def test_generator_reproduces_the_committed_notebook(tmp_path):
-    """tests/ps1_build_notebook.py and the notebook are kept in step."""
+    """solutions/ps1_convolution/build_notebook.py and the notebook are kept in step."""
     out = tmp_path / "ps1.ipynb"
-    subprocess.run([sys.executable, str(HERE / "ps1_build_notebook.py"), str(out)], check=True,
+    subprocess.run([sys.executable, str(H.ROOT / "solutions" / "ps1_convolution" / "build_notebook.py"), str(out)], check=True,
                    capture_output=True)
     assert out.read_text() == H.SOURCE.read_text(), (
-        "solutions/ps1_convolution/ps1_convolution.ipynb differs from what tests/ps1_build_notebook.py "
+        "solutions/ps1_convolution/ps1_convolution.ipynb differs from what solutions/ps1_convolution/build_notebook.py "
         "writes: regenerate it (or port your notebook edits into the generator)")
 
 

@@ -8,25 +8,22 @@ the cell's position) so that rebuilding changes only what was edited.
 from pathlib import Path
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from autograder.authoring import NotebookSource
 
 OUT = Path(__file__).with_name("ps2_shapes.ipynb")
-cells = []
+NB = NotebookSource(dedent=False)
+cells = NB.cells
 
 
 def md(text):
-    cells.append(new_markdown_cell(text.strip("\n"), id=f"md-{len(cells):02d}"))
+    NB.md(f"md-{len(cells):02d}", text)
 
 
 def code(text, **nb):
-    c = new_code_cell(text.strip("\n"), id=nb.get("grade_id", f"code-{len(cells):02d}").replace("_", "-"))
     meta = {"schema_version": 3, "grade": False, "solution": False, "locked": False, "task": False}
     meta.update(nb)
-    c.metadata["nbgrader"] = meta
-    if meta.get("locked"):
-        c.metadata["deletable"] = False
-        c.metadata["editable"] = False
-    cells.append(c)
+    NB.code(nb.get("grade_id", f"code-{len(cells):02d}").replace("_", "-"), text, meta)
 
 
 def setup(text, grade_id):
@@ -45,13 +42,7 @@ def hidden(text, grade_id, points):
     test("### BEGIN HIDDEN TESTS\n" + text.strip("\n") + "\n### END HIDDEN TESTS", grade_id, points)
 
 
-def build() -> nbformat.NotebookNode:
-    nb = new_notebook(cells=cells, metadata={
-        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-        "language_info": {"name": "python"},
-    })
-    nbformat.validate(nb)
-    return nb
+build = NB.build
 
 
 # =============================================================================== the cells

@@ -17,48 +17,14 @@ from pathlib import Path
 
 import nbformat
 
+from autograder.authoring import NotebookSource
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 OUT = HERE / "ps3_lenet.ipynb"
 
-CELLS: list[dict] = []
-
-
-def _nbg(cid, **kw):
-    base = {"grade": False, "grade_id": cid, "locked": False, "schema_version": 3, "solution": False,
-            "task": False}
-    base.update(kw)
-    return base
-
-
-def md(cid: str, text: str) -> None:
-    CELLS.append({"kind": "markdown", "id": cid, "source": textwrap.dedent(text).strip("\n")})
-
-
-def code(cid: str, text: str) -> None:
-    """A plain code cell (data, demo): not graded, students may edit it."""
-    CELLS.append({"kind": "code", "id": cid, "source": textwrap.dedent(text).strip("\n")})
-
-
-def setup(cid: str, text: str) -> None:
-    CELLS.append({"kind": "code", "id": cid, "source": textwrap.dedent(text).strip("\n"),
-                  "nbgrader": _nbg(cid, locked=True)})
-
-
-def solution(cid: str, text: str) -> None:
-    CELLS.append({"kind": "code", "id": cid, "source": textwrap.dedent(text).strip("\n"),
-                  "nbgrader": _nbg(cid, solution=True)})
-
-
-def answer(cid: str, points: int, text: str) -> None:
-    """A written answer (markdown), graded by hand."""
-    CELLS.append({"kind": "markdown", "id": cid, "source": textwrap.dedent(text).strip("\n"),
-                  "nbgrader": _nbg(cid, grade=True, solution=True, points=points)})
-
-
-def test(cid: str, points: int, text: str) -> None:
-    CELLS.append({"kind": "code", "id": cid, "source": textwrap.dedent(text).strip("\n"),
-                  "nbgrader": _nbg(cid, grade=True, locked=True, points=points)})
+NB = NotebookSource()
+md, code, setup, solution, answer, test = NB.md, NB.code, NB.setup, NB.solution, NB.answer, NB.test
 
 
 # ---------------------------------------------------------------------------------------
@@ -785,33 +751,14 @@ public tests the way the grader does and lists the hidden tests still to come.
 
 
 # ---------------------------------------------------------------------------------------
-def build() -> nbformat.NotebookNode:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata = {
-        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-        "language_info": {"name": "python"},
-    }
-    for spec in CELLS:
-        if spec["kind"] == "markdown":
-            cell = nbformat.v4.new_markdown_cell(spec["source"])
-        else:
-            cell = nbformat.v4.new_code_cell(spec["source"])
-        cell.id = spec["id"]
-        if "nbgrader" in spec:
-            cell.metadata["nbgrader"] = dict(spec["nbgrader"])
-            if spec["nbgrader"].get("locked"):
-                cell.metadata["deletable"] = False
-                cell.metadata["editable"] = False
-        nb.cells.append(cell)
-    nbformat.validate(nb)
-    return nb
+build = NB.build
 
 
 def main(argv=None) -> int:
     out = Path(argv[0]) if argv else OUT
     out.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(build(), str(out))
-    print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out} ({len(CELLS)} cells)")
+    print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out} ({len(NB.cells)} cells)")
     return 0
 
 

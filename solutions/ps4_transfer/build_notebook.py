@@ -17,37 +17,13 @@ from pathlib import Path
 
 import nbformat
 
+from autograder.authoring import NotebookSource
+
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "solutions" / "ps4_transfer" / "ps4_transfer.ipynb"
 
-CELLS: list[dict] = []
-
-
-def md(cid: str, text: str) -> None:
-    CELLS.append({"kind": "markdown", "id": cid, "source": textwrap.dedent(text).strip("\n")})
-
-
-def code(cid: str, text: str) -> None:
-    """A plain code cell (a demo, an experiment, a plot): not graded."""
-    CELLS.append({"kind": "code", "id": cid, "source": textwrap.dedent(text).strip("\n")})
-
-
-def setup(cid: str, text: str) -> None:
-    CELLS.append({"kind": "code", "id": cid, "source": textwrap.dedent(text).strip("\n"),
-                  "nbgrader": {"grade": False, "grade_id": cid, "locked": True, "schema_version": 3,
-                               "solution": False, "task": False}})
-
-
-def solution(cid: str, text: str) -> None:
-    CELLS.append({"kind": "code", "id": cid, "source": textwrap.dedent(text).strip("\n"),
-                  "nbgrader": {"grade": False, "grade_id": cid, "locked": False, "schema_version": 3,
-                               "solution": True, "task": False}})
-
-
-def test(cid: str, points: int, text: str) -> None:
-    CELLS.append({"kind": "code", "id": cid, "source": textwrap.dedent(text).strip("\n"),
-                  "nbgrader": {"grade": True, "grade_id": cid, "locked": True, "points": points,
-                               "schema_version": 3, "solution": False, "task": False}})
+NB = NotebookSource()
+md, code, setup, solution, test = NB.md, NB.code, NB.setup, NB.solution, NB.test
 
 
 # =======================================================================================
@@ -878,33 +854,14 @@ public tests the way the grader does and lists the hidden tests still to come.
 
 
 # =======================================================================================
-def build() -> nbformat.NotebookNode:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata = {
-        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-        "language_info": {"name": "python"},
-    }
-    for spec in CELLS:
-        if spec["kind"] == "markdown":
-            cell = nbformat.v4.new_markdown_cell(spec["source"])
-        else:
-            cell = nbformat.v4.new_code_cell(spec["source"])
-        cell.id = spec["id"]
-        if "nbgrader" in spec:
-            cell.metadata["nbgrader"] = dict(spec["nbgrader"])
-            if spec["nbgrader"].get("locked"):
-                cell.metadata["deletable"] = False
-                cell.metadata["editable"] = False
-        nb.cells.append(cell)
-    nbformat.validate(nb)
-    return nb
+build = NB.build
 
 
 def main(argv=None) -> int:
     out = Path(argv[0]) if argv else OUT
     out.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(build(), str(out))
-    print(f"wrote {out} ({len(CELLS)} cells)")
+    print(f"wrote {out} ({len(NB.cells)} cells)")
     return 0
 
 

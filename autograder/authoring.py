@@ -1,0 +1,107 @@
+"""Write an nbgrader source notebook from plain Python (instructor side).
+
+Each exercise's ``build_notebook.py`` lists its cells with these helpers, so solutions,
+public and hidden tests are reviewed and diffed as Python, and regenerating gives the same
+notebook byte for byte (cell ids are fixed, no outputs)::
+
+    nb = NotebookSource()
+    nb.md("md-intro", "# Problem set 9 ...")
+    nb.setup("setup", "import numpy as np")
+    nb.solution("relu", '''
+        def relu(X):
+            ### BEGIN SOLUTION
+            return np.maximum(X, 0)
+            ### END SOLUTION
+    ''')
+    nb.test("test_relu_public", 1, "assert relu(-1) == 0")
+    nb.hidden("test_relu_hidden", 2, "assert relu(3) == 3")
+    nb.write("solutions/ps9_relu/ps9_relu.ipynb")
+
+Cell metadata follows nbgrader's schema 3 (see docs/instructor-guide.md).
+"""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import nbformat
+
+HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
+HIDDEN_END = "### END HIDDEN TESTS"
+
+
+def nbgrader_meta(grade_id: str, **flags) -> dict:
+    """nbgrader cell metadata (schema 3); ``flags`` override grade/solution/locked/task/points."""
+    meta = {"grade": False, "grade_id": grade_id, "locked": False, "schema_version": 3,
+            "solution": False, "task": False}
+    meta.update(flags)
+    return meta
+
+
+class NotebookSource:
+    """An ordered list of cells that becomes an nbgrader source notebook.
+
+    ``dedent``: remove the common indentation of each cell's text (so cells can be
+    written as indented triple-quoted strings); leading and trailing blank lines are
+    always stripped.
+    """
+
+    def __init__(self, dedent: bool = True):
+        self.cells: list[nbformat.NotebookNode] = []
+        self.dedent = dedent
+
+    def _text(self, text: str) -> str:
+        return (textwrap.dedent(text) if self.dedent else text).strip("\n")
+
+    def _add(self, cell, cid: str, nbgrader: dict | None):
+        cell.id = cid
+        if nbgrader is not None:
+            cell.metadata["nbgrader"] = dict(nbgrader)
+            if nbgrader.get("locked"):
+                cell.metadata["deletable"] = False
+                cell.metadata["editable"] = False
+        self.cells.append(cell)
+        return cell
+
+    def md(self, cid: str, text: str, nbgrader: dict | None = None):
+        """A markdown cell (explanations, pictures, questions)."""
+        return self._add(nbformat.v4.new_markdown_cell(self._text(text)), cid, nbgrader)
+
+    def code(self, cid: str, text: str, nbgrader: dict | None = None):
+        """A code cell: not graded unless ``nbgrader`` metadata says otherwise."""
+        return self._add(nbformat.v4.new_code_cell(self._text(text)), cid, nbgrader)
+
+    def setup(self, cid: str, text: str):
+        """The read-only cell of imports that students and tests need."""
+        return self.code(cid, text, nbgrader_meta(cid, locked=True))
+
+    def solution(self, cid: str, text: str):
+        """A cell students complete: the region between ``### BEGIN/END SOLUTION`` becomes a stub."""
+        return self.code(cid, text, nbgrader_meta(cid, solution=True))
+
+    def test(self, cid: str, points: float, text: str):
+        """A public autograded test cell (students see and run it)."""
+        return self.code(cid, text, nbgrader_meta(cid, grade=True, locked=True, points=points))
+
+    def hidden(self, cid: str, points: float, text: str):
+        """A hidden test cell: the whole body is removed from the release."""
+        return self.test(cid, points, f"{HIDDEN_BEGIN}\n{self._text(text)}\n{HIDDEN_END}")
+
+    def answer(self, cid: str, points: float, text: str):
+        """A written answer (markdown), graded by hand."""
+        return self.md(cid, text, nbgrader_meta(cid, grade=True, solution=True, points=points))
+
+    def build(self) -> nbformat.NotebookNode:
+        nb = nbformat.v4.new_notebook(cells=list(self.cells), metadata={
+            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+            "language_info": {"name": "python"},
+        })
+        nbformat.validate(nb)
+        return nb
+
+    def write(self, path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(self.build(), str(path))
+        print(f"wrote {path} ({len(self.cells)} cells)")
+        return path
