@@ -6,11 +6,12 @@ every epoch, then when (if) 99.0% was reached. Only training is timed; the evalu
 after each epoch is not counted.
 
 Recipe (chosen for the 60 s budget): AdamW (weight decay 1e-4), one-cycle learning-rate
-schedule peaking at 4e-3 (30% warm-up, cosine decay), batches of 128, 8 epochs, seed 0.
+schedule peaking at 6e-3 (30% warm-up, cosine decay), batches of 128, 12 epochs, seed 0
+(about 45 s at 3.7 s per epoch; the classic variant needs the last epochs to pass 99.0%).
 The one-cycle schedule gives most of the gain of a long run in a few epochs: a high
 learning rate early, annealed to almost zero at the end, when the accuracy is read.
 
-    .venv/bin/python tests/bench/bench_lenet.py            # both variants, 8 epochs
+    .venv/bin/python tests/bench/bench_lenet.py            # both variants, 12 epochs
     .venv/bin/python tests/bench/bench_lenet.py --variants modern --epochs 6 --batch-size 128
     .venv/bin/python tests/bench/bench_lenet.py --quick    # 1 epoch on 10,000 images (smoke test)
 """
@@ -69,9 +70,9 @@ def run(variant: str, x_train, y_train, x_test, y_test, epochs: int, batch_size:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--variants", nargs="+", default=["classic", "modern"], choices=["classic", "modern"])
-    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--max-lr", type=float, default=4e-3)
+    p.add_argument("--max-lr", type=float, default=6e-3)
     p.add_argument("--threads", type=int, default=THREADS, help="torch threads (the goal is stated for 2)")
     p.add_argument("--quick", action="store_true", help="1 epoch on 10,000 training images (checks the script)")
     args = p.parse_args(argv)
