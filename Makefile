@@ -6,7 +6,8 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
 
-# Everything the tools write goes under build/ (never the user's home).
+# Everything the tools write goes under build/ (never the user's home); tests also keep
+# their temporary files there (TMPDIR, --basetemp).
 export CNN_COURSE_DATA ?= $(CURDIR)/.data
 export KERAS_HOME := $(CURDIR)/build/home/keras
 export MPLCONFIGDIR := $(CURDIR)/build/home/matplotlib
@@ -56,11 +57,13 @@ install-student:
 	@echo "Student environment ready: .venv-student (no reference library inside)."
 
 test: install
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist worksteal tests
+	@mkdir -p build/tmp
+	TMPDIR=$(CURDIR)/build/tmp OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist worksteal --basetemp=build/pytest tests
 	$(MAKE) --no-print-directory lectures
 
 lectures: install
-	CNN_COURSE_FAST=1 $(BIN)/python -m pytest -p no:cacheprovider --nbval-lax course
+	@mkdir -p build/tmp
+	TMPDIR=$(CURDIR)/build/tmp CNN_COURSE_FAST=1 $(BIN)/python -m pytest -p no:cacheprovider --nbval-lax course
 
 bench: install
 	@for f in tests/bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
