@@ -101,6 +101,8 @@ def _describe_student_error(exc: StudentCodeError) -> str:
     msg = f"{exc.label} raised {exc.student_type}"
     if exc.student_message:
         msg += f": {exc.student_message}"
+    if exc.student_type == "NotImplementedError" and not exc.student_message:
+        msg += " (not written yet: replace `raise NotImplementedError()` under `# YOUR CODE HERE` with your code)"
     if exc.student_type == "BlockingIOError" and "temporarily unavailable" in exc.student_message:
         msg += " (the sandbox's limit on the number of processes and threads was reached)"
     if exc.student_traceback:
