@@ -149,6 +149,7 @@ def test_killing_the_sandbox_does_not_take_the_grader_down():
         sb.start()
         load(sb, PROBES)
         os.kill(sb.proc.pid, signal.SIGKILL)      # the grader's child: unshare
+        sb.proc.wait(timeout=10)                  # its exit sends the worker SIGKILL (--kill-child)
         with pytest.raises(SandboxFault) as info:
             call(sb, "whoami")
         assert info.value.kind == "crash"
