@@ -1,5 +1,6 @@
 """Shared pytest set-up: keep every tool's files inside the repo's build/ folder."""
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -29,3 +30,28 @@ HOME.mkdir(parents=True, exist_ok=True)
 def root() -> Path:
     """The repository root."""
     return ROOT
+
+
+@pytest.fixture(scope="session")
+def shared_dir(tmp_path_factory):
+    """``shared_dir(name, build)``: the folder ``name``, filled by ``build(folder)`` once per
+    test session, even when xdist splits the tests over workers (the folder lives beside the
+    workers' base temp dirs; a file lock serialises the build)."""
+    import fcntl
+
+    def get(name: str, build) -> Path:
+        base = tmp_path_factory.getbasetemp()
+        if os.environ.get("PYTEST_XDIST_WORKER"):
+            base = base.parent
+        folder = base / name
+        with open(base / f"{name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (folder / ".done").exists():
+                if folder.exists():
+                    shutil.rmtree(folder)
+                folder.mkdir()
+                build(folder)
+                (folder / ".done").write_text("ok")
+        return folder
+
+    return get

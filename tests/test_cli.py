@@ -6,7 +6,6 @@ import csv
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,30 +31,10 @@ def _env(tmp: Path) -> dict:
     return env
 
 
-def _shared_dir(tmp_path_factory, name: str, build) -> Path:
-    """Build ``name`` once per test session, even when xdist splits this module over workers
-    (the folder lives beside the workers' base temp dirs; a file lock serialises the build)."""
-    import fcntl
-
-    base = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        base = base.parent
-    folder = base / name
-    with open(base / f"{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (folder / ".done").exists():
-            if folder.exists():
-                shutil.rmtree(folder)
-            folder.mkdir()
-            build(folder)
-            (folder / ".done").write_text("ok")
-    return folder
-
-
 @pytest.fixture(scope="module")
-def toy(tmp_path_factory):
+def toy(shared_dir):
     """A released toy assignment, its five sample submissions, graded once through the console script."""
-    tmp = _shared_dir(tmp_path_factory, "cli_toy", _build_toy)
+    tmp = shared_dir("cli_toy", _build_toy)
     db = f"sqlite:///{tmp}/gradebook.db"
     src_nb = tmp / "solutions" / TOY_NAME / f"{TOY_NAME}.ipynb"
     released = tmp / "exercises" / TOY_NAME / f"{TOY_NAME}.ipynb"

@@ -12,7 +12,6 @@ copy of the instructor notebook. Two levels:
 """
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -20,11 +19,8 @@ import nbformat
 import pytest
 
 HERE = Path(__file__).resolve().parent
-if "ps1_harness" not in sys.modules:      # shared by test_ps1_notebook.py and test_ps1_mutants.py
-    _spec = importlib.util.spec_from_file_location("ps1_harness", HERE / "mutants" / "ps1" / "harness.py")
-    sys.modules["ps1_harness"] = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(sys.modules["ps1_harness"])
-H = sys.modules["ps1_harness"]
+sys.path.insert(0, str(HERE / "mutants"))        # tests/mutants/harness.py and ps1/harness.py
+from ps1.harness import H  # noqa: E402
 
 MUTANTS = H.load_mutants()
 RELEASED = H.ROOT / "exercises" / "ps1_convolution" / "ps1_convolution.ipynb"
@@ -43,7 +39,7 @@ def _run_in_process(name, source_nb):
     """The in-process run of a mutant (cached: the engine test compares with it)."""
     if name not in _IN_PROCESS:
         target, src = MUTANTS[name]
-        _IN_PROCESS[name] = H.run_notebook(H.replace_solution(source_nb, target, src))
+        _IN_PROCESS[name] = H.run_notebook(H.replace_solution(source_nb, {target: src}))
     return _IN_PROCESS[name]
 
 
@@ -154,7 +150,7 @@ def test_engine_mutant(name, engine, source_nb, tmp_path):
     assignment, grade = engine
     target, src = MUTANTS[name]
     path = tmp_path / f"{name}.ipynb"
-    nbformat.write(H.replace_solution(source_nb, target, src), str(path))
+    nbformat.write(H.replace_solution(source_nb, {target: src}), str(path))
     res = grade(path, name)
     assert res.status == "graded", res.message
     tests = _by_name(res)

@@ -14,7 +14,6 @@ copy of the instructor notebook. Two levels:
 """
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -22,10 +21,8 @@ import nbformat
 import pytest
 
 HERE = Path(__file__).resolve().parent
-_spec = importlib.util.spec_from_file_location("ps2_harness", HERE / "mutants" / "ps2" / "harness.py")
-H = importlib.util.module_from_spec(_spec)
-sys.modules["ps2_harness"] = H
-_spec.loader.exec_module(H)
+sys.path.insert(0, str(HERE / "mutants"))        # tests/mutants/harness.py and ps2/harness.py
+from ps2.harness import H, calls, pack  # noqa: E402
 
 MUTANTS = H.load_mutants()
 WRONG = {n: m for n, m in MUTANTS.items() if H.mutant_kind(n) == "wrong"}
@@ -163,7 +160,7 @@ def test_engine_correct_variants_and_forbidden(engine, source_nb, tmp_path):
         # tests that reach the function through the student's own code (summarize) lose too;
         # the others keep their points
         for g, t in tests.items():
-            reaches = target in H.calls(g, t.visibility == "hidden")
+            reaches = target in calls(g, t.visibility == "hidden")
             assert t.status == ("forbidden" if reaches else "passed"), (g, t.status, t.message)
 
 
@@ -173,7 +170,7 @@ def test_engine_wrong_mutants_lose_points(engine, source_nb, single_runs, tmp_pa
     _, grade = engine
     hidden = {g: r.hidden for g, r in H.run_notebook(source_nb).results.items()}
     caught_by = {name: single_runs[name].failed_for(target) for name, (target, _) in WRONG.items()}
-    groups = H.pack(WRONG, caught_by, hidden)
+    groups = pack(WRONG, caught_by, hidden)
     assert sorted(m for g in groups for m in g) == sorted(WRONG)
     for k, group in enumerate(groups):
         nb = H.replace_solution(source_nb, {WRONG[m][0]: WRONG[m][1] for m in group})
@@ -184,7 +181,7 @@ def test_engine_wrong_mutants_lose_points(engine, source_nb, single_runs, tmp_pa
         assert engine_failed == set(H.run_notebook(nb).failed), group
         targets = {WRONG[m][0] for m in group}
         for m in group:   # every mutant loses points on a test no other mutant here touches
-            clean = {t for t in caught_by[m] if H.calls(t, hidden[t]) & targets == {WRONG[m][0]}}
+            clean = {t for t in caught_by[m] if calls(t, hidden[t]) & targets == {WRONG[m][0]}}
             assert clean & engine_failed, (m, group)
             assert sum(tests[t].points for t in caught_by[m]) < sum(tests[t].max_points for t in caught_by[m])
     # the packing keeps the suite fast: a handful of gradings instead of one per mutant

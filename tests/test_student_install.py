@@ -30,29 +30,9 @@ def _run(cmd, cwd, env, timeout=300):
     return subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def _shared_dir(tmp_path_factory, name: str, build) -> Path:
-    """Build ``name`` once per test session, even when xdist splits this module over workers
-    (the folder lives beside the workers' base temp dirs; a file lock serialises the build)."""
-    import fcntl
-
-    base = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        base = base.parent
-    folder = base / name
-    with open(base / f"{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (folder / ".done").exists():
-            if folder.exists():
-                shutil.rmtree(folder)
-            folder.mkdir()
-            build(folder)
-            (folder / ".done").write_text("ok")
-    return folder
-
-
 @pytest.fixture(scope="module")
-def student(tmp_path_factory):
-    tmp = _shared_dir(tmp_path_factory, "student_install", _build_student)
+def student(tmp_path_factory, shared_dir):
+    tmp = shared_dir("student_install", _build_student)
     venv = tmp / "venv"
     senv = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "CNN_COURSE_STUDENT")}
     senv["PATH"] = f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
