@@ -99,6 +99,11 @@ class NotebookSource:
         nbformat.validate(nb)
         return nb
 
+    def main(self, argv, default_out) -> int:
+        """Command line of a ``build_notebook.py``: write to ``argv[0]`` if given, else ``default_out``."""
+        self.write(Path(argv[0]) if argv else default_out)
+        return 0
+
     def write(self, path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import nbformat
 
 from autograder.authoring import NotebookSource
 
@@ -1272,13 +1271,5 @@ runs the public tests the way the grader does and lists the hidden tests still t
 build = NB.build
 
 
-def main(argv=None) -> int:
-    out = Path(argv[0]) if argv else OUT
-    out.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(build(), str(out))
-    print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out} ({len(NB.cells)} cells)")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(NB.main(sys.argv[1:], OUT))

@@ -7,7 +7,6 @@ the cell's position) so that rebuilding changes only what was edited.
 """
 from pathlib import Path
 
-import nbformat
 
 from autograder.authoring import NotebookSource
 
@@ -994,5 +993,6 @@ md(r'''
 
 
 if __name__ == "__main__":
-    nbformat.write(build(), str(OUT))
-    print(f"wrote {OUT}")
+    import sys
+
+    sys.exit(NB.main(sys.argv[1:], OUT))

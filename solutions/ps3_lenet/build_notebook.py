@@ -15,12 +15,10 @@ import sys
 import textwrap
 from pathlib import Path
 
-import nbformat
 
 from autograder.authoring import NotebookSource
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
 OUT = HERE / "ps3_lenet.ipynb"
 
 NB = NotebookSource()
@@ -754,13 +752,5 @@ public tests the way the grader does and lists the hidden tests still to come.
 build = NB.build
 
 
-def main(argv=None) -> int:
-    out = Path(argv[0]) if argv else OUT
-    out.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(build(), str(out))
-    print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out} ({len(NB.cells)} cells)")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(NB.main(sys.argv[1:], OUT))

@@ -15,7 +15,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import nbformat
 
 from autograder.authoring import NotebookSource
 
@@ -857,13 +856,5 @@ public tests the way the grader does and lists the hidden tests still to come.
 build = NB.build
 
 
-def main(argv=None) -> int:
-    out = Path(argv[0]) if argv else OUT
-    out.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(build(), str(out))
-    print(f"wrote {out} ({len(NB.cells)} cells)")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(NB.main(sys.argv[1:], OUT))
