@@ -1,4 +1,5 @@
-"""The ``cnn-course`` command line: ``release``, ``check``, ``grade`` and ``demo``.
+"""The ``cnn-course`` command line: ``release``, ``check``, ``grade``, ``demo``, ``export``,
+``gradescope`` and ``similarity``.
 
 Run ``cnn-course COMMAND --help`` for the options of each command. Exit codes:
 0 success (``check``: every public test passed), 1 ``check`` found failing tests or a
@@ -305,6 +306,89 @@ def cmd_demo(args) -> int:
     return status
 
 
+# ---------------------------------------------------------------- export, gradescope, similarity
+
+
+def _grades_root() -> Path:
+    return ROOT / "build" / "grades"
+
+
+def cmd_export(args) -> int:
+    from autograder import export as ex
+
+    if bool(args.assignment) == bool(args.all):
+        raise UsageError("give one ASSIGNMENT or --all (not both, not neither).")
+    if args.roster and not Path(args.roster).is_file():
+        raise UsageError(f"--roster {args.roster!r} does not exist (expected a CSV: {','.join(ex.ROSTER_COLUMNS)}).")
+    if args.all:
+        root = Path(args.grades) if args.grades else _grades_root()
+        names = ex.find_graded_assignments(root)
+        if not names:
+            raise UsageError(f"--all: no graded assignment in {root} (expected <assignment>/students/<id>/results.json).")
+        folders = {n: root / n for n in names}
+    else:
+        folders = {args.assignment: Path(args.grades) if args.grades else _grades_root() / args.assignment}
+    ids = {}
+    for item in args.canvas_assignment_id or []:
+        name, _, cid = item.rpartition("=")
+        ids[name or (args.assignment or "")] = cid
+    db_url = args.gradebook or _default_db()
+    problems: list[str] = []
+    try:
+        info = ex.export(args.format, folders, args.out, db_url=db_url, roster=args.roster, assignment_ids=ids,
+                         problems=problems)
+    except ex.ExportError as exc:
+        raise UsageError(str(exc)) from None
+    for p in problems:
+        _say(f"warning: {p}", file=sys.stderr)
+    where = _rel(Path(args.out)) if len(info["paths"]) > 1 else _rel(info["paths"][0])
+    _say(f"exported {info['students']} student(s) of {', '.join(info['assignments'])} as {args.format} -> {where}"
+         + (f" ({len(info['paths'])} files)" if len(info["paths"]) > 1 else ""))
+    return 0
+
+
+def cmd_gradescope(args) -> int:
+    from autograder.gradescope import GradescopeError, build_autograder_zip
+
+    _load_for_grade(args.assignment, args.source_dir)  # a clear error for an unknown assignment
+    out = Path(args.out) if args.out else ROOT / "build" / "gradescope" / f"{args.assignment}-autograder.zip"
+    try:
+        info = build_autograder_zip(args.assignment, out, source_dir=Path(args.source_dir) if args.source_dir else None)
+    except GradescopeError as exc:
+        raise UsageError(str(exc)) from None
+    _say(f"wrote {_rel(info['path'])} ({len(info['files'])} files, {info['bytes'] / 1024:.0f} KiB): upload it on "
+         "Gradescope's Configure Autograder page. It holds the solutions: keep it to instructors.")
+    return 0
+
+
+def cmd_similarity(args) -> int:
+    from autograder import similarity as sim
+    from autograder.batch import BatchError
+
+    template = Path(args.template) if args.template else ROOT / "exercises" / args.assignment / f"{args.assignment}.ipynb"
+    if not template.is_file():
+        raise UsageError(f"no released template {template}: run `cnn-course release {args.assignment}` or pass --template.")
+    if not Path(args.submissions).exists():
+        raise UsageError(f"SUBMISSIONS={args.submissions!r} does not exist.")
+    try:
+        template_src, template_cells = sim.template_code(template)
+        codes, notes = sim.collect_codes(args.assignment, args.submissions, template_cells=template_cells,
+                                         notebook_name=template.name)
+    except (BatchError, sim.InvalidSubmission) as exc:
+        raise UsageError(str(exc)) from None
+    if len(codes) < 2:
+        raise UsageError(f"found {len(codes)} readable submission(s) in {args.submissions}; at least 2 are needed.")
+    out = Path(args.out) if args.out else ROOT / "build" / "similarity" / args.assignment
+    info = sim.write_similarity(args.assignment, codes, out, template=template_src, top=args.top, notes=notes)
+    for n in notes:
+        _say(f"note: {n}", file=sys.stderr)
+    _say(f"compared {len(codes)} submissions ({len(info['pairs'])} pairs); most similar:")
+    for p in info["pairs"][:min(args.top, 5)]:
+        _say(f"  {100 * p.similarity:5.1f}%  {p.student_a}  {p.student_b}")
+    _say(f"  pairs:  {_rel(info['csv'])}\n  report: {_rel(info['html'])}")
+    return 0
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -362,6 +446,35 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--quiet", action="store_true")
     _add_limits(d)
     d.set_defaults(func=cmd_demo)
+
+    e = sub.add_parser("export", help="export graded results: a students x tests CSV, Canvas import, Gradescope JSON")
+    e.add_argument("assignment", nargs="?", metavar="ASSIGNMENT")
+    e.add_argument("--all", action="store_true", help="every assignment graded under --grades (default build/grades/)")
+    e.add_argument("--format", required=True, choices=("csv", "canvas", "gradescope"))
+    e.add_argument("--out", required=True, metavar="FILE",
+                   help="output file (gradescope: a folder gets <student>/results.json, a .json file one object)")
+    e.add_argument("--grades", metavar="DIR",
+                   help="where `grade` wrote (default build/grades/<assignment>, with --all build/grades)")
+    e.add_argument("--gradebook", metavar="DB_URL", help="nbgrader gradebook for manual scores and late penalties "
+                                                         "(default: nbgrader_config.py's; only read)")
+    e.add_argument("--roster", metavar="CSV", help="canvas: student_id,name,sis_user_id,sis_login_id,section,canvas_id")
+    e.add_argument("--canvas-assignment-id", action="append", metavar="[ASSIGNMENT=]ID",
+                   help="canvas: the assignment's Canvas id, so its column updates that assignment")
+    e.set_defaults(func=cmd_export)
+
+    gs = sub.add_parser("gradescope", help="build a Gradescope autograder zip for one assignment")
+    gs.add_argument("assignment", metavar="ASSIGNMENT")
+    gs.add_argument("--out", metavar="ZIP", help="default build/gradescope/<assignment>-autograder.zip")
+    gs.add_argument("--source-dir", help="folder of the instructor sources (default: solutions/)")
+    gs.set_defaults(func=cmd_gradescope)
+
+    s = sub.add_parser("similarity", help="pairwise similarity of the students' code (copydetect), template excluded")
+    s.add_argument("assignment", metavar="ASSIGNMENT")
+    s.add_argument("submissions", metavar="SUBMISSIONS", help="the same folder or zip `grade` takes")
+    s.add_argument("--out", metavar="DIR", help="default build/similarity/<assignment>")
+    s.add_argument("--template", metavar="NOTEBOOK", help="released notebook (default exercises/<a>/<a>.ipynb)")
+    s.add_argument("--top", type=int, default=20, metavar="N", help="pairs shown side by side (default 20)")
+    s.set_defaults(func=cmd_similarity)
     return p
 
 

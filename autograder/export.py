@@ -1,0 +1,505 @@
+"""Export graded results: a students x tests CSV, a Canvas gradebook import, Gradescope results.
+
+Everything starts from the folder ``cnn-course grade`` wrote (:func:`load_results`):
+``OUT/students/<student_id>/results.json`` (the current layout) or ``OUT/<student_id>/results.json``
+(the layout before it). Manual scores and late penalties come from nbgrader's gradebook when it
+holds the assignment (:func:`gradebook_adjustments`); the gradebook is only read, never created.
+
+Student ids, test messages and every other string that comes from a submission are treated as
+hostile: CSV cells a spreadsheet would evaluate (leading ``=``, ``+``, ``-``, ``@``, tab, CR)
+are prefixed with ``'`` (:func:`safe_cell`), and Gradescope folders get names that cannot
+escape the output folder (:func:`safe_dirname`).
+
+Formats
+-------
+``csv``
+    one row per student (per student and assignment with ``--all``): ``student_id, assignment,
+    status, score, max_score``, then ``auto_score, manual_score, late_penalty, final_score``
+    when the gradebook or the results hold any of them, then ``<test>`` (points) and
+    ``<test> status`` for every test; cells a student has no value for stay empty.
+``canvas``
+    Canvas' gradebook import: ``Student, ID, SIS User ID, SIS Login ID, Section`` and one
+    column per assignment (``<name> (<canvas assignment id>)`` when the id is given), the
+    second row ``Points Possible``. Students are matched through a roster CSV.
+``gradescope``
+    Gradescope's autograder ``results.json`` for each student (``score``, ``tests[]`` with
+    ``name``, ``score``, ``max_score``, ``status``, ``output``, ``visibility``): public tests
+    ``visible``, hidden ones ``after_published``, stdout hidden from students.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import io
+import json
+import math
+import re
+import sys
+from pathlib import Path
+
+from autograder.results import HIDDEN, PASSED, SubmissionResult, TestResult
+
+MAX_RESULTS_BYTES = 50 * 2**20      # a results.json larger than this is skipped
+MAX_ROSTER_BYTES = 20 * 2**20
+MAX_OUTPUT_CHARS = 20_000           # per Gradescope test output
+FORMATS = ("csv", "canvas", "gradescope")
+EXTRA_COLUMNS = ("auto_score", "manual_score", "late_penalty", "final_score")
+ROSTER_COLUMNS = ("student_id", "name", "sis_user_id", "sis_login_id", "section", "canvas_id")
+CANVAS_HEADER = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
+_DANGEROUS_START = ("=", "+", "-", "@", "\t", "\r")
+_RESULT_FIELDS = {f.name for f in dataclasses.fields(SubmissionResult)}
+_TEST_FIELDS = {f.name for f in dataclasses.fields(TestResult)}
+
+
+class ExportError(ValueError):
+    """The grades cannot be exported as asked; the message says what is missing."""
+
+
+# ---------------------------------------------------------------- small helpers
+
+
+def safe_cell(value) -> str:
+    """A CSV cell a spreadsheet shows as text: a string starting with ``= + - @``, a tab or a
+    CR gets a leading ``'``. Numbers are formatted plainly (``3``, ``2.5``); ``None`` is empty."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (int, float)):
+        return fmt_num(value)
+    text = str(value)
+    return "'" + text if text.startswith(_DANGEROUS_START) else text
+
+
+def fmt_num(x) -> str:
+    """Scores as people write them: ``3``, ``2.5``, ``0.3333``."""
+    x = round(float(x), 4)
+    return str(int(x)) if x == int(x) else f"{x:g}"
+
+
+def safe_dirname(student_id: str) -> str:
+    """A folder name for ``student_id`` that stays inside its parent: the id itself when it is a
+    plain name, else ``student-<sha256 prefix>``."""
+    sid = str(student_id)
+    if (0 < len(sid) <= 128 and sid not in (".", "..") and not sid.startswith(".")
+            and not re.search(r"[/\\\x00-\x1f\x7f]", sid)):
+        return sid
+    return "student-" + hashlib.sha256(sid.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+
+
+def _report(problems: list | None, message: str) -> None:
+    if problems is None:
+        print(f"warning: {message}", file=sys.stderr, flush=True)
+    else:
+        problems.append(message)
+
+
+def _number(value, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{what} must be a finite number, got {value!r}")
+    return float(value)
+
+
+# ---------------------------------------------------------------- loading
+
+
+def result_from_json(data, fallback_id: str = "") -> SubmissionResult:
+    """A :class:`SubmissionResult` from a parsed results.json; unknown keys are kept in
+    ``result.extra`` (a dict attribute); raises ValueError when a required field is wrong."""
+    if not isinstance(data, dict):
+        raise ValueError(f"the top level is a {type(data).__name__}, expected an object")
+    known = {k: v for k, v in data.items() if k in _RESULT_FIELDS}
+    extra = {k: v for k, v in data.items() if k not in _RESULT_FIELDS}
+    sid = known.get("student_id")
+    if not isinstance(sid, str) or not sid:
+        if not fallback_id:
+            raise ValueError("student_id is missing")
+        known["student_id"] = fallback_id
+    for key in ("assignment", "status"):
+        if not isinstance(known.get(key), str):
+            raise ValueError(f"{key} must be a string, got {known.get(key)!r}")
+    known["score"] = _number(known.get("score"), "score")
+    known["max_score"] = _number(known.get("max_score"), "max_score")
+    tests = known.get("tests", [])
+    if not isinstance(tests, list):
+        raise ValueError(f"tests must be a list, got {type(tests).__name__}")
+    parsed = []
+    for i, t in enumerate(tests):
+        if not isinstance(t, dict) or not isinstance(t.get("name"), str) or not isinstance(t.get("status"), str):
+            raise ValueError(f"tests[{i}] must be an object with a string name and status")
+        fields = {k: v for k, v in t.items() if k in _TEST_FIELDS}
+        fields["points"] = _number(fields.get("points"), f"tests[{i}].points")
+        fields["max_points"] = _number(fields.get("max_points"), f"tests[{i}].max_points")
+        fields["message"] = str(fields.get("message", ""))
+        parsed.append(TestResult(**fields))
+    known["tests"] = parsed
+    for key in ("message", "sha256", "grader_version", "notebook", "isolation"):
+        if key in known and not isinstance(known[key], str):
+            known[key] = str(known[key])
+    for key in ("durations", "versions"):
+        if key in known and not isinstance(known[key], dict):
+            known[key] = {}
+    result = SubmissionResult(**known)
+    result.extra = extra
+    return result
+
+
+def _result_files(out_dir: Path) -> list[Path]:
+    students = out_dir / "students"
+    if students.is_dir():
+        new = sorted(p for p in students.glob("*/results.json") if p.is_file())
+        if new:
+            return new
+    return sorted(p for p in out_dir.glob("*/results.json") if p.is_file())
+
+
+def load_results(out_dir: Path | str, *, problems: list | None = None) -> list[SubmissionResult]:
+    """Every student's result in the folder ``cnn-course grade`` wrote, sorted by student id.
+
+    Reads ``out_dir/students/*/results.json`` or, when there is none, ``out_dir/*/results.json``
+    (the older layout). A file over :data:`MAX_RESULTS_BYTES` is skipped; an unreadable or
+    malformed one is reported, not fatal; two files with the same student id keep the first.
+    Reports go to ``problems`` (a list) when given, else to stderr. Raises
+    :class:`ExportError` when ``out_dir`` is not a folder.
+    """
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        raise ExportError(f"no graded results in {out_dir}: it is not a folder (run `cnn-course grade` first, "
+                          "or pass --grades DIR)")
+    results: dict[str, SubmissionResult] = {}
+    for path in _result_files(out_dir):
+        shown = path.relative_to(out_dir).as_posix()
+        try:
+            size = path.stat().st_size
+            if size > MAX_RESULTS_BYTES:
+                _report(problems, f"{shown}: skipped, {size} bytes (limit {MAX_RESULTS_BYTES})")
+                continue
+            data = json.loads(path.read_bytes().decode("utf-8"))
+            result = result_from_json(data, fallback_id=path.parent.name)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError, ValueError, TypeError) as exc:
+            _report(problems, f"{shown}: skipped, not a readable results.json ({type(exc).__name__}: {exc})")
+            continue
+        if result.student_id in results:
+            _report(problems, f"{shown}: skipped, student id {result.student_id!r} already read from another file")
+            continue
+        results[result.student_id] = result
+    return [results[k] for k in sorted(results)]
+
+
+# ---------------------------------------------------------------- gradebook (manual scores, late penalties)
+
+
+def gradebook_adjustments(db_url: str | None, assignment: str, *, problems: list | None = None) -> dict[str, dict]:
+    """``{student_id: {"manual": {grade_id: points}, "late_penalty": float}}`` from nbgrader's
+    gradebook, for students with a manual score or a late penalty; ``{}`` when the gradebook
+    does not exist or does not know ``assignment`` (it is never created here)."""
+    if not db_url:
+        return {}
+    if db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///"):]).is_file():
+        return {}
+    try:
+        from nbgrader.api import Gradebook, MissingEntry
+
+        from autograder.gradebook import COURSE_ID
+
+        out: dict[str, dict] = {}
+        with Gradebook(db_url, COURSE_ID) as gb:
+            try:
+                gb.find_assignment(assignment)
+            except MissingEntry:
+                return {}
+            for sub in gb.assignment_submissions(assignment):
+                manual = {}
+                for nb in sub.notebooks:
+                    for g in nb.grades:
+                        if g.manual_score is not None:
+                            manual[g.name] = float(g.manual_score)
+                late = float(sub.late_submission_penalty or 0.0)
+                if manual or late:
+                    out[sub.student.id] = {"manual": manual, "late_penalty": late}
+        return out
+    except Exception as exc:  # a broken gradebook must not stop an export of the results
+        _report(problems, f"gradebook {db_url}: not read ({type(exc).__name__}: {exc}); manual scores and "
+                          "late penalties are left out")
+        return {}
+
+
+def score_columns(result: SubmissionResult, adjust: dict | None) -> dict:
+    """``auto_score, manual_score, late_penalty, final_score`` of one student; values are
+    ``None`` where neither the results nor the gradebook have them.
+
+    ``final_score`` = per test the manual score where an instructor entered one, else the
+    autograder's points, plus manual scores of cells the autograder does not grade, minus the
+    late penalty."""
+    extra = getattr(result, "extra", {}) or {}
+    cols = {k: extra.get(k) if isinstance(extra.get(k), (int, float)) and not isinstance(extra.get(k), bool)
+            else None for k in EXTRA_COLUMNS}
+    if adjust:
+        manual = adjust.get("manual", {})
+        points = {t.name: t.points for t in result.tests}
+        total = sum(manual.get(name, p) for name, p in points.items())
+        total += sum(v for k, v in manual.items() if k not in points)
+        late = float(adjust.get("late_penalty", 0.0))
+        cols["auto_score"] = result.score
+        cols["manual_score"] = sum(manual.values()) if manual else None
+        cols["late_penalty"] = late if late else None
+        cols["final_score"] = max(0.0, total - late)
+    elif any(v is not None for v in cols.values()) and cols["auto_score"] is None:
+        cols["auto_score"] = result.score
+    return cols
+
+
+def final_score(result: SubmissionResult, adjust: dict | None) -> float:
+    """The score to report: ``final_score`` when known, else the autograder's score."""
+    cols = score_columns(result, adjust)
+    return cols["final_score"] if cols["final_score"] is not None else result.score
+
+
+# ---------------------------------------------------------------- csv
+
+
+def csv_rows(batches: list[tuple[str, list[SubmissionResult], dict]], *, prefix_tests: bool = False) -> list[list]:
+    """Header and rows of the students x tests table. ``batches``: ``(assignment, results,
+    gradebook adjustments)``; ``prefix_tests`` names test columns ``<assignment>:<test>``."""
+    tests: list[str] = []
+    seen = set()
+    for name, results, _ in batches:
+        for r in results:
+            for t in r.tests:
+                key = f"{name}:{t.name}" if prefix_tests else t.name
+                if key not in seen:
+                    seen.add(key)
+                    tests.append(key)
+    scores = {(name, r.student_id): score_columns(r, adj.get(r.student_id))
+              for name, results, adj in batches for r in results}
+    extras = [c for c in EXTRA_COLUMNS if any(s[c] is not None for s in scores.values())]
+    header = ["student_id", "assignment", "status", "score", "max_score", *extras]
+    for key in tests:
+        header += [key, f"{key} status"]
+    rows = [header]
+    for name, results, _ in batches:
+        for r in results:
+            cells: dict[str, tuple] = {}
+            for t in r.tests:
+                key = f"{name}:{t.name}" if prefix_tests else t.name
+                cells.setdefault(key, (t.points, t.status))
+            row = [r.student_id, r.assignment or name, r.status, r.score, r.max_score]
+            row += [scores[(name, r.student_id)][c] for c in extras]
+            for key in tests:
+                points, status = cells.get(key, (None, None))
+                row += [points, status]
+            rows.append(row)
+    rows[1:] = sorted(rows[1:], key=lambda row: (str(row[0]), str(row[1])))
+    return rows
+
+
+def write_csv(rows: list[list], path: Path | str) -> Path:
+    """Write ``rows`` with every cell passed through :func:`safe_cell`."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    for row in rows:
+        w.writerow([safe_cell(c) for c in row])
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(buf.getvalue(), encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------- canvas
+
+
+def _norm_header(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", str(name).strip().lower()).strip("_")
+
+
+_ROSTER_ALIASES = {"id": "canvas_id", "student": "name", "login_id": "sis_login_id", "sis_id": "sis_user_id",
+                   "user_id": "sis_user_id", "login": "sis_login_id", "student_name": "name"}
+
+
+def read_roster(path: Path | str) -> list[dict]:
+    """Rows of a roster CSV as dicts with the keys of :data:`ROSTER_COLUMNS` (missing ones
+    empty). Headers are matched loosely (``Student ID``, ``SIS Login ID``, ``ID`` for
+    ``canvas_id``...); raises :class:`ExportError` when the file is unreadable, too large or
+    has no ``student_id`` column nor any id column."""
+    path = Path(path)
+    try:
+        if path.stat().st_size > MAX_ROSTER_BYTES:
+            raise ExportError(f"roster {path}: larger than {MAX_ROSTER_BYTES} bytes")
+        text = path.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        raise ExportError(f"roster {path}: cannot be read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise ExportError(f"roster {path}: not UTF-8 text (save it as CSV UTF-8)") from None
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise ExportError(f"roster {path}: empty file; expected the header {','.join(ROSTER_COLUMNS)}") from None
+    keys = []
+    for h in header:
+        k = _norm_header(h)
+        keys.append(_ROSTER_ALIASES.get(k, k))
+    if not {"student_id", "sis_user_id", "sis_login_id", "canvas_id"} & set(keys):
+        raise ExportError(f"roster {path}: no id column in the header {header!r}; expected "
+                          f"{','.join(ROSTER_COLUMNS)}")
+    rows = []
+    for values in reader:
+        if not any(v.strip() for v in values):
+            continue
+        row = {k: "" for k in ROSTER_COLUMNS}
+        for k, v in zip(keys, values):
+            if k in row and not row[k]:
+                row[k] = v.strip()
+        rows.append(row)
+    return rows
+
+
+def _match(roster: list[dict], student_id: str) -> dict | None:
+    for key in ("student_id", "sis_login_id", "sis_user_id", "canvas_id"):
+        for row in roster:
+            if row[key] and row[key] == student_id:
+                return row
+    return None
+
+
+def canvas_rows(batches: list[tuple[str, list[SubmissionResult], dict]], roster: list[dict] | None, *,
+                assignment_ids: dict[str, str] | None = None, problems: list | None = None) -> list[list]:
+    """Header, ``Points Possible`` row and one row per student for Canvas' gradebook import.
+
+    Students are matched to ``roster`` rows by their id (against the roster's ``student_id``,
+    then ``sis_login_id``, ``sis_user_id``, ``canvas_id``); unmatched students are reported and
+    left out. Without a roster the student id goes into ``SIS User ID``. A student without a
+    result for an assignment gets an empty cell (Canvas leaves that grade unchanged)."""
+    assignment_ids = assignment_ids or {}
+    columns = []
+    for name, results, _ in batches:
+        cid = assignment_ids.get(name)
+        columns.append(f"{name} ({cid})" if cid else name)
+    header = [*CANVAS_HEADER, *columns]
+    possible = ["Points Possible", "", "", "", ""]
+    for _, results, _ in batches:
+        possible.append(max((r.max_score for r in results), default=None))
+    people: dict[str, dict] = {}
+    order: list[str] = []
+    unmatched: list[str] = []
+    for col, (name, results, adj) in enumerate(batches):
+        for r in results:
+            if roster is not None:
+                row = _match(roster, r.student_id)
+                if row is None:
+                    if r.student_id not in unmatched:
+                        unmatched.append(r.student_id)
+                    continue
+                key = row["canvas_id"] or row["sis_user_id"] or row["sis_login_id"] or row["student_id"]
+                ident = [row["name"] or row["student_id"], row["canvas_id"], row["sis_user_id"],
+                         row["sis_login_id"], row["section"]]
+            else:
+                key = r.student_id
+                ident = [r.student_id, "", r.student_id, "", ""]
+            if key not in people:
+                people[key] = {"ident": ident, "scores": [None] * len(batches)}
+                order.append(key)
+            people[key]["scores"][col] = final_score(r, adj.get(r.student_id))
+    if unmatched:
+        _report(problems, f"{len(unmatched)} student(s) not in the roster, left out of the Canvas file: "
+                          + ", ".join(repr(s) for s in unmatched))
+    rows = [header, possible]
+    for key in sorted(order, key=lambda k: (str(people[k]["ident"][0]).lower(), k)):
+        rows.append(people[key]["ident"] + people[key]["scores"])
+    return rows
+
+
+# ---------------------------------------------------------------- gradescope
+
+
+def gradescope_json(result: SubmissionResult, adjust: dict | None = None) -> dict:
+    """One student's result in Gradescope's autograder format (``results.json``)."""
+    tests = []
+    for i, t in enumerate(result.tests, 1):
+        output = t.message or ("passed" if t.status == PASSED else t.status)
+        if len(output) > MAX_OUTPUT_CHARS:
+            output = output[:MAX_OUTPUT_CHARS] + "\n[... output cut]"
+        tests.append({"name": t.name, "number": str(i), "score": round(float(t.points), 4),
+                      "max_score": round(float(t.max_points), 4),
+                      "status": "passed" if t.status == PASSED else "failed",
+                      "output": output, "tags": [t.status],
+                      "visibility": "after_published" if t.visibility == HIDDEN else "visible"})
+    out = {"score": round(float(final_score(result, adjust)), 4),
+           "output": result.message[:MAX_OUTPUT_CHARS] if result.message else f"status: {result.status}",
+           "stdout_visibility": "hidden", "tests": tests,
+           "extra_data": {"student_id": result.student_id, "assignment": result.assignment,
+                          "status": result.status, "max_score": result.max_score, "sha256": result.sha256,
+                          "grader_version": result.grader_version}}
+    if result.durations.get("total_s") is not None:
+        try:
+            out["execution_time"] = round(float(result.durations["total_s"]), 3)
+        except (TypeError, ValueError):
+            pass
+    return out
+
+
+def write_gradescope(batches: list[tuple[str, list[SubmissionResult], dict]], out: Path | str) -> list[Path]:
+    """``out/<student>/results.json`` (``out/<assignment>/<student>/results.json`` for several
+    assignments) when ``out`` is a folder (exists as one, ends with ``/`` or has no ``.json``
+    suffix); else one JSON file ``{student_id: results}`` (``{assignment: {...}}`` for several)."""
+    out_s = str(out)
+    out = Path(out)
+    written = []
+    as_dir = out.is_dir() or out_s.endswith(("/", "\\")) or out.suffix.lower() != ".json"
+    if as_dir:
+        for name, results, adj in batches:
+            base = out / safe_dirname(name) if len(batches) > 1 else out
+            for r in results:
+                d = base / safe_dirname(r.student_id)
+                d.mkdir(parents=True, exist_ok=True)
+                p = d / "results.json"
+                p.write_text(json.dumps(gradescope_json(r, adj.get(r.student_id)), indent=2) + "\n", encoding="utf-8")
+                written.append(p)
+        return written
+    data = {name: {r.student_id: gradescope_json(r, adj.get(r.student_id)) for r in results}
+            for name, results, adj in batches}
+    if len(batches) == 1:
+        data = next(iter(data.values()))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return [out]
+
+
+# ---------------------------------------------------------------- one entry point
+
+
+def find_graded_assignments(grades_root: Path | str) -> list[str]:
+    """Sub-folders of ``grades_root`` that hold graded results (``--all``)."""
+    root = Path(grades_root)
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and _result_files(p))
+
+
+def export(fmt: str, assignments: dict[str, Path], out: Path | str, *, db_url: str | None = None,
+           roster: Path | str | None = None, assignment_ids: dict[str, str] | None = None,
+           problems: list | None = None) -> dict:
+    """Export ``assignments`` (``{name: grades folder}``) as ``fmt`` into ``out``.
+
+    Returns ``{"paths": [...], "students": n, "assignments": [...]}``; problems (unreadable
+    files, unmatched students) go to ``problems`` or stderr."""
+    if fmt not in FORMATS:
+        raise ExportError(f"--format {fmt!r} is not known; expected one of {', '.join(FORMATS)}")
+    batches = []
+    for name, folder in assignments.items():
+        results = load_results(folder, problems=problems)
+        if not results:
+            raise ExportError(f"no results.json in {folder} (expected students/<student_id>/results.json): "
+                              f"grade {name} first or pass --grades DIR")
+        batches.append((name, results, gradebook_adjustments(db_url, name, problems=problems)))
+    n = len({r.student_id for _, results, _ in batches for r in results})
+    if fmt == "csv":
+        paths = [write_csv(csv_rows(batches, prefix_tests=len(batches) > 1), out)]
+    elif fmt == "canvas":
+        rows = canvas_rows(batches, read_roster(roster) if roster else None, assignment_ids=assignment_ids,
+                           problems=problems)
+        paths = [write_csv(rows, out)]
+    else:
+        paths = write_gradescope(batches, out)
+    return {"paths": paths, "students": n, "assignments": list(assignments)}
