@@ -131,3 +131,49 @@ def test_planted_copies_rank_above_independent_solutions(subs, tmp_path):
     assert max(others) <= 0.3, f"an independent pair scored {max(others)}; expected at most 0.3"
     # Identical stubs do not count: two untouched templates share nothing.
     assert sim[frozenset(("blank_1", "blank_2"))] == 0.0
+
+
+def test_cli_writes_pairs_csv_and_escaped_html(subs, tmp_path, capsys):
+    out = tmp_path / "sim"
+    assert cli.main(["similarity", ASSIGNMENT, str(subs), "--out", str(out), "--top", "5"]) == 0
+    printed = capsys.readouterr()
+    assert "broken: left out" in printed.err
+    with open(out / "pairs.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    assert rows[0][:3] == ["student_a", "student_b", "similarity"]
+    n = 8  # readable submissions: 3 independent, 2 copies, 2 blank, 1 hostile id
+    assert len(rows) - 1 == n * (n - 1) // 2
+    values = [float(r[2]) for r in rows[1:]]
+    assert values == sorted(values, reverse=True), "pairs.csv must list the most similar pair first"
+    # The hostile id hands in student_while's code unchanged: the top pair (1.0), and its cell
+    # cannot run as a formula; the planted copies come next.
+    assert set(rows[1][:2]) == {"'" + HOSTILE, "student_while"} and float(rows[1][2]) == 1.0, rows[1]
+    assert {frozenset(r[:2]) for r in rows[2:4]} == {frozenset(("copy_of_loops", "student_loops")),
+                                                     frozenset(("copy_of_numpy", "student_numpy"))}
+    assert not any(cell.startswith("=") for r in rows for cell in r)
+    page = (out / "similarity.html").read_text(encoding="utf-8")
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert page.count("<mark>") >= 3, "matching regions are highlighted"
+    # The report section: escaped ids, most similar first, a link to the full page.
+    pairs = similarity.read_pairs_csv(out / "pairs.csv")
+    assert {pairs[0].student_a, pairs[0].student_b} == {HOSTILE, "student_while"}
+    section = similarity.similarity_section_html(pairs, top=3)
+    assert section.startswith("<h2>Code similarity</h2>") and 'href="similarity.html"' in section
+    assert "<img" not in section and section.index("&lt;img") < section.index("copy_of_")
+
+
+def test_notebook_code_bounds_and_fallback(tmp_path):
+    # A notebook that lost its nbgrader metadata: its non-template code cells are compared.
+    nb = nbformat.read(str(TEMPLATE), as_version=4)
+    template_cell = next(c.source for c in nb.cells if c.cell_type == "code")
+    for c in nb.cells:
+        c.metadata.pop("nbgrader", None)
+    nb.cells.append(nbformat.v4.new_code_cell("%timeit x\ndef mine(a):\n    return a * 2\n"))
+    path = tmp_path / "stripped.ipynb"
+    write_notebook(nb, path)
+    _, cells = similarity.template_code(TEMPLATE)
+    code = similarity.notebook_code(path, template_cells=cells)
+    assert "def mine(a)" in code and "%timeit" not in code and template_cell.strip() not in code
+    assert len(similarity.notebook_code(path, template_cells=cells, max_chars=10)) == 10
+    with pytest.raises(similarity.InvalidSubmission, match="at most 100 are compared"):
+        similarity.notebook_code(path, max_bytes=100)
