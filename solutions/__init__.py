@@ -11,6 +11,7 @@ module                 contents
 ``solutions.shapes``   layer output shapes and parameter counts of whole networks
 ``solutions.lenet``    LeNet-5 in PyTorch, training and evaluation loops
 ``solutions.transfer`` VGG16 / develop-model transfer learning in Keras 3
+``solutions.backprop`` numpy backward passes of conv and pooling, gradient checks, a digits CNN
 =====================  ==========================================================
 
 ``load_mnist`` and the plotting helpers are student-facing and live in
@@ -53,6 +54,28 @@ _EXPORTS = {
     "train_source_model": "solutions.transfer",
     "transfer_vs_scratch": "solutions.transfer",
     "plot_transfer_vs_scratch": "solutions.transfer",
+    # solutions.backprop
+    "conv2d_backward": "solutions.backprop",
+    "conv2d_backward_naive": "solutions.backprop",
+    "pool2d_backward": "solutions.backprop",
+    "pool2d_backward_naive": "solutions.backprop",
+    "dilate": "solutions.backprop",
+    "numerical_gradient": "solutions.backprop",
+    "rel_error": "solutions.backprop",
+    "gradient_check": "solutions.backprop",
+    "relu_forward": "solutions.backprop",
+    "relu_backward": "solutions.backprop",
+    "dense_forward": "solutions.backprop",
+    "dense_backward": "solutions.backprop",
+    "softmax_cross_entropy": "solutions.backprop",
+    "init_digits_cnn": "solutions.backprop",
+    "digits_cnn_forward": "solutions.backprop",
+    "digits_cnn_loss": "solutions.backprop",
+    "digits_cnn_accuracy": "solutions.backprop",
+    "train_digits_cnn": "solutions.backprop",
+    "load_digits_split": "solutions.backprop",
+    "autograd_conv2d_backward": "solutions.backprop",
+    "autograd_pool2d_backward": "solutions.backprop",
     # student-facing tools, re-exported
     "load_mnist": "autograder.tools.data",
 }

@@ -1,0 +1,221 @@
+"""solutions/backprop.py: backward passes against PyTorch autograd (float64) and each other."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import solutions as ref
+
+pytestmark = pytest.mark.xdist_group("backprop_reference")
+
+
+def _conv_cases(count=120, seed=0):
+    rng = np.random.default_rng(seed)
+    pads = [0, 1, 2, (0, 2), (2, 1), "same", "valid"]
+    cases = []
+    while len(cases) < count:
+        N, C, F = (int(v) for v in rng.integers(1, 4, size=3))
+        H, W = (int(v) for v in rng.integers(1, 10, size=2))
+        KH, KW = (int(v) for v in rng.integers(1, 5, size=2))
+        s = int(rng.integers(1, 4)) if rng.random() < 0.5 else tuple(int(v) for v in rng.integers(1, 4, size=2))
+        p = pads[len(cases) % len(pads)]
+        x = rng.standard_normal((N, C, H, W))
+        w = rng.standard_normal((F, C, KH, KW))
+        b = rng.standard_normal(F) if rng.random() < 0.7 else None
+        try:
+            out = ref.conv2d(x, w, b, stride=s, padding=p)
+        except ValueError:
+            continue
+        cases.append((rng.standard_normal(out.shape), x, w, b, s, p))
+    return cases
+
+
+CONV_CASES = _conv_cases()
+
+
+@pytest.mark.parametrize("i", range(len(CONV_CASES)))
+def test_conv2d_backward_matches_autograd_and_naive(i):
+    dout, x, w, b, s, p = CONV_CASES[i]
+    want = ref.autograd_conv2d_backward(dout, x, w, b, stride=s, padding=p)
+    fast = ref.conv2d_backward(dout, x, w, b, stride=s, padding=p)
+    naive = ref.conv2d_backward_naive(dout, x, w, b, stride=s, padding=p)
+    for name, g, n, t, like in zip(("dx", "dw", "db"), fast, naive, want, (x, w, np.zeros(w.shape[0]))):
+        assert g.shape == like.shape, f"{name}: shape {g.shape}, expected {like.shape} (case {i}: s={s}, p={p})"
+        np.testing.assert_allclose(g, t, rtol=1e-10, atol=1e-10, err_msg=f"{name} vs autograd, s={s}, p={p}")
+        np.testing.assert_allclose(n, t, rtol=1e-10, atol=1e-10, err_msg=f"naive {name} vs autograd, s={s}, p={p}")
+
+
+def test_conv2d_backward_leaves_inputs_alone_and_keeps_float32():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 3, 6, 5)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 2)).astype(np.float32)
+    dout = rng.standard_normal(ref.conv2d(x, w, stride=2, padding=1).shape).astype(np.float32)
+    copies = [a.copy() for a in (dout, x, w)]
+    dx, dw, db = ref.conv2d_backward(dout, x, w, stride=2, padding=1)
+    for a, c in zip((dout, x, w), copies):
+        np.testing.assert_array_equal(a, c)
+    assert dx.dtype == dw.dtype == db.dtype == np.float32
+    ints = ref.conv2d_backward(np.ones((1, 1, 2, 2), dtype=int), np.ones((1, 1, 3, 3), dtype=int),
+                               np.ones((1, 1, 2, 2), dtype=int))
+    assert all(g.dtype == np.float64 for g in ints)
+    np.testing.assert_array_equal(ints[0][0, 0], [[1, 2, 1], [2, 4, 2], [1, 2, 1]])
+
+
+def test_conv2d_backward_is_a_full_convolution_with_the_flipped_kernel():
+    """dx of a 1-channel, stride-1, valid conv equals the textbook full convolution."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((1, 1, 6, 7))
+    k = rng.standard_normal((3, 2))
+    d = rng.standard_normal((4, 6))
+    dx, _, _ = ref.conv2d_backward(d[None, None], x, k[None, None])
+    full = np.zeros((6, 7))
+    for i in range(4):            # sum of shifted copies of the kernel, weighted by dout
+        for j in range(6):
+            full[i:i + 3, j:j + 2] += d[i, j] * k
+    np.testing.assert_allclose(dx[0, 0], full, rtol=1e-12)
+    np.testing.assert_allclose(dx[0, 0], ref.conv2d_single(np.pad(d, ((2, 2), (1, 1))), k, flip=True), rtol=1e-12)
+
+
+@pytest.mark.parametrize("bad, why", [
+    (dict(dout=np.ones((1, 2, 3, 3))), "dout"),
+    (dict(w=np.ones((2, 3, 3, 3))), "channels"),
+    (dict(stride=0), "stride"),
+    (dict(padding="full"), "padding"),
+    (dict(b=np.ones(3)), "b has"),
+])
+def test_conv2d_backward_errors(bad, why):
+    args = dict(dout=np.ones((1, 2, 3, 3)).reshape(1, 2, 3, 3), x=np.ones((1, 1, 5, 5)), w=np.ones((2, 1, 3, 3)),
+                b=None, stride=1, padding=0)
+    args.update(bad)
+    if why == "dout":
+        args["dout"] = np.ones((1, 2, 4, 4))
+    with pytest.raises(ValueError, match=why):
+        ref.conv2d_backward(**args)
+
+
+def _pool_cases(count=80, seed=3):
+    rng = np.random.default_rng(seed)
+    cases = []
+    while len(cases) < count:
+        shape = tuple(int(v) for v in rng.integers(1, 4, size=int(rng.integers(0, 3)))) + \
+            tuple(int(v) for v in rng.integers(1, 9, size=2))
+        k = int(rng.integers(1, 4)) if rng.random() < 0.5 else tuple(int(v) for v in rng.integers(1, 4, size=2))
+        s = None if rng.random() < 0.3 else (int(rng.integers(1, 4)) if rng.random() < 0.5
+                                              else tuple(int(v) for v in rng.integers(1, 4, size=2)))
+        # small integers: many tied maxima
+        x = rng.integers(0, 3, size=shape).astype(float) if len(cases) % 2 else rng.standard_normal(shape)
+        try:
+            out = ref.pool2d(x, k, s)
+        except ValueError:
+            continue
+        cases.append((rng.standard_normal(out.shape), x, k, s))
+    return cases
+
+
+POOL_CASES = _pool_cases()
+
+
+@pytest.mark.parametrize("mode", ["max", "avg", "sum"])
+def test_pool2d_backward_matches_autograd_and_naive(mode):
+    for dout, x, k, s in POOL_CASES:
+        want = ref.autograd_pool2d_backward(dout, x, k, s, mode)
+        got = ref.pool2d_backward(dout, x, k, s, mode)
+        assert got.shape == x.shape
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, err_msg=f"{mode}, x{x.shape}, k={k}, s={s}")
+        np.testing.assert_allclose(ref.pool2d_backward_naive(dout, x, k, s, mode), want, rtol=1e-12, atol=1e-12)
+
+
+def test_max_pool_tie_rule_first_in_row_major_order():
+    x = np.array([[5., 5.], [5., 1.]])
+    np.testing.assert_array_equal(ref.pool2d_backward(np.array([[3.]]), x, 2), [[3, 0], [0, 0]])
+    x = np.array([[0., 2.], [2., 2.]])
+    np.testing.assert_array_equal(ref.pool2d_backward(np.array([[3.]]), x, 2), [[0, 3], [0, 0]])
+    # overlapping windows that share a maximum add up there
+    x = np.array([[0., 9., 0.]])
+    np.testing.assert_array_equal(ref.pool2d_backward(np.array([[1., 2.]]), x, (1, 2), 1), [[0, 3, 0]])
+
+
+def test_pool2d_backward_errors():
+    with pytest.raises(ValueError, match="mode"):
+        ref.pool2d_backward(np.ones((2, 2)), np.ones((4, 4)), 2, mode="median")
+    with pytest.raises(ValueError, match="dout"):
+        ref.pool2d_backward(np.ones((3, 3)), np.ones((4, 4)), 2)
+    with pytest.raises(ValueError):
+        ref.pool2d_backward(np.ones((1, 1)), np.ones((4, 4)), 5)
+
+
+def test_numerical_gradient_centred_and_leaves_x_alone():
+    x = np.array([[0.5, -1.0], [2.0, 0.0]])
+    x0 = x.copy()
+    d = np.array([[1.0, 2.0], [-1.0, 0.5]])
+    g = ref.numerical_gradient(lambda z: z ** 3, x, d, h=0.1)
+    np.testing.assert_array_equal(x, x0)
+    # centred difference of z^3: 3 z^2 + h^2 exactly
+    np.testing.assert_allclose(g, (3 * x ** 2 + 0.01) * d, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ref.numerical_gradient(lambda z: z ** 2, x, d), 2 * x * d, rtol=1e-8, atol=1e-9)
+    assert ref.numerical_gradient(lambda z: float(np.sum(z ** 2)), x, 1.0).shape == x.shape
+    with pytest.raises(ValueError, match="h"):
+        ref.numerical_gradient(np.sin, x, d, h=0)
+
+
+def test_gradient_check_of_the_layers():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 3, 6, 5))
+    w = rng.standard_normal((4, 3, 3, 2))
+    b = rng.standard_normal(4)
+    for s, p in [(1, 0), (2, 1), ((2, 1), "same")]:
+        d = rng.standard_normal(ref.conv2d(x, w, b, s, p).shape)
+        dx, dw, db = ref.conv2d_backward(d, x, w, b, s, p)
+        assert ref.gradient_check(lambda z: ref.conv2d(z, w, b, s, p), x, d, dx) < 1e-7
+        assert ref.gradient_check(lambda z: ref.conv2d(x, z, b, s, p), w, d, dw) < 1e-7
+        assert ref.gradient_check(lambda z: ref.conv2d(x, w, z, s, p), b, d, db) < 1e-7
+    d = rng.standard_normal((2, 3, 3, 2))
+    assert ref.gradient_check(lambda z: ref.pool2d(z, 2, mode="avg"), x, d, ref.pool2d_backward(d, x, 2, mode="avg")) < 1e-7
+    assert ref.gradient_check(lambda z: ref.pool2d(z, 2), x, d, ref.pool2d_backward(d, x, 2)) < 1e-7
+    # a wrong gradient is obvious
+    assert ref.gradient_check(lambda z: ref.pool2d(z, 2), x, d, ref.pool2d_backward(d, x, 2, mode="avg")) > 1e-2
+
+
+def test_rel_error():
+    assert ref.rel_error(np.ones(3), np.ones(3)) == 0.0
+    assert ref.rel_error(np.array([1.0, 0.0]), np.array([1.0, 1e-3])) == pytest.approx(1.0)
+    assert ref.rel_error(np.array([0.0]), np.array([1e-12])) == pytest.approx(1e-4)
+    with pytest.raises(ValueError, match="shape"):
+        ref.rel_error(np.ones(3), np.ones(4))
+
+
+def test_softmax_cross_entropy_matches_torch():
+    import torch
+
+    rng = np.random.default_rng(5)
+    logits = rng.standard_normal((7, 10)) * 30          # large: the max trick matters
+    y = rng.integers(0, 10, size=7)
+    loss, d = ref.softmax_cross_entropy(logits, y)
+    t = torch.tensor(logits, requires_grad=True)
+    want = torch.nn.functional.cross_entropy(t, torch.tensor(y))
+    want.backward()
+    assert loss == pytest.approx(want.item(), rel=1e-12)
+    np.testing.assert_allclose(d, t.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_digits_split_and_capstone_network():
+    xtr, ytr, xte, yte = ref.load_digits_split(0)
+    assert xtr.shape == (1258, 1, 8, 8) and xte.shape == (539, 1, 8, 8)
+    assert xtr.min() >= 0 and xtr.max() <= 1 and set(np.unique(ytr)) == set(range(10))
+    a, b, c, d = ref.load_digits_split(0)
+    np.testing.assert_array_equal(c, xte)
+    # the network's gradients, checked numerically on a few images (noise added: the zero
+    # background would put ReLU and max-pool ties exactly on their kinks)
+    params = ref.init_digits_cnn(1)
+    xs = xtr[:5] + 0.05 * np.random.default_rng(6).standard_normal(xtr[:5].shape)
+    _, grads = ref.digits_cnn_loss(params, xs, ytr[:5])
+    for key in ("w1", "b1", "b2"):
+        def loss_of(v, key=key):
+            return ref.digits_cnn_loss({**params, key: v}, xs, ytr[:5])[0]
+        assert ref.gradient_check(loss_of, params[key], 1.0, grads[key]) < 1e-5, key
+    trained = ref.train_digits_cnn(xtr, ytr, seed=0)
+    assert ref.digits_cnn_accuracy(trained, xte, yte) >= 0.95
+    with pytest.raises(ValueError, match="w2"):
+        ref.digits_cnn_accuracy({k: v for k, v in trained.items() if k != "w2"}, xte, yte)
+    with pytest.raises(ValueError, match="shape"):
+        ref.digits_cnn_accuracy({**trained, "w1": trained["w1"][:3]}, xte, yte)
