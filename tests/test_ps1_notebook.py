@@ -77,7 +77,8 @@ def test_every_graded_function_has_public_and_hidden_tests(nb):
         kinds.setdefault(fn, set()).add("hidden" if H.is_hidden(cell.source) else "public")
     assert set(points) == set(H.FUNCTIONS)
     for fn in H.FUNCTIONS:
-        assert kinds[fn] == {"public", "hidden"}, f"{fn}: needs public and hidden tests, has {kinds[fn]}"
+        want = {"hidden"} if fn in H.ANSWERS else {"public", "hidden"}
+        assert kinds[fn] == want, f"{fn}: needs {sorted(want)} tests, has {kinds[fn]}"
     # weighted by difficulty: conv2d most, then conv2d_single
     assert max(points, key=points.get) == "conv2d"
     assert points["conv2d_single"] > points["conv_output_size"]
@@ -93,8 +94,31 @@ def test_solution_cells_keep_signature_outside_the_solution_region(nb):
         src = cell.source
         assert src.count("### BEGIN SOLUTION") == 1 and src.count("### END SOLUTION") == 1, meta["grade_id"]
         before = src.split("### BEGIN SOLUTION")[0]
+        if meta["grade_id"] in H.ANSWERS:      # the release keeps `answer_x = None` above the stub
+            assert f"\n{meta['grade_id']} = None\n" in f"\n{before}", f"{meta['grade_id']}: the None stub must stay visible"
+            continue
         assert f"def {meta['grade_id']}(" in before, f"{meta['grade_id']}: the def line must stay visible"
         assert '"""' in before, f"{meta['grade_id']}: the docstring must stay visible"
+
+
+def test_point_shares_reasoning_and_hygiene(nb):
+    """At least 20% of the points on predict-before-run answers, at most 10% on error
+    messages and input hygiene (tests named *_errors, *_unchanged*)."""
+    points = {H.nbgrader(c)["grade_id"]: H.nbgrader(c)["points"] for c in H.test_cells(nb)}
+    total = sum(points.values())
+    reasoning = sum(p for g, p in points.items() if H.function_of(g) in H.ANSWERS)
+    hygiene = sum(p for g, p in points.items() if g.endswith("_errors") or "_unchanged" in g)
+    assert reasoning >= 0.2 * total, f"reasoning {reasoning} of {total} points"
+    assert hygiene <= 0.1 * total, f"error/hygiene {hygiene} of {total} points"
+
+
+def test_released_notebook_does_not_print_the_practice_answer(nb):
+    """The flipped-kernel practice asks for a row by hand: no visible cell may hold it."""
+    for cell in nb.cells:
+        if cell.cell_type != "code" or H.is_hidden(cell.source) or H.nbgrader(cell).get("solution"):
+            continue
+        assert "-21" not in cell.source and "flip=True)]" not in cell.source, (
+            f"{cell.id}: shows the practice problem's answer to students")
 
 
 def test_setup_cell_imports_only_student_tools(nb):
@@ -228,6 +252,8 @@ def test_blank_release_fails_every_public_test_with_not_implemented(released):
     run = H.run_notebook(released)
     public = {H.nbgrader(c)["grade_id"] for c in H.test_cells(released) if c.source.strip()}
     assert len(public) == 8
+    for name in H.ANSWERS:                  # the answer cells keep the None of the stub
+        assert run.namespace[name] is None, name
     for gid in public:
         r = run.results[gid]
         assert not r.passed and "NotImplementedError" in r.error, (gid, r.error)

@@ -25,6 +25,30 @@ OUT = ROOT / "solutions" / "ps1_convolution" / "ps1_convolution.ipynb"
 NB = NotebookSource()
 md, code, setup, solution, test = NB.md, NB.code, NB.setup, NB.solution, NB.test
 
+ANSWER_POINTS = 2
+
+
+def answer(name: str, what: str, value: str):
+    """A predict-before-run question: a solution cell that binds ``name`` to a plain value.
+
+    The release shows ``name = None`` and the stub; the hidden test ``test_<name>`` checks it.
+    """
+    solution(name, f"""
+# {what}
+# Write the value itself (no code that calls your functions), then delete the `raise` line.
+{name} = None
+### BEGIN SOLUTION
+{name} = {value}
+### END SOLUTION
+""")
+
+
+def answer_test(name: str, body: str):
+    """The hidden test of an answer cell: fails with a clear note while the answer is None."""
+    test(f"test_{name}", ANSWER_POINTS, "### BEGIN HIDDEN TESTS\n"
+         f"assert {name} is not None, \"{name} is still None: write your answer (not answered yet)\"\n"
+         + textwrap.dedent(body).strip("\n") + "\n### END HIDDEN TESTS")
+
 
 # ---------------------------------------------------------------------------------------
 md("md-title", r"""
@@ -47,6 +71,12 @@ The grader also runs *hidden tests* (the empty test cells) that compare your fun
 with a reference on many more shapes, strides and paddings, check that you leave your
 inputs unchanged and that bad arguments raise clear errors. A test passes when its cell
 runs without an error.
+
+**Predict before you run.** Some cells ask a question instead of a function: a shape, a
+count, a padding. Work the answer out on paper *first*, write it as a plain value in the
+answer cell (`answer_... = 19`, not code that calls your functions: the grader keeps only
+plain values from these cells), then check it with your functions if you like. Hidden tests
+grade these answers; about a quarter of the points are on them.
 
 **Rules.** Use numpy only: no `scipy`, `torch`, `tensorflow`/`keras`, `np.convolve` or
 `np.correlate` (using them costs the points of that function). `np.lib.stride_tricks`
@@ -207,6 +237,28 @@ assert_raises((TypeError, ValueError), conv_output_size, 7.5, 3, because="n must
 ### END HIDDEN TESTS
 ''')
 
+md("md-q-unseen", r"""
+**Question (predict before you run).** A 10 x 10 image, a 3 x 3 kernel, stride 3, no
+padding. Some pixels are never inside any window, so they cannot influence the output at
+all. How many of the 100 pixels are never seen?
+""")
+
+answer("answer_unseen_pixels", "How many pixels of the 10 x 10 image are never inside a window? (an int)", "19")
+
+answer_test("answer_unseen_pixels", """
+import solutions as ref
+_n_out = ref.conv_output_size(10, 3, 0, 3)
+_seen = np.zeros((10, 10), dtype=bool)
+for _i in range(_n_out):
+    for _j in range(_n_out):
+        _seen[3 * _i:3 * _i + 3, 3 * _j:3 * _j + 3] = True
+assert_equal(answer_unseen_pixels, int((~_seen).sum()), name="answer_unseen_pixels",
+             mistakes={"only the last column was counted (the last row is dropped too)": 10,
+                       "that is the number of pixels that are seen": int(_seen.sum()),
+                       "that counts the pixels of the output": _n_out * _n_out},
+             hint="the windows start at rows 0, 3 and 6; which rows and columns does the last one reach?")
+""")
+
 # ---------------------------------------------------------------------------------------
 md("md-zero-pad", r"""
 ## 2. Zero padding
@@ -335,6 +387,25 @@ assert_raises(ValueError, zero_pad, np.ones((3, 3)), ((1, -1), (0, 0)), because=
 ### END HIDDEN TESTS
 ''')
 
+md("md-q-windows", r"""
+**Question.** A 7 x 7 image, a 3 x 3 kernel, stride 2, no padding. How many of the windows
+contain the pixel in row 1, column 2 (rows and columns counted from 0)?
+""")
+
+answer("answer_windows_covering", "How many windows contain the pixel (row 1, column 2)? (an int)", "2")
+
+answer_test("answer_windows_covering", """
+import solutions as ref
+_n_out = ref.conv_output_size(7, 3, 0, 2)
+_count = sum(1 for _i in range(_n_out) for _j in range(_n_out)
+             if 2 * _i <= 1 < 2 * _i + 3 and 2 * _j <= 2 < 2 * _j + 3)
+assert_equal(answer_windows_covering, _count, name="answer_windows_covering",
+             mistakes={"that is the count with stride 1 (k * k for an inner pixel)": 6,
+                       "that is k * k, the count of a pixel far from the border with stride 1": 9,
+                       "the windows overlap: column 2 is in two of them": 1},
+             hint="with stride 2 the windows start at rows 0, 2, 4 and columns 0, 2, 4.")
+""")
+
 # ---------------------------------------------------------------------------------------
 md("md-same", r"""
 ## 3. "Same" padding, two conventions
@@ -400,6 +471,42 @@ for _n in (1, 2, 3, 5, 6, 7, 10, 13):
                          mistakes={m: v for m, v in _mist.items() if v != _want})
 ### END HIDDEN TESTS
 ''')
+
+md("md-q-frameworks", r"""
+**Questions: the two frameworks on the same image.** A 9 x 9 image and a 4 x 4 kernel with
+stride 2.
+
+* Keras: `Conv2D(1, 4, strides=2, padding="same")`. Give `(output rows, zero rows added on
+  top, zero rows added at the bottom)`.
+* PyTorch: `nn.Conv2d(1, 1, kernel_size=4, stride=2, padding=1)` (one zero on every side).
+  How many output rows?
+""")
+
+answer("answer_keras_same", "(output rows, zeros on top, zeros at the bottom) for Keras' 'same' (a tuple of 3 ints)",
+       "(5, 1, 2)")
+
+answer_test("answer_keras_same", """
+import solutions as ref
+_rows = ref.conv_output_size(9, 4, "same", 2)
+_total = max((_rows - 1) * 2 + 4 - 9, 0)             # TensorFlow: the odd extra zero after the input
+_top, _bottom = _total // 2, _total - _total // 2
+_want = (_rows, _top, _bottom)
+_got = tuple(answer_keras_same)
+assert_equal(_got, _want, name="answer_keras_same",
+             mistakes={"the odd extra zero goes at the bottom, not on top": (_want[0], _bottom, _top),
+                       "that is floor, not ceil(9 / 2)": (4, _top, _bottom),
+                       "that pads symmetrically like PyTorch": (_want[0], 1, 1)})
+""")
+
+answer("answer_torch_rows", "Output rows of PyTorch's Conv2d(kernel_size=4, stride=2, padding=1) on 9 rows (an int)", "4")
+
+answer_test("answer_torch_rows", """
+import solutions as ref
+assert_equal(answer_torch_rows, ref.conv_output_size(9, 4, 1, 2), name="answer_torch_rows",
+             mistakes={"that is Keras' 'same' (ceil(9 / 2)); PyTorch applies the formula with p = 1": 5,
+                       "the +1 is missing": 3},
+             hint="floor((n + 2p - k) / s) + 1 with n = 9, k = 4, p = 1, s = 2.")
+""")
 
 # ---------------------------------------------------------------------------------------
 md("md-single", r"""
@@ -512,23 +619,22 @@ X_bin = np.array([[1, 1, 1, 0, 0],
 K_x = np.array([[1, 0, 1], [0, 1, 0], [1, 0, 1]])
 assert_close(conv2d_single(X_bin, K_x), np.array([[4., 3., 4.], [2., 4., 3.], [2., 3., 4.]]),
              rtol=0, atol=1e-12, name="conv2d_single(binary image, X kernel)", axes=("H'", "W'"))
-# (c) the practice problem: 1 pixel of zero padding, the kernel FLIPPED (true convolution)
+# (c) the practice problem: 1 pixel of zero padding, the kernel FLIPPED (true convolution);
+# only the first row is checked here (the rest is a question below)
 X_prac = np.array([[5, 1, 3, 7, 8],
                    [2, 4, 6, 1, 7],
                    [3, 4, 9, 7, 2],
                    [4, 9, 4, 5, 9],
                    [7, 9, 8, 7, 9]])
 K_prac = np.array([[3, 0, 0], [0, 0, 0], [0, 0, -3]])
-want = np.array([[12, 18, 3, 21, 0],
-                 [12, 12, 18, -3, -21],
-                 [27, 6, 3, 9, -3],
-                 [27, 15, 9, 0, -21],
-                 [0, -12, -27, -12, -15]], dtype=float)
-assert_close(conv2d_single(X_prac, K_prac, padding=1, flip=True), want, rtol=0, atol=1e-12,
-             name="conv2d_single(practice image, kernel, padding=1, flip=True)", axes=("H'", "W'"),
-             mistakes={"the kernel was not flipped (cross-correlation instead of convolution)": -want})
-assert_close(conv2d_single(X_prac, K_prac, padding=1), -want, rtol=0, atol=1e-12,
-             name="conv2d_single(practice image, kernel, padding=1)  [no flip]")
+row0 = np.array([12, 18, 3, 21, 0], dtype=float)
+Y_prac = conv2d_single(X_prac, K_prac, padding=1, flip=True)
+assert_shape(Y_prac, (5, 5), name="conv2d_single(practice image, kernel, padding=1, flip=True)", axes=("H'", "W'"))
+assert_close(Y_prac[0], row0, rtol=0, atol=1e-12,
+             name="the first row of conv2d_single(practice image, kernel, padding=1, flip=True)",
+             mistakes={"the kernel was not flipped (cross-correlation instead of convolution)": -row0})
+assert_close(conv2d_single(X_prac, K_prac, padding=1)[0], -row0, rtol=0, atol=1e-12,
+             name="the first row of conv2d_single(practice image, kernel, padding=1)  [no flip]")
 # (d) stride and output shape: 7x7 input, 3x3 kernel
 ones7 = np.ones((7, 7))
 assert_shape(conv2d_single(ones7, np.ones((3, 3))), (5, 5), name="7x7 * 3x3, stride 1", axes=("H'", "W'"))
@@ -560,6 +666,12 @@ for (_H, _W, _KH, _KW, _s, _p) in [(5, 7, 3, 3, 1, 0), (6, 4, 2, 2, 1, 0), (7, 5
 test("test_conv2d_single_flip_stride", 2, '''
 ### BEGIN HIDDEN TESTS
 import solutions as ref
+_Xp = np.array([[5, 1, 3, 7, 8], [2, 4, 6, 1, 7], [3, 4, 9, 7, 2], [4, 9, 4, 5, 9], [7, 9, 8, 7, 9]])
+_Kp = np.array([[3, 0, 0], [0, 0, 0], [0, 0, -3]])
+_want = ref.conv2d_single(_Xp, _Kp, padding=1, flip=True)
+assert_close(conv2d_single(_Xp, _Kp, padding=1, flip=True), _want, rtol=0, atol=1e-12,
+             name="conv2d_single(practice image, kernel, padding=1, flip=True)", axes=("H'", "W'"),
+             mistakes={"the kernel was not flipped (cross-correlation instead of convolution)": -_want})
 _rng = np.random.default_rng(12)
 for (_H, _W, _KH, _KW, _s, _p, _flip) in [(7, 7, 3, 3, 2, 0, False), (9, 8, 3, 2, 3, 1, False),
                                           (8, 11, 2, 4, (2, 3), 0, False), (10, 6, 3, 3, (1, 2), (2, 1), False),
@@ -590,7 +702,7 @@ for (_H, _W, _KH, _KW, _s, _p, _flip) in [(7, 7, 3, 3, 2, 0, False), (9, 8, 3, 2
 ### END HIDDEN TESTS
 ''')
 
-test("test_conv2d_single_unchanged_dtype", 1, '''
+test("test_conv2d_single_unchanged_errors", 1, '''
 ### BEGIN HIDDEN TESTS
 import solutions as ref
 _rng = np.random.default_rng(13)
@@ -607,11 +719,6 @@ for _dt, _want_dt, _tol in [(np.float64, np.float64, 1e-9), (np.float32, np.floa
         f"{np.dtype(_want_dt)} (the inputs' floating dtype, float64 for integers).")
     assert_close(_got, ref.conv2d_single(_X, _K, stride=1, padding=1, flip=True), rtol=_tol, atol=_tol,
                  name=f"conv2d_single on {np.dtype(_dt)} inputs")
-### END HIDDEN TESTS
-''')
-
-test("test_conv2d_single_errors", 1, '''
-### BEGIN HIDDEN TESTS
 assert_shape(conv2d_single(np.ones((4, 6)), np.ones((2, 3)), stride=2), (2, 2), name="conv2d_single(4x6, 2x3, stride=2)")
 assert_raises(ValueError, conv2d_single, np.ones((3, 4, 4)), np.ones((3, 3)), because="image must be 2-D (H, W)")
 assert_raises(ValueError, conv2d_single, np.ones((4, 4)), np.ones((1, 3, 3)), because="kernel must be 2-D (KH, KW)")
@@ -625,12 +732,13 @@ assert_raises(ValueError, conv2d_single, np.ones((5, 5)), np.ones((3, 3)), paddi
 ''')
 
 md("md-practice-flip", r"""
-**Practice (not graded).** Work out the first row of the flipped-kernel practice problem
-by hand: the kernel `[[3, 0, 0], [0, 0, 0], [0, 0, -3]]` rotated by 180 degrees is
-`[[-3, 0, 0], [0, 0, 0], [0, 0, 3]]`, so each output value is
+**Question: the flipped-kernel practice problem, by hand.** The public test above checks
+the first row, `12 18 3 21 0`. The kernel `[[3, 0, 0], [0, 0, 0], [0, 0, -3]]` rotated by
+180 degrees is `[[-3, 0, 0], [0, 0, 0], [0, 0, 3]]`, so each output value is
 $3 \times$ (bottom-right pixel of the window) $- 3 \times$ (top-left pixel), with zeros
-outside the image. Then compare with your function. Why is the cross-correlation of this
-kernel exactly the negative of its convolution?
+outside the image (padding 1). Work out the **second** row by hand before you run anything.
+(Not graded: why is the cross-correlation of this kernel exactly the negative of its
+convolution?)
 """)
 
 code("demo-practice-flip", """
@@ -640,8 +748,21 @@ X_practice = np.array([[5, 1, 3, 7, 8],
                        [4, 9, 4, 5, 9],
                        [7, 9, 8, 7, 9]])
 K_practice = np.array([[3, 0, 0], [0, 0, 0], [0, 0, -3]])
-show_matrices([X_practice, K_practice, conv2d_single(X_practice, K_practice, padding=1, flip=True)],
-              ["X (padding 1 added when sliding)", "K (rotated 180 degrees first)", "true convolution"], ops=["*", "="]);
+show_matrices([X_practice, K_practice, K_practice[::-1, ::-1]],
+              ["X (padding 1 added when sliding)", "K", "K rotated by 180 degrees"]);
+""")
+
+answer("answer_practice_row2", "The second row of the true convolution (a tuple of 5 ints)", "(12, 12, 18, -3, -21)")
+
+answer_test("answer_practice_row2", """
+import solutions as ref
+_X = np.array([[5, 1, 3, 7, 8], [2, 4, 6, 1, 7], [3, 4, 9, 7, 2], [4, 9, 4, 5, 9], [7, 9, 8, 7, 9]])
+_K = np.array([[3, 0, 0], [0, 0, 0], [0, 0, -3]])
+_Y = ref.conv2d_single(_X, _K, padding=1, flip=True)
+_got = np.asarray(answer_practice_row2, dtype=float)
+assert_close(_got, _Y[1], rtol=0, atol=1e-9, name="answer_practice_row2",
+             mistakes={"the kernel was not flipped (that is the cross-correlation)": -_Y[1],
+                       "that is the first row": _Y[0], "that is the third row": _Y[2]})
 """)
 
 # ---------------------------------------------------------------------------------------
@@ -889,7 +1010,7 @@ assert_close(conv2d(_x, _w, padding=1), ref.conv2d(_x, _w, padding=1), rtol=1e-9
 ### END HIDDEN TESTS
 ''')
 
-test("test_conv2d_unchanged_dtype", 2, '''
+test("test_conv2d_unchanged_errors", 1, '''
 ### BEGIN HIDDEN TESTS
 import solutions as ref
 _rng = np.random.default_rng(25)
@@ -909,11 +1030,6 @@ for _dt, _want_dt, _tol in [(np.float64, np.float64, 1e-9), (np.float32, np.floa
             f"{np.dtype(_want_dt)} (the inputs' floating dtype, float64 for integers).")
         assert_close(_got, ref.conv2d(_x, _w, _b, stride=(2, 1), padding=_p), rtol=_tol, atol=_tol,
                      name=f"conv2d on {np.dtype(_dt)} inputs, padding={_p!r}", axes=("N", "F", "H'", "W'"))
-### END HIDDEN TESTS
-''')
-
-test("test_conv2d_errors", 2, '''
-### BEGIN HIDDEN TESTS
 assert_shape(conv2d(np.ones((1, 2, 5, 6)), np.ones((3, 2, 2, 3)), np.zeros(3), stride=(1, 2)), (1, 3, 4, 2),
              name="conv2d(x(1, 2, 5, 6), w(3, 2, 2, 3), b, stride=(1, 2))", axes=("N", "F", "H'", "W'"))
 assert_raises(ValueError, conv2d, np.ones((1, 3, 5, 5)), np.ones((2, 2, 3, 3)), match="channel",
@@ -1075,7 +1191,7 @@ for (_shape, _k, _s) in [((6, 6), 2, None), ((7, 5), 2, None), ((5, 8), 3, 1), (
 ### END HIDDEN TESTS
 ''')
 
-test("test_pool2d_unchanged_dtype", 1, '''
+test("test_pool2d_unchanged_errors", 1, '''
 ### BEGIN HIDDEN TESTS
 import solutions as ref
 _rng = np.random.default_rng(32)
@@ -1091,11 +1207,6 @@ for _dt, _want_dt in [(np.float64, np.float64), (np.float32, np.float32), (np.in
         assert_close(_got, ref.pool2d(_x, 2, 2, _mode), rtol=1e-6, atol=1e-6,
                      name=f"pool2d(mode={_mode!r}) on a {np.dtype(_dt)} array",
                      hint="for integer input convert to float64 before summing (uint8 sums overflow).")
-### END HIDDEN TESTS
-''')
-
-test("test_pool2d_errors", 1, '''
-### BEGIN HIDDEN TESTS
 assert_shape(pool2d(np.ones((5, 7)), (2, 3)), (2, 2), name="pool2d(ones((5, 7)), (2, 3))")
 assert_raises(ValueError, pool2d, np.ones((4, 4)), 2, mode="median", match="mode",
               because="mode must be 'max', 'avg' or 'sum'")
@@ -1105,6 +1216,30 @@ assert_raises(ValueError, pool2d, np.ones((4, 4)), 2, 0, because="stride must be
 assert_raises(ValueError, pool2d, np.ones(8), 2, because="x must have at least 2 axes (..., H, W)")
 ### END HIDDEN TESTS
 ''')
+
+md("md-q-receptive", r"""
+**Question: how far does one output see?** Stack three layers on a grayscale image: a 3 x 3
+convolution (stride 1, no padding), another 3 x 3 convolution (stride 1, no padding), then
+a 2 x 2 max pooling (stride 2). One value of the pooling output depends on a square patch of
+the input image. What is the side of that patch (its *receptive field*)?
+""")
+
+answer("answer_receptive_field", "The side of the input patch one pooled value depends on (an int)", "6")
+
+answer_test("answer_receptive_field", """
+import solutions as ref
+# walk back from one output position: a window of size k and stride s turns a span of
+# r positions into (r - 1) * s + k positions of its input
+_r = 1
+for _k, _s in reversed([(3, 1), (3, 1), (2, 2)]):
+    _r = (_r - 1) * _s + _k
+assert_equal(answer_receptive_field, _r, name="answer_receptive_field",
+             mistakes={"that is the two 3x3 convolutions alone: each 2x2 pooling window spans two neighbouring "
+                       "positions of their output": 5,
+                       "the window sizes were added (3 + 3 + 2)": 8},
+             hint="walk back from one output: a layer with kernel k and stride s turns a span of r positions "
+                  "into (r - 1) * s + k positions of its input.")
+""")
 
 # ---------------------------------------------------------------------------------------
 md("md-params", r"""
@@ -1172,18 +1307,27 @@ for _k in (1, 2, 3, 5, 7, (1, 3), (5, 2)):
                 assert_equal(conv_param_count(_k, _cin, _cout, bias=_bias), _want,
                              name=f"conv_param_count({_k!r}, {_cin}, {_cout}, bias={_bias})",
                              mistakes={m: v for m, v in _mist.items() if v != _want})
+assert_equal(conv_param_count((2, 4), 3, 6), 150, name="conv_param_count((2, 4), 3, 6)")
 ### END HIDDEN TESTS
 ''')
 
-test("test_conv_param_count_errors", 1, '''
-### BEGIN HIDDEN TESTS
-assert_equal(conv_param_count((2, 4), 3, 6), 150, name="conv_param_count((2, 4), 3, 6)")
-assert_raises(ValueError, conv_param_count, 0, 3, 8, because="k must be >= 1")
-assert_raises(ValueError, conv_param_count, (3, 0), 3, 8, because="k must be >= 1 along both axes")
-assert_raises(ValueError, conv_param_count, 3, 0, 8, because="c_in must be >= 1")
-assert_raises(ValueError, conv_param_count, 3, 3, 0, because="c_out must be >= 1")
-### END HIDDEN TESTS
-''')
+md("md-q-dense", r"""
+**Question: weight sharing, in numbers.** Flatten a 32 x 32 RGB image and connect it to a
+dense layer of 100 units (with biases). How many parameters does that dense layer have?
+Compare with a convolutional layer of 100 filters of 5 x 5 on the same image.
+""")
+
+answer("answer_dense_params", "Parameters of the dense layer (an int)", "307_300")
+
+answer_test("answer_dense_params", """
+import solutions as ref
+_n_in = 32 * 32 * 3
+assert_equal(answer_dense_params, _n_in * 100 + 100, name="answer_dense_params",
+             mistakes={"the biases are missing": _n_in * 100,
+                       "the 3 colour channels are missing": 32 * 32 * 100 + 100,
+                       "that is the convolutional layer (weights are shared over positions)":
+                           ref.conv_param_count(5, 3, 100)})
+""")
 
 # ---------------------------------------------------------------------------------------
 md("md-practice-net", r"""

@@ -166,8 +166,14 @@ class Assignment:
                 continue
             if not meta and skip_demos:
                 continue
-            with contextlib.redirect_stdout(io.StringIO()):
-                exec(compile(code, f"<{meta.get('grade_id', cell.get('id', 'cell'))}>", "exec"), ns)
+            try:
+                with contextlib.redirect_stdout(io.StringIO()):
+                    exec(compile(code, f"<{meta.get('grade_id', cell.get('id', 'cell'))}>", "exec"), ns)
+            except NotImplementedError:
+                # the stub of an unanswered answer cell (`answer = None` then the raise): the
+                # grader keeps the None, as here
+                if not meta.get("solution"):
+                    raise
             plt.close("all")
         return run
 
@@ -178,7 +184,8 @@ class Assignment:
         source is renamed to ``f`` for injection, with the ``_mut_*`` helpers it calls put in
         front of it (and ``import math`` where the file imports math and the mutant uses it).
         Other module-level names are not available: each mutant is self-contained apart
-        from the notebook's own names.
+        from the notebook's own names. A wrong answer to a predict-before-run question is an
+        entry of the module's ``ANSWERS`` dict, ``{"answer_x__what": "value source"}``.
         """
         spec = importlib.util.spec_from_file_location(f"{self.NAME}_mutants", self.MUTANTS_FILE)
         module = importlib.util.module_from_spec(spec)
@@ -198,6 +205,14 @@ class Assignment:
             used = [h for h in helpers if re.search(rf"\b{h}\(", src)]
             prefix = "import math\n\n" if module_math and re.search(r"\bmath\.", src) else ""
             src = prefix + "".join(helpers[h] + "\n\n" for h in used) + src
+            ast.parse(src)
+            out[name] = (target, src)
+        # answer cells (``answer_x = value``): ANSWERS = {"answer_x__what": "the wrong value's source"}
+        for name, value in getattr(module, "ANSWERS", {}).items():
+            target = name.split("__", 1)[0]
+            if target not in self.FUNCTIONS:
+                raise ValueError(f"answer mutant {name!r} targets unknown answer {target!r}")
+            src = f"{target} = {value}\n"
             ast.parse(src)
             out[name] = (target, src)
         return out

@@ -7,6 +7,10 @@ from pathlib import Path
 from harness import Assignment
 
 NAME = "ps1_convolution"
-FUNCTIONS = ["conv_output_size", "zero_pad", "same_padding", "conv2d_single", "conv2d",
-             "pool2d", "conv_param_count", "practice_network"]
+FUNCTIONS = ["conv_output_size", "answer_unseen_pixels", "zero_pad", "answer_windows_covering", "same_padding",
+             "answer_keras_same", "answer_torch_rows", "conv2d_single", "answer_practice_row2", "conv2d",
+             "pool2d", "answer_receptive_field", "conv_param_count", "answer_dense_params", "practice_network"]
+# predict-before-run questions: solution cells binding a plain value, graded by one hidden test each
+ANSWERS = [f for f in FUNCTIONS if f.startswith("answer_")]
 H = Assignment(NAME, FUNCTIONS, Path(__file__).with_name("mutants.py"), skip_demos=True)
+H.ANSWERS = ANSWERS

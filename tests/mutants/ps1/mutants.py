@@ -683,3 +683,27 @@ def practice_network__pool_forgotten(*args, **kwargs):
     h3 = (26 + 4 - 5) // 2 + 1
     return {"conv1_shape": (26, 26, 5), "pool1_shape": (26, 26, 5), "conv2_shape": (h3, h3, 3),
             "conv1_weights": 135, "conv1_params": 140, "conv2_weights": 375, "conv2_params": 378}
+
+
+# ------------------------------------------------------------ predict-before-run answers
+# wrong answers to the questions: {"<answer name>__<what>": source of the value}
+ANSWERS = {
+    "answer_unseen_pixels__last_column_only": "10",
+    "answer_unseen_pixels__seen_count": "81",
+    "answer_unseen_pixels__string": "'19'",
+    "answer_windows_covering__stride_one": "6",
+    "answer_windows_covering__one": "1",
+    "answer_keras_same__extra_on_top": "(5, 2, 1)",
+    "answer_keras_same__torch_style": "(5, 1, 1)",
+    "answer_keras_same__floor": "(4, 1, 2)",
+    "answer_torch_rows__same_as_keras": "5",
+    "answer_torch_rows__no_plus_one": "3",
+    "answer_practice_row2__not_flipped": "(-12, -12, -18, 3, 21)",
+    "answer_practice_row2__first_row": "(12, 18, 3, 21, 0)",
+    "answer_practice_row2__too_short": "(12, 12, 18, -3)",
+    "answer_receptive_field__convs_only": "5",
+    "answer_receptive_field__sum": "8",
+    "answer_dense_params__no_bias": "307_200",
+    "answer_dense_params__conv_layer": "7_600",
+    "answer_dense_params__none": "None",
+}
