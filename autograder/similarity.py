@@ -263,6 +263,15 @@ def similarity_section_html(pairs: list[Pair], *, top: int = 10, href: str | Non
             f"<th>similarity</th></tr>{rows}</table>")
 
 
+def similarity_section_from(sim_dir: Path | str, *, top: int = 10, href: str | None = None) -> str:
+    """:func:`similarity_section_html` for the ``pairs.csv`` in ``sim_dir`` (what
+    ``cnn-course similarity --out sim_dir`` wrote); ``""`` when there is none."""
+    path = Path(sim_dir) / "pairs.csv"
+    if not path.is_file():
+        return ""
+    return similarity_section_html(read_pairs_csv(path), top=top, href=href)
+
+
 def write_similarity(assignment: str, codes: dict[str, str], out_dir: Path | str, *, template: str = "",
                      top: int = 20, notes=()) -> dict:
     """Compare ``codes``, write ``pairs.csv`` and ``similarity.html`` into ``out_dir``;

@@ -6,7 +6,6 @@ from __future__ import annotations
 import ast
 import builtins
 import csv
-import json
 from pathlib import Path
 
 import nbformat
@@ -160,6 +159,8 @@ def test_cli_writes_pairs_csv_and_escaped_html(subs, tmp_path, capsys):
     section = similarity.similarity_section_html(pairs, top=3)
     assert section.startswith("<h2>Code similarity</h2>") and 'href="similarity.html"' in section
     assert "<img" not in section and section.index("&lt;img") < section.index("copy_of_")
+    assert similarity.similarity_section_from(out, top=3, href="similarity.html") == section
+    assert similarity.similarity_section_from(tmp_path / "nowhere") == ""
 
 
 def test_notebook_code_bounds_and_fallback(tmp_path):
