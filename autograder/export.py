@@ -82,7 +82,12 @@ def safe_dirname(student_id: str) -> str:
     """A folder name for ``student_id`` that stays inside its parent: the id itself when it is a
     plain name, else ``student-<sha256 prefix>``."""
     sid = str(student_id)
-    if (0 < len(sid) <= 128 and sid not in (".", "..") and not sid.startswith(".")
+    try:
+        sid.encode("utf-8")
+        encodable = True
+    except UnicodeEncodeError:  # a lone surrogate: not a file name
+        encodable = False
+    if (encodable and 0 < len(sid) <= 128 and sid not in (".", "..") and not sid.startswith(".")
             and not re.search(r"[/\\\x00-\x1f\x7f]", sid)):
         return sid
     return "student-" + hashlib.sha256(sid.encode("utf-8", "surrogatepass")).hexdigest()[:12]
@@ -302,7 +307,7 @@ def write_csv(rows: list[list], path: Path | str) -> Path:
         w.writerow([safe_cell(c) for c in row])
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(buf.getvalue(), encoding="utf-8")
+    path.write_text(buf.getvalue(), encoding="utf-8", errors="replace")
     return path
 
 

@@ -280,7 +280,8 @@ def write_similarity(assignment: str, codes: dict[str, str], out_dir: Path | str
     out_dir.mkdir(parents=True, exist_ok=True)
     pairs = compare(codes, template)
     csv_path = out_dir / "pairs.csv"
-    csv_path.write_text(pairs_csv_text(pairs), encoding="utf-8")
+    csv_path.write_text(pairs_csv_text(pairs), encoding="utf-8", errors="replace")
     html_path = out_dir / "similarity.html"
-    html_path.write_text(similarity_html(assignment, pairs, codes, top=top, notes=notes), encoding="utf-8")
+    html_path.write_text(similarity_html(assignment, pairs, codes, top=top, notes=notes), encoding="utf-8",
+                         errors="replace")
     return {"pairs": pairs, "csv": csv_path, "html": html_path}

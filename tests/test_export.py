@@ -97,6 +97,11 @@ def test_csv_table_escapes_formulas(tmp_path):
     assert by_id["carol"][2:] == ["invalid", "0", "6", "", "", "", "", "", ""], "missing columns stay empty"
     assert "'" + HOSTILE in by_id, "a formula-like id is prefixed with '"
     assert not any(c.startswith(("=", "+", "@", "\t", "\r")) for r in rows for c in r)
+    # A lone surrogate (valid JSON escape, invalid Unicode) in an id does not stop the export.
+    (out / "students" / "sur").mkdir()
+    (out / "students" / "sur" / "results.json").write_text(json.dumps(_result("x\ud800", {"t_add"}).to_dict()))
+    assert cli.main(["export", "toy", "--format", "csv", "--out", str(dest), "--grades", str(out)]) == 0
+    assert "x?" in {r[0] for r in _rows(dest)}
     for cell, safe in [("-2+3", "'-2+3"), ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"), ("\rx", "'\rx"),
                        ("+1", "'+1"), ("a=b", "a=b"), (-2.5, "-2.5"), (None, "")]:
         assert export.safe_cell(cell) == safe
@@ -184,6 +189,7 @@ def test_gradescope_results(tmp_path):
     assert evil.startswith("student-") and export.safe_dirname(".x").startswith("student-")
     assert sorted(p.name for p in dest.iterdir()) == sorted(["alice", "bob", "carol", HOSTILE, evil])
     assert not (tmp_path / "evil").exists()
+    assert export.safe_dirname("x\ud800").startswith("student-") and export.safe_dirname("a b@c") == "a b@c"
     # One JSON file when --out names a .json file.
     one = tmp_path / "all.json"
     assert cli.main(["export", "toy", "--format", "gradescope", "--out", str(one), "--grades", str(out)]) == 0
