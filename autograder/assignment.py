@@ -7,18 +7,21 @@ hidden test cells are empty: they are only counted (``hidden_count``).
 """
 from __future__ import annotations
 
+import ast
 import copy
+import hashlib
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .cells import BEGIN_HIDDEN as HIDDEN_BEGIN, has_hidden, is_solution, public_part  # noqa: F401
 from .notebook import InvalidSubmission, read_notebook
 from .sandbox import DEFAULT_LIMITS
 
 REPO = Path(__file__).resolve().parent.parent
-HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
-HIDDEN_END = "### END HIDDEN TESTS"
-DEFAULT_CONFIG = {"limits": {**DEFAULT_LIMITS, "tests": {}}, "forbidden": {"modules": [], "names": []}}
+DEFAULT_CONFIG = {"limits": {**DEFAULT_LIMITS, "tests": {}}, "forbidden": {"modules": [], "names": []},
+                  "probes": {}, "sandbox": {"data": []}}
+MAX_PROBE_CHARS = 20_000
 
 
 @dataclass
@@ -44,6 +47,8 @@ class Assignment:
     hidden_count: int = 0
     released: bool = False
     path: Path | None = None
+    graded_names: frozenset = frozenset()   # what test cells may use of the student's code
+    version: str = ""                       # sha256 of the notebook and grading.toml (regrade detection)
 
     @property
     def max_score(self) -> float:
@@ -60,6 +65,16 @@ class Assignment:
     @property
     def forbidden(self) -> dict:
         return self.config["forbidden"]
+
+    @property
+    def probes(self) -> dict:
+        """``[probes]``: public code snippets hidden tests run in the sandbox by name."""
+        return self.config.get("probes", {}) or {}
+
+    @property
+    def sandbox_data(self) -> list:
+        """``[sandbox] data``: data files (in the data cache) the sandbox may read."""
+        return list((self.config.get("sandbox") or {}).get("data", []) or [])
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -89,7 +104,41 @@ def load_config(path: Path) -> dict:
         v = cfg["forbidden"].get(key, [])
         if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
             raise ValueError(f"{path}: [forbidden] {key} must be a list of strings, got {v!r}")
+    probes = cfg.get("probes")
+    if not isinstance(probes, dict):
+        raise ValueError(f"{path}: [probes] must be a table of name = \"\"\"code\"\"\" entries")
+    for name, code in probes.items():
+        if not name.isidentifier() or not isinstance(code, str) or len(code) > MAX_PROBE_CHARS:
+            raise ValueError(f"{path}: [probes] {name} must be a string of Python code "
+                             f"(at most {MAX_PROBE_CHARS} characters) under an identifier name")
+        try:
+            ast.parse(code)
+        except SyntaxError as exc:
+            raise ValueError(f"{path}: [probes] {name} is not valid Python ({exc.msg}, line {exc.lineno})") from None
+    data = (cfg.get("sandbox") or {}).get("data", [])
+    if not isinstance(data, list) or not all(isinstance(x, str) and x and "/" not in x and not x.startswith(".")
+                                             for x in data):
+        raise ValueError(f"{path}: [sandbox] data must be a list of file names in the data folder, got {data!r}")
     return cfg
+
+
+def defined_names(source: str) -> set[str]:
+    """Top-level names a cell defines: functions, classes, assignment targets, imports."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return set()
+    out: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for t in targets:
+                for n in ast.walk(t):
+                    if isinstance(n, ast.Name):
+                        out.add(n.id)
+    return out
 
 
 def load_assignment(name: str, *, source_dir: Path | None = None, released: bool = False) -> Assignment:
@@ -117,33 +166,35 @@ def load_assignment(name: str, *, source_dir: Path | None = None, released: bool
     hidden = 0
     setup = ""
     seen = set()
+    graded: set[str] = set()
     for cell in cells:
         if cell.cell_type != "code":
             continue
         gid = cell.grade_id
         if gid == "setup" and not setup:
             setup = cell.source
+        if is_solution(cell.nbgrader):
+            graded |= defined_names(cell.source)
         if not cell.is_test or not gid:
             continue
         if gid in seen:
             raise ValueError(f"{nb_path}: duplicate grade_id {gid!r}")
         seen.add(gid)
-        is_hidden = HIDDEN_BEGIN in cell.source
+        is_hidden = has_hidden(cell.source)
         points = float(cell.nbgrader.get("points", 0) or 0)
         if released and not cell.source.strip():
             hidden += 1
             continue
-        if is_hidden:
-            before = cell.source.split(HIDDEN_BEGIN)[0]
-            after = cell.source.split(HIDDEN_END)[-1] if HIDDEN_END in cell.source else ""
-            texts.append(before + after)
-        else:
-            texts.append(cell.source)
+        texts.append(public_part(cell.source))
         cpu = float(overrides.get(gid, cfg["limits"]["cpu_per_test"]))
         tests.append(TestSpec(gid, points, "hidden" if is_hidden else "public", cell.source, cpu, cell.index))
     if released:
         hidden += sum(1 for t in tests if t.visibility == "hidden")
         tests = [t for t in tests if t.visibility == "public"]
+    digest = hashlib.sha256(nb_path.read_bytes())
+    toml = folder / "grading.toml"
+    digest.update(toml.read_bytes() if toml.exists() else b"")
     return Assignment(name=name, notebook_name=nb_path.name, tests=tests, config=cfg, setup_source=setup,
                       test_sources_for_matching=[t for t in texts if t.strip()], hidden_count=hidden,
-                      released=released, path=nb_path)
+                      released=released, path=nb_path, graded_names=frozenset(graded),
+                      version=digest.hexdigest()[:16])

@@ -26,8 +26,7 @@ from pathlib import Path
 
 import nbformat
 
-HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
-HIDDEN_END = "### END HIDDEN TESTS"
+from autograder.cells import HIDDEN_BEGIN_LINE as HIDDEN_BEGIN, HIDDEN_END_LINE as HIDDEN_END
 
 
 def nbgrader_meta(grade_id: str, **flags) -> dict:

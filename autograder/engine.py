@@ -30,8 +30,8 @@ from . import protocol as P
 from .assignment import Assignment
 from .forbidden import analyze
 from .notebook import InvalidSubmission, extract_student_code, read_notebook
-from .results import (CRASH, ERROR, FAILED, FORBIDDEN, GRADED, HIDDEN, INVALID, MEMORY, PASSED, TIMEOUT,
-                      SubmissionResult, TestResult)
+from .results import (CRASH, ERROR, FAILED, FORBIDDEN, GRADED, HIDDEN, INVALID, MAX_SUBMISSION_MESSAGE, MEMORY,
+                      PASSED, TIMEOUT, SubmissionResult, TestResult, safe_text)
 from .sandbox import DEFAULT_LIMITS, Sandbox, SandboxError, SandboxFault, isolation_available
 from .tools import checks
 
@@ -85,14 +85,21 @@ def _exception_class(type_name: str, builtin_name: str) -> type:
 
 
 def _student_exception(info: dict, label: str) -> StudentCodeError:
-    cls = _exception_class(str(info.get("type", "Exception")), str(info.get("builtin", "Exception")))
+    # Everything here comes from the sandbox, where the student's code could have rewritten
+    # the worker: bound and clean each field before it is used.
+    if not isinstance(info, dict):
+        info = {}
+    type_name = safe_text(info.get("type", "Exception"), 100)
+    builtin_name = safe_text(info.get("builtin", "Exception"), 100)
+    message = safe_text(info.get("message", ""), 2000)
+    cls = _exception_class(type_name, builtin_name)
     try:
-        exc = cls(str(info.get("message", "")))
+        exc = cls(message)
     except Exception:
         exc = cls.__new__(cls)
-    exc.student_type = str(info.get("type", "Exception"))
-    exc.student_message = str(info.get("message", ""))
-    exc.student_traceback = str(info.get("traceback", ""))
+    exc.student_type = type_name
+    exc.student_message = message
+    exc.student_traceback = safe_text(info.get("traceback", ""), 3000)
     exc.label = label
     return exc
 
@@ -180,7 +187,8 @@ class Session:
         self.flagged = flagged
         self.limits = limits
         self.seed = seed
-        self.sb = Sandbox(limits, assignment.forbidden, insecure=insecure, seed=seed, hide=hide)
+        self.sb = Sandbox(limits, assignment.forbidden, insecure=insecure, seed=seed, hide=hide,
+                          data_files=getattr(assignment, "sandbox_data", []))
         self.excluded: set[int] = set()
         self.notes: list[str] = []
         self.names: dict[str, dict] = {}
@@ -191,46 +199,72 @@ class Session:
         self.cpu_limit = float(limits["cpu_per_test"])
         self.wall_deadline = float("inf")
         self.pending_seed: int | None = None
+        self.submission_deadline = time.monotonic() + float(limits.get("wall_per_submission", 600))
         self.tasks_after_load: int | None = None
         self.ref_labels: dict[int, str] = {}
+        self.graded = sorted(_graded_names(assignment))
+        self.shadowed: list[str] = []
+        self.mutated: list = []          # grader-side arrays whose sandbox copy a call changed
+        self.test_refs: list[int] = []   # remote references made during the current test
+        self.visibility = "public"       # of the current test
 
     # -- lifecycle
     def start(self) -> None:
         """Start the sandbox and load the student's definitions, skipping statements that kill it."""
         t0 = time.monotonic()
+        send_values_failed = False
         try:
             for _ in range(MAX_LOAD_RETRIES):
                 if not self.sb.alive():
                     self.sb.start()
                 sent = [i for i in range(len(self.code.stmts)) if i not in self.excluded]
-                current = {"k": None}
+                current = {"k": None, "loaded": False}
 
                 def on_event(ev):
-                    current["k"] = ev.get("i")
+                    if ev.get("ev") == "loaded":
+                        current["loaded"] = True
+                    else:
+                        current["k"] = ev.get("i")
                 budget = float(self.limits["startup_cpu"])
                 try:
                     head, bufs = self.sb.request(
-                        {"op": "load", "stmts": [self.code.stmts[i] for i in sent], "cells": self.code.cells},
-                        cpu_limit=budget, wall_limit=self._wall(budget), on_event=on_event)
+                        {"op": "load", "stmts": [self.code.stmts[i] for i in sent], "cells": self.code.cells,
+                         "graded": self.graded, "values": not send_values_failed},
+                        cpu_limit=budget, wall_limit=max(1.0, min(self._wall(budget),
+                                                                  self.submission_deadline - time.monotonic())),
+                        on_event=on_event)
                 except SandboxFault as fault:
+                    if current["loaded"]:
+                        # Every statement ran: the answer (the definitions sent back) was the
+                        # problem, not a statement. Try once more keeping every value remote.
+                        if send_values_failed:
+                            raise
+                        send_values_failed = True
+                        self.notes.append(f"The values your notebook defines could not be sent back whole "
+                                          f"({safe_text(fault.message, 300)}); they were used remotely.")
+                        continue
                     k = current["k"]
-                    if k is None or not 0 <= k < len(sent):
+                    if not isinstance(k, int) or not 0 <= k < len(sent):
                         raise
                     bad = sent[k]
                     st = self.code.stmts[bad]
                     self.excluded.add(bad)
-                    self.notes.append(f"cell {st['cell'] + 1}, line {st['lineno']} was skipped while loading "
-                                      f"your code ({fault.kind}: {fault.message}).")
+                    self.notes.append(f"{_where(self.code, st)} was skipped while loading "
+                                      f"your code ({fault.kind}: {safe_text(fault.message, 300)}).")
                     continue
                 if not head.get("ok"):
                     raise SandboxFault("crash", "the sandbox could not load the notebook")
                 self._set_names(head, bufs)
                 self.tasks_after_load = self.sb.pids_count()
                 if not self.loaded:
-                    for e in head.get("errors", []):
-                        info = e.get("error", {})
-                        self.notes.append(f"cell {int(e.get('cell', 0)) + 1}, line {e.get('lineno')}: "
-                                          f"{info.get('type')}: {info.get('message')}")
+                    errors = head.get("errors") if isinstance(head.get("errors"), list) else []
+                    for e in errors[:20]:
+                        if not isinstance(e, dict):
+                            continue
+                        info = e.get("error") if isinstance(e.get("error"), dict) else {}
+                        st = {"cell": e.get("cell", 0), "lineno": e.get("lineno")}
+                        self.notes.append(f"{_where(self.code, st)}: {safe_text(info.get('type'), 100)}: "
+                                          f"{safe_text(info.get('message'), 500)}")
                 self.loaded = True
                 return
             raise SandboxFault("crash", "the notebook's code kept stopping the sandbox while loading")
@@ -240,11 +274,17 @@ class Session:
     def _set_names(self, head, bufs):
         self.names = {}
         self.values = {}
-        for name, info in (head.get("names") or {}).items():
-            if not isinstance(info, dict) or not isinstance(name, str) or not name.isidentifier():
+        graded = set(self.graded)
+        names = head.get("names") if isinstance(head.get("names"), dict) else {}
+        for name, info in names.items():
+            if not isinstance(info, dict) or name not in graded:
                 continue
-            self.names[name] = info
-        for name, node in (head.get("values") or {}).items():
+            self.names[name] = {"kind": info.get("kind") if info.get("kind") in _KINDS else "object"}
+        shadowed = head.get("shadowed") if isinstance(head.get("shadowed"), list) else []
+        self.shadowed = sorted({n for n in shadowed[:200] if isinstance(n, str) and n in _BUILTIN_NAMES
+                                and not n.startswith("_")})
+        values = head.get("values") if isinstance(head.get("values"), dict) else {}
+        for name, node in values.items():
             if name in self.names:
                 try:
                     self.values[name] = P.decode(node, bufs)
@@ -265,6 +305,8 @@ class Session:
             raise TypeError(f"cannot pass this value to the student's code: {exc}") from None
 
     def _from_ref(self, rid: int):
+        if len(self.test_refs) < 100_000:
+            self.test_refs.append(rid)
         return RemoteObject(self, {"ref": rid}, self.ref_labels.get(rid, f"object#{rid}"))
 
     # -- requests
@@ -301,28 +343,19 @@ class Session:
             value = P.decode(head.get("value"), rbufs, self._from_ref)
             if isinstance(value, RemoteObject):
                 object.__setattr__(value, "_label", label + "(...)" if header.get("op") == "call" else label)
-                self.ref_labels[value._ref_id] = value._label
-            for req_i, resp_i in head.get("wb") or []:
-                self._write_back(arrays or [], int(req_i), rbufs[int(resp_i)])
-        except (P.ProtocolError, KeyError, TypeError, ValueError, IndexError) as exc:
-            raise _Abort(CRASH, f"{label}: the sandbox sent an invalid answer ({exc})") from None
+                if len(self.ref_labels) < 10_000:
+                    self.ref_labels[value._ref_id] = value._label
+            mut = head.get("mut") if isinstance(head.get("mut"), list) else []
+            if mut and arrays:
+                changed = {m for m in mut[:10_000] if isinstance(m, int)}
+                self.mutated.extend(orig for b, orig in arrays if b in changed)
+        except (P.ProtocolError, KeyError, TypeError, ValueError, IndexError, RecursionError) as exc:
+            raise _Abort(CRASH, f"{label}: the sandbox sent an invalid answer ({safe_text(exc, 200)})") from None
         return value
 
-    @staticmethod
-    def _write_back(arrays, req_i, raw):
-        for b, orig in arrays:
-            if b != req_i:
-                continue
-            if isinstance(orig, np.ndarray):
-                if len(raw) == orig.nbytes and orig.flags.writeable:
-                    new = np.frombuffer(raw, dtype=orig.dtype).reshape(orig.shape)
-                    np.copyto(orig, new)
-            else:  # torch tensor
-                import torch
-                arr = np.frombuffer(raw, dtype=orig.detach().cpu().numpy().dtype)
-                if arr.size == orig.numel():
-                    with torch.no_grad():
-                        orig.copy_(torch.from_numpy(arr.copy()).reshape(orig.shape))
+    def was_modified(self, obj) -> bool:
+        """Did a call of the student's code change its copy of ``obj`` (an argument)?"""
+        return any(o is obj for o in self.mutated)
 
     def call(self, target: dict, args, kwargs, label: str):
         name = target.get("global")
@@ -336,10 +369,26 @@ class Session:
         return self.op({"op": "call", "target": target, "args": node_args, "kwargs": node_kwargs},
                        label, bufs, arrays)
 
-    def run_student(self, code: str, **inputs):
-        """Grader-side ``run_student``: runs ``code`` in the sandbox's notebook namespace."""
+    def run_probe(self, name: str, **inputs):
+        """Grader-side ``run_probe``: runs the assignment's public probe ``name`` in the sandbox."""
+        probes = self.assignment.probes
+        if not isinstance(name, str) or name not in probes:
+            raise RuntimeError(f"run_probe: no probe {name!r} in the assignment's grading.toml [probes] "
+                               f"(it has: {', '.join(sorted(probes)) or 'none'}); tell your instructor")
+        return self.run_student(probes[name], _public=True, **inputs)
+
+    def run_student(self, code: str, _public: bool = False, **inputs):
+        """Grader-side ``run_student``: runs ``code`` in the sandbox's notebook namespace.
+
+        Only public code may enter the sandbox: a public test's own snippets, or a probe.
+        A hidden test must use ``run_probe`` (its code is never sent to the student's side).
+        """
         if not isinstance(code, str):
             raise TypeError(f"run_student: code must be a str, got {type(code).__name__}")
+        if self.visibility == HIDDEN and not _public:
+            raise RuntimeError("a hidden test may not send code to the sandbox with run_student: declare the "
+                               "code as a probe in grading.toml [probes] and call run_probe(NAME, ...); "
+                               "tell your instructor")
         try:
             used = {n.id for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Name)}
         except SyntaxError:
@@ -376,20 +425,35 @@ class Session:
                 pass
 
     # -- tests
-    def begin_test(self, cpu_limit: float, seed: int) -> None:
+    def begin_test(self, cpu_limit: float, seed: int, visibility: str = "public") -> None:
+        self.visibility = visibility
+        self.mutated = []
+        self.test_refs = []
         self.cpu_limit = cpu_limit
         self.test_cpu0 = self.sb.cpu_seconds()
-        self.wall_deadline = time.monotonic() + self._wall(cpu_limit)
+        self.wall_deadline = min(time.monotonic() + self._wall(cpu_limit), self.submission_deadline)
         self.pending_seed = seed
 
     def test_cpu(self) -> float:
         return self.sb.cpu_seconds() - self.test_cpu0
 
+    def end_test(self) -> None:
+        """Free the remote objects the test made (the sandbox keeps them alive until told)."""
+        refs, self.test_refs, self.mutated = self.test_refs, [], []
+        if refs and self.sb.alive():
+            try:
+                self.sb.request({"op": "release", "ids": refs}, cpu_limit=5, wall_limit=20)
+            except SandboxFault:
+                pass
+
     def namespace(self, setup_ns: dict) -> dict:
+        """A test cell's globals: the student's *graded names* only (the names the
+        assignment's solution cells define), then the setup cell's names and the helpers,
+        which no student name can replace; builtins are the grader's own."""
         ns: dict = {}
         for name, info in self.names.items():
             kind = info.get("kind")
-            if kind == "module":
+            if kind == "module" or name in _BUILTIN_NAMES:
                 continue
             if kind == "value" and name in self.values:
                 ns[name] = copy.deepcopy(self.values[name])
@@ -404,9 +468,54 @@ def _quiet_print(*args, **kwargs):
     """Test cells' prints are not shown while grading."""
 
 
+_KINDS = ("module", "class", "function", "value", "object")
+_BUILTIN_NAMES = frozenset(dir(builtins))
+
+
+def _graded_names(assignment) -> set[str]:
+    """The student names tests may use: the solution cells' top-level names; for an
+    assignment without solution cells, the names its test cells read (builtins excluded)."""
+    names = set(getattr(assignment, "graded_names", ()) or ())
+    if not names:
+        for spec in assignment.tests:
+            try:
+                tree = ast.parse(spec.source)
+            except (SyntaxError, ValueError, RecursionError):
+                continue
+            names |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        names -= set(checks.__all__) | {"np", "ref"}
+    return {n for n in names if n.isidentifier() and n not in _BUILTIN_NAMES}
+
+
+def _where(code, st: dict) -> str:
+    """A statement's place as a Jupyter user finds it: the cell's first line and the line."""
+    try:
+        cell = int(st.get("cell", 0))
+    except (TypeError, ValueError):
+        cell = 0
+    first = ""
+    src = (getattr(code, "cells", {}) or {}).get(cell) or (getattr(code, "cells", {}) or {}).get(str(cell)) or ""
+    for line in str(src).splitlines():
+        if line.strip():
+            first = line.strip()[:60]
+            break
+    line_no = st.get("lineno")
+    where = f"the cell starting `{first}`" if first else f"code cell {cell + 1}"
+    return f"{where} (line {line_no})" if line_no else where
+
+
 def _helpers(session: Session) -> dict:
     ns = {name: getattr(checks, name) for name in checks.__all__}
     ns["run_student"] = session.run_student
+    ns["run_probe"] = session.run_probe
+
+    def assert_not_modified(after, before, *, name: str = "the input") -> None:
+        if session.was_modified(after):
+            raise AssertionError(f"The function modified {name} in place. Work on a copy (np.pad returns a new "
+                                 f"array) and leave the caller's arrays unchanged.")
+        checks.assert_not_modified(after, before, name=name)
+    assert_not_modified.__doc__ = checks.assert_not_modified.__doc__
+    ns["assert_not_modified"] = assert_not_modified
     ns["np"] = np
     ns["print"] = _quiet_print
     ns["__builtins__"] = builtins
@@ -456,6 +565,13 @@ def _versions() -> dict:
 # ----------------------------------------------------------------------------- grading
 
 def _run_test(session: Session, spec, setup_ns: dict, names_defined: set) -> tuple[str, str]:
+    try:
+        return _run_test_cell(session, spec, setup_ns, names_defined)
+    finally:
+        session.end_test()
+
+
+def _run_test_cell(session: Session, spec, setup_ns: dict, names_defined: set) -> tuple[str, str]:
     ns = session.namespace(setup_ns)
     hidden = spec.visibility == HIDDEN
     try:
@@ -586,17 +702,17 @@ def grade_notebook(assignment: Assignment, notebook_path, student_id: str = "stu
                 names_defined = set(session.names) or names_defined
             session.clean_up()
             pts = float(spec.points) if status == PASSED else 0.0
-            result.tests.append(TestResult(spec.grade_id, pts, float(spec.points), status, message,
+            result.tests.append(TestResult(spec.grade_id, pts, float(spec.points), status, safe_text(message),
                                            spec.visibility, round(time.monotonic() - t1, 4),
                                            round(max(0.0, session.sb.cpu_seconds() - cpu_before), 4)))
     except Exception as exc:  # noqa: BLE001 - an engine bug must not stop a batch
         done = {t.name for t in result.tests}
-        msg = f"internal grader error: {type(exc).__name__}: {exc}"
+        msg = safe_text(f"internal grader error: {type(exc).__name__}: {exc}", 500)
         for t in specs:
             if t.grade_id not in done:
                 result.tests.append(TestResult(t.grade_id, 0.0, t.points, ERROR, msg, t.visibility))
         notes.append("The grader hit an internal error; tell your instructor. " +
-                     "".join(traceback.format_exception_only(type(exc), exc)).strip())
+                     safe_text("".join(traceback.format_exception_only(type(exc), exc)).strip(), 500))
     finally:
         result.isolation = session.sb.mechanisms or result.isolation
         result.durations = {
@@ -608,18 +724,26 @@ def grade_notebook(assignment: Assignment, notebook_path, student_id: str = "stu
             "cpu_s": round(session.sb.cpu_seconds(), 4),
         }
         session.close()
-    notes.extend(session.notes)
+    notes.extend(session.notes[:50])
+    if session.shadowed:
+        notes.append("Your code defines " + ", ".join(f"`{n}`" for n in session.shadowed[:10])
+                     + (" and more" if len(session.shadowed) > 10 else "")
+                     + ", the name(s) of Python builtins. The tests use Python's own; choose another name "
+                     "so your own code does not break.")
     if code.skipped:
         notes.append(f"{code.skipped} top-level statement(s) (plots, prints, training runs, loops) were not run "
                      "while grading; only imports, functions, classes and simple assignments are.")
     if flagged:
         notes.append("Forbidden APIs: " + "; ".join(f"{k} uses {', '.join(v)}" for k, v in sorted(flagged.items())))
-    result.message = "\n".join(notes)
+    result.message = safe_text("\n".join(safe_text(n, 2000) for n in notes), MAX_SUBMISSION_MESSAGE)
     result.score = float(sum(t.points for t in result.tests))
     return result
 
 
 def _grade_one(session, spec, i, lim, test_override, limits, setup_ns, names_defined) -> tuple[str, str]:
+    if time.monotonic() >= session.submission_deadline:
+        return TIMEOUT, (f"not run: the submission used its whole wall-clock budget of "
+                         f"{float(lim['wall_per_submission']):g} s in earlier tests")
     spent = session.sb.cpu_seconds()
     left = float(lim["cpu_per_submission"]) - spent
     if left <= 0:
@@ -634,7 +758,7 @@ def _grade_one(session, spec, i, lim, test_override, limits, setup_ns, names_def
     if limits and "cpu_per_test" in limits:
         cpu = float(limits["cpu_per_test"])
     cpu = min(cpu, left)
-    session.begin_test(cpu, (zlib.crc32(spec.grade_id.encode()) + session.seed) % (2**31))
+    session.begin_test(cpu, (zlib.crc32(spec.grade_id.encode()) + session.seed) % (2**31), spec.visibility)
     return _run_test(session, spec, setup_ns, names_defined)
 
 

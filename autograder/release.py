@@ -32,12 +32,9 @@ SOURCE_DIR = ROOT / "solutions"
 RELEASE_DIR = ROOT / "exercises"
 NBGRADER_CONFIG = ROOT / "nbgrader_config.py"
 
-BEGIN_SOLUTION = "BEGIN SOLUTION"
-END_SOLUTION = "END SOLUTION"
-BEGIN_HIDDEN = "BEGIN HIDDEN TESTS"
-END_HIDDEN = "END HIDDEN TESTS"
-CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
-TEXT_STUB = "YOUR ANSWER HERE"
+from autograder import cells
+from autograder.cells import (BEGIN_HIDDEN, BEGIN_SOLUTION, CODE_STUB, END_HIDDEN, END_SOLUTION,  # noqa: F401
+                              TEXT_STUB)
 
 # What may be copied into a release besides the notebooks.
 EXTRA_FILES = ("grading.toml",)
@@ -236,30 +233,8 @@ def _norm(line: str) -> str:
     return " ".join(line.split())
 
 
-def _regions(source: str, begin: str, end: str) -> list[str]:
-    """Lines strictly inside ``begin`` / ``end`` delimiter lines."""
-    inside, out = False, []
-    for line in source.split("\n"):
-        if begin in line:
-            inside = True
-        elif end in line:
-            inside = False
-        elif inside:
-            out.append(line)
-    return out
-
-
-def _outside(source: str) -> list[str]:
-    """Lines outside every solution and hidden-test region (what the release may keep)."""
-    inside, out = False, []
-    for line in source.split("\n"):
-        if BEGIN_SOLUTION in line or BEGIN_HIDDEN in line:
-            inside = True
-        elif END_SOLUTION in line or END_HIDDEN in line:
-            inside = False
-        elif not inside:
-            out.append(line)
-    return out
+_regions = cells.regions
+_outside = cells.outside
 
 
 def _nbg(cell) -> dict:

@@ -61,3 +61,26 @@ class SubmissionResult:
         data = dict(data)
         data["tests"] = [TestResult(**t) for t in data.get("tests", [])]
         return cls(**data)
+
+
+# Caps on the text a submission can put into results, feedback and reports (characters).
+MAX_TEST_MESSAGE = 4_000
+MAX_SUBMISSION_MESSAGE = 12_000
+
+
+def safe_text(value, limit: int = MAX_TEST_MESSAGE) -> str:
+    """``value`` as text fit to store and show: invalid Unicode (lone surrogates) replaced,
+    NUL removed, at most ``limit`` characters (a note says how much was cut)."""
+    try:
+        text = value if isinstance(value, str) else str(value)
+    except Exception:  # noqa: BLE001 - a hostile __str__
+        text = "<unprintable>"
+    if len(text) > 4 * limit + 1024:
+        text = text[:4 * limit + 1024]
+        cut = True
+    else:
+        cut = False
+    text = text.encode("utf-8", "replace").decode("utf-8", "replace").replace("\x00", "")
+    if len(text) > limit or cut:
+        text = text[:limit] + f" [... cut: messages are limited to {limit} characters]"
+    return text

@@ -1,7 +1,7 @@
 """The sandbox: one worker process (worker.py) per submission, isolated from the grader.
 
 On Linux as root (the grading machine), a sandbox is started with
-``unshare --fork --pid --mount-proc --net --mount --kill-child`` running a small
+``unshare --fork --pid --mount-proc --net --mount --ipc --uts --kill-child`` running a small
 bootstrap (``BOOTSTRAP`` below) that, inside the new mount namespace:
 
 - makes ``/`` rprivate, joins the sandbox's cgroups (memory, pids, cpuacct) when writable;
@@ -9,7 +9,7 @@ bootstrap (``BOOTSTRAP`` below) that, inside the new mount namespace:
   with an empty tmpfs: the repo (``solutions/``, ``exercises/``, gradebook, ``.git``), the
   output and submission folders, ``/tmp``, ``/root``, ``/home`` disappear;
 - binds back read-only only the Python installation (venv and base prefix), the offline
-  data dir and ``$KERAS_HOME``, plus ``autograder/`` (what students import, no secrets) at
+  data files the assignment declares, plus ``autograder/`` (what students import, no secrets) at
   ``/tmp/lib/autograder``; the worker's cwd is a fresh tmpfs ``/tmp/work``;
 - drops to an unprivileged uid from a pool (one per concurrent sandbox, so RLIMIT_NPROC is
   per sandbox), sets PR_SET_NO_NEW_PRIVS and rlimits (AS, CPU, FSIZE, NPROC, NOFILE, CORE),
@@ -42,7 +42,10 @@ REPO = PKG_DIR.parent
 SYSTEM_DIRS = {"bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr", "etc", "proc", "sys", "dev"}
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CGROUP_CONTROLLERS = ("memory", "pids", "cpuacct")
-MAX_ANSWER_BYTES = 512 << 20   # the most array data one answer from the sandbox may carry
+MAX_ANSWER_BYTES = 256 << 20   # the most array data one answer from the sandbox may carry
+# New PID (with its own /proc), network, mount, IPC (SysV shared memory, semaphores, message
+# queues, POSIX mqueues) and UTS namespaces; the sandbox dies with the unshare process.
+UNSHARE_FLAGS = ("--fork", "--pid", "--mount-proc", "--net", "--mount", "--ipc", "--uts", "--kill-child")
 
 DEFAULT_LIMITS = {
     "cpu_per_test": 10.0,
@@ -52,6 +55,7 @@ DEFAULT_LIMITS = {
     "memory_mb": 4096,
     "output_kb": 256,
     "processes": 64,
+    "wall_per_submission": 600.0,
 }
 
 BOOTSTRAP = r'''
@@ -113,22 +117,25 @@ os.execve(cfg["python"], [cfg["python"], "-m", "autograder.worker", str(cfg["in_
 '''
 
 
-# Data files the sandbox may read. Full MNIST is not among them: its test labels are what
-# the grader scores a model's predictions against, so the student's code must not see them.
-SANDBOX_DATA_FILES = ("mnist_small.npz",)
+# Data files a sandbox may read are those its assignment declares in grading.toml
+# ([sandbox] data = ["mnist_small.npz"]); nothing else of the data cache is visible. Full
+# MNIST is never among them: its test labels are what the grader scores predictions against.
 
 
-def sandbox_data_dir(data: str) -> str | None:
-    """A folder beside the data cache holding only :data:`SANDBOX_DATA_FILES` (hard links).
+def sandbox_data_dir(data: str, names=()) -> str | None:
+    """A folder beside the data cache holding only the files ``names`` (hard links).
 
     It is bind-mounted read-only at the data cache's path inside the sandbox. Returns None
-    when nothing can be shared (no cache, or the folder cannot be written).
+    when nothing is to be shared (none declared, no cache, or the folder cannot be written).
     """
+    import hashlib
+
     src = os.path.realpath(data)
-    files = [f for f in SANDBOX_DATA_FILES if os.path.isfile(os.path.join(src, f))]
+    files = sorted({f for f in names if f and "/" not in f and not f.startswith(".")
+                    and os.path.isfile(os.path.join(src, f))})
     if not files:
         return None
-    dst = os.path.join(src, "sandbox")
+    dst = os.path.join(src, "sandbox-" + hashlib.sha256("\n".join(files).encode()).hexdigest()[:12])
     try:
         os.makedirs(dst, mode=0o755, exist_ok=True)
         for name in files:
@@ -219,8 +226,7 @@ def probe() -> dict:
         unshare = shutil.which("unshare")
         if sys.platform.startswith("linux") and os.geteuid() == 0 and unshare:
             try:
-                r = subprocess.run([unshare, "--fork", "--pid", "--mount-proc", "--net", "--mount", "--kill-child",
-                                    "true"], capture_output=True, timeout=20)
+                r = subprocess.run([unshare, *UNSHARE_FLAGS, "true"], capture_output=True, timeout=20)
                 ns = r.returncode == 0
             except (OSError, subprocess.TimeoutExpired):
                 ns = False
@@ -233,7 +239,7 @@ def isolation_available() -> str | None:
     p = probe()
     if not p["namespaces"]:
         return None
-    desc = "namespaces(pid,net,mount)+uid+no_new_privs+rlimits(as,cpu,fsize,nproc,nofile,core)"
+    desc = "namespaces(pid,net,mount,ipc,uts)+uid+no_new_privs+rlimits(as,cpu,fsize,nproc,nofile,core)"
     if p["cgroups"]:
         desc += "+cgroup_v1(" + ",".join(p["cgroups"]) + ")"
     return desc
@@ -245,8 +251,9 @@ class Sandbox:
     """One worker process and its limits. Not thread-safe: one per grading thread."""
 
     def __init__(self, limits: dict, forbidden: dict | None = None, *, insecure: bool = False,
-                 seed: int = 0, hide: list[str] | tuple = ()):
+                 seed: int = 0, hide: list[str] | tuple = (), data_files=()):
         self.limits = {**DEFAULT_LIMITS, **(limits or {})}
+        self.data_files = list(data_files)
         self.forbidden = forbidden or {}
         self.insecure = insecure
         self.seed = seed
@@ -292,9 +299,7 @@ class Sandbox:
                 self.uid = UIDS.acquire()
                 cg_procs = self._make_cgroups(mem, int(lim["processes"]), p["cgroups"])
                 binds = {sys.prefix: None, sys.base_prefix: None, str(PKG_DIR): "/tmp/lib/autograder"}
-                if env.get("KERAS_HOME") and os.path.isdir(env["KERAS_HOME"]):
-                    binds[os.path.realpath(env["KERAS_HOME"])] = None
-                shared = sandbox_data_dir(env["CNN_COURSE_DATA"])
+                shared = sandbox_data_dir(env["CNN_COURSE_DATA"], self.data_files)
                 if shared:
                     binds[shared] = env["CNN_COURSE_DATA"]
                 hide = {"/" + d for d in os.listdir("/") if d not in SYSTEM_DIRS and os.path.isdir("/" + d)
@@ -307,8 +312,7 @@ class Sandbox:
                     "in_fd": req_r, "out_fd": resp_w, "worker_cfg": worker_cfg, "env": env,
                     "tmp_mb": max(16, min(256, int(lim["memory_mb"]) // 4)),
                 }
-                cmd = [p["unshare"], "--fork", "--pid", "--mount-proc", "--net", "--mount", "--kill-child",
-                       sys.executable, "-I", "-S", "-c", BOOTSTRAP, json.dumps(cfg)]
+                cmd = [p["unshare"], *UNSHARE_FLAGS, sys.executable, "-I", "-S", "-c", BOOTSTRAP, json.dumps(cfg)]
                 self.proc = subprocess.Popen(cmd, pass_fds=(req_r, resp_w), stdin=subprocess.DEVNULL,
                                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                              close_fds=True, start_new_session=True)
@@ -405,8 +409,7 @@ class Sandbox:
         }
         data = os.environ.get("CNN_COURSE_DATA") or str(REPO / ".data")
         env["CNN_COURSE_DATA"] = os.path.realpath(data)
-        keras_home = os.environ.get("KERAS_HOME")
-        env["KERAS_HOME"] = os.path.realpath(keras_home) if keras_home and os.path.isdir(keras_home) else "/tmp/work/.keras"
+        env["KERAS_HOME"] = "/tmp/work/.keras"   # the grader's Keras cache (datasets!) is never shared
         return env
 
     def _make_cgroups(self, mem: int, pids: int, ctrls: list[str]) -> list[str]:

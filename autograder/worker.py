@@ -24,6 +24,8 @@ from autograder import protocol as P
 
 MAIN_PID = os.getpid()
 VALUE_BYTES = 1 << 20   # student globals up to this size are sent as values; larger ones stay remote
+MAX_NAMES = 200         # names, errors and shadowed builtins listed in the load answer
+BUILTIN_NAMES = frozenset(dir(builtins))
 STUDENT_FILE_PREFIXES = ("<cell ", "<run_student>")
 
 
@@ -131,14 +133,10 @@ class Worker:
     def send(self, header, bufs=()):
         P.send(self.out_fd, header, bufs)
 
-    def reply_value(self, value, wb=()):
+    def reply_value(self, value, mutated=()):
         bufs: list = []
         node = P.encode(value, bufs, None, self.to_ref)
-        wbl = []
-        for req_index, arr in wb:
-            wbl.append([req_index, len(bufs)])
-            bufs.append(np.ascontiguousarray(arr).tobytes())
-        self.send({"ok": True, "value": node, "wb": wbl}, bufs)
+        self.send({"ok": True, "value": node, "mut": list(mutated)}, bufs)
 
     def reply_error(self, exc: BaseException):
         self.send({"ok": False, "error": describe_exception(exc)})
@@ -177,15 +175,20 @@ class Worker:
                     os._exit(0)
                 info = describe_exception(exc)
                 errors.append({"cell": st["cell"], "lineno": st["lineno"], "error": info})
+        self.send({"ev": "loaded"})
+        # Only the names the grader asks for (the assignment's graded names) are described and,
+        # when small plain data, sent as values; the rest is counted, never listed.
+        wanted = [n for n in (req.get("graded") or []) if isinstance(n, str)][:MAX_NAMES]
         names = {}
-        for name, value in list(self.G.items()):
-            if name.startswith("__"):
-                continue
-            names[name] = self.describe_name(value)
+        for name in wanted:
+            if name in self.G and not name.startswith("__"):
+                names[name] = self.describe_name(self.G[name])
+        shadowed = sorted(n for n in self.G if isinstance(n, str) and n in BUILTIN_NAMES
+                          and not n.startswith("_"))[:MAX_NAMES]
         bufs_out: list = []
         encoded = {}
         for name, info in names.items():
-            if info["kind"] == "value":
+            if info["kind"] == "value" and req.get("values", True):
                 try:
                     tmp: list = []
                     node = P.encode(self.G[name], tmp, None, None)
@@ -198,7 +201,8 @@ class Worker:
                     encoded[name] = _shift_buffers(node, shift)
                 except Exception:
                     info["kind"] = "object"
-        self.send({"ok": True, "names": names, "values": encoded, "errors": errors}, bufs_out)
+        self.send({"ok": True, "names": names, "values": encoded, "errors": errors[:MAX_NAMES],
+                   "shadowed": shadowed, "count": len(self.G)}, bufs_out)
 
     @staticmethod
     def describe_name(value) -> dict:
@@ -216,41 +220,40 @@ class Worker:
         kwargs = P.decode(req.get("kwargs", {"$t": "dict", "v": {}}), bufs, self.from_ref, arrays)
         return list(args), dict(kwargs), arrays
 
-    def run_with_writeback(self, fn, arrays):
+    def run_noting_mutation(self, fn, arrays):
+        """Run ``fn``; return its value and the buffer indices of the input arrays it changed.
+
+        The arrays are this sandbox's private copies: nothing is written back to the grader,
+        which only learns *that* an input was modified (``assert_not_modified`` reports it).
+        """
         before = [(b, zlib.crc32(_bytes_of(a))) for b, a in arrays]
         value = fn()
-        wb = []
-        for (b, crc), (_, a) in zip(before, arrays):
-            if zlib.crc32(_bytes_of(a)) != crc:
-                wb.append((b, _array_of(a)))
-        return value, wb
+        return value, [b for (b, crc), (_, a) in zip(before, arrays) if zlib.crc32(_bytes_of(a)) != crc]
 
     def dispatch(self, req, bufs):
         op = req.get("op")
         if "seed" in req:
             self.seed(int(req["seed"]))
-        if op == "ping":
-            return self.send({"ok": True, "value": None, "wb": []})
         if op == "threads":  # Python threads the student's code left running
             import threading
-            return self.send({"ok": True, "value": threading.active_count(), "wb": []})
+            return self.send({"ok": True, "value": threading.active_count()})
         if op == "load":
             return self.op_load(req, bufs)
         if op == "release":
             for rid in req.get("ids", []):
                 self.refs.pop(int(rid), None)
-            return self.send({"ok": True, "value": None, "wb": []})
+            return self.send({"ok": True, "value": None})
         try:
             if op == "call":
                 fn = self.target(req["target"])
                 args, kwargs, arrays = self.decode_args(req, bufs)
-                value, wb = self.run_with_writeback(lambda: fn(*args, **kwargs), arrays)
-                return self.reply_value(value, wb)
+                value, mutated = self.run_noting_mutation(lambda: fn(*args, **kwargs), arrays)
+                return self.reply_value(value, mutated)
             if op == "run":
                 inputs = P.decode(req.get("inputs", {"$t": "dict", "v": {}}), bufs, self.from_ref)
                 ns = dict(self.G)
                 ns.update(inputs)
-                exec(compile(req["code"], "<run_student>", "exec"), ns)
+                exec(compile(req["code"], "<run_student>", "exec"), ns)  # public code: a public test or a probe
                 if "result" not in ns:
                     raise KeyError("the checked code did not set `result`")
                 return self.reply_value(ns["result"])
@@ -274,9 +277,6 @@ class Worker:
                 return self.reply_value(str(obj))
             if op == "contains":
                 return self.reply_value(P.decode(req["key"], bufs, self.from_ref) in obj)
-            if op == "type":
-                t = type(obj)
-                return self.reply_value([t.__module__, t.__qualname__])
             raise ValueError(f"unknown request {op!r}")
         except BaseException as exc:  # noqa: BLE001
             if os.getpid() != MAIN_PID:

@@ -61,7 +61,7 @@ def test_case(graded, name):
     msgs = {t.name: t.message for t in result.tests}
     for test, needle in case.message_has.items():
         assert needle.lower() in msgs[test].lower(), msgs[test]
-    assert result.isolation.startswith("namespaces(pid,net,mount)+uid")
+    assert result.isolation.startswith("namespaces(pid,net,mount,ipc,uts)+uid")
 
 
 def test_graded_twice_identically(graded):
@@ -124,3 +124,52 @@ def test_invalid_messages_are_clear(graded):
     assert "JSON" in graded["invalid_json"][1].message
     assert "empty" in graded["empty_file"][1].message
     assert "not a Jupyter notebook" in graded["json_not_notebook"][1].message
+
+
+def test_shadowed_builtins_are_reported_not_obeyed(graded):
+    _, result, _ = graded["shadows_builtins_and_helpers"]
+    assert result.score == graded["shadows_builtins_and_helpers"][2].score == 7   # = relu left blank
+    assert "`range`" in result.message and "builtins" in result.message
+
+
+def test_every_text_from_the_submission_is_bounded_and_clean(graded):
+    import json
+    from autograder.results import MAX_SUBMISSION_MESSAGE, MAX_TEST_MESSAGE
+    for name, (_, result, _) in graded.items():
+        text = json.dumps(result.to_dict(), ensure_ascii=False)
+        text.encode("utf-8")                                   # no lone surrogate survives
+        assert len(result.message) <= MAX_SUBMISSION_MESSAGE + 100, name
+        assert all(len(t.message) <= MAX_TEST_MESSAGE + 100 for t in result.tests), name
+    _, big, _ = graded["big_globals"]
+    assert big.score == 9 and big.durations["total_s"] < 60
+
+
+def test_reference_values_are_computed_from_inputs_the_student_never_touched(tmp_path):
+    """A function that zeroes its inputs in place cannot make a check computed after the call
+    (from the same arrays) agree with its zeros: the student only ever gets copies."""
+    import shutil
+    import nbformat
+    src = tmp_path / "toy"
+    shutil.copytree(C.FIXTURES / "toy", src)
+    nb = nbformat.read(src / "toy.ipynb", as_version=4)
+    cell = nbformat.v4.new_code_cell(
+        "### BEGIN HIDDEN TESTS\nx = np.arange(1.0, 10.0)\nk = np.array([1.0, 2.0, 1.0])\ny = conv1d(x, k)\n"
+        "assert_close(y, np.array([x[i:i + 3] @ k for i in range(7)]), rtol=1e-12, atol=0, name='conv1d(x, k)')\n"
+        "### END HIDDEN TESTS")
+    cell.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "points": 5,
+                                 "grade_id": "test_conv1d_after", "schema_version": 3, "task": False}
+    nb.cells.append(cell)
+    nbformat.write(nb, src / "toy.ipynb")
+    assignment = load_assignment("toy", source_dir=tmp_path)
+    zeroing = C.fill(C.released_notebook(), {**C.CORRECT, "conv1d": (
+        "def conv1d(x, k):\n    x[...] = 0\n    k[...] = 0\n    return np.zeros(len(x) - len(k) + 1)\n")})
+    honest = C.fill(C.released_notebook(), {**C.CORRECT, "conv1d": (
+        "def conv1d(x, k):\n    return np.zeros(len(x) - len(k) + 1)\n")})
+    scores = {}
+    for name, sub in (("zeroing", zeroing), ("honest_wrong", honest)):
+        path = tmp_path / f"{name}.ipynb"
+        nbformat.write(sub, path)
+        result = grade_notebook(assignment, path, name)
+        scores[name] = {t.name: t.status for t in result.tests}
+    assert scores["zeroing"]["test_conv1d_after"] == "failed"
+    assert scores["zeroing"] == scores["honest_wrong"]

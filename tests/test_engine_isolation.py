@@ -114,7 +114,7 @@ def test_sandbox_sees_the_small_mnist_subset_but_not_the_full_test_labels():
     data = Path(os.environ["CNN_COURSE_DATA"]).resolve()
     if not (data / "mnist_small.npz").is_file() or not (data / "mnist.npz").is_file():
         pytest.skip("the MNIST cache is not prepared (make data)")
-    with Sandbox(LIMITS) as sb:
+    with Sandbox(LIMITS, data_files=["mnist_small.npz"]) as sb:
         sb.start()
         load(sb, PROBES)
         assert call(sb, "listing", str(data)) == ["mnist_small.npz"]
@@ -124,6 +124,62 @@ def test_sandbox_sees_the_small_mnist_subset_but_not_the_full_test_labels():
                  "        return str(exc)\n    return 'loaded'\n")
         assert call(sb, "small") == [4000, 1000] or call(sb, "small") == (4000, 1000)
         assert "not available while grading" in call(sb, "full")
+
+
+@needs_isolation
+def test_sandbox_sees_no_data_it_did_not_declare_nor_the_keras_cache(tmp_path):
+    keras_home = Path(os.environ["KERAS_HOME"]).resolve()
+    (keras_home / "datasets").mkdir(parents=True, exist_ok=True)
+    (keras_home / "datasets" / "secret-labels.npz").write_bytes(b"labels")
+    data = Path(os.environ["CNN_COURSE_DATA"]).resolve()
+    with Sandbox(LIMITS) as sb:
+        sb.start()
+        load(sb, PROBES)
+        seen = call(sb, "visible", [str(keras_home / "datasets" / "secret-labels.npz"), str(data / "mnist.npz"),
+                                    str(data / "mnist_small.npz")])
+        assert not any(seen.values()), seen
+        load(sb, "import os\ndef keras_home():\n    return os.environ.get('KERAS_HOME')\n")
+        assert call(sb, "keras_home") == "/tmp/work/.keras"
+
+
+SHM = r'''
+import ctypes, socket
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmat.restype = ctypes.c_void_p
+def make_segment(key, size):
+    return libc.shmget(key, size, 0o1000 | 0o666)      # IPC_CREAT
+def find_segment(key):
+    return libc.shmget(key, 0, 0o666)
+def hostname():
+    return socket.gethostname()
+def set_hostname(name):
+    return libc.sethostname(name.encode(), len(name))
+'''
+
+
+@needs_isolation
+def test_sysv_shared_memory_and_hostname_are_private_to_each_sandbox():
+    key = 0x5eed0 + os.getpid() % 1000
+    a, b = Sandbox(LIMITS), Sandbox(LIMITS)
+    try:
+        a.start()
+        b.start()
+        load(a, SHM)
+        load(b, SHM)
+        assert call(a, "make_segment", key, 1 << 16) >= 0       # the first one can create it...
+        assert call(a, "find_segment", key) >= 0
+        assert call(b, "find_segment", key) == -1               # ...the second one cannot see it
+        import socket
+        assert call(a, "hostname") == socket.gethostname()       # a copy of the grader's, own namespace
+        a.kill()
+        b.kill()
+        # the segment died with its IPC namespace: the grader's namespace never had it
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        assert libc.shmget(key, 0, 0o666) == -1
+    finally:
+        a.close()
+        b.close()
 
 
 @needs_isolation

@@ -11,6 +11,7 @@ from .checks import (  # noqa: F401  (cheap, numpy only)
     assert_not_modified,
     assert_raises,
     assert_shape,
+    run_probe,
     run_student,
 )
 

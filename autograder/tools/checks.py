@@ -21,6 +21,7 @@ __all__ = [
     "assert_raises",
     "assert_not_modified",
     "run_student",
+    "run_probe",
 ]
 
 
@@ -241,3 +242,23 @@ def run_student(code: str, **inputs):
     if "result" not in namespace:
         raise AssertionError("the checked code did not set `result`")
     return namespace["result"]
+
+
+def run_probe(name: str, **inputs):
+    """Run the probe ``name`` of the assignment (``[probes]`` in its ``grading.toml``).
+
+    A probe is public code that hidden tests run in the student's namespace (training a
+    model, returning its weights); its ``result`` comes back as plain data. In a notebook
+    this reads ``grading.toml`` from the current folder (the notebook's) and runs the probe
+    like :func:`run_student`; in the grader the same call runs inside the sandbox.
+    """
+    import tomllib
+    from pathlib import Path
+
+    path = Path("grading.toml")
+    if not path.is_file():
+        raise FileNotFoundError("run_probe needs the assignment's grading.toml in the notebook's folder")
+    probes = tomllib.loads(path.read_text(encoding="utf-8")).get("probes", {})
+    if name not in probes:
+        raise KeyError(f"no probe {name!r} in {path.resolve()} (it has: {', '.join(sorted(probes)) or 'none'})")
+    return run_student(probes[name], **inputs)

@@ -303,8 +303,9 @@ CASES = [
     Case("mutates_input",
          _nb({"normalize": "def normalize(x):\n    if x.size == 0:\n        raise ValueError('empty')\n"
                            "    x -= x.mean()\n    x /= x.std()\n    return x\n"}),
-         # the values test fails too: the test's own x was changed by the call, as in a notebook
-         failing={"test_normalize_values": "failed", "test_normalize_no_mutation": "failed"},
+         # only the mutation test fails: the student's function works on a private copy, so the
+         # test's own x (and anything computed from it after the call) is never changed
+         failing={"test_normalize_no_mutation": "failed"},
          message_has={"test_normalize_no_mutation": "modified"}),
     Case("magics_and_shell",
          _nb(extra=["%matplotlib inline\n!pip install nothing\nfiles = !ls\nimport numpy as np\n",
@@ -320,6 +321,34 @@ CASES = [
          failing={"test_relu_basic": "error"}, message_has={"test_relu_basic": "I only take matrices"}),
     Case("syntax_error_cell",
          _nb(extra=["def broken(:\n    pass\n"])),
+    # Names that shadow builtins and helpers: tests only ever see the graded names (relu,
+    # conv1d, normalize), so these lies reach nothing; the feedback says what was shadowed.
+    Case("shadows_builtins_and_helpers",
+         _nb({"relu": "def relu(x):\n    raise NotImplementedError()\n"},
+             extra=["import builtins, sys\n"
+                    "def _mine():\n    return sys._getframe(2).f_code.co_filename.startswith('<cell')\n"
+                    "def range(*a):\n    return builtins.range(*a) if _mine() else [0]\n"
+                    "def len(x):\n    return builtins.len(x) if _mine() else 0\n"
+                    "def isinstance(*a):\n    return builtins.isinstance(*a) if _mine() else True\n"
+                    "def all(x):\n    return builtins.all(x) if _mine() else True\n"
+                    "def max(*a):\n    return builtins.max(*a) if _mine() else 0\n"
+                    "def _liar(*a, **k):\n    return True\n"
+                    "assert_close = assert_equal = assert_raises = assert_not_modified = _liar\n"
+                    "run_student = run_probe = _liar\n"]),
+         failing={t: "error" for t in RELU_TESTS},
+         message_has={"test_relu_basic": "not written yet"}),
+    # Unbounded answers: a 5 MB string comes back cut; big plain globals (not graded names)
+    # are neither sent back nor copied into the tests, and do not cost the correct answers.
+    Case("huge_string_answer",
+         _nb({"relu": "def relu(x):\n    return 'x' * 5_000_000\n",
+              "normalize": "def normalize(x):\n    raise ValueError('y' * 5_000_000)\n"}),
+         failing={**{t: "failed" for t in RELU_TESTS}, "test_normalize_values": "error",
+                  "test_normalize_no_mutation": "error"}),
+    Case("big_globals",
+         _nb(extra=["BIG = bytes(70_000_000)\nARR = np.ones(4_000_000)\nTEXT = 'y' * 30_000_000\n"])),
+    Case("lone_surrogate_message",
+         _nb({"relu": "def relu(x):\n    raise ValueError('bad ' + chr(0xD800) + ' text')\n"}),
+         failing={t: "error" for t in RELU_TESTS}),
     Case("sys_exit_in_function",
          _nb({"relu": "import sys\ndef relu(x):\n    sys.exit(1)\n"}),
          failing={t: "error" for t in RELU_TESTS}),
