@@ -76,6 +76,8 @@ _EXPORTS = {
     "load_digits_split": "solutions.backprop",
     "autograd_conv2d_backward": "solutions.backprop",
     "autograd_pool2d_backward": "solutions.backprop",
+    "conv2d_backward_mistakes": "solutions.backprop",
+    "pool2d_backward_mistakes": "solutions.backprop",
     # student-facing tools, re-exported
     "load_mnist": "autograder.tools.data",
 }

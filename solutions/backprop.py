@@ -58,6 +58,8 @@ __all__ = [
     "load_digits_split",
     "autograd_conv2d_backward",
     "autograd_pool2d_backward",
+    "conv2d_backward_mistakes",
+    "pool2d_backward_mistakes",
 ]
 
 
@@ -466,6 +468,88 @@ def train_digits_cnn(x, y, seed: int = 0, epochs: int = 15, lr: float = 0.1, bat
             for key in params:
                 params[key] -= step * grads[key]
     return params
+
+
+# ---------------------------------------------------------------------------
+# known mistakes, for feedback that names them (graders and tests only)
+# ---------------------------------------------------------------------------
+def conv2d_backward_mistakes(dout, x, w, b=None, stride=1, padding=0) -> dict:
+    """What common wrong versions of conv2d_backward return, for ``assert_close(mistakes=...)``.
+
+    Returns ``{"dx": {description: array}, "dw": {...}, "db": {...}}``; a mistake that gives
+    the right answer for these arguments (e.g. "stride ignored" with stride 1) is left out.
+    Loops: meant for the small arrays of tests.
+    """
+    x, w, b, (sh, sw), ((pt, pb), (pl, pr)), (Ho, Wo), dtype = _check_conv_args(x, w, b, stride, padding)
+    N, C, H, W = x.shape
+    F, _, KH, KW = w.shape
+    dout = _check_dout(dout, (N, F, Ho, Wo), dtype, "conv2d").astype(np.float64)
+    dx, dw, db = conv2d_backward(dout, x, w, b, stride, padding)
+    Hp, Wp = H + pt + pb, W + pl + pr
+    xp = np.zeros((N, C, Hp, Wp))
+    xp[:, :, pt:pt + H, pl:pl + W] = x
+    dxp_nostride = np.zeros((N, C, Hp, Wp))
+    dxp = np.zeros((N, C, Hp, Wp))
+    dw_nostride = np.zeros(w.shape)
+    for i in range(Ho):
+        for j in range(Wo):
+            g = dout[:, :, i, j]                                              # (N, F)
+            dxp[:, :, i * sh:i * sh + KH, j * sw:j * sw + KW] += np.tensordot(g, w, axes=(1, 0))
+            if i + KH <= Hp and j + KW <= Wp:
+                dxp_nostride[:, :, i:i + KH, j:j + KW] += np.tensordot(g, w, axes=(1, 0))
+                dw_nostride += np.tensordot(g, xp[:, :, i:i + KH, j:j + KW], axes=(0, 0))
+    dx_noflip = conv2d_backward(dout, x, w[:, :, ::-1, ::-1], b, stride, padding)[0]
+    out = {"dx": {}, "dw": {}, "db": {}}
+    cand_dx = {
+        "dx was computed with the kernel not flipped (dx is a *full convolution* of dout with the "
+        "kernel rotated by 180 degrees)": dx_noflip,
+        "the stride was ignored in dx (dout must be spread out, stride - 1 zeros between its "
+        "entries, before the full convolution)": dxp_nostride[:, :, pt:pt + H, pl:pl + W],
+        "the padded dx was not cropped (remove the forward pass's padding from dx)": dxp,
+        "the padding was cropped from the wrong sides": dxp[:, :, pb:pb + H, pr:pr + W],
+    }
+    cand_dw = {
+        "dw is flipped (dw is a correlation of x with dout, not a convolution)": dw[:, :, ::-1, ::-1],
+        "the stride was ignored in dw": dw_nostride,
+    }
+    cand_db = {f"db was summed over the wrong axes {axes} (sum dout over the batch N and the "
+               f"spatial axes H', W'; keep one value per filter F)": dout.sum(axis=axes)
+               for axes in [(2, 3), (0, 1), (0, 2), (0, 3), (1, 2, 3), (0,)]}
+    cand_db["db is the mean of dout instead of its sum"] = dout.mean(axis=(0, 2, 3))
+    for key, right, cands in (("dx", dx, cand_dx), ("dw", dw, cand_dw), ("db", db, cand_db)):
+        for what, arr in cands.items():
+            if arr.shape != right.shape or not np.allclose(arr, right):
+                out[key][what] = arr
+    return out
+
+
+def pool2d_backward_mistakes(dout, x, k, stride=None, mode="max") -> dict:
+    """{description: dx} of common wrong pool2d_backward versions (those that differ here)."""
+    dout, xf, (kh, kw), (sh, sw), (Ho, Wo) = _check_pool_args(dout, x, k, stride, mode)
+    right = pool2d_backward(dout, x, k, stride, mode)
+    lead = xf.shape[:-2]
+    X = xf.reshape((-1,) + xf.shape[-2:])
+    D = dout.reshape((-1, Ho, Wo))
+    all_ties, last = np.zeros(X.shape), np.zeros(X.shape)
+    for m in range(X.shape[0]):
+        for i in range(Ho):
+            for j in range(Wo):
+                win = X[m, i * sh:i * sh + kh, j * sw:j * sw + kw]
+                all_ties[m, i * sh:i * sh + kh, j * sw:j * sw + kw] += D[m, i, j] * (win == win.max())
+                u, v = np.unravel_index(win.size - 1 - np.argmax(win.ravel()[::-1]), win.shape)
+                last[m, i * sh + u, j * sw + v] += D[m, i, j]
+    cands = {}
+    if mode == "max":
+        cands["every tied maximum received the gradient (only the first maximum in row-major order "
+              "should get it)"] = all_ties.reshape(xf.shape)
+        cands["the last tied maximum received the gradient instead of the first (row-major order)"] = \
+            last.reshape(xf.shape)
+        cands["the gradient was spread as for average pooling"] = pool2d_backward(dout, x, k, stride, "avg")
+    if mode == "avg":
+        cands["the gradient was not divided by the window size kh * kw"] = pool2d_backward(dout, x, k, stride, "sum")
+        cands["the gradient was routed as for max pooling"] = pool2d_backward(dout, x, k, stride, "max")
+    return {what: arr for what, arr in cands.items()
+            if arr.shape != right.shape or not np.allclose(arr, right)}
 
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,423 @@
+"""Known-wrong (and a few known-right) implementations of the ps5_backprop functions.
+
+A function named ``<target>__<what>`` replaces the solution cell of ``<target>`` in a copy
+of the source notebook (renamed to ``<target>``), which is then graded. Every mutant must
+lose points on its target's tests; ``__ok_`` variants are correct alternative solutions
+and must keep full marks; ``__forbidden_`` variants compute the right values with an API
+the assignment forbids (only the grading engine catches them).
+
+Mutants run in the notebook's namespace: ``np``, the given ``resolve_padding``, ``conv2d``,
+``pool2d``, ``relu`` and the notebook's other functions are available.
+
+``ANSWER_MUTANTS`` are wrong predictions: lines appended to the reference answer cell, so
+one answer is overridden with a plausible mistake.
+"""
+# ruff: noqa
+import numpy as np
+
+
+def _mut_conv_setup(dout, x, w, stride, padding):
+    x, w, dout = np.asarray(x, dtype=float), np.asarray(w, dtype=float), np.asarray(dout, dtype=float)
+    N, C, H, W = x.shape
+    F, C2, KH, KW = w.shape
+    if C2 != C:
+        raise ValueError("channels differ")
+    sh, sw = (stride, stride) if np.ndim(stride) == 0 else stride
+    (pt, pb), (pl, pr) = resolve_padding(padding, H, W, KH, KW, sh, sw)
+    Ho = (H + pt + pb - KH) // sh + 1
+    Wo = (W + pl + pr - KW) // sw + 1
+    if dout.shape != (N, F, Ho, Wo):
+        raise ValueError("dout has the wrong shape")
+    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+    return x, w, dout, (sh, sw), (pt, pb, pl, pr), (Ho, Wo), xp
+
+
+# ---------------------------------------------------------------------- conv2d_backward
+def conv2d_backward__ok_full_convolution(dout, x, w, b=None, stride=1, padding=0):
+    """The convolution view: dilate dout, pad by K - 1, correlate with the flipped kernels, crop."""
+    x, w, dout, (sh, sw), (pt, pb, pl, pr), (Ho, Wo), xp = _mut_conv_setup(dout, x, w, stride, padding)
+    F, C, KH, KW = w.shape
+    Hp, Wp = xp.shape[2:]
+    dd = np.zeros(dout.shape[:2] + ((Ho - 1) * sh + 1, (Wo - 1) * sw + 1))
+    dd[:, :, ::sh, ::sw] = dout
+    rh, rw = Hp - ((Ho - 1) * sh + KH), Wp - ((Wo - 1) * sw + KW)
+    dd = np.pad(dd, ((0, 0), (0, 0), (KH - 1, KH - 1 + rh), (KW - 1, KW - 1 + rw)))
+    dxp = conv2d(dd, w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+    dw = conv2d(xp.transpose(1, 0, 2, 3), dd[:, :, KH - 1:KH - 1 + (Ho - 1) * sh + 1,
+                                             KW - 1:KW - 1 + (Wo - 1) * sw + 1].transpose(1, 0, 2, 3))
+    dw = dw[:, :, :KH, :KW].transpose(1, 0, 2, 3)
+    return dxp[:, :, pt:pt + x.shape[2], pl:pl + x.shape[3]], dw, dout.sum(axis=(0, 2, 3))
+
+
+def conv2d_backward__no_flip(dout, x, w, b=None, stride=1, padding=0):
+    """dx as a full *correlation*: the kernel is placed rotated by 180 degrees in each window."""
+    x, w, dout, (sh, sw), (pt, pb, pl, pr), (Ho, Wo), xp = _mut_conv_setup(dout, x, w, stride, padding)
+    F, C, KH, KW = w.shape
+    dxp, dw = np.zeros_like(xp), np.zeros_like(w)
+    for i in range(Ho):
+        for j in range(Wo):
+            rows, cols = slice(i * sh, i * sh + KH), slice(j * sw, j * sw + KW)
+            g = dout[:, :, i, j]
+            dxp[:, :, rows, cols] += np.tensordot(g, w[:, :, ::-1, ::-1], axes=(1, 0))
+            dw += np.tensordot(g, xp[:, :, rows, cols], axes=(0, 0))
+    return dxp[:, :, pt:pt + x.shape[2], pl:pl + x.shape[3]], dw, dout.sum(axis=(0, 2, 3))
+
+
+def conv2d_backward__dx_stride_ignored(dout, x, w, b=None, stride=1, padding=0):
+    """dx: dout is not dilated, so the windows are placed one pixel apart."""
+    x, w, dout, (sh, sw), (pt, pb, pl, pr), (Ho, Wo), xp = _mut_conv_setup(dout, x, w, stride, padding)
+    F, C, KH, KW = w.shape
+    dxp, dw = np.zeros_like(xp), np.zeros_like(w)
+    for i in range(Ho):
+        for j in range(Wo):
+            g = dout[:, :, i, j]
+            dxp[:, :, i:i + KH, j:j + KW] += np.tensordot(g, w, axes=(1, 0))
+            dw += np.tensordot(g, xp[:, :, i * sh:i * sh + KH, j * sw:j * sw + KW], axes=(0, 0))
+    return dxp[:, :, pt:pt + x.shape[2], pl:pl + x.shape[3]], dw, dout.sum(axis=(0, 2, 3))
+
+
+def conv2d_backward__padding_not_cropped(dout, x, w, b=None, stride=1, padding=0):
+    """Returns the gradient of the padded input."""
+    x, w, dout, (sh, sw), (pt, pb, pl, pr), (Ho, Wo), xp = _mut_conv_setup(dout, x, w, stride, padding)
+    F, C, KH, KW = w.shape
+    dxp, dw = np.zeros_like(xp), np.zeros_like(w)
+    for i in range(Ho):
+        for j in range(Wo):
+            rows, cols = slice(i * sh, i * sh + KH), slice(j * sw, j * sw + KW)
+            g = dout[:, :, i, j]
+            dxp[:, :, rows, cols] += np.tensordot(g, w, axes=(1, 0))
+            dw += np.tensordot(g, xp[:, :, rows, cols], axes=(0, 0))
+    return dxp, dw, dout.sum(axis=(0, 2, 3))
+
+
+def conv2d_backward__db_wrong_axes(dout, x, w, b=None, stride=1, padding=0):
+    """db summed over the spatial axes only (one value per image and filter)."""
+    x, w, dout, (sh, sw), (pt, pb, pl, pr), (Ho, Wo), xp = _mut_conv_setup(dout, x, w, stride, padding)
+    F, C, KH, KW = w.shape
+    dxp, dw = np.zeros_like(xp), np.zeros_like(w)
+    for i in range(Ho):
+        for j in range(Wo):
+            rows, cols = slice(i * sh, i * sh + KH), slice(j * sw, j * sw + KW)
+            g = dout[:, :, i, j]
+            dxp[:, :, rows, cols] += np.tensordot(g, w, axes=(1, 0))
+            dw += np.tensordot(g, xp[:, :, rows, cols], axes=(0, 0))
+    return dxp[:, :, pt:pt + x.shape[2], pl:pl + x.shape[3]], dw, dout.sum(axis=(2, 3))
+
+
+def conv2d_backward__symmetric_same(dout, x, w, b=None, stride=1, padding=0):
+    """'same' cropped as if the padding were symmetric (the extra row/column on top/left)."""
+    x, w, dout, (sh, sw), (pt, pb, pl, pr), (Ho, Wo), xp = _mut_conv_setup(dout, x, w, stride, padding)
+    F, C, KH, KW = w.shape
+    dxp, dw = np.zeros_like(xp), np.zeros_like(w)
+    for i in range(Ho):
+        for j in range(Wo):
+            rows, cols = slice(i * sh, i * sh + KH), slice(j * sw, j * sw + KW)
+            g = dout[:, :, i, j]
+            dxp[:, :, rows, cols] += np.tensordot(g, w, axes=(1, 0))
+            dw += np.tensordot(g, xp[:, :, rows, cols], axes=(0, 0))
+    return dxp[:, :, pb:pb + x.shape[2], pr:pr + x.shape[3]], dw, dout.sum(axis=(0, 2, 3))
+
+
+def conv2d_backward__forbidden_torch(dout, x, w, b=None, stride=1, padding=0):
+    """Right values from PyTorch autograd (forbidden)."""
+    import torch
+
+    x, w, dout, (sh, sw), (pt, pb, pl, pr), (Ho, Wo), xp = _mut_conv_setup(dout, x, w, stride, padding)
+    xt = torch.tensor(x, requires_grad=True)
+    wt = torch.tensor(w, requires_grad=True)
+    bt = torch.zeros(w.shape[0], dtype=torch.float64, requires_grad=True)
+    out = torch.nn.functional.conv2d(torch.nn.functional.pad(xt, (pl, pr, pt, pb)), wt, bt, stride=(sh, sw))
+    out.backward(torch.tensor(dout))
+    return xt.grad.numpy(), wt.grad.numpy(), bt.grad.numpy()
+
+
+# ---------------------------------------------------------------------- pool2d_backward
+def _mut_pool_setup(dout, x, k, stride, mode):
+    x, dout = np.asarray(x, dtype=float), np.asarray(dout, dtype=float)
+    if mode not in ("max", "avg"):
+        raise ValueError("bad mode")
+    kh, kw = (k, k) if np.ndim(k) == 0 else k
+    sh, sw = (kh, kw) if stride is None else ((stride, stride) if np.ndim(stride) == 0 else stride)
+    H, W = x.shape[-2:]
+    Ho, Wo = (H - kh) // sh + 1, (W - kw) // sw + 1
+    if dout.shape != x.shape[:-2] + (Ho, Wo):
+        raise ValueError("dout has the wrong shape")
+    return x, dout, (kh, kw), (sh, sw), (Ho, Wo)
+
+
+def pool2d_backward__all_ties(dout, x, k, stride=None, mode="max"):
+    """Every entry equal to the window's maximum receives the whole gradient."""
+    x, dout, (kh, kw), (sh, sw), (Ho, Wo) = _mut_pool_setup(dout, x, k, stride, mode)
+    dx = np.zeros_like(x)
+    for i in range(Ho):
+        for j in range(Wo):
+            rows, cols = slice(i * sh, i * sh + kh), slice(j * sw, j * sw + kw)
+            g = dout[..., i, j][..., None, None]
+            win = x[..., rows, cols]
+            if mode == "avg":
+                dx[..., rows, cols] += g / (kh * kw)
+            else:
+                dx[..., rows, cols] += g * (win == win.max(axis=(-2, -1), keepdims=True))
+    return dx
+
+
+def pool2d_backward__avg_not_divided(dout, x, k, stride=None, mode="max"):
+    """Average pooling passes dout itself to every entry of the window."""
+    x, dout, (kh, kw), (sh, sw), (Ho, Wo) = _mut_pool_setup(dout, x, k, stride, mode)
+    dx = np.zeros_like(x)
+    for i in range(Ho):
+        for j in range(Wo):
+            rows, cols = slice(i * sh, i * sh + kh), slice(j * sw, j * sw + kw)
+            g = dout[..., i, j][..., None, None]
+            if mode == "avg":
+                dx[..., rows, cols] += g
+            else:
+                win = x[..., rows, cols].reshape(x.shape[:-2] + (kh * kw,))
+                onehot = (np.arange(kh * kw) == win.argmax(axis=-1)[..., None]).reshape(x.shape[:-2] + (kh, kw))
+                dx[..., rows, cols] += onehot * g
+    return dx
+
+
+def pool2d_backward__last_tie(dout, x, k, stride=None, mode="max"):
+    """Ties go to the last maximum in row-major order."""
+    x, dout, (kh, kw), (sh, sw), (Ho, Wo) = _mut_pool_setup(dout, x, k, stride, mode)
+    dx = np.zeros_like(x)
+    for i in range(Ho):
+        for j in range(Wo):
+            rows, cols = slice(i * sh, i * sh + kh), slice(j * sw, j * sw + kw)
+            g = dout[..., i, j][..., None, None]
+            if mode == "avg":
+                dx[..., rows, cols] += g / (kh * kw)
+            else:
+                win = x[..., rows, cols].reshape(x.shape[:-2] + (kh * kw,))
+                last = kh * kw - 1 - win[..., ::-1].argmax(axis=-1)
+                onehot = (np.arange(kh * kw) == last[..., None]).reshape(x.shape[:-2] + (kh, kw))
+                dx[..., rows, cols] += onehot * g
+    return dx
+
+
+def pool2d_backward__overlap_overwrites(dout, x, k, stride=None, mode="max"):
+    """Overlapping windows overwrite each other's gradient instead of adding up."""
+    x, dout, (kh, kw), (sh, sw), (Ho, Wo) = _mut_pool_setup(dout, x, k, stride, mode)
+    dx = np.zeros_like(x)
+    for i in range(Ho):
+        for j in range(Wo):
+            rows, cols = slice(i * sh, i * sh + kh), slice(j * sw, j * sw + kw)
+            g = dout[..., i, j][..., None, None]
+            if mode == "avg":
+                dx[..., rows, cols] = g / (kh * kw) + 0 * dx[..., rows, cols]
+            else:
+                win = x[..., rows, cols].reshape(x.shape[:-2] + (kh * kw,))
+                onehot = (np.arange(kh * kw) == win.argmax(axis=-1)[..., None]).reshape(x.shape[:-2] + (kh, kw))
+                dx[..., rows, cols] = np.where(onehot, g, dx[..., rows, cols])
+    return dx
+
+
+# ---------------------------------------------------------------------- numerical_gradient
+def numerical_gradient__one_sided(f, x, dout, h=1e-5):
+    """(f(x + h) - f(x)) / h."""
+    xc = np.array(x, dtype=float)
+    grad = np.zeros_like(xc)
+    base = np.sum(f(xc) * dout)
+    for i in np.ndindex(xc.shape):
+        old = xc[i]
+        xc[i] = old + h
+        grad[i] = (np.sum(f(xc) * dout) - base) / h
+        xc[i] = old
+    return grad
+
+
+def numerical_gradient__divided_by_h(f, x, dout, h=1e-5):
+    """The centred difference divided by h instead of 2h."""
+    xc = np.array(x, dtype=float)
+    grad = np.zeros_like(xc)
+    for i in np.ndindex(xc.shape):
+        old = xc[i]
+        xc[i] = old + h
+        plus = np.sum(f(xc) * dout)
+        xc[i] = old - h
+        minus = np.sum(f(xc) * dout)
+        xc[i] = old
+        grad[i] = (plus - minus) / h
+    return grad
+
+
+def numerical_gradient__fixed_step(f, x, dout, h=1e-5):
+    """Ignores the step passed in (always 1e-5)."""
+    h = 1e-5
+    xc = np.array(x, dtype=float)
+    grad = np.zeros_like(xc)
+    for i in np.ndindex(xc.shape):
+        old = xc[i]
+        xc[i] = old + h
+        plus = np.sum(f(xc) * dout)
+        xc[i] = old - h
+        minus = np.sum(f(xc) * dout)
+        xc[i] = old
+        grad[i] = (plus - minus) / (2 * h)
+    return grad
+
+
+def numerical_gradient__nudges_x_in_place(f, x, dout, h=1e-5):
+    """Nudges the caller's x and forgets to put the entries back."""
+    grad = np.zeros(np.shape(x))
+    for i in np.ndindex(grad.shape):
+        x[i] += h
+        plus = np.sum(f(x) * dout)
+        x[i] -= 2 * h
+        minus = np.sum(f(x) * dout)
+        grad[i] = (plus - minus) / (2 * h)
+    return grad
+
+
+# ---------------------------------------------------------------------- rel_error
+def rel_error__mean(a, b):
+    """The mean relative error instead of the largest."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return float(np.mean(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))))
+
+
+def rel_error__divides_by_a(a, b):
+    """Divides by |a| only."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a))))
+
+
+def rel_error__no_floor(a, b):
+    """No 1e-8 floor: 0 / 0 is nan, tiny values blow up."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return float(np.nanmax(np.abs(a - b) / (np.abs(a) + np.abs(b))))
+
+
+# ---------------------------------------------------------------------- softmax_cross_entropy
+def softmax_cross_entropy__no_max_shift(logits, y):
+    """exp of the raw logits: overflows for large ones."""
+    z = np.asarray(logits, dtype=float)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+        n = len(y)
+        loss = float(-np.log(p[np.arange(n), y]).mean())
+    p[np.arange(n), y] -= 1
+    return loss, p / n
+
+
+def softmax_cross_entropy__not_divided(logits, y):
+    """dlogits not divided by N."""
+    z = np.asarray(logits, dtype=float)
+    z = z - z.max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    n = len(y)
+    d = np.exp(logp)
+    d[np.arange(n), y] -= 1
+    return float(-logp[np.arange(n), y].mean()), d
+
+
+def softmax_cross_entropy__summed_loss(logits, y):
+    """The loss summed over the batch instead of averaged."""
+    z = np.asarray(logits, dtype=float)
+    z = z - z.max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    n = len(y)
+    d = np.exp(logp)
+    d[np.arange(n), y] -= 1
+    return float(-logp[np.arange(n), y].sum()), d / n
+
+
+# ---------------------------------------------------------------------- cnn_loss
+def cnn_loss__no_relu_backward(params, x, y):
+    """The ReLU's gradient is forgotten (dz = da)."""
+    z = conv2d(x, params["w1"], params["b1"], padding=1)
+    a = relu(z)
+    p = pool2d(a, 2)
+    flat = p.reshape(len(p), -1)
+    loss, dlogits = softmax_cross_entropy(flat @ params["w2"] + params["b2"], y)
+    grads = {"w2": flat.T @ dlogits, "b2": dlogits.sum(axis=0)}
+    da = pool2d_backward((dlogits @ params["w2"].T).reshape(p.shape), a, 2)
+    _, grads["w1"], grads["b1"] = conv2d_backward(da, x, params["w1"], params["b1"], padding=1)
+    return loss, grads
+
+
+def cnn_loss__avg_pool_backward(params, x, y):
+    """The pooling gradient spread as for average pooling."""
+    z = conv2d(x, params["w1"], params["b1"], padding=1)
+    a = relu(z)
+    p = pool2d(a, 2)
+    flat = p.reshape(len(p), -1)
+    loss, dlogits = softmax_cross_entropy(flat @ params["w2"] + params["b2"], y)
+    grads = {"w2": flat.T @ dlogits, "b2": dlogits.sum(axis=0)}
+    da = pool2d_backward((dlogits @ params["w2"].T).reshape(p.shape), a, 2, mode="avg")
+    _, grads["w1"], grads["b1"] = conv2d_backward(da * (z > 0), x, params["w1"], params["b1"], padding=1)
+    return loss, grads
+
+
+def cnn_loss__no_padding_in_backward(params, x, y):
+    """conv2d_backward called without the forward pass's padding: dw is (16, 1, 3, 3) but wrong."""
+    z = conv2d(x, params["w1"], params["b1"], padding=1)
+    a = relu(z)
+    p = pool2d(a, 2)
+    flat = p.reshape(len(p), -1)
+    loss, dlogits = softmax_cross_entropy(flat @ params["w2"] + params["b2"], y)
+    grads = {"w2": flat.T @ dlogits, "b2": dlogits.sum(axis=0)}
+    dz = pool2d_backward((dlogits @ params["w2"].T).reshape(p.shape), a, 2) * (z > 0)
+    xp = np.pad(np.asarray(x, dtype=float), ((0, 0), (0, 0), (1, 1), (1, 1)))
+    _, grads["w1"], grads["b1"] = conv2d_backward(dz, xp, params["w1"], params["b1"], padding=0)
+    grads["w1"] = grads["w1"][:, :, ::-1, ::-1]
+    return loss, grads
+
+
+# ---------------------------------------------------------------------- train_digits_cnn
+def train_digits_cnn__untrained(x, y, seed=0):
+    """Returns the initial weights."""
+    rng = np.random.default_rng(seed)
+    return {"w1": rng.standard_normal((16, 1, 3, 3)) * np.sqrt(2 / 9), "b1": np.zeros(16),
+            "w2": rng.standard_normal((256, 10)) * np.sqrt(2 / 256), "b2": np.zeros(10)}
+
+
+def train_digits_cnn__reports_accuracy(x, y, seed=0):
+    """Claims a perfect accuracy next to untrained weights: the grader must not believe it."""
+    rng = np.random.default_rng(seed)
+    return {"w1": rng.standard_normal((16, 1, 3, 3)) * np.sqrt(2 / 9), "b1": np.zeros(16),
+            "w2": rng.standard_normal((256, 10)) * np.sqrt(2 / 256), "b2": np.zeros(10),
+            "accuracy": np.array(1.0), "test_accuracy": np.array(1.0)}
+
+
+def train_digits_cnn__too_little(x, y, seed=0):
+    """One epoch at a tiny learning rate: far below 95%."""
+    rng = np.random.default_rng(seed)
+    params = {"w1": rng.standard_normal((16, 1, 3, 3)) * np.sqrt(2 / 9), "b1": np.zeros(16),
+              "w2": rng.standard_normal((256, 10)) * np.sqrt(2 / 256), "b2": np.zeros(10)}
+    x, y = np.asarray(x, dtype=float), np.asarray(y)
+    order = rng.permutation(len(y))
+    for start in range(0, len(y), 64):
+        idx = order[start:start + 64]
+        _, grads = cnn_loss(params, x[idx], y[idx])
+        for key in params:
+            params[key] -= 0.01 * grads[key]
+    return params
+
+
+def train_digits_cnn__wrong_shapes(x, y, seed=0):
+    """Weights laid out (10, 256) instead of (256, 10)."""
+    rng = np.random.default_rng(seed)
+    return {"w1": rng.standard_normal((16, 1, 3, 3)), "b1": np.zeros(16),
+            "w2": rng.standard_normal((10, 256)), "b2": np.zeros(10)}
+
+
+# ---------------------------------------------------------------------- predictions
+ANSWER_MUTANTS = {
+    "predict_conv__dout_shape_no_stride": ("predict_conv", "answer_dout_shape = (2, 4, 7, 7)"),
+    "predict_conv__db_without_batch": ("predict_conv", "answer_db = [16, 16, 16, 16]"),
+    "predict_conv__dx_all_ones": ("predict_conv", "answer_dx_ones = np.ones((4, 4))"),
+    "predict_conv__stride2_like_stride1": (
+        "predict_conv", "answer_dx_ones_stride2 = [[1, 2, 3, 2, 1], [2, 4, 6, 4, 2], [3, 6, 9, 6, 3], "
+                        "[2, 4, 6, 4, 2], [1, 2, 3, 2, 1]]"),
+    "predict_pool__all_ties": (
+        "predict_pool", "answer_maxpool_dx = [[0, 1, 2, 2], [1, 0, 0, 2], [3, 3, 0, 0], [0, 3, 4, 0]]"),
+    "predict_pool__avg_not_divided": (
+        "predict_pool", "answer_avgpool_dx = [[1, 1, 2, 2], [1, 1, 2, 2], [3, 3, 4, 4], [3, 3, 4, 4]]"),
+    "predict_pool__overlap_once": ("predict_pool", "answer_overlap_dx = [[0, 1, 1, 0]]"),
+    "predict_gradcheck__centred_linear": ("predict_gradcheck", "answer_centred_factor = 10"),
+    "predict_gradcheck__one_sided_quadratic": ("predict_gradcheck", "answer_one_sided_factor = 100"),
+    "predict_gradcheck__relu_one": ("predict_gradcheck", "answer_relu_at_zero = 1.0"),
+}

@@ -1,0 +1,230 @@
+"""ps5_backprop mutation suite: known-wrong implementations and predictions must lose points.
+
+Each mutant in tests/mutants/ps5/mutants.py replaces one solution cell in a copy of the
+instructor notebook (answer mutants override one prediction). Two levels:
+
+* in-process (no sandbox): the notebook runs in one namespace with only the tests of the
+  mutant's own function; every wrong mutant fails at least one of them, with a message
+  that names the mistake where the test knows it; correct variants fail none;
+* through the grading engine (``grade_notebook``): the reference scores full marks, the
+  blank release 0, mutants lose points on their function's tests (graded in groups, each
+  submission running only the tests that concern it), a forbidden-API mutant is caught,
+  and a training function that reports a perfect accuracy next to untrained weights earns
+  nothing.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE / "mutants"))        # tests/mutants/harness.py and ps5/harness.py
+from ps5.harness import ANSWERS, H  # noqa: E402
+from ps5 import mutants as _mutants_module  # noqa: E402
+
+RELEASED = H.RELEASED
+
+
+def _all_mutants() -> dict[str, tuple[str, str]]:
+    out = dict(H.load_mutants())
+    source = {H.nbgrader(c).get("grade_id"): c.source for c in H.load().cells}
+    for name, (target, line) in _mutants_module.ANSWER_MUTANTS.items():
+        out[name] = (target, source[target] + "\n" + line + "\n")
+    return out
+
+
+MUTANTS = _all_mutants()
+
+
+def only_tests_of(nb, functions):
+    """A copy of ``nb`` without the test cells of other functions (demos stay, skipped later)."""
+    nb = nbformat.from_dict(nb)
+    nb.cells = [c for c in nb.cells if not H.is_test(c) or H.function_of(H.nbgrader(c)["grade_id"]) in functions]
+    return nb
+
+
+@pytest.fixture(scope="module")
+def source_nb():
+    return H.load()
+
+
+_IN_PROCESS: dict = {}
+
+
+def _run_in_process(name, source_nb):
+    if name not in _IN_PROCESS:
+        target, src = MUTANTS[name]
+        _IN_PROCESS[name] = H.run_notebook(only_tests_of(H.replace_solution(source_nb, {target: src}), {target}))
+    return _IN_PROCESS[name]
+
+
+# ------------------------------------------------------------------------ the mutants
+def test_every_graded_function_has_three_wrong_mutants():
+    wrong: dict[str, int] = {}
+    for name, (target, _) in MUTANTS.items():
+        if H.mutant_kind(name) == "wrong":
+            wrong[target] = wrong.get(target, 0) + 1
+    missing = {f: wrong.get(f, 0) for f in H.FUNCTIONS if wrong.get(f, 0) < 3}
+    assert not missing, f"functions with fewer than 3 wrong mutants: {missing}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xdist_group(f"ps5_mut_{t}"))
+                                  for n, (t, _) in MUTANTS.items()])
+def test_mutant_in_process(name, source_nb):
+    target, _ = MUTANTS[name]
+    run = _run_in_process(name, source_nb)
+    own = run.failed_for(target)
+    if H.mutant_kind(name) == "wrong":
+        assert own, f"{name}: no test of {target} catches this mutant"
+    else:
+        assert not run.failed, f"{name}: a correct variant fails {run.failed}: " + \
+            "; ".join(run.results[g].error for g in run.failed)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, test_id, words", [
+    ("conv2d_backward__no_flip", "test_conv2d_backward_hidden_grid", "kernel not flipped"),
+    ("conv2d_backward__dx_stride_ignored", "test_conv2d_backward_stride_padding", "stride was ignored in dx"),
+    ("conv2d_backward__padding_not_cropped", "test_conv2d_backward_stride_padding", "padded dx was not cropped"),
+    ("conv2d_backward__db_wrong_axes", "test_conv2d_backward_hidden_grid", "db was summed over the wrong axes"),
+    ("conv2d_backward__symmetric_same", "test_conv2d_backward_stride_padding", "cropped from the wrong sides"),
+    ("pool2d_backward__all_ties", "test_pool2d_backward_ties", "every tied maximum received the gradient"),
+    ("pool2d_backward__last_tie", "test_pool2d_backward_ties", "last tied maximum"),
+    ("pool2d_backward__avg_not_divided", "test_pool2d_backward_public", "not divided by the window size"),
+    ("pool2d_backward__avg_not_divided", "test_pool2d_backward_hidden_avg", "not divided by the window size"),
+    ("numerical_gradient__one_sided", "test_numerical_gradient_hidden", "one-sided difference"),
+    ("numerical_gradient__divided_by_h", "test_numerical_gradient_hidden", "divided by h instead of 2h"),
+    ("numerical_gradient__fixed_step", "test_numerical_gradient_hidden", "step h passed in was not used"),
+    ("numerical_gradient__nudges_x_in_place", "test_numerical_gradient_hidden", "modified x in place"),
+    ("softmax_cross_entropy__not_divided", "test_softmax_cross_entropy_public", "not divided by N"),
+    ("predict_conv__db_without_batch", "test_predict_conv_shapes", "batch was not counted"),
+    ("predict_pool__all_ties", "test_predict_pool_max", "every tied maximum"),
+    ("predict_pool__avg_not_divided", "test_predict_pool_avg", "not divided by the window size"),
+    ("train_digits_cnn__wrong_shapes", "test_train_digits_cnn_accuracy", "expected (256, 10)"),
+])
+def test_messages_name_the_mistake(name, test_id, words, source_nb):
+    run = _run_in_process(name, source_nb)
+    assert not run.results[test_id].passed, f"{name} passes {test_id}"
+    assert words in run.results[test_id].error, run.results[test_id].error
+
+
+def test_answer_mutants_change_one_answer_each():
+    """Each answer mutant overrides an answer variable its cell defines (no typo in the name)."""
+    import ast
+
+    for name, (target, line) in _mutants_module.ANSWER_MUTANTS.items():
+        assert target in ANSWERS, name
+        cell = next(c for c in H.load().cells if H.nbgrader(c).get("grade_id") == target)
+        defined = {t.id for node in ast.parse(cell.source).body if isinstance(node, ast.Assign)
+                   for t in node.targets if isinstance(t, ast.Name)}
+        assigned = ast.parse(line).body[0].targets[0].id
+        assert assigned in defined, f"{name} assigns {assigned}, which {target} does not define"
+
+
+# ---------------------------------------------------------------- through the engine
+def _engine():
+    try:
+        from autograder.assignment import load_assignment
+        from autograder.engine import grade_notebook, isolation_available
+    except ImportError as exc:
+        pytest.skip(f"grading engine not available: {exc}")
+    return load_assignment, grade_notebook, isolation_available() is None
+
+
+@pytest.fixture(scope="module")
+def engine():
+    load_assignment, grade_notebook, insecure = _engine()
+    assignment = load_assignment("ps5_backprop")
+
+    def grade(path, sid="student", tests=None):
+        sub = assignment if tests is None else dataclasses.replace(
+            assignment, tests=[t for t in assignment.tests if t.grade_id in tests])
+        return grade_notebook(sub, path, sid, insecure=insecure)
+
+    return assignment, grade
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("ps5_engine_ref")
+def test_engine_reference_scores_full_marks(engine):
+    assignment, grade = engine
+    res = grade(H.SOURCE, "reference")
+    bad = {t.name: (t.status, t.message) for t in res.tests if t.status != "passed"}
+    assert res.status == "graded" and not bad, bad
+    assert res.score == res.max_score == assignment.max_score == 56
+    assert len(res.tests) == len(H.test_cells(H.load()))
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("ps5_engine_ref")
+def test_engine_blank_release_scores_zero(engine):
+    if not RELEASED.exists():
+        pytest.skip("exercises/ps5_backprop is not released yet")
+    assignment, grade = engine
+    res = grade(RELEASED, "blank")
+    assert res.status == "graded", res.message
+    assert res.score == 0, {t.name: t.status for t in res.tests if t.points}
+    assert {t.status for t in res.tests} <= {"failed", "error"}
+    for t in res.tests:                    # the student is told what is missing, not the hidden code
+        assert "ref." not in t.message and "solutions" not in t.message, (t.name, t.message)
+
+
+# One submission per group: each mutant replaces a different cell, and the submission runs
+# only the tests of the group's functions (the others pass with the reference anyway).
+ENGINE_GROUPS = [
+    ["conv2d_backward__no_flip", "pool2d_backward__all_ties", "numerical_gradient__one_sided",
+     "rel_error__mean", "softmax_cross_entropy__not_divided", "predict_conv__db_without_batch"],
+    ["conv2d_backward__dx_stride_ignored", "pool2d_backward__avg_not_divided", "numerical_gradient__fixed_step",
+     "predict_pool__all_ties", "predict_gradcheck__relu_one", "cnn_loss__no_relu_backward"],
+    ["conv2d_backward__padding_not_cropped", "pool2d_backward__last_tie", "numerical_gradient__nudges_x_in_place",
+     "rel_error__no_floor", "train_digits_cnn__untrained"],
+    ["conv2d_backward__db_wrong_axes", "numerical_gradient__divided_by_h", "train_digits_cnn__reports_accuracy"],
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("group", [pytest.param(g, id=f"group{i}", marks=pytest.mark.xdist_group(f"ps5_engine_{i}"))
+                                   for i, g in enumerate(ENGINE_GROUPS)])
+def test_engine_mutants_lose_points(group, engine, source_nb, tmp_path):
+    assignment, grade = engine
+    targets = [MUTANTS[name][0] for name in group]
+    assert len(set(targets)) == len(targets), "one mutant per function in a group"
+    nb = H.replace_solution(source_nb, {MUTANTS[name][0]: MUTANTS[name][1] for name in group})
+    path = tmp_path / "ps5_backprop.ipynb"
+    nbformat.write(nb, str(path))
+    tests = {t.grade_id for t in assignment.tests if H.function_of(t.grade_id) in targets}
+    res = grade(path, "mutants", tests=tests)
+    assert res.status == "graded", res.message
+    by = {t.name: t for t in res.tests}
+    for name, target in zip(group, targets):
+        own = {g: t for g, t in by.items() if H.function_of(g) == target}
+        lost = {g for g, t in own.items() if t.status != "passed"}
+        assert lost, f"{name}: graded full marks on {target}'s tests"
+        assert {own[g].status for g in lost} <= {"failed", "error"}, {g: own[g].status for g in lost}
+        # the engine and the in-process run agree on which tests catch it
+        assert lost == set(_run_in_process(name, source_nb).failed_for(target)), (name, lost)
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("ps5_engine_forbidden")
+def test_engine_forbidden_torch_and_fake_accuracy(engine, source_nb, tmp_path):
+    assignment, grade = engine
+    fake = "train_digits_cnn__reports_accuracy"
+    nb = H.replace_solution(source_nb, {"conv2d_backward": MUTANTS["conv2d_backward__forbidden_torch"][1],
+                                        "train_digits_cnn": MUTANTS[fake][1]})
+    path = tmp_path / "ps5_backprop.ipynb"
+    nbformat.write(nb, str(path))
+    tests = {t.grade_id for t in assignment.tests if H.function_of(t.grade_id) in ("conv2d_backward", "train_digits_cnn")}
+    res = grade(path, "forbidden", tests=tests)
+    by = {t.name: t for t in res.tests}
+    conv = {g: t.status for g, t in by.items() if H.function_of(g) == "conv2d_backward"}
+    assert set(conv.values()) == {"forbidden"}, conv
+    # the public shape test passes (the fake has the right keys), the accuracy earns nothing
+    assert by["test_train_digits_cnn_public"].status == "passed", by["test_train_digits_cnn_public"].message
+    assert by["test_train_digits_cnn_accuracy"].status == "failed" and by["test_train_digits_cnn_accuracy"].points == 0
+    assert res.score == by["test_train_digits_cnn_public"].max_points
