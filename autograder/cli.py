@@ -29,8 +29,9 @@ def _say(*args, **kwargs):
 
 
 def _fmt(x) -> str:
-    x = round(float(x), 4)
-    return str(int(x)) if x == int(x) else f"{x:g}"
+    from autograder.results import fmt_num
+
+    return fmt_num(x)
 
 
 # ---------------------------------------------------------------- release
@@ -223,7 +224,7 @@ def run_grade(assignment, submissions, out_dir, args, db_url) -> tuple[list, dic
     t0 = time.perf_counter()
     results, paths = grade_folder(
         assignment, submissions, out_dir, workers=args.workers, insecure=args.insecure, limits=_limits(args),
-        seed=args.seed, progress=not args.quiet, db_url=db_url)
+        seed=args.seed, progress=not args.quiet, db_url=db_url, resume=getattr(args, "resume", False))
     dt = time.perf_counter() - t0
     n = len(results)
     _say(f"graded {n} submission(s) of {assignment.name} in {dt:.1f} s "
@@ -234,7 +235,9 @@ def run_grade(assignment, submissions, out_dir, args, db_url) -> tuple[list, dic
 def _print_paths(paths, out_dir) -> None:
     _say(f"  grades:    {_rel(paths['grades'])}")
     _say(f"  report:    {_rel(paths['report'])}  (histogram: {_rel(paths['histogram'])})")
-    _say(f"  feedback:  {_rel(Path(out_dir))}/<student_id>/feedback.html and results.json")
+    _say(f"  feedback:  {_rel(Path(out_dir))}/students/<student_id>/feedback.html and results.json")
+    if paths.get("resumed"):
+        _say(f"  resumed:   {paths['resumed']} student(s) kept from the earlier run (same notebook, same tests)")
     if paths.get("gradebook"):
         _say(f"  gradebook: {paths['gradebook']}  (`nbgrader export` lists the scores)")
         for note in paths.get("gradebook_notes") or []:
@@ -283,6 +286,7 @@ def cmd_demo(args) -> int:
             shutil.rmtree(old)
         elif old.exists():
             old.unlink()
+    demo.mkdir(parents=True, exist_ok=True)   # a fresh clone has no build/ yet (sqlite cannot create folders)
     db_url = "sqlite:///" + str(demo / "gradebook.db")
     code = cmd_release(argparse.Namespace(assignments=names, source_dir=None, release_dir=None, gradebook=db_url))
     if code:
@@ -430,7 +434,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", metavar="DIR", help="output folder (default: build/grades/<assignment>)")
     g.add_argument("--workers", type=int, metavar="N", help="parallel submissions (default: the number of cores)")
     g.add_argument("--insecure", action="store_true", help="grade without the sandbox (trusted code only)")
-    g.add_argument("--seed", type=int, default=0, help="seed of the tests' random inputs, recorded in results.json (default 0)")
+    g.add_argument("--seed", type=int, default=0,
+                   help="seeds the random generators (random, numpy, torch, TensorFlow) of the student's code in the "
+                        "sandbox before each test, recorded in results.json (default 0); the tests' own inputs are "
+                        "fixed and do not change with it")
+    g.add_argument("--resume", action="store_true",
+                   help="do not grade again the students whose results in --out were made from the same notebook "
+                        "(sha256) with the same tests (assignment version): continue an interrupted run")
     g.add_argument("--gradebook", metavar="DB_URL", help="nbgrader gradebook to record the scores in")
     g.add_argument("--no-gradebook", action="store_true", help="do not touch the nbgrader gradebook")
     g.add_argument("--source-dir", help="folder of the instructor sources (default: solutions/)")

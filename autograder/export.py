@@ -38,7 +38,7 @@ import re
 import sys
 from pathlib import Path
 
-from autograder.results import HIDDEN, PASSED, SubmissionResult, TestResult
+from autograder.results import HIDDEN, PASSED, SubmissionResult, TestResult, fmt_num, safe_cell, safe_dirname  # noqa: F401
 
 MAX_RESULTS_BYTES = 50 * 2**20      # a results.json larger than this is skipped
 MAX_ROSTER_BYTES = 20 * 2**20
@@ -57,40 +57,6 @@ class ExportError(ValueError):
 
 
 # ---------------------------------------------------------------- small helpers
-
-
-def safe_cell(value) -> str:
-    """A CSV cell a spreadsheet shows as text: a string starting with ``= + - @``, a tab or a
-    CR gets a leading ``'``. Numbers are formatted plainly (``3``, ``2.5``); ``None`` is empty."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, (int, float)):
-        return fmt_num(value)
-    text = str(value)
-    return "'" + text if text.startswith(_DANGEROUS_START) else text
-
-
-def fmt_num(x) -> str:
-    """Scores as people write them: ``3``, ``2.5``, ``0.3333``."""
-    x = round(float(x), 4)
-    return str(int(x)) if x == int(x) else f"{x:g}"
-
-
-def safe_dirname(student_id: str) -> str:
-    """A folder name for ``student_id`` that stays inside its parent: the id itself when it is a
-    plain name, else ``student-<sha256 prefix>``."""
-    sid = str(student_id)
-    try:
-        sid.encode("utf-8")
-        encodable = True
-    except UnicodeEncodeError:  # a lone surrogate: not a file name
-        encodable = False
-    if (encodable and 0 < len(sid) <= 128 and sid not in (".", "..") and not sid.startswith(".")
-            and not re.search(r"[/\\\x00-\x1f\x7f]", sid)):
-        return sid
-    return "student-" + hashlib.sha256(sid.encode("utf-8", "surrogatepass")).hexdigest()[:12]
 
 
 def _report(problems: list | None, message: str) -> None:

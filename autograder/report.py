@@ -14,7 +14,7 @@ import statistics
 from collections import Counter
 from urllib.parse import quote
 
-from autograder.results import HIDDEN, INVALID, TEST_STATUSES, SubmissionResult
+from autograder.results import HIDDEN, INVALID, TEST_STATUSES, SubmissionResult, fmt_num, safe_dirname
 
 STATUS_HELP = {
     "passed": "the test ran without an error.",
@@ -49,9 +49,7 @@ def esc(x) -> str:
     return html.escape(str(x), quote=True)
 
 
-def _num(x: float) -> str:
-    x = round(float(x), 4)
-    return str(int(x)) if x == int(x) else f"{x:g}"
+_num = fmt_num
 
 
 def badge(status: str) -> str:
@@ -238,7 +236,7 @@ def report_html(results: list[SubmissionResult], assignment=None, png: bytes | N
     if notes:
         parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>")
     rows = "".join(
-        f"<tr><td><a href=\"{quote(r.student_id)}/feedback.html\">{esc(r.student_id)}</a></td>"
+        f"<tr><td><a href=\"students/{quote(safe_dirname(r.student_id))}/feedback.html\">{esc(r.student_id)}</a></td>"
         f"<td class=\"num\">{_num(r.score)} / {_num(r.max_score)}</td><td>{badge(r.status)}</td>"
         f"<td>{esc(r.message[:200])}</td></tr>" for r in results)
     parts.append("<h2>Students</h2><table><tr><th>student</th><th>score</th><th>status</th><th>note</th></tr>"

@@ -1,7 +1,9 @@
 """Plain result records shared by the engine, the CLI, reports and the gradebook."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import hashlib
+import re
+from dataclasses import asdict, dataclass, field, fields
 
 # Status of one test.
 PASSED = "passed"          # the test cell ran without exception
@@ -52,15 +54,56 @@ class SubmissionResult:
     durations: dict = field(default_factory=dict)   # {"total_s":..., "sandbox_start_s":..., ...}
     versions: dict = field(default_factory=dict)    # package versions used for grading
     notebook: str = ""                   # file name of the graded notebook
+    assignment_version: str = ""         # Assignment.version the tests had (regrade / --resume)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "SubmissionResult":
-        data = dict(data)
-        data["tests"] = [TestResult(**t) for t in data.get("tests", [])]
+        """Rebuild from ``to_dict()`` output; unknown keys (newer or older files) are ignored."""
+        known = {f.name for f in fields(cls)}
+        tknown = {f.name for f in fields(TestResult)}
+        data = {k: v for k, v in dict(data).items() if k in known}
+        data["tests"] = [TestResult(**{k: v for k, v in t.items() if k in tknown}) for t in data.get("tests", [])]
         return cls(**data)
+
+
+def fmt_num(x) -> str:
+    """Scores as people write them: ``3``, ``2.5``, ``0.3333`` (the one score formatter)."""
+    x = round(float(x), 4)
+    return str(int(x)) if x == int(x) else f"{x:g}"
+
+
+_DANGEROUS_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value) -> str:
+    """A CSV cell a spreadsheet shows as text: a string starting with ``= + - @``, a tab or a
+    CR gets a leading ``'``. Numbers are formatted plainly (``3``, ``2.5``); ``None`` is empty."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (int, float)):
+        return fmt_num(value)
+    text = safe_text(value, 10_000)
+    return "'" + text if text.startswith(_DANGEROUS_START) else text
+
+
+def safe_dirname(student_id: str) -> str:
+    """A folder name for ``student_id`` that stays inside its parent: the id itself when it is a
+    plain name, else ``student-<sha256 prefix>``."""
+    sid = str(student_id)
+    try:
+        sid.encode("utf-8")
+        encodable = True
+    except UnicodeEncodeError:  # a lone surrogate: not a file name
+        encodable = False
+    if (encodable and 0 < len(sid) <= 128 and sid not in (".", "..") and not sid.startswith(".")
+            and not re.search(r"[/\\\x00-\x1f\x7f]", sid)):
+        return sid
+    return "student-" + hashlib.sha256(sid.encode("utf-8", "surrogatepass")).hexdigest()[:12]
 
 
 # Caps on the text a submission can put into results, feedback and reports (characters).

@@ -121,17 +121,17 @@ def test_grade_folder_outputs_are_exact_and_submissions_untouched(tmp_path):
     rows = list(csv.DictReader(paths["grades"].open()))
     assert [r["student_id"] for r in rows] == sorted(r["student_id"] for r in rows)
     # results.json: per test name, points, max_points, status, message, visibility
-    data = json.loads((tmp_path / "out" / "bob" / "results.json").read_text())
+    data = json.loads((tmp_path / "out" / "students" / "bob" / "results.json").read_text())
     assert data["sha256"] == hashlib.sha256((subs / "bob" / f"{NAME}-Copy1.ipynb").read_bytes()).hexdigest()
     assert [(t["name"], t["points"], t["max_points"], t["status"], t["visibility"]) for t in data["tests"]] == [
         ("test_add_public", 1.0, 1.0, "passed", "public"), ("test_add_hidden", 0.0, 2.0, "error", "hidden")]
     assert "expected the name" in data["message"]
-    assert json.loads((tmp_path / "out" / "carol" / "results.json").read_text())["status"] == "invalid"
+    assert json.loads((tmp_path / "out" / "students" / "carol" / "results.json").read_text())["status"] == "invalid"
     # Grading the same folder twice gives identical grades.csv, and results.json files that
     # differ only in their measured durations.
     batch.grade_folder(_assignment(), subs, tmp_path / "out2", workers=1, progress=False, grade_fn=fake_grade)
     assert (tmp_path / "out2" / "grades.csv").read_bytes() == paths["grades"].read_bytes()
-    first, second = (json.loads((tmp_path / d / "alice" / "results.json").read_text()) for d in ("out", "out2"))
+    first, second = (json.loads((tmp_path / d / "students" / "alice" / "results.json").read_text()) for d in ("out", "out2"))
     assert set(first["durations"]) == set(second["durations"])
     first.pop("durations"), second.pop("durations")
     assert first == second
@@ -141,16 +141,16 @@ def test_feedback_escapes_and_hides_hidden_code(tmp_path):
     subs = make_folder(tmp_path / "subs")
     batch.grade_folder(_assignment(), subs, tmp_path / "out", workers=1, progress=False, grade_fn=fake_grade)
     for sid in ("alice", "bob", "carol", "eve"):
-        page = (tmp_path / "out" / sid / "feedback.html").read_text()
+        page = (tmp_path / "out" / "students" / sid / "feedback.html").read_text()
         assert "SECRET-HIDDEN-CODE" not in page
         assert "<script>" not in page
-    bob = (tmp_path / "out" / "bob" / "feedback.html").read_text()
+    bob = (tmp_path / "out" / "students" / "bob" / "feedback.html").read_text()
     assert "test_add_hidden" in bob and "NameError: name &#x27;np&#x27; is not defined" in bob
     assert "[hidden test code]" in bob  # a message quoting hidden code is redacted
-    assert "SECRET-HIDDEN-CODE" not in (tmp_path / "out" / "bob" / "results.json").read_text()
+    assert "SECRET-HIDDEN-CODE" not in (tmp_path / "out" / "students" / "bob" / "results.json").read_text()
     assert "assert add(1, 1) == 2" in bob  # public test code may be shown
     assert "1 / 3 points" in bob
-    eve = (tmp_path / "out" / "eve" / "feedback.html").read_text()
+    eve = (tmp_path / "out" / "students" / "eve" / "feedback.html").read_text()
     assert "not valid JSON &lt;b&gt;" in eve
 
 
@@ -167,7 +167,7 @@ def test_report_has_histogram_pass_rates_slowest_and_invalid(tmp_path):
     assert "<code>test_add_hidden</code></td><td>hidden</td><td class=\"num\">2</td><td class=\"num\">67%</td>" in page
     assert "Slowest submissions" in page and "Invalid submissions" in page
     assert "no notebook found in carol/" in page
-    assert 'href="alice/feedback.html"' in page
+    assert 'href="students/alice/feedback.html"' in page
 
 
 def _zip(path: Path, members: dict) -> Path:
@@ -261,3 +261,90 @@ def test_gradebook_records_scores_and_regrades_in_place(tmp_path):
         assert gb.find_assignment(NAME).max_score == 7.0
         assert gb.find_submission(NAME, "alice").score == 7.0  # 1 + 4 new + 2 kept
         assert gb.find_submission(NAME, "bob").score == 3.0
+
+
+def test_outputs_survive_hostile_ids_and_messages(tmp_path):
+    """Student folders named like the batch's files, dot-named, formula-like or symbolic
+    links each get a row; a lone surrogate in a message stops nothing; CSV cells a
+    spreadsheet would run are escaped."""
+    subs = tmp_path / "s"
+    for sid in ("grades.csv", "report.html", ".hidden", "=HYPERLINK(1)", "ok"):
+        (subs / sid).mkdir(parents=True)
+        (subs / sid / NB).write_text(_nb("GOOD"))
+    (subs / "linked").symlink_to(subs / "ok")
+    (subs / "nblink").mkdir()
+    (subs / "nblink" / NB).symlink_to(subs / "ok" / NB)
+
+    def surrogate_grade(assignment, path, student_id="student", **kw):
+        res = fake_grade(assignment, path, student_id, **kw)
+        res.message = "bad text " + chr(0xD800) + " here"
+        res.tests[0].message = chr(0xDFFF) * 3
+        return res
+
+    results, paths = batch.grade_folder(_assignment(), subs, tmp_path / "out", workers=2, progress=False,
+                                        grade_fn=surrogate_grade)
+    ids = sorted(r.student_id for r in results)
+    assert ids == sorted([".hidden", "=HYPERLINK(1)", "grades.csv", "linked", "nblink", "ok", "report.html"])
+    rows = {row["student_id"]: row for row in csv.DictReader(paths["grades"].open(encoding="utf-8"))}
+    assert set(rows) == {".hidden", "'=HYPERLINK(1)", "grades.csv", "linked", "nblink", "ok", "report.html"}
+    assert rows["linked"]["status"] == rows["nblink"]["status"] == "invalid"
+    assert rows["grades.csv"]["score"] == "3"
+    assert (tmp_path / "out" / "grades.csv").read_text().startswith("student_id,")   # not a student's folder
+    assert "Code" not in (tmp_path / "out" / "report.html").read_text()[:50]
+    for r in results:
+        if r.status == "graded":
+            page = (batch.student_dir(tmp_path / "out", r.student_id) / "feedback.html").read_bytes()
+            page.decode("utf-8")
+    assert not (tmp_path / "out" / "students" / ".hidden").exists()       # dot names get a safe folder
+
+
+class _Killed(BaseException):
+    """Stands for the grader process being killed (not an Exception: nothing catches it)."""
+
+
+def test_per_student_outputs_are_written_as_results_arrive_and_resume_skips_them(tmp_path):
+    subs = make_folder(tmp_path / "s")
+    calls = []
+    kill = {"eve"}
+
+    def counting(assignment, path, student_id="student", **kw):
+        calls.append(student_id)
+        if student_id in kill:
+            kill.clear()
+            raise _Killed()           # the grader is killed in the middle of the batch
+        return fake_grade(assignment, path, student_id, **kw)
+
+    with pytest.raises(_Killed):
+        batch.grade_folder(_assignment(), subs, tmp_path / "out", workers=1, progress=False, grade_fn=counting)
+    done = sorted(p.parent.name for p in (tmp_path / "out" / "students").glob("*/results.json"))
+    assert done == ["alice", "bob", "carol", "dave"]              # graded before the kill: kept on disk
+    calls.clear()
+    results, paths = batch.grade_folder(_assignment(), subs, tmp_path / "out", workers=1, progress=False,
+                                        grade_fn=counting, resume=True)
+    assert sorted(calls) == ["eve", "frank"] or sorted(calls) == ["carol", "dave", "eve", "frank"]
+    assert "alice" not in calls and "bob" not in calls
+    assert paths["grades"].read_text() == EXPECTED_CSV
+    # a changed notebook, or changed tests, are graded again
+    (subs / "alice" / NB).write_text(_nb("HALF"))
+    calls.clear()
+    batch.grade_folder(_assignment(), subs, tmp_path / "out", workers=1, progress=False, grade_fn=counting,
+                       resume=True)
+    assert "alice" in calls and "bob" not in calls
+    changed = _assignment()
+    changed.version = "v2"
+    calls.clear()
+    batch.grade_folder(changed, subs, tmp_path / "out", workers=1, progress=False, grade_fn=counting, resume=True)
+    assert {"alice", "bob", "frank"} <= set(calls)
+
+
+def test_regrading_some_students_merges_with_the_rest(tmp_path):
+    subs = make_folder(tmp_path / "s")
+    batch.grade_folder(_assignment(), subs, tmp_path / "out", workers=1, progress=False, grade_fn=fake_grade)
+    only_bob = tmp_path / "only"
+    (only_bob / "bob").mkdir(parents=True)
+    (only_bob / "bob" / NB).write_text(_nb("GOOD"))
+    results, paths = batch.grade_folder(_assignment(), only_bob, tmp_path / "out", workers=1, progress=False,
+                                        grade_fn=fake_grade)
+    assert [r.student_id for r in results] == ["bob"]
+    text = paths["grades"].read_text()
+    assert "bob,toy_add,3,3,graded" in text and "alice,toy_add,3,3,graded" in text and "frank," in text

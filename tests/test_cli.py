@@ -84,14 +84,14 @@ def test_grade_outputs(toy):
     assert {r["student_id"]: (r["score"], r["status"]) for r in rows} == EXPECTED
     assert all(r["max_score"] == "6" and r["assignment"] == TOY_NAME for r in rows)
     assert _hashes(toy["subs"]) == toy["before"], "grading modified a submission"
-    res = json.loads((toy["out"] / "partly" / "results.json").read_text())
+    res = json.loads((toy["out"] / "students" / "partly" / "results.json").read_text())
     assert res["isolation"] and res["seed"] == 0 and res["grader_version"] and len(res["sha256"]) == 64
     assert "numpy" in json.dumps(res["versions"])
     by = {t["name"]: t for t in res["tests"]}
     assert by["test_scale_public"]["status"] == "failed" and by["test_scale_hidden"]["visibility"] == "hidden"
     assert by["test_add_hidden"]["status"] == "passed"
     # Feedback: hidden tests' code never appears; the report links every student.
-    fb = (toy["out"] / "partly" / "feedback.html").read_text()
+    fb = (toy["out"] / "students" / "partly" / "feedback.html").read_text()
     assert "secret_factor_hidden" not in fb and "rng_hidden" not in fb and "test_scale_hidden" in fb
     report = (toy["out"] / "report.html").read_text()
     assert "data:image/png;base64," in report and (toy["out"] / "score_histogram.png").stat().st_size > 1000
@@ -101,7 +101,7 @@ def test_grade_outputs(toy):
 
 
 def test_cheating_sample_gains_nothing_and_leaves_nothing(toy):
-    res = json.loads((toy["out"] / "cheating" / "results.json").read_text())
+    res = json.loads((toy["out"] / "students" / "cheating" / "results.json").read_text())
     statuses = {t["name"]: t["status"] for t in res["tests"]}
     assert res["score"] == 0
     assert statuses["test_add_public"] in ("crash", "error")  # add() calls os._exit

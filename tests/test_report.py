@@ -51,7 +51,7 @@ def test_report_edge_cases():
     # Student ids are escaped in text and quoted in links.
     r = _result("a b&c")
     page = report.report_html([r], _assignment(), report.histogram_png([0.0], 3.0))
-    assert 'href="a%20b%26c/feedback.html"' in page and "a b&amp;c" in page
+    assert 'href="students/a%20b%26c/feedback.html"' in page and "a b&amp;c" in page
     stats = report.per_test_stats([r, _result("z", ("passed", "passed"))])
     assert [(s["name"], s["pass_rate"], dict(s["counts"])) for s in stats] == [
         ("t_pub", 0.5, {"failed": 1, "passed": 1}), ("t_hid", 0.5, {"error": 1, "passed": 1})]
