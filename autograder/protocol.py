@@ -21,7 +21,7 @@ import numpy as np
 
 HEAD = struct.Struct("!II")
 BUFLEN = struct.Struct("!Q")
-MAX_JSON = 64 << 20          # a header larger than this is a protocol violation
+MAX_JSON = 32 << 20          # a header larger than this is a protocol violation
 MAX_BUFFERS = 100_000
 ALLOWED_KINDS = set("biufcSU")  # numpy dtype kinds that may cross
 MAX_DEPTH = 200
@@ -272,8 +272,8 @@ class Reader:
         """
         self._need(HEAD.size, wait)
         jlen, nbuf = HEAD.unpack(bytes(self._take(HEAD.size)))
-        if jlen > MAX_JSON or nbuf > MAX_BUFFERS:
-            raise ProtocolError("message too large")
+        if jlen > min(MAX_JSON, self.max_bytes) or nbuf > MAX_BUFFERS:
+            raise ProtocolError(f"message too large (a {jlen}-byte header; at most {min(MAX_JSON, self.max_bytes)})")
         self._need(jlen, wait)
         try:
             header = json.loads(bytes(self._take(jlen)))
@@ -282,7 +282,7 @@ class Reader:
         if not isinstance(header, dict):
             raise ProtocolError("header is not an object")
         bufs = []
-        total = 0
+        total = jlen          # the JSON header counts against the cap as much as the arrays
         for _ in range(nbuf):
             self._need(BUFLEN.size, wait)
             (blen,) = BUFLEN.unpack(bytes(self._take(BUFLEN.size)))

@@ -186,3 +186,35 @@ def test_rerelease_after_grading_with_changed_tests(toy):
         assert cells["test_scale_more"] == 3 and cells["test_scale_hidden"] == 0
         assert gb.find_assignment(TOY_NAME).max_score == 7
         assert gb.find_submission(TOY_NAME, "ann").score == 4.0
+
+
+@pytest.mark.parametrize("marker", ["### BEGIN HIDDEN TESTS", "# BEGIN HIDDEN TESTS", "#BEGIN HIDDEN TESTS (slow)",
+                                    "    ## BEGIN HIDDEN TESTS ##"])
+def test_every_region_nbgrader_clears_is_hidden_to_the_grader(toy, marker):
+    """One rule (autograder/cells.py) for release, grader and redaction: whatever spelling of the
+    delimiter nbgrader's ClearHiddenTests accepts, the grader treats that test as hidden (never
+    quoted in feedback, never run in the self-check, no run_student)."""
+    from autograder.assignment import load_assignment
+    from autograder.report import REDACTED, redact_hidden
+    from autograder.results import SubmissionResult, TestResult
+
+    src_dir, nb_path, tmp = toy
+    nb = nbformat.read(str(nb_path), as_version=4)
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_scale_hidden")
+    body = [ln for ln in cell.source.split("\n") if "HIDDEN TESTS" not in ln]
+    cell.source = "\n".join([marker, *body, marker.replace("BEGIN", "END")])
+    rel.write_notebook(nb, nb_path)
+    out = rel.release_one(TOY_NAME, source_dir=src_dir, release_dir=tmp / "rel", db_url=f"sqlite:///{tmp}/gb.db")
+    released = nbformat.read(str(out / f"{TOY_NAME}.ipynb"), as_version=4)
+    cleared = {c.metadata["nbgrader"]["grade_id"] for c in released.cells
+               if c.metadata.get("nbgrader", {}).get("grade") and not c.source.strip()}
+    assert "test_scale_hidden" in cleared
+    assignment = load_assignment(TOY_NAME, source_dir=src_dir)
+    hidden = {t.grade_id for t in assignment.tests if t.visibility == "hidden"}
+    assert cleared == hidden
+    secret = next(ln.strip() for ln in body if len(ln.strip()) >= 8 and not ln.strip().startswith("#"))
+    r = SubmissionResult("s", TOY_NAME, "graded", 0, 6, tests=[TestResult("test_scale_hidden", 0, 2, "error",
+                                                                             f"failed at {secret}", "hidden")])
+    assert redact_hidden(r, assignment) == 1 and REDACTED in r.tests[0].message
+    released_view = load_assignment(TOY_NAME, source_dir=tmp / "rel", released=True)
+    assert "test_scale_hidden" not in {t.grade_id for t in released_view.tests}
