@@ -63,11 +63,16 @@ def test_every_function_has_public_and_hidden_tests_and_points(source):
         (hidden if is_hidden else public)[f] = (hidden if is_hidden else public).get(f, 0) + 1
         points[f] = points.get(f, 0) + meta["points"]
         assert meta["points"] > 0 and meta["locked"] and not meta.get("solution")
-    assert set(public) == set(hidden) == set(H.FUNCTIONS), (public, hidden)
+    functions = [f for f in H.FUNCTIONS if f not in H.ANSWERS]
+    assert set(public) == set(functions) and set(hidden) == set(H.FUNCTIONS), (public, hidden)
     # weighted by difficulty: summarize > layer_output_shape > layer_param_count > conv_output_size > a network
     assert points["summarize"] > points["layer_output_shape"] > points["layer_param_count"] > \
-        points["conv_output_size"] > max(points[f] for f in H.FUNCTIONS[4:])
-    assert sum(points.values()) == 42
+        points["conv_output_size"] > max(points[f] for f in functions[4:])
+    assert sum(points.values()) == 50
+    # the shares: >= 20% on predict-before-run answers, <= 10% on error messages
+    reasoning = sum(points[f] for f in H.ANSWERS)
+    hygiene = sum(H.nbgrader(c)["points"] for c in tests if "_errors" in H.nbgrader(c)["grade_id"])
+    assert reasoning >= 0.2 * 50 and hygiene <= 0.1 * 50, (reasoning, hygiene)
 
 
 def test_hidden_tests_use_the_reference_under_an_alias(source):
@@ -91,14 +96,15 @@ def test_release_hides_solutions_and_hidden_tests(source, released):
         meta, out = H.nbgrader(cell), rel[gid]
         assert {k: v for k, v in H.nbgrader(out).items() if k not in ("checksum", "cell_type")} == meta
         if meta.get("solution"):
-            head = cell.source.split("### BEGIN SOLUTION")[0].rstrip(" ")
-            assert out.source == head + "    " + STUB.replace("\n", "\n    "), gid
+            head = cell.source.split("### BEGIN SOLUTION")[0]
+            indent = head[len(head.rstrip(" ")):]
+            assert out.source == head + STUB.replace("\n", "\n" + indent), gid
         elif cell.source.startswith("### BEGIN HIDDEN TESTS"):
             assert out.source.strip() == "", gid
         else:
             assert out.source == cell.source, gid
     code = "\n".join(c.source for c in released.cells if c.cell_type == "code")
-    for secret in ("BEGIN SOLUTION", "HIDDEN TESTS", "import solutions", "ref_", "return 227", '"units": 4096'):
+    for secret in ("BEGIN SOLUTION", "HIDDEN TESTS", "import solutions", "ref_", "= 102_764_544", '"units": 4096'):
         assert secret not in code, secret
     assert [c.source for c in released.cells if c.cell_type == "markdown"] == \
            [c.source for c in source.cells if c.cell_type == "markdown"]
@@ -132,8 +138,9 @@ def test_student_workflow_without_the_reference(source, released, monkeypatch):
     monkeypatch.setattr(sys, "meta_path", [_NoReference(), *sys.meta_path])
     blank = H.run_notebook(released)
     public = [gid for gid, c in _by_id(released).items() if H.is_test(c) and c.source.strip()]
-    assert len(public) == 16
+    assert len(public) == 15
     assert set(blank.failed) == set(public)
+    assert all(blank.namespace[name] is None for name in H.ANSWERS)
     assert all("NotImplementedError" in blank.results[g].error for g in public)
     solutions = {gid: c.source for gid, c in _by_id(source).items() if H.nbgrader(c).get("solution")}
     done = H.run_notebook(H.replace_solution(released, solutions))

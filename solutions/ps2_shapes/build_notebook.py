@@ -52,7 +52,9 @@ Before a convolutional network trains, two questions decide whether it can work 
 *what shape does every layer output?* and *how many numbers does it have to learn?*
 Keras answers both in `model.summary()`. In this problem set you compute the same table
 yourself, from the formulas of the lectures, in plain Python — and then use it to answer
-the lectures' questions about real networks (LeNet-5, AlexNet, VGG16).
+questions about real networks (LeNet-5, AlexNet, VGG16). The lectures are this course's
+notebooks in `course/`, named by file below (`course/02_padding_stride_shapes.ipynb` for the formulas,
+`course/04_mnist_cnn_keras.ipynb` for the Keras models, `course/06_architectures.ipynb` for the famous networks).
 
 **How this notebook is graded.** You write the bodies of the functions marked
 `# YOUR CODE HERE`. The cells after each function are tests: the visible ones you can run
@@ -111,12 +113,12 @@ zeros on each side takes
 $$ n_{out} = \left\lfloor \frac{n + 2p - k}{s} \right\rfloor + 1 $$
 
 positions: the first window starts at 0, the last one at most at $n + 2p - k$, and there is
-one window every $s$ steps. (Lecture 2 writes $(n + 2p - f)/s$; without the $+1$ and the
-floor it gives 62x24 instead of the correct **63x25** for a 125x49 input with $k=5$, $p=2$,
-$s=2$.)
+one window every $s$ steps. (`course/02_padding_stride_shapes.ipynb` derives it. One of the source transcripts the course
+is built on writes $(n + 2p - f)/s$; without the $+1$ and the floor that gives 62x24
+instead of the correct **63x25** for a 125x49 input with $k=5$, $p=2$, $s=2$.)
 
 When $(n + 2p - k)/s$ is not a whole number, the floor silently drops the last rows or
-columns: in lecture 1, a 3x3 kernel with stride 3 "does not fit" a 7x7 input. Keras and
+columns: in `course/02_padding_stride_shapes.ipynb`, a 3x3 kernel with stride 3 "does not fit" a 7x7 input. Keras and
 PyTorch accept it anyway and return 2. Your function does the same, but with
 `exact=True` it raises a `ValueError` instead.
 
@@ -159,7 +161,7 @@ def conv_output_size(n, k, p=0, s=1, exact=False):
 ''', "conv_output_size")
 
 test('''
-# Lectures 1 and 2: 7x7 input, 3x3 kernel
+# course/02_padding_stride_shapes.ipynb: 7x7 input, 3x3 kernel
 assert_equal(conv_output_size(7, 3), 5, name="conv_output_size(7, 3)",
              mistakes={"the +1 is missing": 4, "the result is rounded up": 6})
 assert_equal(conv_output_size(7, 3, s=2), 3, name="conv_output_size(7, 3, s=2)")
@@ -169,12 +171,12 @@ assert_equal(conv_output_size(7, 3, p=1), 7, name="conv_output_size(7, 3, p=1)")
 assert_equal(conv_output_size(8, 3, p=1), 8, name="conv_output_size(8, 3, p=1)")
 assert_equal(conv_output_size(32, 5, p=2), 32, name="conv_output_size(32, 5, p=2)")
 assert_equal(conv_output_size(28, 5), 24, name="conv_output_size(28, 5)")
-# the 125x49 example (the lecture's 62x24 misses the +1 and the floor)
+# the 125x49 example (the source transcript's 62x24 misses the +1 and the floor)
 assert_equal(conv_output_size(125, 5, p=2, s=2), 63, name="conv_output_size(125, 5, p=2, s=2)",
              mistakes={"the +1 is missing": 62})
 assert_equal(conv_output_size(49, 5, p=2, s=2), 25, name="conv_output_size(49, 5, p=2, s=2)",
              mistakes={"the +1 is missing": 24})
-print("The formula agrees with the lectures' examples.")
+print("The formula agrees with the lecture's examples.")
 ''', "test_conv_output_size_seeds", 1)
 
 test('''
@@ -229,8 +231,8 @@ A layer is a dict with a `"type"` and the arguments the matching Keras layer tak
 
 * `kernel_size`, `strides` and `pool_size` are an int or a pair `(along H, along W)`.
 * `padding` is `"valid"` or `"same"` for both conv and pool; a conv layer may also give
-  the number of zeros added on each side, an int `p` or a pair `(ph, pw)` (lecture 1's
-  practice problem pads by 2, which no Keras padding word expresses).
+  the number of zeros added on each side, an int `p` or a pair `(ph, pw)` (the
+  practice network of `course/02_padding_stride_shapes.ipynb` pads by 2, which no Keras padding word expresses).
 * $H'$ and $W'$ come from `conv_output_size`, one axis at a time. Pooling is a window
   sliding like a kernel, so the same formula applies.
 * `Dense` applied to an image acts on its last axis (every pixel's channel vector goes
@@ -292,19 +294,19 @@ def layer_output_shape(input_shape, layer):
 ''', "layer_output_shape")
 
 test('''
-# Lecture 1's practice network: 128x128x3 -> conv -> max pool -> conv
+# the practice network of course/02_padding_stride_shapes.ipynb: 128x128x3 -> conv -> max pool -> conv
 conv1 = {"type": "conv", "filters": 5, "kernel_size": 3, "strides": 5}
 pool = {"type": "pool", "pool_size": 2}
 conv2 = {"type": "conv", "filters": 3, "kernel_size": 5, "strides": 2, "padding": 2}
 assert_equal(layer_output_shape((128, 128, 3), conv1), (26, 26, 5), name="shape after conv1")
 assert_equal(layer_output_shape((26, 26, 5), pool), (13, 13, 5), name="shape after the 2x2 max pooling")
 assert_equal(layer_output_shape((13, 13, 5), conv2), (7, 7, 3), name="shape after conv2 (pad 2, stride 2)")
-# Lecture 1: 32x32x3 with ten 5x5x3 kernels, pad 2 (or "same"); 28x28x3 valid
+# course/02_padding_stride_shapes.ipynb: 32x32x3 with ten 5x5x3 kernels, pad 2 (or "same"); 28x28x3 valid
 ten = {"type": "conv", "filters": 10, "kernel_size": 5}
 assert_equal(layer_output_shape((32, 32, 3), {**ten, "padding": 2}), (32, 32, 10), name="32x32x3, pad 2")
 assert_equal(layer_output_shape((32, 32, 3), {**ten, "padding": "same"}), (32, 32, 10), name='32x32x3, "same"')
 assert_equal(layer_output_shape((28, 28, 3), ten), (24, 24, 10), name="28x28x3, valid")
-# the Keras MNIST model of lecture 1
+# the Keras MNIST model of course/04_mnist_cnn_keras.ipynb
 assert_equal(layer_output_shape((28, 28, 1), {"type": "conv", "filters": 32, "kernel_size": (3, 3), "activation": "relu"}),
              (26, 26, 32), name="MNIST conv2d")
 assert_equal(layer_output_shape((12, 12, 64), {"type": "flatten"}), (9216,), name="MNIST flatten")
@@ -386,7 +388,7 @@ md(r'''
 Only layers with weights have parameters:
 
 * **conv**: each of the `filters` kernels is $k_h \times k_w \times C$ (it spans every input
-  channel), plus one bias per kernel: $k_h k_w C F + F$. Lecture 1: ten 5x5x3 kernels have
+  channel), plus one bias per kernel: $k_h k_w C F + F$. In `course/02_padding_stride_shapes.ipynb`, ten 5x5x3 kernels have
   $10 \cdot (75 + 1) = 760$ parameters.
 * **dense**: a weight from every input to every unit plus one bias per unit:
   $n \cdot units + units$, where $n$ is the size of the **last** axis of the input.
@@ -435,7 +437,7 @@ def layer_param_count(input_shape, layer):
 test('''
 conv1 = {"type": "conv", "filters": 5, "kernel_size": 3, "strides": 5}
 conv2 = {"type": "conv", "filters": 3, "kernel_size": 5, "strides": 2, "padding": 2}
-# Lecture 1's practice network: 5 kernels 3x3x3, then 3 kernels 5x5x5
+# the practice network of course/02_padding_stride_shapes.ipynb: 5 kernels 3x3x3, then 3 kernels 5x5x5
 assert_equal(layer_param_count((128, 128, 3), conv1), (140, 0), name="conv1 parameters (with bias)",
              mistakes={"the biases are missing": (135, 0)})
 assert_equal(layer_param_count((128, 128, 3), {**conv1, "use_bias": False}), (135, 0), name="conv1 weights without bias",
@@ -446,12 +448,12 @@ assert_equal(layer_param_count((13, 13, 5), {**conv2, "use_bias": False}), (375,
 assert_equal(layer_param_count((32, 32, 3), {"type": "conv", "filters": 10, "kernel_size": 5}), (760, 0),
              name="ten 5x5x3 kernels")
 assert_equal(layer_param_count((26, 26, 5), {"type": "pool", "pool_size": 2}), (0, 0), name="pooling parameters")
-# the Keras models of lectures 1 and 4
+# the Keras models of course/04_mnist_cnn_keras.ipynb
 assert_equal(layer_param_count((9216,), {"type": "dense", "units": 128}), (1179776, 0), name="MNIST dense(128)")
 assert_equal(layer_param_count((64,), {"type": "batchnorm"}), (128, 128), name="batchnorm on 64 units",
              mistakes={"all four statistics are counted as trainable": (256, 0),
                        "only gamma and beta are counted": (128, 0)})
-print("Parameter counts agree with the lectures.")
+print("Parameter counts agree with the lectures' models.")
 ''', "test_layer_param_count_seeds", 2)
 
 hidden('''
@@ -493,7 +495,7 @@ the plain name and the next ones `_1`, `_2`, ... counted per kind:
 |---|---|---|---|---|---|---|---|
 | name | `conv2d` | `max_pooling2d` | `average_pooling2d` | `flatten` | `dense` | `dropout` | `batch_normalization` |
 
-so the MNIST model of lecture 1 has rows `conv2d`, `conv2d_1`, `max_pooling2d`, `dropout`,
+so the MNIST model of `course/04_mnist_cnn_keras.ipynb` has rows `conv2d`, `conv2d_1`, `max_pooling2d`, `dropout`,
 `flatten`, `dense`, `dropout_1`, `dense_1`.
 
 When a layer is bad, raise a `ValueError` whose message names its position in the list and
@@ -540,7 +542,7 @@ def summarize(input_shape, layers):
 ''', "summarize")
 
 test('''
-# Lecture 1's Keras model for MNIST and the table model.summary() printed for it
+# the Keras model for MNIST of course/04_mnist_cnn_keras.ipynb and its model.summary() table
 mnist = [
     {"type": "conv", "filters": 32, "kernel_size": (3, 3), "activation": "relu"},
     {"type": "conv", "filters": 64, "kernel_size": (3, 3), "activation": "relu"},
@@ -569,11 +571,15 @@ for i, row in enumerate(expected):
 assert_equal(s["total"], 1199882, name="total params")
 assert_equal(s["trainable"], 1199882, name="trainable params")
 assert_equal(s["non_trainable"], 0, name="non-trainable params")
-show_summary(s)
 ''', "test_summarize_mnist", 2)
 
+code('''
+# the table, as model.summary() prints it (the grader only looks at the test above)
+show_summary(summarize((28, 28, 1), mnist))
+''')
+
 test('''
-# Lecture 4's Keras model with batch normalization
+# the second Keras model of course/04_mnist_cnn_keras.ipynb, with batch normalization
 bn_cnn = [
     {"type": "conv", "filters": 40, "kernel_size": 5, "padding": "same", "activation": "relu"},
     {"type": "pool", "pool_size": 2},
@@ -594,8 +600,12 @@ assert_equal(s["rows"][8][0], "batch_normalization", name="name of row 8")
 assert_equal(s["total"], 87290, name="total params")
 assert_equal(s["non_trainable"], 128, name="non-trainable params", hint="the moving mean and variance of 64 units")
 assert_equal(s["trainable"], 87162, name="trainable params")
-show_summary(s)
 ''', "test_summarize_batchnorm", 1)
+
+code('''
+# the table, as model.summary() prints it (the grader only looks at the test above)
+show_summary(summarize((28, 28, 1), bn_cnn))
+''')
 
 test('''
 assert_raises(ValueError, summarize, (28, 28, 1),
@@ -695,14 +705,14 @@ tests feed it to `summarize` (yours in the visible tests, the reference one in t
 tests) and compare with what the lectures and Keras report. Write the lists out literally:
 it is the architecture, not a computation, that is being checked. Activations are optional.
 
-**Practice problem (lecture 1).** A 128x128x3 image goes through 5 kernels of size 3x3x3
+**Practice network (`course/02_padding_stride_shapes.ipynb`).** A 128x128x3 image goes through 5 kernels of size 3x3x3
 with stride 5 and no padding, then a 2x2 max pooling, then 3 kernels of size 5x5x5 with
 padding 2 and stride 2. `use_bias` says whether the conv layers have biases.
 ''')
 
 solution('''
 def practice_layers(use_bias=True):
-    """Layer dicts of lecture 1's practice network (input (128, 128, 3)): conv, max pool, conv."""
+    """Layer dicts of the practice network (input (128, 128, 3)): conv, max pool, conv."""
     ### BEGIN SOLUTION
     return [
         {"type": "conv", "filters": 5, "kernel_size": 3, "strides": 5, "use_bias": use_bias},
@@ -718,8 +728,12 @@ assert_equal([row[1] for row in s["rows"]], [(26, 26, 5), (13, 13, 5), (7, 7, 3)
 assert_equal([row[2] for row in s["rows"]], [140, 0, 378], name="params with bias")
 s = summarize((128, 128, 3), practice_layers(use_bias=False))
 assert_equal([row[2] for row in s["rows"]], [135, 0, 375], name="weights without bias")
-show_summary(s)
 ''', "test_practice_layers", 1)
+
+code('''
+# the table, as model.summary() prints it (the grader only looks at the test above)
+show_summary(summarize((128, 128, 3), practice_layers(use_bias=False)))
+''')
 
 hidden('''
 import solutions as ref
@@ -731,9 +745,9 @@ for use_bias, net in ((True, "practice"), (False, "practice_no_bias")):
 ''', "test_practice_layers_hidden", 1)
 
 md(r'''
-**The two Keras models.** `mnist_cnn_layers()` is lecture 1's MNIST model (Part 4's first
-test shows it: two 3x3 convolutions with 32 and 64 filters, 2x2 max pooling, dropout 0.25,
-flatten, dense 128, dropout 0.5, dense 10) and `bn_cnn_layers()` lecture 4's model:
+**The two Keras models of `course/04_mnist_cnn_keras.ipynb`.** `mnist_cnn_layers()` is its first MNIST model
+(Part 4's first test shows it: two 3x3 convolutions with 32 and 64 filters, 2x2 max pooling,
+dropout 0.25, flatten, dense 128, dropout 0.5, dense 10) and `bn_cnn_layers()` its second:
 40 filters 5x5 "same", 2x2 max pooling, dropout 0.25, 32 filters 3x3, 2x2 max pooling,
 dropout 0.25, flatten, dense 64, batch normalization, dropout 0.25, dense 10. Both take
 28x28x1 images.
@@ -741,7 +755,7 @@ dropout 0.25, flatten, dense 64, batch normalization, dropout 0.25, dense 10. Bo
 
 solution('''
 def mnist_cnn_layers():
-    """Layer dicts of lecture 1's Keras MNIST model (input (28, 28, 1))."""
+    """Layer dicts of the first Keras MNIST model of course/04_mnist_cnn_keras.ipynb (input (28, 28, 1))."""
     ### BEGIN SOLUTION
     return [
         {"type": "conv", "filters": 32, "kernel_size": 3, "activation": "relu"},
@@ -771,7 +785,7 @@ assert_equal(ref.summarize(shape, mnist_cnn_layers()), ref.summarize(shape, laye
 
 solution('''
 def bn_cnn_layers():
-    """Layer dicts of lecture 4's Keras model with batch normalization (input (28, 28, 1))."""
+    """Layer dicts of the Keras model with batch normalization of course/04_mnist_cnn_keras.ipynb (input (28, 28, 1))."""
     ### BEGIN SOLUTION
     return [
         {"type": "conv", "filters": 40, "kernel_size": 5, "padding": "same", "activation": "relu"},
@@ -803,7 +817,7 @@ assert_equal(ref.summarize(shape, bn_cnn_layers()), ref.summarize(shape, layers)
 ''', "test_bn_cnn_layers_hidden", 1)
 
 md(r'''
-**LeNet-5 (lecture 4).** Input 32x32x1; C1: 6 maps 5x5; S2: 2x2 average pooling, stride 2;
+**LeNet-5 (`course/06_architectures.ipynb`).** Input 32x32x1; C1: 6 maps 5x5; S2: 2x2 average pooling, stride 2;
 C3: 16 maps 5x5; S4: 2x2 average pooling; C5: 120 maps 5x5 (it sees a 5x5 input, so its
 output is 1x1x120); then flatten, F6: dense 84 and the output: dense 10. With every C3 map
 connected to every S2 map (the original paper connects only some) and no parameters in the
@@ -832,8 +846,12 @@ s = summarize((32, 32, 1), lenet5_layers())
 assert_equal([row[1] for row in s["rows"]][:5], [(28, 28, 6), (14, 14, 6), (10, 10, 16), (5, 5, 16), (1, 1, 120)],
              name="C1, S2, C3, S4, C5 shapes")
 assert_equal(s["total"], 61706, name="LeNet-5 total params")
-show_summary(s)
 ''', "test_lenet5_layers", 1)
+
+code('''
+# the table, as model.summary() prints it (the grader only looks at the test above)
+show_summary(summarize((32, 32, 1), lenet5_layers()))
+''')
 
 hidden('''
 import solutions as ref
@@ -845,12 +863,12 @@ assert_equal(got["rows"][1][0], "average_pooling2d", name="S2's layer name", hin
 ''', "test_lenet5_layers_hidden", 1)
 
 md(r'''
-**VGG16 (lectures 2 and 4).** Input 224x224x3. Five blocks of 3x3 convolutions with
+**VGG16 (`course/06_architectures.ipynb`).** Input 224x224x3. Five blocks of 3x3 convolutions with
 `padding="same"` (and ReLU), each block followed by a 2x2 max pooling: 2 convs of 64
 filters, 2 of 128, 3 of 256, 3 of 512, 3 of 512 (13 conv layers, 5 pooling layers). The
 "top" is flatten, dense 4096, dense 4096 and dense **1000** (one unit per ImageNet class;
-lecture 2 says 4096). With the top VGG16 has about **138 million** parameters (lecture 2
-says billion), without it (`include_top=False` in `keras.applications.VGG16`, the part
+a source transcript says 4096). With the top VGG16 has about **138 million** parameters (the
+transcript says billion), without it (`include_top=False` in `keras.applications.VGG16`, the part
 reused in transfer learning) about 14.7 million.
 ''')
 
@@ -892,7 +910,7 @@ for top, net in ((True, "vgg16"), (False, "vgg16_notop")):
 ''', "test_vgg16_layers_hidden", 1)
 
 md(r'''
-**AlexNet (lecture 4).** The lecture's table (one tower, full connectivity):
+**AlexNet (`course/06_architectures.ipynb`).** The table of the source transcripts (one tower, full connectivity):
 
 | layer | type | maps | size | kernel | stride | padding |
 |---|---|---|---|---|---|---|
@@ -906,35 +924,125 @@ md(r'''
 | Out | dense | | 1000 | | | |
 
 Check C1 with your `conv_output_size`: a 224x224 input with "same" padding and stride 4
-gives ceil(224 / 4) = 56, not 55; with no padding, (224 - 11) / 4 is not even whole. The
-table's 55x55 needs a **227x227** input and no padding: (227 - 11) / 4 + 1 = 55. This is a
-well-known inconsistency (the original paper says 224). Notice also that S2 brings both
-versions back to 27x27, so the rest of the table holds either way. The table also leaves
-out the 3x3 / stride 2 max pooling after C7 that the real AlexNet has: without it F8 would
-see 13x13x256 inputs instead of 6x6x256 = 9216 and have 177 million weights instead of 38.
+gives ceil(224 / 4) = 56, not 55, so the table's "same" cannot be right. Two fixes give 55:
+a **227x227** input with no padding, (227 - 11) / 4 + 1 = 55, or a 224x224 input with a
+symmetric integer padding (the question below asks which). The original paper says 224.
+S2 brings every version back to 27x27, so the rest of the table holds either way. The table
+also leaves out the 3x3 / stride 2 max pooling after C7 that the real AlexNet has: without
+it F8 would see 13x13x256 inputs instead of 6x6x256 = 9216.
 
-First, `alexnet_c1_input_size()` returns the input side (an int) for which C1 with no
-padding gives the table's 55x55. Then write `alexnet_layers(c1_padding)`: the table's layers
-in order, with that pooling layer (S8) after C7 and a flatten before F8, and C1 using the
-padding given.
+**Questions (predict before you run; write plain values, not code that calls your
+functions: the grader keeps only plain values from these cells).**
 ''')
 
-solution('''
-def alexnet_c1_input_size():
-    """The input side n for which C1 (11x11, stride 4, no padding) outputs 55x55."""
-    ### BEGIN SOLUTION
-    return 227
-    ### END SOLUTION
-''', "alexnet_c1_input_size")
 
-test('''
-n = alexnet_c1_input_size()
-assert_equal(conv_output_size(n, 11, 0, 4, exact=True), 55, name=f"C1's output size for a {n}x{n} input")
-''', "test_alexnet_c1_input_size", 1)
+def answer(name, comment, value):
+    """A predict-before-run question: `name = None` stays visible, the value is the solution."""
+    solution(f"""# {comment}
+# Write the value itself, then delete the `raise` line.
+{name} = None
+### BEGIN SOLUTION
+{name} = {value}
+### END SOLUTION
+""", name)
 
-hidden('''
-assert_equal(alexnet_c1_input_size(), 227, name="alexnet_c1_input_size()")
-''', "test_alexnet_c1_input_size_hidden", 1)
+
+def answer_test(name, body):
+    """Hidden test of an answer cell (2 points); a clear note while the answer is still None."""
+    hidden(f"assert {name} is not None, \"{name} is still None: write your answer (not answered yet)\"\n" + body,
+           f"test_{name}", 2)
+
+
+md(r'''
+1. The smallest symmetric integer padding $p$ (zeros on each side, as PyTorch's
+   `nn.Conv2d(3, 96, 11, stride=4, padding=p)` takes it) for which C1 turns a 224x224 input
+   into 55x55.
+2. Keras' `padding="same"` on C1 (224x224, 11x11, stride 4): how many zero rows does
+   TensorFlow add on top, and how many at the bottom? Give `(top, bottom)`.
+''')
+
+answer("answer_c1_padding_224", "the smallest symmetric padding p giving 55 from 224 (an int)", "2")
+
+answer_test("answer_c1_padding_224", '''
+import solutions as ref
+want = min(p for p in range(10) if ref.conv_output_size(224, 11, p, 4) == 55)
+assert_equal(answer_c1_padding_224, want, name="answer_c1_padding_224",
+             mistakes={"p = 3 also gives 55, but it is not the smallest": 3,
+                       "with p = 0 the output is 54 (and 227 is the other fix)": 0,
+                       "that is TensorFlow's total padding for 'same', which gives 56": 7})
+''')
+
+answer("answer_c1_same_pads", "(zero rows on top, zero rows at the bottom) of Keras' 'same' on C1 (a tuple of 2 ints)",
+       "(3, 4)")
+
+answer_test("answer_c1_same_pads", '''
+import solutions as ref
+rows = ref.conv_output_size(224, 11, "same", 4)
+total = max((rows - 1) * 4 + 11 - 224, 0)
+want = (total // 2, total - total // 2)
+assert_equal(tuple(answer_c1_same_pads), want, name="answer_c1_same_pads",
+             mistakes={"TensorFlow puts the odd extra zero at the bottom, not on top": want[::-1],
+                       "that is the symmetric (k - 1) / 2 of stride 1": (5, 5)})
+''')
+
+md(r'''
+3. VGG16 with its top: how many parameters does the first dense layer (4096 units, after the
+   flatten) have? And if the flatten is replaced by global average pooling (one number per
+   channel of the last feature map, `pooling="avg"` in `keras.applications`), how many does
+   that dense layer have then? Give `(with flatten, with global average pooling)`.
+4. Two stacked 3x3 convolutions see a 5x5 window of their input, like one 5x5 convolution.
+   With 64 input and 64 output channels and biases, give
+   `(parameters of the two 3x3 layers together, parameters of the one 5x5 layer)`.
+5. Move the max pooling of the first MNIST model of `course/04_mnist_cnn_keras.ipynb` to right
+   after its first convolution (conv 32, pool, conv 64, dropout, flatten, dense 128, dropout,
+   dense 10, on 28x28x1). How many parameters does the model have in total?
+''')
+
+answer("answer_vgg16_fc1", "(first dense layer's parameters with flatten, with global average pooling)",
+       "(102_764_544, 2_101_248)")
+
+answer_test("answer_vgg16_fc1", '''
+import solutions as ref
+from solutions.shapes import example_network as ref_example_network
+h, w, c = ref.summarize(*ref_example_network("vgg16_notop"))["rows"][-1][1]
+want = (h * w * c * 4096 + 4096, c * 4096 + 4096)
+got = tuple(answer_vgg16_fc1)
+assert_equal(got, want, name="answer_vgg16_fc1",
+             mistakes={"the biases are missing": (want[0] - 4096, want[1] - 4096),
+                       "global average pooling keeps one number per channel (512), not per pixel": (want[0], want[0])})
+''')
+
+answer("answer_stack_params", "(two 3x3 layers, one 5x5 layer), 64 -> 64 channels with biases", "(73_856, 102_464)")
+
+answer_test("answer_stack_params", '''
+import solutions as ref
+conv3 = ref.conv_param_count(3, 64, 64)
+conv5 = ref.conv_param_count(5, 64, 64)
+assert_equal(tuple(answer_stack_params), (2 * conv3, conv5), name="answer_stack_params",
+             mistakes={"that counts one 3x3 layer, not two": (conv3, conv5),
+                       "the input channels are missing": (2 * (9 * 64 + 64), 25 * 64 + 64)})
+''')
+
+answer("answer_mnist_pool_first", "total parameters with the pooling moved after the first convolution (an int)",
+       "1_011_466")
+
+answer_test("answer_mnist_pool_first", '''
+import solutions as ref
+from solutions.shapes import example_network as ref_example_network
+layers = ref_example_network("mnist_cnn")[1]
+moved = [layers[0], layers[2], layers[1]] + layers[3:]
+assert [l["type"] for l in moved[:3]] == ["conv", "pool", "conv"], moved[:3]
+want = ref.summarize((28, 28, 1), moved)["total"]
+assert_equal(answer_mnist_pool_first, want, name="answer_mnist_pool_first",
+             mistakes={"that is the original model (the dense layer shrinks: 11x11x64 inputs instead of 12x12x64)":
+                           ref.summarize((28, 28, 1), layers)["total"]})
+''')
+
+md(r'''
+Now write `alexnet_layers(c1_padding)`: the table's layers in order, with the missing
+pooling layer (S8) after C7 and a flatten before F8, and C1 using the padding given (a word
+or an int, as in Part 2).
+''')
 
 solution('''
 def alexnet_layers(c1_padding="valid"):
@@ -964,8 +1072,12 @@ assert_equal(s["rows"][1][1], (27, 27, 96), name="S2 on 56x56")
 s = summarize((227, 227, 3), alexnet_layers("valid"))
 assert_equal([row[1] for row in s["rows"]][:9], [(55, 55, 96), (27, 27, 96), (27, 27, 256), (13, 13, 256), (13, 13, 384),
              (13, 13, 384), (13, 13, 256), (6, 6, 256), (9216,)], name="AlexNet's shapes up to the flatten")
-show_summary(s)
 ''', "test_alexnet_layers", 1)
+
+code('''
+# the table, as model.summary() prints it (the grader only looks at the test above)
+show_summary(summarize((227, 227, 3), alexnet_layers("valid")))
+''')
 
 hidden('''
 import solutions as ref

@@ -12,8 +12,12 @@ from harness import Assignment
 NAME = "ps2_shapes"
 FUNCTIONS = ["conv_output_size", "layer_output_shape", "layer_param_count", "summarize",
              "practice_layers", "mnist_cnn_layers", "bn_cnn_layers", "lenet5_layers", "vgg16_layers",
-             "alexnet_c1_input_size", "alexnet_layers"]
+             "answer_c1_padding_224", "answer_c1_same_pads", "answer_vgg16_fc1", "answer_stack_params",
+             "answer_mnist_pool_first", "alexnet_layers"]
+# predict-before-run questions: solution cells binding a plain value, graded by one hidden test each
+ANSWERS = [f for f in FUNCTIONS if f.startswith("answer_")]
 H = Assignment(NAME, FUNCTIONS, Path(__file__).with_name("mutants.py"), skip_demos=False)
+H.ANSWERS = ANSWERS
 
 
 # ------------------------------------------------------------- packing mutants for the engine
@@ -33,10 +37,8 @@ def calls(grade_id: str, hidden: bool) -> set:
     f = H.function_of(grade_id)
     if f in _CALLS:
         return _CALLS[f]
-    if hidden:
+    if hidden or f in ANSWERS:
         return {f}
-    if f == "alexnet_c1_input_size":
-        return {f, "conv_output_size"}
     return {f} | _CALLS["summarize"]
 
 

@@ -514,16 +514,22 @@ def alexnet_layers__c3_valid(c1_padding="valid"):
     return _mut_alexnet(c1_padding, c3_padding="valid")
 
 
-def alexnet_c1_input_size__224():
-    """The table's (inconsistent) input size."""
-    return 224
-
-
-def alexnet_c1_input_size__228():
-    """Off by one: 228 also gives 55 by the floor, but (228 - 11) / 4 is not whole."""
-    return 228
-
-
-def alexnet_c1_input_size__output_size():
-    """Answers with C1's output side instead of the input side."""
-    return 55
+# ------------------------------------------------------------ predict-before-run answers
+# wrong answers to the questions: {"<answer name>__<what>": source of the value}
+ANSWERS = {
+    "answer_c1_padding_224__three": "3",
+    "answer_c1_padding_224__none": "0",
+    "answer_c1_padding_224__tf_total": "7",
+    "answer_c1_same_pads__extra_on_top": "(4, 3)",
+    "answer_c1_same_pads__symmetric": "(5, 5)",
+    "answer_c1_same_pads__one_number": "7",
+    "answer_vgg16_fc1__no_bias": "(102_760_448, 2_097_152)",
+    "answer_vgg16_fc1__gap_per_pixel": "(102_764_544, 102_764_544)",
+    "answer_vgg16_fc1__swapped": "(2_101_248, 102_764_544)",
+    "answer_stack_params__one_layer": "(36_928, 102_464)",
+    "answer_stack_params__no_c_in": "(1_280, 1_664)",
+    "answer_stack_params__equal": "(102_464, 102_464)",
+    "answer_mnist_pool_first__unchanged": "1_199_882",
+    "answer_mnist_pool_first__dense_only": "991_360",
+    "answer_mnist_pool_first__none": "None",
+}
