@@ -23,7 +23,7 @@ export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install install-student data test lectures bench demo release clean
+.PHONY: help install install-student data test lectures lectures-full bench demo release clean
 
 help:
 	@echo "make demo      set up, release the exercises, grade the sample submissions, write a report"
@@ -64,6 +64,13 @@ test: install
 lectures: install
 	@mkdir -p build/tmp
 	TMPDIR=$(CURDIR)/build/tmp CNN_COURSE_FAST=1 $(BIN)/python -m pytest -p no:cacheprovider --nbval-lax course
+
+# Every lecture in full mode (CNN_COURSE_FAST unset), one at a time; not part of `make test`.
+lectures-full: install
+	@mkdir -p build/tmp build/lectures-full
+	@for nb in course/0*.ipynb; do echo "== $$nb (full mode)"; \
+	  ( time env -u CNN_COURSE_FAST TMPDIR=$(CURDIR)/build/tmp $(BIN)/jupyter nbconvert --to notebook --execute \
+	    --ExecutePreprocessor.timeout=1200 --output-dir build/lectures-full $$nb ) || exit 1; done
 
 bench: install
 	@for f in tests/bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
