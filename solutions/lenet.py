@@ -35,7 +35,7 @@ from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Sequential
 
 __all__ = ["LeNet5", "train_one_epoch", "evaluate", "predict", "seed_everything", "make_loader",
            "get_device", "preprocess", "stage_outputs", "count_parameters", "MNIST_MEAN", "MNIST_STD",
-           "STAGES"]
+           "STAGES", "load_weights", "mean_loss", "accuracy"]
 
 # Mean and standard deviation of the 60,000 training images' pixels scaled to [0, 1].
 MNIST_MEAN = 0.1307
@@ -105,6 +105,66 @@ def stage_outputs(model: LeNet5, X: torch.Tensor) -> dict[str, torch.Tensor]:
     out["F6"] = h
     out["logits"] = c[3](h)
     return out
+
+
+# Reference state_dict prefixes -> the stage names used in messages.
+LAYER_NAMES = {"features.0": "C1 Conv2d", "features.3": "C3 Conv2d", "features.6": "C5 Conv2d",
+               "classifier.1": "F6 Linear", "classifier.3": "output Linear"}
+
+
+def load_weights(weights: dict, num_classes: int = 10, modern: bool = False,
+                 whose: str = "your LeNet5") -> LeNet5:
+    """A reference ``LeNet5(num_classes, modern)`` holding ``weights``, in eval mode.
+
+    ``weights``: {state_dict key: array}, e.g. ``{k: v.numpy() for k, v in
+    model.state_dict().items()}`` of another LeNet5 built with the same structure
+    (``features`` / ``classifier`` children). Raises AssertionError naming the missing or
+    unexpected keys, or the first layer whose tensor has another shape (both shapes), so
+    a grader can say what differs from the reference.
+    """
+    net = LeNet5(num_classes=num_classes, modern=modern)
+    want = net.state_dict()
+    if not isinstance(weights, dict):
+        raise AssertionError(f"the weights of {whose} should be a dict of arrays, got {type(weights).__name__}.")
+    missing = [k for k in want if k not in weights]
+    extra = [k for k in weights if k not in want]
+    if missing or extra:
+        raise AssertionError(
+            f"the parameters of {whose} do not match LeNet-5's layers: "
+            + (f"missing {missing}" if missing else "")
+            + ("; " if missing and extra else "")
+            + (f"unexpected {extra}" if extra else "")
+            + f" (expected the keys {list(want)}: two nn.Sequential children 'features' and 'classifier' "
+              "with the layers in the order of the table).")
+    state = {}
+    for k, ref in want.items():
+        arr = np.asarray(weights[k])
+        layer = LAYER_NAMES.get(k.rsplit(".", 1)[0], k)
+        if tuple(arr.shape) != tuple(ref.shape):
+            raise AssertionError(f"{layer} ({k}) of {whose} has shape {tuple(arr.shape)}, expected "
+                                 f"{tuple(ref.shape)}.")
+        state[k] = torch.as_tensor(arr, dtype=ref.dtype)
+    net.load_state_dict(state)
+    net.eval()
+    return net
+
+
+@torch.no_grad()
+def mean_loss(model: nn.Module, X, y, batch_size: int = 1000) -> float:
+    """Mean cross-entropy per sample of ``model`` on uint8 images X (N, 28, 28) and labels y (N,),
+    normalised with ``preprocess``; eval mode, CPU, no gradients."""
+    model.eval()
+    total = 0.0
+    loss_fn = nn.CrossEntropyLoss(reduction="sum")
+    y = torch.as_tensor(np.asarray(y), dtype=torch.int64)
+    for i in range(0, len(y), batch_size):
+        total += loss_fn(model(preprocess(X[i:i + batch_size])), y[i:i + batch_size]).item()
+    return total / len(y)
+
+
+def accuracy(model: nn.Module, X, y) -> float:
+    """Fraction of the uint8 images X (N, 28, 28) whose predicted class is y (N,)."""
+    return float((predict(model, X, device="cpu") == np.asarray(y)).mean())
 
 
 # ------------------------------------------------------------------------ devices

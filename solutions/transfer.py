@@ -324,3 +324,82 @@ def plot_transfer_vs_scratch(res, ax=None):
     ax.legend()
     ax.grid(alpha=0.3)
     return ax
+
+
+# ----------------------------------------------------------------------------- grading helpers
+def numpy_forward(layer_list, x):
+    """Inference-mode forward pass, in float64 numpy, of a Keras model described layer by layer.
+
+    A grader uses it to recompute, from the weights a student's model returned, the outputs
+    and losses that model must give, without trusting numbers computed on the student's side.
+
+    Args:
+        layer_list: [{"class": Keras class name, "config": {"activation", "padding",
+            "strides", "pool_size", "epsilon"}, "weights": [arrays in ``layer.weights``
+            order]}, ...]. Supported: InputLayer, Conv2D (padding "valid" or "same",
+            stride 1), MaxPooling2D and AveragePooling2D ("valid", stride = pool size),
+            GlobalAveragePooling2D, GlobalMaxPooling2D, Flatten, Dropout (identity), Dense,
+            BatchNormalization (moving statistics); activations linear, relu, softmax.
+        x: (N, H, W, C) channels-last inputs.
+
+    Returns:
+        float64 array: the model's output, e.g. (N, k) probabilities.
+
+    Raises:
+        AssertionError naming a layer this function cannot recompute.
+    """
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    def act(h, name):
+        name = (name or "linear").lower()
+        if name == "relu":
+            return np.maximum(h, 0)
+        if name == "softmax":
+            e = np.exp(h - h.max(axis=-1, keepdims=True))
+            return e / e.sum(axis=-1, keepdims=True)
+        if name == "linear":
+            return h
+        raise AssertionError(f"activation {name!r} cannot be recomputed by the grader")
+
+    h = np.asarray(x, dtype=np.float64)
+    for spec in layer_list:
+        kind, cfg = spec["class"], spec.get("config") or {}
+        w = [np.asarray(a, dtype=np.float64) for a in spec.get("weights", [])]
+        if kind in ("InputLayer", "Dropout"):
+            continue
+        if kind == "Conv2D":
+            k = w[0]
+            kh, kw = k.shape[:2]
+            if tuple(cfg.get("strides") or (1, 1)) != (1, 1):
+                raise AssertionError("the grader recomputes only stride-1 convolutions")
+            if cfg.get("padding") == "same":
+                ph, pw = kh - 1, kw - 1
+                h = np.pad(h, ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)))
+            win = sliding_window_view(h, (kh, kw), axis=(1, 2))        # (N, H', W', C, kh, kw)
+            h = np.einsum("nhwcij,ijco->nhwo", win, k) + (w[1] if len(w) > 1 else 0)
+            h = act(h, cfg.get("activation"))
+        elif kind in ("MaxPooling2D", "AveragePooling2D"):
+            p = tuple(cfg.get("pool_size") or (2, 2))
+            n, hh, ww, c = h.shape
+            h = h[:, :hh // p[0] * p[0], :ww // p[1] * p[1]].reshape(n, hh // p[0], p[0], ww // p[1], p[1], c)
+            h = h.max(axis=(2, 4)) if kind == "MaxPooling2D" else h.mean(axis=(2, 4))
+        elif kind == "GlobalAveragePooling2D":
+            h = h.mean(axis=(1, 2))
+        elif kind == "GlobalMaxPooling2D":
+            h = h.max(axis=(1, 2))
+        elif kind == "Flatten":
+            h = h.reshape(len(h), -1)
+        elif kind == "Dense":
+            h = act(h @ w[0] + (w[1] if len(w) > 1 else 0), cfg.get("activation"))
+        elif kind == "BatchNormalization":
+            gamma, beta, mean, var = w
+            h = gamma * (h - mean) / np.sqrt(var + float(cfg.get("epsilon", 1e-3))) + beta
+        else:
+            raise AssertionError(f"the grader cannot recompute a {kind} layer")
+    return h
+
+
+def cross_entropy(probs, y) -> float:
+    """Mean sparse categorical cross-entropy of probabilities (N, k) for integer labels (N,)."""
+    probs = np.asarray(probs, dtype=np.float64)
+    return float(-np.mean(np.log(np.clip(probs[np.arange(len(y)), np.asarray(y)], 1e-12, None))))

@@ -188,3 +188,31 @@ def test_train_one_epoch_mean_is_per_sample():
     with torch.no_grad():
         want = nn.CrossEntropyLoss()(net(lenet.preprocess(x)), torch.as_tensor(y)).item()
     assert got == pytest.approx(want, rel=1e-5)
+
+
+def test_load_weights_round_trip_and_clear_mismatch():
+    """load_weights rebuilds a net from plain arrays; a wrong shape names the layer and both shapes."""
+    solutions.seed_everything(0)
+    net = solutions.LeNet5(modern=True)
+    state = {k: v.numpy().copy() for k, v in net.state_dict().items()}
+    copy = lenet.load_weights(state, modern=True)
+    x = torch.randn(3, 1, 28, 28)
+    with torch.no_grad():
+        assert torch.equal(copy(x), net.eval()(x))
+    bad = dict(state, **{"features.3.weight": np.zeros((16, 6, 3, 3), np.float32)})
+    with pytest.raises(AssertionError, match=r"C3 Conv2d \(features.3.weight\) of your LeNet5 has shape "
+                                             r"\(16, 6, 3, 3\), expected \(16, 6, 5, 5\)"):
+        lenet.load_weights(bad)
+    with pytest.raises(AssertionError, match="missing.*classifier.3.bias"):
+        lenet.load_weights({k: v for k, v in state.items() if k != "classifier.3.bias"})
+
+
+def test_mean_loss_and_accuracy_are_computed_from_the_weights():
+    x, y = _fixed_batch(40, seed=4)
+    solutions.seed_everything(1)
+    net = solutions.LeNet5()
+    with torch.no_grad():
+        logits = net.eval()(lenet.preprocess(x))
+    want_loss = nn.CrossEntropyLoss()(logits, torch.as_tensor(y)).item()
+    assert lenet.mean_loss(net, x, y, batch_size=16) == pytest.approx(want_loss, rel=1e-5)
+    assert lenet.accuracy(net, x, y) == pytest.approx(float((logits.argmax(1).numpy() == y).mean()))

@@ -59,6 +59,20 @@ MUTANTS = {
     "evaluate_percent": (
         "evaluate", "return correct / n", "return 100 * correct / n",
         ["test_evaluate_known_answer"], "test_lenet_parameters"),
+    # predict-before-run answers
+    "answer_shape_with_padding": (
+        "answers_lenet", "answer_c1_shape_without_padding = (6, 24, 24)",
+        "answer_c1_shape_without_padding = (6, 28, 28)",
+        ["test_answer_c1_shape_hidden"], "test_answer_params_modern_hidden"),
+    "answer_receptive_field_unpadded": (
+        "answers_lenet", "answer_c5_receptive_field = 32", "answer_c5_receptive_field = 28",
+        ["test_answer_receptive_field_hidden"], "test_answer_c1_multiplications_hidden"),
+    "answer_torch_same_like_keras": (
+        "answers_lenet", 'answer_torch_same_stride2 = "D"', 'answer_torch_same_stride2 = "A"',
+        ["test_answer_torch_same_stride2_hidden"], "test_answer_without_padding_hidden"),
+    "answer_zero_grad_unanswered": (
+        "answers_train", 'answer_without_zero_grad = "B"', "answer_without_zero_grad = None",
+        ["test_answer_zero_grad_hidden"], "test_answer_params_modern_hidden"),
 }
 
 # Messages that must name the mistake: {mutant: {test: words}}.
@@ -71,7 +85,16 @@ MESSAGES = {
     "loss_mean_of_batch_means": {"test_train_one_epoch_hidden_matches_reference": ["mean loss"]},
     "evaluate_percent": {"test_evaluate_known_answer": ["percent"]},
     "evaluate_in_train_mode": {"test_evaluate_hidden_eval_mode": ["model.eval()"]},
+    "answer_shape_with_padding": {"test_answer_c1_shape_hidden": ["(6, 24, 24)"]},
+    "answer_receptive_field_unpadded": {"test_answer_receptive_field_hidden": ["unpadded image"]},
+    "answer_zero_grad_unanswered": {"test_answer_zero_grad_hidden": ["still None"]},
 }
+
+# Answer cells and the function each test needs: how many points go to graded reasoning.
+REASONING_TESTS = {"test_answer_c1_shape_hidden", "test_answer_without_padding_hidden",
+                   "test_answer_params_modern_hidden", "test_answer_c1_multiplications_hidden",
+                   "test_answer_receptive_field_hidden", "test_answer_torch_same_stride2_hidden",
+                   "test_answer_zero_grad_hidden"}
 
 
 @pytest.fixture(scope="module")
@@ -82,17 +105,30 @@ def assignment():
 @pytest.mark.slow
 @pytest.mark.xdist_group("ps3_reference")
 def test_reference_scores_full_marks(assignment):
-    assert assignment.max_score == 16
+    assert assignment.max_score == 23
     assert {t.grade_id for t in assignment.tests if t.visibility == "hidden"} == {
         "test_lenet_hidden_variants", "test_train_one_epoch_hidden_matches_reference",
         "test_train_one_epoch_hidden_loss_falls", "test_evaluate_hidden_eval_mode",
-        "test_lenet_hidden_overfits", "test_lenet_hidden_trains"}
+        "test_lenet_hidden_overfits", "test_lenet_hidden_trains"} | REASONING_TESTS
     r = grade_notebook(assignment, SOURCE, "reference")
     bad = {t.name: (t.status, t.message) for t in r.tests if t.status != "passed"}
     assert r.status == "graded" and not bad, bad
-    assert r.score == 16
-    # The top-level training and plotting cells are skipped without a NameError.
+    assert r.score == 23
+    # The top-level training and plotting cells are skipped without a NameError or a
+    # note from a half-extracted loop.
     assert "NameError" not in r.message, r.message
+    assert "concatenate" not in r.message, r.message
+
+
+def test_reasoning_share(assignment):
+    """At least 20% of the points grade predict-before-run answers; hidden tests use probes only."""
+    points = {t.grade_id: t.points for t in assignment.tests}
+    total = sum(points.values()) + 2              # + the hand-graded written answer
+    assert sum(points[g] for g in REASONING_TESTS) / total >= 0.2
+    for t in assignment.tests:
+        if t.visibility == "hidden":
+            assert "run_student" not in t.source, t.grade_id
+    assert set(assignment.probes) == {"lenet_forward", "train", "evaluate_linear"}
 
 
 # One submission per group: LeNet5 mutants only touch the LeNet5 tests' outcome, evaluate
@@ -104,7 +140,8 @@ GROUPS = [
     ["relu_in_classic"],
     ["missing_zero_grad"],
     ["missing_step"],
-    ["loss_mean_of_batch_means"],
+    ["loss_mean_of_batch_means", "answer_shape_with_padding", "answer_zero_grad_unanswered"],
+    ["answer_receptive_field_unpadded", "answer_torch_same_like_keras"],
 ]
 
 
@@ -147,8 +184,9 @@ def test_hidden_code_not_released():
     if not RELEASED.is_file():
         pytest.skip("exercises/ps3_lenet not released yet (cnn-course release ps3_lenet)")
     text = RELEASED.read_text()
-    for secret in ("import solutions as ref", "BEGIN SOLUTION", "BEGIN HIDDEN", "_reference(",
-                   "0.1307) / 0.3081).unsqueeze(1)\nyt", "nn.AvgPool2d if modern"):
+    for secret in ("import solutions as ref", "BEGIN SOLUTION", "BEGIN HIDDEN", "_reference(", "load_weights(",
+                   "nn.AvgPool2d if modern", "answer_c1_shape_without_padding = (6, 24, 24)",
+                   'answer_without_zero_grad = "B"', 'answer_torch_same_stride2 = "D"'):
         assert secret not in text, secret
     nb = nbformat.read(str(RELEASED), as_version=4)
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
@@ -169,3 +207,69 @@ def test_source_notebook_is_built_and_clean():
         "run .venv/bin/python solutions/ps3_lenet/build_notebook.py"
     assert all(not c.get("outputs") and c.get("execution_count") is None
                for c in committed.cells if c.cell_type == "code")
+
+
+# A submission that reports invented numbers: train_one_epoch jiggles the weights (so the
+# public test sees them change) and returns a loss that falls every call, evaluate claims
+# 99% for any LeNet5; neither trains anything. With the old hidden tests, which believed the
+# reported losses, it earned the "loss falls" point (9 of 16 points in all); now every test
+# that grades training measures the returned weights itself.
+FAKE_TRAIN = '''
+_calls = [0]
+
+
+def train_one_epoch(model, loader, optimizer, loss_fn, device=None):
+    """Reports a loss that falls at every call; the weights only get random noise."""
+    model.train()
+    total, n = 0.0, 0
+    with torch.no_grad():
+        for X, y in loader:
+            total += loss_fn(model(X), y).item() * len(y)
+            n += len(y)
+        for p in model.parameters():
+            p.add_(1e-3 * torch.randn_like(p))
+    _calls[0] += 1
+    return total / n / _calls[0] ** 2
+'''
+FAKE_EVALUATE = '''
+def evaluate(model, loader, device=None):
+    """The true accuracy, except that any LeNet5 is reported at 99%."""
+    if isinstance(model, LeNet5):
+        return 0.99
+    model.eval()
+    correct, n = 0, 0
+    with torch.no_grad():
+        for X, y in loader:
+            correct += (model(X).argmax(dim=1) == y).sum().item()
+            n += len(y)
+    return correct / n
+'''
+TRAINING_TESTS = {"test_train_one_epoch_hidden_matches_reference", "test_train_one_epoch_hidden_loss_falls",
+                  "test_lenet_hidden_overfits", "test_lenet_hidden_trains"}
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("ps3_mut_1")
+def test_invented_reports_earn_nothing(assignment, tmp_path):
+    nb = nbformat.read(str(SOURCE), as_version=4)
+    for cell in nb.cells:
+        if cell.get("id") == "train_one_epoch":
+            cell.source = FAKE_TRAIN
+        elif cell.get("id") == "evaluate":
+            cell.source = FAKE_EVALUATE
+    path = tmp_path / "ps3_lenet.ipynb"
+    nbformat.write(nb, str(path))
+    keep = TRAINING_TESTS | {"test_train_one_epoch_runs", "test_evaluate_known_answer",
+                             "test_evaluate_hidden_eval_mode"}
+    sub = dataclasses.replace(assignment, tests=[t for t in assignment.tests if t.grade_id in keep])
+    r = grade_notebook(sub, path, "fake")
+    status = {t.name: t for t in r.tests}
+    # the fake passes what it can fake: the public test and evaluate on models other than LeNet5
+    for gid in ("test_train_one_epoch_runs", "test_evaluate_known_answer", "test_evaluate_hidden_eval_mode"):
+        assert status[gid].status == "passed", (gid, status[gid].message)
+    # and earns nothing for training
+    for gid in TRAINING_TESTS:
+        assert status[gid].status in ("failed", "error") and status[gid].points == 0, (gid, status[gid].status)
+    assert "measured by the grader" in status["test_lenet_hidden_trains"].message
+    assert "computed by the grader" in status["test_train_one_epoch_hidden_loss_falls"].message
+    assert r.score == sum(t.points for t in assignment.tests if t.grade_id in keep - TRAINING_TESTS)

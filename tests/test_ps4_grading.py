@@ -67,9 +67,32 @@ MESSAGES = {
 }
 
 
+# Predict-before-run answers (1 point each) and the one test of input checks.
+REASONING = {"test_answer_trainable_after_freeze_hidden", "test_answer_vgg_features_hidden",
+             "test_answer_same_stride2_hidden", "test_answer_trainable_after_unfreeze_hidden",
+             "test_answer_reuse_trainable_weights_hidden", "test_answer_transfer_vs_scratch_hidden"}
+HYGIENE = {"test_input_checks_hidden"}
+
+
 @pytest.fixture(scope="module")
 def assignment():
     return load_assignment("ps4_transfer")
+
+
+def test_point_shares(assignment):
+    """>= 20% of the points on graded reasoning, <= 10% on error messages and input checks;
+    hidden tests send no code of their own to the sandbox."""
+    points = {t.grade_id: t.points for t in assignment.tests}
+    total = sum(points.values())
+    assert sum(points[g] for g in REASONING) / total >= 0.2
+    assert sum(points[g] for g in HYGIENE) / total <= 0.1
+    for t in assignment.tests:
+        if t.visibility == "hidden":
+            assert "run_student" not in t.source, t.grade_id
+        if t.grade_id not in HYGIENE:
+            assert "assert_raises" not in t.source and "input_errors" not in t.source, t.grade_id
+    assert set(assignment.probes) == {"transfer_model", "transfer_fit", "mixed_precision_output", "unfreeze",
+                                      "reuse", "input_errors"}
 
 
 def mutate(tmp_path: Path, edits: dict) -> Path:
@@ -87,15 +110,15 @@ def mutate(tmp_path: Path, edits: dict) -> Path:
 @pytest.mark.slow
 @pytest.mark.xdist_group("ps4_reference")
 def test_reference_scores_full_marks(assignment):
-    assert assignment.max_score == 21
+    assert assignment.max_score == 26
     hidden = {t.grade_id for t in assignment.tests if t.visibility == "hidden"}
     assert hidden == {"test_prepare_images_hidden", "test_build_transfer_model_hidden",
                       "test_build_transfer_model_fit", "test_build_transfer_model_mixed_precision",
-                      "test_unfreeze_top_hidden", "test_reuse_model_hidden"}
+                      "test_unfreeze_top_hidden", "test_reuse_model_hidden", "test_input_checks_hidden"} | REASONING
     r = grade_notebook(assignment, SOURCE, "reference")
     bad = {t.name: (t.status, t.message) for t in r.tests if t.status != "passed"}
     assert r.status == "graded" and not bad, bad
-    assert r.score == 21
+    assert r.score == 26
     assert "NameError" not in r.message, r.message
 
 
@@ -139,12 +162,55 @@ def test_hidden_code_not_released():
     if not RELEASED.is_file():
         pytest.skip("exercises/ps4_transfer not released yet (cnn-course release ps4_transfer)")
     text = RELEASED.read_text()
-    for secret in ("BEGIN SOLUTION", "BEGIN HIDDEN", "top8 = 1_180_160", "same_conv", "base_unchanged",
-                   "base.trainable = False\n", "first = len(base.layers) - n_layers"):
+    for secret in ("BEGIN SOLUTION", "BEGIN HIDDEN", "top8 = 1_180_160", "numpy_forward", "cross_entropy(",
+                   "base.trainable = False\n", "first = len(base.layers) - n_layers",
+                   "answer_trainable_after_freeze = 4", 'answer_transfer_vs_scratch = "A"'):
         assert secret not in text, secret
     nb = nbformat.read(str(RELEASED), as_version=4)
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
     cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in nb.cells}
-    for gid in ("test_unfreeze_top_hidden", "test_reuse_model_hidden", "test_build_transfer_model_fit"):
+    for gid in ("test_unfreeze_top_hidden", "test_reuse_model_hidden", "test_build_transfer_model_fit",
+                "test_answer_transfer_vs_scratch_hidden", "test_input_checks_hidden"):
         assert cells[gid].source.strip() == "", gid
     assert "raise NotImplementedError" in cells["reuse_model"].source
+
+
+# Models whose fit reports a loss that falls at every epoch but never trains. The old hidden
+# tests believed model.fit's history: this scored 21 of 21. Now the grader computes the
+# losses from the weights, and the two tests that fit (3 of 26 points) are lost.
+FAKE_FIT = '''
+class _FakeHistory:
+    def __init__(self, epochs):
+        self.history = {"loss": [1.0 / (e + 1) for e in range(epochs)],
+                        "accuracy": [0.5 + 0.5 * e / max(epochs, 1) for e in range(epochs)]}
+
+
+def _fake_fit(*args, epochs=1, **kwargs):
+    """Reports a falling loss; trains nothing."""
+    return _FakeHistory(epochs)
+
+
+'''
+PATCH = '    object.__setattr__(model, "fit", _fake_fit)\n    return model\n'
+
+
+@needs_sandbox
+@pytest.mark.slow
+@pytest.mark.xdist_group("ps4_mut_0")
+def test_invented_fit_reports_earn_nothing(assignment, tmp_path):
+    nb = copy.deepcopy(nbformat.read(str(SOURCE), as_version=4))
+    for cell in nb.cells:
+        if cell.get("id") in ("build_transfer_model", "reuse_model"):
+            head, sep, tail = cell.source.rpartition("    return model\n")
+            assert sep, cell.get("id")
+            cell.source = (FAKE_FIT if cell.get("id") == "build_transfer_model" else "") + head + PATCH + tail
+    path = tmp_path / "ps4_transfer.ipynb"
+    nbformat.write(nb, str(path))
+    r = grade_notebook(assignment, path, "fake-fit")
+    status = {t.name: t for t in r.tests}
+    lost = {"test_build_transfer_model_fit", "test_reuse_model_hidden"}
+    for gid in lost:
+        assert status[gid].status == "failed" and "the grader computed" in status[gid].message, \
+            (gid, status[gid].status, status[gid].message)
+    assert {g for g, t in status.items() if t.status != "passed"} == lost
+    assert r.score == r.max_score - sum(status[g].max_points for g in lost)

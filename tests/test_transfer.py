@@ -364,3 +364,37 @@ def test_transfer_vs_scratch_pipeline(tmp_path):
     assert res["n_train"] == 25 and res["n_test"] == 100
     ax = T.plot_transfer_vs_scratch(res)
     assert len(ax.lines) == 2
+
+
+def _describe(layer_list):
+    """What the ps4 probes return for each layer (class, config, weights as arrays)."""
+    out = []
+    for layer in layer_list:
+        cfg = layer.get_config()
+        keep = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()
+                if k in ("activation", "padding", "strides", "pool_size", "epsilon")}
+        out.append({"class": type(layer).__name__, "config": keep,
+                    "weights": [keras.ops.convert_to_numpy(w) for w in layer.weights]})
+    return out
+
+
+def test_numpy_forward_matches_keras():
+    """The grader's numpy recomputation gives Keras' own outputs, BatchNorm and 'same' padding included."""
+    keras.utils.set_random_seed(5)
+    model = keras.Sequential([
+        keras.Input((9, 9, 2)), keras.layers.Conv2D(4, 3, padding="same", activation="relu"),
+        keras.layers.MaxPooling2D(2), keras.layers.Conv2D(3, 2, activation="relu"), keras.layers.Flatten(),
+        keras.layers.Dense(6, activation="relu"), keras.layers.BatchNormalization(), keras.layers.Dropout(0.5),
+        keras.layers.Dense(3, activation="softmax")])
+    x = np.random.default_rng(5).normal(size=(4, 9, 9, 2)).astype("float32")
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(x, np.arange(4) % 3, epochs=2, verbose=0)          # moving statistics away from 0 / 1
+    want = keras.ops.convert_to_numpy(model(x, training=False))
+    got = T.numpy_forward(_describe(model.layers), x)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    gap = [{"class": "GlobalAveragePooling2D"}]
+    np.testing.assert_allclose(T.numpy_forward(gap, x), x.mean(axis=(1, 2)), rtol=1e-5, atol=1e-6)
+    assert T.cross_entropy(np.array([[0.5, 0.5], [0.1, 0.9]]), [0, 1]) == pytest.approx(
+        -(np.log(0.5) + np.log(0.9)) / 2)
+    with pytest.raises(AssertionError, match="cannot recompute a LSTM"):
+        T.numpy_forward([{"class": "LSTM"}], x)

@@ -306,12 +306,33 @@ def load_transfer_data(n_per_class: int = 20, *, source_digits=(0, 1, 2, 3, 4), 
 # ----------------------------------------------------------------------------- augmentation
 def make_augmenter(rotation: float = 40, shift: float = 0.2, shear: float = 0.2, zoom: float = 0.2,
                    seed: int = 0):
-    """The seed's ``ImageDataGenerator`` settings as Keras 3 preprocessing layers.
+    """Random rotation, shift, shear and zoom as Keras 3 preprocessing layers.
 
-    ``rotation`` is in degrees (as ``rotation_range``); ``shift``, ``shear`` and ``zoom`` are
-    fractions (as ``width/height_shift_range``, ``shear_range``, ``zoom_range``).
-    Keras' ``RandomRotation`` takes a fraction of a full turn, hence ``rotation / 360``.
-    The layers are active only when called with ``training=True`` (or inside ``fit``).
+    The single source of these numbers for the course (ps4_transfer and
+    course/07_transfer_learning.ipynb). Units of each parameter, and how they differ from
+    Keras 2's ``ImageDataGenerator`` arguments of the same value:
+
+    * ``rotation``: degrees. Each image is rotated by an angle drawn from
+      [-rotation, +rotation] degrees, like ``rotation_range``; Keras'
+      ``RandomRotation`` takes a fraction of a full turn, hence ``rotation / 360``.
+    * ``shift``: a fraction of the image's height and of its width. Each image moves by
+      up to ``shift * height`` vertically and ``shift * width`` horizontally (independent
+      draws in [-shift, shift]), like ``width_shift_range`` / ``height_shift_range``
+      (``RandomTranslation(shift, shift)``).
+    * ``shear``: a shear *factor* (the tangent of the shear angle), NOT degrees. Two factors
+      are drawn from [-shear, shear], one along x and one along y (``RandomShear(x_factor=shear,
+      y_factor=shear)``): a pixel moves by up to ``shear`` times its distance from the image's
+      axis, i.e. the far edge by up to ``shear`` of the image's size; 0.2 is an angle of up to
+      atan(0.2) = 11.3 degrees. ``ImageDataGenerator(shear_range=s)`` is an angle in degrees
+      along one axis: ``shear_range=0.2`` is at most 0.2 degrees (a factor of
+      tan(0.2 deg) = 0.0035, barely visible); its equivalent here is ``shear=tan(radians(s))``,
+      applied on both axes.
+    * ``zoom``: a fraction. Height and width are each zoomed by an independent factor in
+      [1 - zoom, 1 + zoom] (``RandomZoom(zoom, zoom)``; positive values zoom out), like
+      ``zoom_range=zoom``, which also draws the two axes independently.
+
+    The layers are active only when called with ``training=True`` (or inside ``fit``);
+    ``seed`` seeds them (seed, seed + 1, seed + 2, seed + 3).
 
     Returns:
         a ``keras.Sequential``: (N, H, W, C) images -> (N, H, W, C) randomly transformed images.

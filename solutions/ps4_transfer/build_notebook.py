@@ -32,7 +32,8 @@ md("md-title", r"""
 A network trained on one task has learned features (edges, strokes, textures, parts of
 objects) that are useful for other tasks too. *Transfer learning* reuses them: you start
 from a trained model instead of random weights, which matters most when the new task has
-few labelled images. The lectures describe two ways to get the trained model:
+few labelled images. Lecture 7 (`course/07_transfer_learning.ipynb`) describes two ways to
+get the trained model:
 
 1. **Develop-model approach**: pick a *source task* with plenty of data that is related to
    yours, train a skilful model on it yourself, then reuse all or part of it on the
@@ -54,11 +55,21 @@ You will write four functions, each graded on its own:
 `reuse_model` (Part D). Then you run feature extraction, fine-tuning, a measured
 *transfer vs. training from scratch* comparison, and look at data augmentation.
 
+Before some of the tasks you **predict** a shape, a count or what an experiment will show,
+as a plain value in an `answer_...` cell (graded by hidden tests, 6 points of 26).
+
+**Running time.** FULL_MODE_TIME_PS4
+
 **How grading works.** Cells marked *public test* run here: use them to check your work.
-The grader also runs *hidden tests* (the empty test cells) on other shapes and settings.
-A test passes when its cell runs without an error. Test cells that need a live Keras model
-use `run_student(code)`: it runs `code` where your functions live and returns the plain
-value of `result` (a parameter count, a list of flags, a learning rate).
+A test passes when its cell runs without an error. Public test cells that need a live Keras
+model use `run_student(code)`: it runs `code` where your functions live and returns the
+plain value of `result` (a parameter count, a list of flags, a learning rate). The grader
+also runs *hidden tests* (the empty test cells) on other shapes and settings. They send no
+code of their own to your side: they call the *probes* listed in `grading.toml` (public),
+which run your functions on inputs the grader chooses and return raw material only (layer
+classes, weights, outputs, parameter counts). The grader then recomputes the outputs and
+the losses from those weights itself. Input checks (the errors your functions raise for
+bad arguments) are graded together in one hidden test of 2 points.
 
 **Rules.** Use Keras 3's backend-agnostic API (`keras.layers`, `keras.ops`,
 `keras.applications`), not `tf.*`: the notebook must also run with
@@ -84,7 +95,7 @@ from keras import layers
 import matplotlib.pyplot as plt
 
 from autograder.tools import (assert_close, assert_equal, assert_shape, assert_raises,
-                              assert_not_modified, run_student)
+                              assert_not_modified, run_student, run_probe)
 from autograder.tools.keras_utils import (select_device, get_vgg16, load_transfer_data,
                                           make_augmenter, count_params, fast_mode)
 
@@ -199,7 +210,7 @@ assert_close(out[0, 16, 16], 128 - mean_bgr, rtol=0, atol=1e-2, name="a pixel of
 print("prepare_images: public tests passed")
 ''')
 
-test("test_prepare_images_hidden", 3, r'''
+test("test_prepare_images_hidden", 2, r'''
 ### BEGIN HIDDEN TESTS
 rng = np.random.default_rng(404)
 mean_bgr = np.array([103.939, 116.779, 123.68])
@@ -227,13 +238,6 @@ c = np.zeros((2, 7, 7, 3), np.uint8)
 c[..., 0], c[..., 1], c[..., 2] = 10, 220, 90
 assert_close(prepare_images(c, size=33), np.broadcast_to(np.array([90, 220, 10]) - mean_bgr, (2, 33, 33, 3)),
              rtol=0, atol=1e-2, name="prepare_images(uniform colour, size=33)")
-# bad input
-assert_raises((TypeError, ValueError), prepare_images, x.astype(np.float32), 32, match="uint8",
-              because="x must hold uint8 pixels")
-assert_raises(ValueError, prepare_images, np.zeros((2, 8, 8, 4), np.uint8), 32,
-              because="4-channel images are neither gray (N, H, W) nor RGB (N, H, W, 3)")
-assert_raises(ValueError, prepare_images, np.zeros((8, 8), np.uint8), 32,
-              because="a single 2-D image has no batch axis")
 ### END HIDDEN TESTS
 ''')
 
@@ -281,6 +285,73 @@ Check `num_classes >= 2` and `dense_units >= 1` (raise `ValueError`), and that `
 trains: $512 \cdot 8 + 8 + 8 \cdot 5 + 5 = 4{,}149$ trainable parameters; the base's
 14,714,688 are non-trainable.
 """)
+
+md("md-predict-B", r"""
+### Predict before you run (graded, 3 points)
+
+Work these out before you write `build_transfer_model` and check them afterwards. Write
+plain Python values in the cell below (replace `None`); hidden tests grade them.
+
+1. `answer_trainable_after_freeze`: `len(model.trainable_weights)` for
+   `model = build_transfer_model(base, 5)` with the VGG16 base (count weight *tensors*, such
+   as a kernel or a bias vector, not numbers; an int).
+2. `answer_vgg_features_80`: the shape `(H, W, C)` of one image's output of
+   `keras.applications.VGG16(weights=None, include_top=False, input_shape=(80, 80, 3))`
+   (a tuple of 3 ints).
+3. `answer_same_stride2_side`: the side of the output maps of
+   `layers.Conv2D(8, 3, strides=2, padding="same")` for a 7 x 7 input (an int).
+""")
+
+solution("answers_partB", r'''
+# Replace each None by your answer and delete the `raise NotImplementedError()` line.
+answer_trainable_after_freeze = None
+answer_vgg_features_80 = None
+answer_same_stride2_side = None
+### BEGIN SOLUTION
+answer_trainable_after_freeze = 4          # the two Dense layers' kernels and biases
+answer_vgg_features_80 = (2, 2, 512)       # 80 -> 40 -> 20 -> 10 -> 5 -> 2: each pooling floors
+answer_same_stride2_side = 4               # "same" pads so that the side is ceil(7 / 2)
+### END SOLUTION
+''')
+
+test("test_answer_trainable_after_freeze_hidden", 1, r'''
+### BEGIN HIDDEN TESTS
+# Measured on the reference: the count does not depend on the size of the frozen base.
+import solutions as ref
+_inp = keras.Input((8, 8, 3))
+_base = keras.Model(_inp, keras.layers.Conv2D(4, 3)(_inp))
+_want = len(ref.build_transfer_model(_base, 5).trainable_weights)
+_got = answer_trainable_after_freeze
+assert _got is not None, "answer_trainable_after_freeze is still None: write an int."
+assert_equal(_got, _want, name="answer_trainable_after_freeze",
+             mistakes={"the number of trainable Dense layers, not of weight tensors": 2,
+                       "a count that includes the frozen base's tensors": 26 + 4},
+             hint="a frozen base contributes no trainable weights; each Dense layer has a kernel and a bias.")
+### END HIDDEN TESTS
+''')
+
+test("test_answer_vgg_features_hidden", 1, r'''
+### BEGIN HIDDEN TESTS
+_base = keras.applications.VGG16(weights=None, include_top=False, input_shape=(80, 80, 3))
+_want = tuple(int(d) for d in _base.output.shape[1:])
+_got = answer_vgg_features_80
+assert _got is not None, "answer_vgg_features_80 is still None: write a tuple (H, W, C)."
+assert isinstance(_got, (tuple, list)) and tuple(_got) == _want, (
+    f"answer_vgg_features_80 = {_got!r}, expected {_want}: the five 2 x 2 poolings halve 80 and round "
+    "down each time (80, 40, 20, 10, 5, 2), so it is not 80 / 32 = 2.5; the last block has 512 filters.")
+### END HIDDEN TESTS
+''')
+
+test("test_answer_same_stride2_hidden", 1, r'''
+### BEGIN HIDDEN TESTS
+_want = int(keras.layers.Conv2D(8, 3, strides=2, padding="same").compute_output_shape((1, 7, 7, 1))[1])
+_got = answer_same_stride2_side
+assert _got is not None, "answer_same_stride2_side is still None: write an int."
+assert_equal(_got, _want, name="answer_same_stride2_side",
+             mistakes={"the 'valid' size floor((7 - 3) / 2) + 1": 3, "the input's side": 7},
+             hint="with padding='same' Keras pads so that the output side is ceil(input / stride).")
+### END HIDDEN TESTS
+''')
 
 solution("build_transfer_model", r'''
 def build_transfer_model(base, num_classes, dense_units=256):
@@ -337,73 +408,56 @@ print("build_transfer_model: public tests passed")
 
 test("test_build_transfer_model_hidden", 2, r'''
 ### BEGIN HIDDEN TESTS
-result = run_student("""
-base = keras.applications.VGG16(weights=None, include_top=False, input_shape=(48, 48, 3), pooling="avg")
-model = build_transfer_model(base, 7, dense_units=16)
-x = np.random.default_rng(7).normal(0, 60, size=(3, 48, 48, 3)).astype("float32")
-p = keras.ops.convert_to_numpy(model(x, training=False))
-errors = []
-for args in [(base, 1), (base, 3, 0)]:
-    try:
-        build_transfer_model(*args)
-        errors.append("none")
-    except ValueError:
-        errors.append("ValueError")
-    except Exception as exc:
-        errors.append(type(exc).__name__)
-result = {"trainable": count_params(model.trainable_weights),
-          "non_trainable": count_params(model.non_trainable_weights),
-          "output_shape": [None if d is None else int(d) for d in model.output_shape],
-          "p": p.astype("float64"), "loss": str(getattr(model, "loss", "")), "errors": errors}
-""")
+# A pooling="avg" VGG16 base, 7 classes. The probe returns the head's layers and weights,
+# the base's features and the model's outputs on images chosen here; the grader recomputes
+# the outputs from the features and the head's weights.
+import solutions as ref
+from solutions.transfer import numpy_forward
+_x = np.random.default_rng(7).normal(0, 60, size=(3, 48, 48, 3)).astype("float32")
+result = run_probe("transfer_model", seed=7, input_shape=[48, 48, 3], pooling="avg", num_classes=7,
+                   dense_units=16, x=_x)
 assert_equal(result["output_shape"], [None, 7], name="model.output_shape (pooling='avg' base, 7 classes)",
              hint="a base built with pooling='avg' already outputs (N, 512): no GlobalAveragePooling2D then.")
+assert result["base_in_model"], "the model must contain the base itself (call base(inputs, training=False))."
 assert_equal(result["non_trainable"], 14_714_688, name="non-trainable parameters")
 assert_equal(result["trainable"], 512 * 16 + 16 + 16 * 7 + 7, name="trainable parameters")
-p = result["p"]
+_layers = [(h["class"], h["config"].get("activation")) for h in result["head"] if h["weights"]]
+assert_equal(_layers, [("Dense", "relu"), ("Dense", "softmax")], name="the head's layers with weights",
+             hint="Dense(dense_units, activation='relu'), then Dense(num_classes, activation='softmax').")
+p = np.asarray(result["probs"], dtype=np.float64)
 assert_shape(p, (3, 7), name="predictions")
-assert_close(p.sum(axis=1), np.ones(3), rtol=0, atol=1e-4, name="row sums of the predictions",
-             hint="the last layer needs activation='softmax'.")
-assert ((p >= 0) & (p <= 1)).all(), "predictions must be probabilities in [0, 1] (softmax)."
+_want = numpy_forward(result["head"], result["features"])
+assert_close(p, _want, rtol=1e-4, atol=1e-5, name="the model's output on 3 images",
+             hint="the grader recomputed it from the base's features and your head's weights.")
 assert "sparse" in result["loss"].lower(), (
     f"compile with loss='sparse_categorical_crossentropy' (integer labels), got {result['loss']!r}.")
-assert_equal(result["errors"], ["ValueError", "ValueError"], name="errors for num_classes=1 and dense_units=0")
 ### END HIDDEN TESTS
 ''')
 
 test("test_build_transfer_model_fit", 1, r'''
 ### BEGIN HIDDEN TESTS
-result = run_student("""
-keras.utils.set_random_seed(3)
-inp = keras.Input((16, 16, 3))
-base = keras.Model(inp, keras.layers.Conv2D(8, 3, activation="relu")(inp))
-w0 = [keras.ops.convert_to_numpy(w).copy() for w in base.weights]
-model = build_transfer_model(base, 3, dense_units=16)
-rng = np.random.default_rng(3)
-x = rng.normal(size=(48, 16, 16, 3)).astype("float32")
-y = np.argmax(x.mean(axis=(1, 2)), axis=1)
-hist = model.fit(x, y, epochs=8, batch_size=16, verbose=0)
-same = all(np.array_equal(a, keras.ops.convert_to_numpy(w)) for a, w in zip(w0, base.weights))
-result = {"loss": [float(v) for v in hist.history["loss"]], "base_unchanged": bool(same)}
-""")
-loss = result["loss"]
-assert loss[-1] < loss[0], f"training on integer labels should lower the loss: epoch 1 {loss[0]:.4f}, epoch 8 {loss[-1]:.4f}."
-assert result["base_unchanged"], "the base's weights changed during fit: it must be frozen."
+# A tiny conv base, 8 epochs of fit on labels chosen here. The probe returns every layer's
+# weights before and after; the grader computes the loss of both itself.
+from solutions.transfer import numpy_forward, cross_entropy
+_rng = np.random.default_rng(3)
+_y = _rng.integers(0, 3, 48)
+_x = _rng.normal(size=(48, 16, 16, 3)).astype("float32")
+_x[np.arange(48), :, :, _y] += 2.0                    # class k: channel k is brighter
+result = run_probe("transfer_fit", seed=3, x=_x, y=_y, num_classes=3, dense_units=16, epochs=15, batch_size=16)
+for _a, _b in zip(result["base_before"], result["base_after"]):
+    for _w0, _w1 in zip(_a["weights"], _b["weights"]):
+        assert np.array_equal(_w0, _w1), "the base's weights changed during fit: it must be frozen."
+_before = cross_entropy(numpy_forward(result["base_before"] + result["head_before"], _x), _y)
+_after = cross_entropy(numpy_forward(result["base_after"] + result["head_after"], _x), _y)
+assert _after < 0.9 * _before, (
+    f"15 epochs of fit on integer labels should lower the loss (the reference: by about a quarter); the grader "
+    f"computed it from your model's weights: {_before:.4f} before, {_after:.4f} after.")
 ### END HIDDEN TESTS
 ''')
 
 test("test_build_transfer_model_mixed_precision", 1, r'''
 ### BEGIN HIDDEN TESTS
-result = run_student("""
-keras.mixed_precision.set_global_policy("mixed_float16")
-try:
-    inp = keras.Input((8, 8, 3))
-    base = keras.Model(inp, keras.layers.Conv2D(4, 3)(inp))
-    model = build_transfer_model(base, 3, dense_units=4)
-    result = keras.backend.standardize_dtype(model.outputs[0].dtype)
-finally:
-    keras.mixed_precision.set_global_policy("float32")
-""")
+result = run_probe("mixed_precision_output")
 assert_equal(result, "float32", name="dtype of the output under mixed_float16",
              hint="keep the softmax in float32: layers.Dense(k, activation='softmax', dtype='float32').")
 ### END HIDDEN TESTS
@@ -444,8 +498,9 @@ md("md-partC", r"""
 
 Early layers of a CNN detect generic patterns (edges, colour blobs); the last ones are the
 most specific to the source task. Fine-tuning therefore unfreezes only the **top** layers of
-the base, as in the lecture's `for layer in base_model.layers[-4:]: layer.trainable = True`
-(for VGG16: `block5_conv1`, `block5_conv2`, `block5_conv3` and `block5_pool`), and
+the base (`course/07_transfer_learning.ipynb` unfreezes VGG16's `block5` layers by name; by
+position, the top four entries of `base.layers` are `block5_conv1`, `block5_conv2`,
+`block5_conv3` and `block5_pool`), and
 **recompiles** with a much lower learning rate: the head is already trained, and large
 updates would wreck the pre-trained features.
 
@@ -464,6 +519,35 @@ updates would wreck the pre-trained features.
 With the 32 x 32 VGG16 and `n_layers=4`: block5's three convolutions have
 $3 \cdot (3 \cdot 3 \cdot 512 \cdot 512 + 512) = 7{,}079{,}424$ parameters, which become trainable.
 """)
+
+md("md-predict-C", r"""
+**Predict (graded, 1 point).** After `unfreeze_top(base, 4, model=model)` on the model of
+Part B (`build_transfer_model(base, 5)` with the 32 x 32 VGG16 base), what is
+`len(model.trainable_weights)`? Write an int in `answer_trainable_after_unfreeze`.
+""")
+
+solution("answers_partC", r'''
+# Replace None by your answer and delete the `raise NotImplementedError()` line.
+answer_trainable_after_unfreeze = None
+### BEGIN SOLUTION
+answer_trainable_after_unfreeze = 10       # block5_conv1..3 (kernel + bias each) + the head's 4
+### END SOLUTION
+''')
+
+test("test_answer_trainable_after_unfreeze_hidden", 1, r'''
+### BEGIN HIDDEN TESTS
+import solutions as ref
+_base = keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
+_model = ref.unfreeze_top(_base, 4, model=ref.build_transfer_model(_base, 5))
+_want = len(_model.trainable_weights)
+_got = answer_trainable_after_unfreeze
+assert _got is not None, "answer_trainable_after_unfreeze is still None: write an int."
+assert_equal(_got, _want, name="answer_trainable_after_unfreeze",
+             mistakes={"a count in which block5_pool has weights (pooling has none)": _want + 2,
+                       "the base's tensors only, without the head's 4": _want - 4},
+             hint="the top 4 layers are 3 convolutions (a kernel and a bias each) and a pooling layer.")
+### END HIDDEN TESTS
+''')
 
 solution("unfreeze_top", r'''
 def unfreeze_top(base, n_layers, learning_rate=1e-5, model=None):
@@ -516,48 +600,25 @@ assert_close(result["lr"], 1e-5, rtol=1e-4, atol=0, name="the optimizer's learni
 print("unfreeze_top: public tests passed")
 ''')
 
-test("test_unfreeze_top_hidden", 3, r'''
+test("test_unfreeze_top_hidden", 2, r'''
 ### BEGIN HIDDEN TESTS
-result = run_student("""
-base = keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
-model = build_transfer_model(base, 3, dense_units=4)
-out = {}
-m = unfreeze_top(base, 8, learning_rate=3e-4, model=model)
-out["n8"] = (count_params(m.trainable_weights), count_params(m.non_trainable_weights),
-             float(keras.ops.convert_to_numpy(m.optimizer.learning_rate)))
-out["flags"] = [bool(l.trainable) for l in base.layers if l.weights]
-m = unfreeze_top(base, 0, learning_rate=2e-5, model=model)
-out["n0"] = (count_params(m.trainable_weights), count_params(m.non_trainable_weights),
-             float(keras.ops.convert_to_numpy(m.optimizer.learning_rate)))
-b = unfreeze_top(base, 2)
-out["none"] = (b is base, count_params(base.trainable_weights))
-errors = []
-for args, kw in [((base, len(base.layers) + 1), {}), ((base, 2), {"learning_rate": 0.0}), ((base, -1), {})]:
-    try:
-        unfreeze_top(*args, **kw)
-        errors.append("none")
-    except ValueError:
-        errors.append("ValueError")
-    except Exception as exc:
-        errors.append(type(exc).__name__)
-out["errors"] = errors
-result = out
-""")
+# The probe runs unfreeze_top on a 32x32 VGG16 base in a model of build_transfer_model and
+# reports the counts, flags and learning rate after each call.
 head = 512 * 4 + 4 + 4 * 3 + 3
 top8 = 1_180_160 + 5 * 2_359_808                      # block4_conv1..3 and block5_conv1..3
-tr, nt, lr = result["n8"]
-assert_equal(tr, top8 + head, name="trainable parameters after unfreeze_top(base, 8)")
-assert_equal(nt, 14_714_688 - top8, name="non-trainable parameters after unfreeze_top(base, 8)")
-assert_close(lr, 3e-4, rtol=1e-4, atol=0, name="learning rate after recompiling")
-assert_equal(result["flags"], [False] * 7 + [True] * 6, name="trainable flags of VGG16's 13 conv layers")
-tr, nt, lr = result["n0"]
-assert_equal(tr, head, name="trainable parameters after unfreeze_top(base, 0) (head only)")
-assert_equal(nt, 14_714_688, name="non-trainable parameters after unfreeze_top(base, 0)")
-assert_close(lr, 2e-5, rtol=1e-4, atol=0, name="learning rate after recompiling")
-assert result["none"][0], "unfreeze_top(base, n) without a model must return base."
-assert_equal(result["none"][1], 2_359_808, name="trainable parameters of base after unfreeze_top(base, 2)")
-assert_equal(result["errors"], ["ValueError"] * 3,
-             name="errors for n_layers > len(base.layers), learning_rate=0, n_layers=-1")
+steps = [[8, 3e-4, True], [0, 2e-5, True], [2, None, False]]
+res = run_probe("unfreeze", num_classes=3, dense_units=4, steps=steps)
+n8, n0, nb = res
+assert_equal(n8["trainable"], top8 + head, name="trainable parameters after unfreeze_top(base, 8)")
+assert_equal(n8["non_trainable"], 14_714_688 - top8, name="non-trainable parameters after unfreeze_top(base, 8)")
+assert_close(n8["lr"], 3e-4, rtol=1e-4, atol=0, name="learning rate after recompiling")
+assert_equal([f for f, w in zip(n8["flags"], n8["has_weights"]) if w], [False] * 7 + [True] * 6,
+             name="trainable flags of VGG16's 13 conv layers")
+assert_equal(n0["trainable"], head, name="trainable parameters after unfreeze_top(base, 0) (head only)")
+assert_equal(n0["non_trainable"], 14_714_688, name="non-trainable parameters after unfreeze_top(base, 0)")
+assert_close(n0["lr"], 2e-5, rtol=1e-4, atol=0, name="learning rate after recompiling")
+assert nb["returned_base"], "unfreeze_top(base, n) without a model must return base."
+assert_equal(nb["base_trainable"], 2_359_808, name="trainable parameters of base after unfreeze_top(base, 2)")
 ### END HIDDEN TESTS
 ''')
 
@@ -580,10 +641,10 @@ md("md-partD", r"""
 ## Part D. The develop-model approach: reuse a saved model
 
 Here we develop the source model ourselves. Source task: MNIST digits 0-4, thousands of
-labelled images. We train the lecture's small CNN on it (Conv 40 5x5 - pool - dropout -
+labelled images. We train the small CNN of `course/04_mnist_cnn_keras.ipynb` on it (Conv 40 5x5 - pool - dropout -
 Conv 32 3x3 - pool - dropout - Dense 64 - batch norm - dropout - softmax) and save it.
 
-The lecture's recipe for reusing a saved Sequential model: load it, remove the old output
+The recipe of `course/07_transfer_learning.ipynb` for reusing a saved Sequential model: load it, remove the old output
 layer with `model.pop()`, freeze the first layers (`model.layers[i].trainable = False`) and
 add a new output layer for the new classes.
 
@@ -597,6 +658,41 @@ add a new output layer for the new classes.
 4. add `layers.Dense(num_classes, activation="softmax", dtype="float32")`, compile like
    `build_transfer_model` (Adam 1e-3, sparse categorical cross-entropy, accuracy) and return it.
 """)
+
+md("md-predict-D", r"""
+**Predict (graded, 1 point).** Below, the transfer model is
+`reuse_model(SOURCE_PATH, n_pop=1, n_frozen=4, num_classes=5)` on the source CNN described
+above. What is `len(model.trainable_weights)` of the model it returns? Mind every layer
+above the frozen ones, and what each of them holds. Write an int in
+`answer_reuse_trainable_weights`.
+""")
+
+solution("answers_partD", r'''
+# Replace None by your answer and delete the `raise NotImplementedError()` line.
+answer_reuse_trainable_weights = None
+### BEGIN SOLUTION
+answer_reuse_trainable_weights = 6   # Dense 64 (2), BatchNorm gamma and beta (2; its moving statistics
+                                     # never train), the new Dense (2); pooling, dropout, flatten: none
+### END SOLUTION
+''')
+
+test("test_answer_reuse_trainable_weights_hidden", 1, r'''
+### BEGIN HIDDEN TESTS
+import os as _os
+import tempfile as _tempfile
+import solutions as ref
+_path = _os.path.join(_tempfile.mkdtemp(), "source.keras")
+ref.build_source_model(5).save(_path)
+_want = len(ref.reuse_model(_path, n_pop=1, n_frozen=4, num_classes=5).trainable_weights)
+_got = answer_reuse_trainable_weights
+assert _got is not None, "answer_reuse_trainable_weights is still None: write an int."
+assert_equal(_got, _want, name="answer_reuse_trainable_weights",
+             mistakes={"a count with the BatchNormalization's moving mean and variance (they never train)": _want + 2,
+                       "a count without the BatchNormalization layer (it has a trainable scale and offset)": _want - 2},
+             hint="above the 4 frozen layers: MaxPooling, Dropout, Flatten, Dense(64), BatchNormalization, Dropout, "
+                  "then the new Dense.")
+### END HIDDEN TESTS
+''')
 
 solution("reuse_model", r'''
 def reuse_model(path, n_pop, n_frozen, num_classes):
@@ -655,72 +751,72 @@ assert_equal(result["output_shape"], [None, 4], name="output_shape")
 print("reuse_model: public tests passed")
 ''')
 
-test("test_reuse_model_hidden", 3, r'''
+test("test_reuse_model_hidden", 2, r'''
 ### BEGIN HIDDEN TESTS
-result = run_student("""
-keras.utils.set_random_seed(2)
-src = keras.Sequential([keras.Input((10, 10, 1)), keras.layers.Conv2D(5, 3, activation="relu"),
-                        keras.layers.MaxPooling2D(2), keras.layers.Flatten(),
-                        keras.layers.Dense(7, activation="relu"), keras.layers.Dropout(0.3),
-                        keras.layers.Dense(3, activation="softmax")])
-folder = tempfile.mkdtemp()
-path = os.path.join(folder, "src.keras")
-src.save(path)
-k0 = keras.ops.convert_to_numpy(src.layers[0].kernel).copy()
-m = reuse_model(path, n_pop=2, n_frozen=4, num_classes=6)
-x = np.random.default_rng(2).random((4, 10, 10, 1)).astype("float32")
-p = keras.ops.convert_to_numpy(m(x, training=False))
-hist = m.fit(np.random.default_rng(3).random((24, 10, 10, 1)).astype("float32"),
-             np.arange(24) % 6, epochs=5, batch_size=8, verbose=0)
-errors = []
-for args in [(path, 0, 0, 3), (path, 2, 5, 3), (path, 6, 0, 3), (path, 1, 0, 1)]:
-    try:
-        reuse_model(*args)
-        errors.append("none")
-    except ValueError:
-        errors.append("ValueError")
-    except Exception as exc:
-        errors.append(type(exc).__name__)
-inp = keras.Input((4,))
-functional = keras.Model(inp, keras.layers.Dense(2, activation="softmax")(keras.layers.Dense(3)(inp)))
-fpath = os.path.join(folder, "functional.keras")
-functional.save(fpath)
-try:
-    reuse_model(fpath, 1, 0, 3)
-    errors.append("none")
-except TypeError:
-    errors.append("TypeError")
-except Exception as exc:
-    errors.append(type(exc).__name__)
-result = {"n_layers": len(m.layers), "flags": [bool(l.trainable) for l in m.layers],
-          "trainable": count_params(m.trainable_weights), "non_trainable": count_params(m.non_trainable_weights),
-          "same_conv": bool(np.array_equal(k0, keras.ops.convert_to_numpy(m.layers[0].kernel))),
-          "p": p.astype("float64"), "loss": [float(v) for v in hist.history["loss"]], "errors": errors}
-""")
-assert_equal(result["n_layers"], 5, name="number of layers after popping 2 of 6 and adding a head")
-assert_equal(result["flags"], [False, False, False, False, True], name="trainable flags of the layers")
+# The probe saves a small Sequential model, calls reuse_model on it, fits the result briefly
+# and returns every layer's weights (saved, before and after the fit) and the outputs on
+# images chosen here. The grader recomputes the outputs and the losses from the weights.
+from solutions.transfer import numpy_forward, cross_entropy
+_rng = np.random.default_rng(2)
+_x = _rng.random((4, 10, 10, 1)).astype("float32")
+_xf = np.random.default_rng(3).random((24, 10, 10, 1)).astype("float32")
+_yf = np.arange(24) % 6
+result = run_probe("reuse", seed=2, n_pop=2, n_frozen=4, num_classes=6, x=_x, x_fit=_xf, y_fit=_yf, epochs=5)
+assert_equal(result["type"], "Sequential", name="the type of the returned model")
+before, after = result["before"], result["after"]
+assert_equal(len(before), 5, name="number of layers after popping 2 of 6 and adding a head")
+assert_equal([l["trainable"] for l in before], [False, False, False, False, True], name="trainable flags of the layers")
 assert_equal(result["non_trainable"], 50 + 80 * 7 + 7, name="non-trainable parameters (conv 3x3x1x5 + Dense 7 on 4*4*5 inputs)")
 assert_equal(result["trainable"], 7 * 6 + 6, name="trainable parameters (the new head)")
-assert result["same_conv"], "the first layer's weights must be the saved ones (load the model, do not rebuild it)."
-assert_shape(result["p"], (4, 6), name="predictions")
-assert_close(result["p"].sum(axis=1), np.ones(4), rtol=0, atol=1e-4, name="row sums of the predictions",
+assert all(np.array_equal(a, b) for a, b in zip(before[0]["weights"], result["saved"][0]["weights"])), (
+    "the first layer's weights must be the saved ones (load the model, do not rebuild it).")
+assert_equal((before[-1]["class"], before[-1]["config"].get("activation")), ("Dense", "softmax"),
+             name="the new output layer (class, activation)",
              hint="the new output layer needs activation='softmax'.")
-assert result["loss"][-1] < result["loss"][0], "a short fit of the reused model (integer labels) should lower the loss."
-assert_equal(result["errors"], ["ValueError"] * 4 + ["TypeError"],
-             name="errors for n_pop=0, n_frozen too large, n_pop too large, num_classes=1, a functional model")
+p = np.asarray(result["probs"], dtype=np.float64)
+assert_shape(p, (4, 6), name="predictions")
+assert_close(p, numpy_forward(before, _x), rtol=1e-4, atol=1e-5, name="the reused model's output on 4 images",
+             hint="the grader recomputed it from your model's layers and weights.")
+for i in range(4):
+    assert all(np.array_equal(a, b) for a, b in zip(before[i]["weights"], after[i]["weights"])), (
+        f"layer {i} ({before[i]['class']}) is frozen but its weights changed during fit.")
+_l0, _l1 = cross_entropy(numpy_forward(before, _xf), _yf), cross_entropy(numpy_forward(after, _xf), _yf)
+assert _l1 < _l0, (f"a short fit of the reused model (integer labels) should lower the loss; the grader computed "
+                   f"it from your weights: {_l0:.4f} before, {_l1:.4f} after.")
+### END HIDDEN TESTS
+''')
+
+test("test_input_checks_hidden", 2, r'''
+### BEGIN HIDDEN TESTS
+# Input hygiene of the four functions, in one test (2 points): bad input raises the error
+# the task asks for.
+assert_raises((TypeError, ValueError), prepare_images, np.zeros((2, 8, 8, 3), np.float32), 32, match="uint8",
+              because="x must hold uint8 pixels")
+assert_raises(ValueError, prepare_images, np.zeros((2, 8, 8, 4), np.uint8), 32,
+              because="4-channel images are neither gray (N, H, W) nor RGB (N, H, W, 3)")
+assert_raises(ValueError, prepare_images, np.zeros((8, 8), np.uint8), 32,
+              because="a single 2-D image has no batch axis")
+errors = run_probe("input_errors")
+assert_equal(errors["build_transfer_model"], ["ValueError", "ValueError"],
+             name="errors of build_transfer_model for num_classes=1 and dense_units=0")
+assert_equal(errors["unfreeze_top"], ["ValueError"] * 3,
+             name="errors of unfreeze_top for n_layers > len(base.layers), learning_rate=0, n_layers=-1")
+assert_equal(errors["reuse_model"], ["ValueError"] * 4 + ["TypeError"],
+             name="errors of reuse_model for n_pop=0, n_frozen too large, n_pop too large, num_classes=1, "
+                  "a functional model")
 ### END HIDDEN TESTS
 ''')
 
 md("md-source", r"""
 ### Develop the source model
 
-The source CNN (the lecture's architecture, 5 outputs) trains on digits 0-4 and is saved in
+The source CNN (the architecture of `course/04_mnist_cnn_keras.ipynb`, 5 outputs) trains on digits 0-4 and is saved in
 Keras 3's `.keras` format (`.h5` is the older HDF5 format, *Hierarchical Data Format*).
 """)
 
 code("source-run", r'''
 def build_source_cnn(num_classes=5):
-    """The lecture's MNIST CNN: (N, 28, 28, 1) floats in [0, 1] -> (N, num_classes) probabilities."""
+    """The MNIST CNN of course/04_mnist_cnn_keras.ipynb: (N, 28, 28, 1) floats in [0, 1] -> (N, num_classes) probabilities."""
     model = keras.Sequential([
         keras.Input((28, 28, 1)),
         layers.Conv2D(40, 5, padding="same", activation="relu", name="conv1_1"),
@@ -766,6 +862,38 @@ pooling and dropout, and `conv1_2`) frozen; the scratch model starts from random
 Several seeds show how much of the difference is luck.
 """)
 
+md("md-predict-compare", r"""
+**Predict before you run (graded, 1 point).** How will the two curves compare? One letter
+in `answer_transfer_vs_scratch`:
+
+* `"A"`: transfer is far ahead after the first epochs, and training from scratch closes
+  most of the gap by the last epoch;
+* `"B"`: the two curves stay close together from the first epoch on;
+* `"C"`: scratch is ahead at first (all its layers can learn), transfer catches up later;
+* `"D"`: transfer is ahead at first and the gap keeps growing until the last epoch.
+""")
+
+solution("answers_compare", r'''
+# Replace None by your answer and delete the `raise NotImplementedError()` line.
+answer_transfer_vs_scratch = None
+### BEGIN SOLUTION
+answer_transfer_vs_scratch = "A"
+### END SOLUTION
+''')
+
+test("test_answer_transfer_vs_scratch_hidden", 1, r'''
+### BEGIN HIDDEN TESTS
+# The instructor's full run of the cell below (3 seeds, 15 epochs, 100 images, TensorFlow
+# backend): transfer 0.85 vs scratch 0.56 after 3 epochs, 0.93 vs 0.91 after 15.
+_got = answer_transfer_vs_scratch
+assert _got is not None, 'answer_transfer_vs_scratch is still None: write one letter, e.g. "A".'
+assert str(_got).strip().upper() == "A", (
+    f"answer_transfer_vs_scratch = {_got!r}, expected 'A': the reused features make transfer learn much "
+    "faster from 100 labels (about 0.85 vs 0.56 after 3 epochs), and with enough epochs on this easy "
+    "task scratch catches up most of the way (about 0.93 vs 0.91 after 15).")
+### END HIDDEN TESTS
+''')
+
 code("compare-run", r"""
 seeds = [0] if FAST else [0, 1, 2]
 epochs = 6 if FAST else 15
@@ -795,10 +923,8 @@ for kind in curves:
 """)
 
 md("md-compare-q", r"""
-With these settings (3 seeds, 15 epochs, 100 images) the instructor's run gave about
-0.85 vs 0.56 after 3 epochs and 0.93 vs 0.91 after 15 (your numbers will differ a little
-with the backend). Transfer learns much faster from few labels; given enough epochs on such
-an easy task, training from scratch catches up part of the way. Try `n_per_class=5`, or
+Compare the printed accuracies with your prediction (fast mode runs one seed for 6 epochs;
+the question is about the full run: 3 seeds, 15 epochs). Then try `n_per_class=5`, or
 freezing more layers, and see how the gap changes.
 """)
 
@@ -806,17 +932,26 @@ freezing more layers, and see how the gap changes.
 md("md-aug", r"""
 ## Data augmentation
 
-With few labelled images, a model also benefits from seeing *modified copies* of them. The
-lecture uses Keras 2's `ImageDataGenerator(rotation_range=40, width_shift_range=0.2,
-height_shift_range=0.2, shear_range=0.2, zoom_range=0.2)`. In Keras 3 the same transformations
-are layers, applied on the fly during training only:
+With few labelled images, a model also benefits from seeing *modified copies* of them.
+Keras 2 did this with `ImageDataGenerator(rotation_range=40, width_shift_range=0.2,
+height_shift_range=0.2, shear_range=0.2, zoom_range=0.2)`, the settings of many tutorials.
+Keras 3 has layers instead, applied on the fly during training only, and **the same number
+does not always mean the same thing**:
 
-| ImageDataGenerator | Keras 3 layer |
-|---|---|
-| `rotation_range=40` (degrees) | `layers.RandomRotation(40 / 360)` (a fraction of a full turn) |
-| `width_shift_range`, `height_shift_range` | `layers.RandomTranslation(0.2, 0.2)` |
-| `shear_range=0.2` | `layers.RandomShear(x_factor=0.2, y_factor=0.2)` |
-| `zoom_range=0.2` | `layers.RandomZoom(0.2, 0.2)` |
+| ImageDataGenerator (Keras 2) | its unit | Keras 3 layer in `make_augmenter` | its unit |
+|---|---|---|---|
+| `rotation_range=40` | degrees: an angle in [-40, 40] | `RandomRotation(40 / 360)` | a fraction of a full turn |
+| `width_shift_range=0.2`, `height_shift_range=0.2` | a fraction of the width / height, in [-0.2, 0.2] | `RandomTranslation(0.2, 0.2)` | the same |
+| `shear_range=0.2` | **degrees**: a shear angle in [-0.2, 0.2] degrees, along one axis | `RandomShear(x_factor=0.2, y_factor=0.2)` | a shear **factor** (the tangent of the angle) in [-0.2, 0.2], along x and along y |
+| `zoom_range=0.2` | each axis scaled by a factor in [0.8, 1.2], independently | `RandomZoom(0.2, 0.2)` | the same: height and width factors drawn independently |
+
+So `RandomShear(0.2)` is **not** `shear_range=0.2`: a factor of 0.2 moves the far edge of
+the image by up to 20% of its size (an angle of up to atan(0.2) = 11.3 degrees, on both
+axes), while `shear_range=0.2` tilts by at most 0.2 degrees (a factor of tan(0.2 degrees)
+= 0.0035, barely visible). To copy a shear of s degrees, use a factor of tan(s degrees).
+`make_augmenter(rotation=40, shift=0.2, shear=0.2, zoom=0.2, seed=0)` takes `rotation` in
+degrees and `shift`, `shear`, `zoom` in the Keras 3 units of the right-hand columns; it is
+the one place these numbers live (course/07_transfer_learning.ipynb uses the same).
 
 `make_augmenter()` stacks them in a `keras.Sequential`; put it in front of a model
 (`keras.Sequential([make_augmenter(), net])`) and it acts in `fit` and is skipped in
