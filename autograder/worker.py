@@ -91,7 +91,39 @@ def install_forbidden(modules, names) -> None:
         if mod is None and modname in ("numpy",):
             mod = np
         if mod is not None and hasattr(mod, attr):
-            setattr(mod, attr, _stub(dotted))
+            original = getattr(mod, attr)
+            stub = _stub(dotted)
+            setattr(mod, attr, stub)
+            # the same function under its package's other modules (numpy._core.numeric.convolve...)
+            root = modname.split(".")[0] + "."
+            for other_name, other in list(sys.modules.items()):
+                if other_name.startswith(root) and other is not None and getattr(other, attr, None) is original:
+                    try:
+                        setattr(other, attr, stub)
+                    except (AttributeError, TypeError):
+                        pass
+
+
+class _NoIPython:
+    """What ``get_ipython()`` returns in the sandbox: magics and shell commands do nothing."""
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return lambda *args, **kwargs: None
+
+
+def _display(*objs, **kwargs):
+    """IPython's ``display`` in the sandbox: prints the objects (output is limited anyway)."""
+    for obj in objs:
+        print(obj)
+
+
+def install_notebook_stubs() -> None:
+    """``display`` and ``get_ipython`` exist in a notebook; student functions may call them.
+    They are builtins here, so they are not taken for the student's names."""
+    builtins.display = _display
+    builtins.get_ipython = lambda: _NoIPython()
 
 
 # ----------------------------------------------------------------------------- state
@@ -366,6 +398,7 @@ def main(argv=None) -> None:
     os.environ.setdefault("MPLBACKEND", "Agg")
     forb = config.get("forbidden", {})
     install_forbidden(forb.get("modules", []), forb.get("names", []))
+    install_notebook_stubs()
     w = Worker(in_fd, out_fd, config)
     w.seed(int(config.get("seed", 0)))
     w.send({"ev": "ready", "pid": os.getpid()})
