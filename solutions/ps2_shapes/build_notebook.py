@@ -1096,11 +1096,10 @@ md(r'''
 * If you have Keras installed, build one of these networks with `keras.Sequential` and
   compare `model.summary()` with `show_summary(summarize(...))`: they should agree row by
   row (Keras adds the batch axis `None`).
-* Why do the dense layers of VGG16 hold about 124 of its 138 million parameters? What
-  does replacing flatten by global average pooling (`pooling="avg"` in
-  `keras.applications`) do to the first dense layer?
-* Two stacked 3x3 convolutions see a 5x5 window, like one 5x5 convolution. Compare their
-  parameter counts for C input and C output channels.
+* Why do the dense layers of VGG16 hold about 124 of its 138 million parameters, and what
+  does that say about where to save memory when you adapt it to a new task?
+* How many stacked 3x3 convolutions does it take to see a 9x9 window? Compare their
+  parameters with one 9x9 convolution for C input and C output channels.
 ''')
 
 
