@@ -133,9 +133,9 @@ CHEAT_CELL = textwrap.dedent(
     _background = subprocess.Popen(
         ["sh", "-c", "sleep 30; echo pwned > /tmp/cnn-course-cheat.txt"],
         start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _peek = [os.listdir(p) for p in ("/work/main/solutions", "solutions", "../solutions") if os.path.isdir(p)]
+    _peek = [os.listdir(p) for p in (@SOLUTIONS@, "solutions", "../solutions") if os.path.isdir(p)]
     '''
-)
+).replace("@SOLUTIONS@", repr(str(Path(__file__).resolve().parents[1] / "solutions")))  # this checkout's, found at run time
 
 
 def cheating_notebook(released_nb, source_nb):

@@ -89,7 +89,7 @@ def test_sandbox_sees_no_secrets_and_has_no_network(tmp_path):
         load(sb, PROBES)
         secrets = [str(ROOT / "solutions"), str(ROOT / "tests" / "fixtures" / "toy" / "toy.ipynb"),
                    str(ROOT / ".git"), str(ROOT / "exercises"), str(ROOT / "autograder" / "engine.py"),
-                   str(other), "/root/.bash_history", "/work/shared", str(Path.home() / ".ssh")]
+                   str(other), "/root/.bash_history", str(ROOT.parent / "shared"), str(Path.home() / ".ssh")]
         assert call(sb, "visible", secrets) == {p: False for p in secrets}
         assert call(sb, "visible", [sys.prefix, "/tmp/lib/autograder/tools/checks.py"]) == {
             sys.prefix: True, "/tmp/lib/autograder/tools/checks.py": True}
