@@ -161,7 +161,7 @@ solution("predict_conv", '''
 #     dout is all ones: dx[0, 0] (a 4x4 list of lists or array).
 # (c) the same kernel and an all-ones dout, but x of shape (1, 1, 5, 5) and stride 2: dx[0, 0] (5x5).
 # (d) the same kernel, x of shape (1, 1, 3, 3), padding 1, dout all ones: dx[0, 0] (3x3).
-# (e) dout = np.ones((2, 4, 4, 4)) for a layer with 4 filters: db (4 numbers).
+# (e) dout = np.ones((3, 4, 5, 5)) for a layer with 4 filters: db (4 numbers).
 ### BEGIN SOLUTION
 answer_dout_shape = (2, 4, 4, 4)
 answer_dx_ones = [[1, 2, 2, 1],
@@ -176,7 +176,7 @@ answer_dx_ones_stride2 = [[1, 1, 2, 1, 1],
 answer_dx_ones_padded = [[4, 6, 4],
                          [6, 9, 6],
                          [4, 6, 4]]
-answer_db = [32, 32, 32, 32]
+answer_db = [75, 75, 75, 75]
 ### END SOLUTION
 ''')
 
@@ -185,10 +185,10 @@ import solutions as ref
 _x, _w = np.zeros((2, 3, 7, 7)), np.zeros((4, 3, 3, 3))
 assert_equal(tuple(int(v) for v in answer_dout_shape), ref.conv2d(_x, _w, stride=2, padding=1).shape,
              name="answer_dout_shape", hint="dout has the shape of the layer's output: (N, F, H', W').")
-assert_close(np.asarray(answer_db, dtype=float), ref.conv2d_backward(np.ones((2, 4, 4, 4)), np.zeros((2, 3, 4, 4)),
+assert_close(np.asarray(answer_db, dtype=float), ref.conv2d_backward(np.ones((3, 4, 5, 5)), np.zeros((3, 3, 5, 5)),
                                                                      np.zeros((4, 3, 1, 1)))[2],
              rtol=0, atol=1e-9, name="answer_db",
-             mistakes={"the batch was not counted (db sums over N too)": np.full(4, 16.0)})
+             mistakes={"the batch was not counted (db sums over N too)": np.full(4, 25.0)})
 ''')
 
 hidden("test_predict_conv_dx", 2, '''

@@ -407,7 +407,7 @@ def train_digits_cnn__wrong_shapes(x, y, seed=0):
 # ---------------------------------------------------------------------- predictions
 ANSWER_MUTANTS = {
     "predict_conv__dout_shape_no_stride": ("predict_conv", "answer_dout_shape = (2, 4, 7, 7)"),
-    "predict_conv__db_without_batch": ("predict_conv", "answer_db = [16, 16, 16, 16]"),
+    "predict_conv__db_without_batch": ("predict_conv", "answer_db = [25, 25, 25, 25]"),
     "predict_conv__dx_all_ones": ("predict_conv", "answer_dx_ones = np.ones((4, 4))"),
     "predict_conv__stride2_like_stride1": (
         "predict_conv", "answer_dx_ones_stride2 = [[1, 2, 3, 2, 1], [2, 4, 6, 4, 2], [3, 6, 9, 6, 3], "
