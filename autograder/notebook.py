@@ -197,9 +197,10 @@ class _NotPython(Exception):
     """A cell that cannot be turned into Python; the message says why (for the notes)."""
 
 
-def _to_python(src: str, budget: list | None = None) -> str | None:
+def _to_python(src: str, budget: list | None = None, trees: list | None = None) -> str | None:
     """The cell's source as Python, transformed as IPython does; None for a cell magic whose
-    body is not Python (``%%bash``...). ``budget``: ``[remaining work]``, shared by a notebook's
+    body is not Python (``%%bash``...). ``trees``: when given, the syntax tree of a cell that
+    was Python already is appended to it (so it is not parsed twice). ``budget``: ``[remaining work]``, shared by a notebook's
     cells: IPython re-tokenizes the whole cell once per magic, so a cell costs about
     (magics + 1) x its size; over the budget, :class:`_NotPython` is raised."""
     first = src.lstrip().split("\n", 1)[0]
@@ -210,7 +211,9 @@ def _to_python(src: str, budget: list | None = None) -> str | None:
         head, _, rest = src.partition("%%")          # keep line numbers: the magic line becomes blank
         src = head + "\n" + rest.split("\n", 1)[1] if "\n" in rest else head
     try:
-        ast.parse(src)
+        tree = ast.parse(src)
+        if trees is not None:
+            trees.append(tree)
         return src          # plain Python: IPython's transformers would leave it as it is
     except (SyntaxError, ValueError):
         pass
@@ -524,7 +527,8 @@ class _Selector:
             if names is None:
                 self.bound = None
                 return
-            wraps = self.refs_student(node)
+            is_def = isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            wraps = is_def or (not isinstance(node, (ast.Import, ast.ImportFrom)) and self.refs_student(node))
             for name in names:
                 self.dirty.discard(name)
                 if isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -533,7 +537,7 @@ class _Selector:
                     self.modules.discard(name)
                 if self.bound is not None:
                     self.bound.add(name)
-                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) or wraps:
+                if wraps:
                     self.callables.add(name)
                 elif not isinstance(node, (ast.Import, ast.ImportFrom)):
                     self.callables.discard(name)
@@ -545,14 +549,23 @@ class _Selector:
 
 
 def _depth(tree) -> int:
-    """Nesting depth of a syntax tree, computed iteratively."""
+    """Nesting depth of a syntax tree, computed iteratively (expression contexts not counted)."""
     best = 0
     todo = [(tree, 1)]
+    pop, push, AST, ctx = todo.pop, todo.append, ast.AST, ast.expr_context
     while todo:
-        node, d = todo.pop()
+        node, d = pop()
         if d > best:
             best = d
-        todo.extend((c, d + 1) for c in ast.iter_child_nodes(node))
+        d += 1
+        for name in node._fields:
+            v = getattr(node, name, None)
+            if isinstance(v, list):
+                for x in v:
+                    if isinstance(x, AST):
+                        push((x, d))
+            elif isinstance(v, AST) and not isinstance(v, ctx):
+                push((v, d))
     return best
 
 
@@ -575,15 +588,16 @@ def extract_student_code(cells: list[Cell], *, test_ids=(), test_texts=(), caps:
         if cell.is_test or (cell.grade_id in test_ids) or (texts and _normalise(cell.source) in texts):
             continue
         where = f"cell {cell.index + 1} was not run"
+        trees: list = []
         try:
-            src = _to_python(cell.source, budget)
+            src = _to_python(cell.source, budget, trees)
         except _NotPython as exc:
             code.notes.append(f"{where}: {exc}")
             continue
         if src is None or not src.strip():
             continue
         try:
-            tree = ast.parse(src, f"<cell {cell.index}>")
+            tree = trees[0] if trees else ast.parse(src, f"<cell {cell.index}>")
         except SyntaxError as exc:
             code.notes.append(f"{where}: syntax error on line {exc.lineno}: {exc.msg}")
             continue
