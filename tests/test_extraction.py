@@ -4,6 +4,7 @@ what is kept at top level, size and depth caps, unsafe text; and the integrity c
 from __future__ import annotations
 
 import ast
+import copy
 import json
 import sys
 import time
@@ -25,7 +26,7 @@ import engine_corpus as C  # noqa: E402
 
 def correct_notebook(source_nb):
     """As autograder.samples.correct_notebook: solutions kept (markers removed), hidden tests removed."""
-    nb = nbformat.from_dict(json.loads(nbformat.writes(source_nb)))
+    nb = copy.deepcopy(source_nb)
     for cell in nb.cells:
         out, inside = [], False
         for line in cell.source.split("\n"):

@@ -1,0 +1,122 @@
+"""Forbidden-API analysis (autograder/forbidden.py): dynamic code that could reach a forbidden
+API without naming it is flagged, for the function it is in, or for every function when it
+runs at top level; ordinary numpy code, and the reference solutions, are not flagged."""
+from __future__ import annotations
+
+import ast
+
+import pytest
+
+from autograder.forbidden import analyze
+from autograder.notebook import extract_student_code, parse_notebook
+
+MODULES = ("scipy", "torch")
+NAMES = ("numpy.convolve", "numpy.correlate")
+
+
+def flagged(src, modules=MODULES, names=NAMES):
+    return analyze(ast.parse(src).body, modules, names)
+
+
+# Each defines f; each could reach scipy or numpy.correlate/convolve at run time.
+DYNAMIC = {
+    "exec after meta_path": ("import sys\ndef f(x):\n    sys.meta_path[:] = []\n    ns = {}\n"
+                             "    exec('import sci' + 'py.signal as s', ns)\n    return ns['s'].correlate(x, x)\n",
+                             "exec"),
+    "exec alias": ("def f(x):\n    e = exec\n    e('import scipy')\n", "exec"),
+    "exec as default argument": ("def f(x, run=exec):\n    run('import scipy')\n", "exec"),
+    "eval": ("def f(x):\n    return eval('__imp' + 'ort__')('scipy')\n", "eval"),
+    "compile": ("def f(x):\n    return compile('1', '<s>', 'eval')\n", "compile"),
+    "getattr join on numpy internals": ("import numpy as np\ndef f(x):\n"
+                                        "    return getattr(np._core.multiarray, ''.join(['corr', 'elate2']))(x, x, 0)\n",
+                                        "getattr"),
+    "getattr computed on numpy": ("import numpy as np\ndef f(x, name='conv'):\n    return getattr(np, name + 'olve')(x, x)\n",
+                                  "getattr"),
+    "getattr passed as a value": ("import functools\nimport numpy as np\ndef f(x):\n"
+                                  "    return functools.reduce(getattr, ['convolve'], np)(x, x)\n", "getattr"),
+    "builtins dict": ("import builtins\ndef f(x):\n    return builtins.__dict__['ex' + 'ec']('1')\n", "__dict__"),
+    "getattr on __builtins__": ("def f(x):\n    return getattr(__builtins__, 'ex' + 'ec')\n", "__builtins__"),
+    "numpy dict": ("import numpy as np\ndef f(x):\n    return np.__dict__['conv' + 'olve'](x, x)\n", "__dict__"),
+    "vars of numpy": ("import numpy as np\ndef f(x):\n    return vars(np)['convolve'](x, x)\n", "vars"),
+    "globals": ("def f(x):\n    return globals()['__builtins__']\n", "globals"),
+    "importlib computed": ("import importlib\ndef f(x, m='sci'):\n    return importlib.import_module(m + 'py')\n",
+                           "import"),
+    "importlib from-import alias": ("from importlib import import_module as im\ndef f(x, m='py'):\n"
+                                    "    return im('sci' + m)\n", "import"),
+    "dunder import computed": ("def f(x, m='py'):\n    return __import__('sci' + m)\n", "__import__"),
+    "attrgetter": ("import operator\nimport numpy as np\ndef f(x):\n"
+                   "    return operator.attrgetter('convolve')(np)(x, x)\n", "attrgetter"),
+    "sys.modules": ("import sys\ndef f(x):\n    return sys.modules['num' + 'py'].convolve(x, x)\n", "sys.modules"),
+    "sys.modules from-import": ("from sys import modules as m\ndef f(x):\n    return m['numpy']\n", "sys.modules"),
+    "sys alias": ("import sys\ndef f(x):\n    s = sys\n    return s.modules\n", "sys.modules"),
+    "sys in a list": ("import sys\ndef f(x):\n    return [sys][0].modules\n", "sys"),
+    "numpy in a list": ("import numpy as np\ndef f(x):\n    return [np][0].convolve(x, x)\n", "numpy"),
+    "frame globals": ("def f(x):\n    import sys\n    return sys._getframe().f_globals['np']\n", "_getframe"),
+    "traceback frame": ("def f(x):\n    try:\n        1 / 0\n    except Exception as e:\n"
+                        "        return e.__traceback__.tb_frame.f_globals\n", "__traceback__"),
+    "subclasses": ("def f(x):\n    return ().__class__.__base__.__subclasses__()\n", "__subclasses__"),
+    "pickle": ("import pickle\ndef f(x):\n    return pickle.loads(b'cnumpy\\nconvolve\\n.')\n", "pickle"),
+    "np.load with pickles": ("import numpy as np\ndef f(x):\n    return np.load('w.npy', allow_pickle=True)\n",
+                             "allow_pickle"),
+    "string formatter": ("import string\nimport numpy as np\ndef f(x):\n"
+                         "    return string.Formatter().get_field('0.convolve', [np], {})\n", "Formatter"),
+    "pydoc locate": ("import pydoc\ndef f(x):\n    return pydoc.locate('numpy.convolve')\n", "pydoc"),
+    "numpy private module": ("import numpy as np\ndef f(x):\n    return np._core.multiarray.correlate2(x, x, 0)\n",
+                             "numpy internals"),
+    "method of a class": ("import numpy as np\nclass f:\n    def run(self, x, n):\n        return getattr(np, n)(x, x)\n",
+                          "getattr"),
+}
+
+
+@pytest.mark.parametrize("case", list(DYNAMIC))
+def test_dynamic_code_is_flagged_with_a_reason(case):
+    src, reason = DYNAMIC[case]
+    out = flagged(src)
+    assert "f" in out, f"{case}: not flagged"
+    assert any(reason.lower() in r.lower() for r in out["f"]), f"{case}: expected a reason naming {reason!r}, got {out['f']}"
+
+
+def test_dynamic_code_through_a_helper_flags_its_callers():
+    out = flagged("def _h(s):\n    return eval(s)\ndef f(x):\n    return _h('x')\ndef ok(x):\n    return x\n")
+    assert set(out) == {"_h", "f"} and "via _h" in out["f"][0]
+
+
+def test_top_level_dynamic_code_flags_every_function():
+    out = flagged("import sys\n_ = sys.meta_path.clear()\ndef f(x):\n    return x\nclass G:\n    pass\n")
+    assert set(out) == {"f", "G"}
+    assert all("top level" in r and "meta_path" in r for r in out["f"]), out["f"]
+
+
+def test_top_level_alias_through_an_expression_flags_its_users():
+    out = flagged("import numpy as np\ncv = [np.convolve][0]\ndef f(x):\n    return cv(x, x)\ndef g(x):\n    return x\n")
+    assert "numpy.convolve (via cv)" in out["f"] and "g" not in out
+
+
+def test_nothing_is_flagged_when_nothing_is_forbidden():
+    assert flagged("def f(x):\n    return eval(x)\n", modules=(), names=()) == {}
+
+
+@pytest.mark.parametrize("src", [
+    "import numpy as np\ndef f(x):\n    return np.lib.stride_tricks.sliding_window_view(x, 3)\n",
+    "def f(x, vars=3, compile=None):\n    return x + vars\n",
+    "import re\ndef f(x):\n    return re.compile('a+').match(x)\n",
+    "def f(x):\n    return getattr(x, 'shape', None), hasattr(x, 'ndim')\n",
+    "class f:\n    def __init__(self):\n        super().__init__()\n        self.name = type(self).__name__ + self.__class__.__name__\n",
+    "import numpy as np\ndef f(x):\n    return np.einsum('ij,ij->', x, x), np.asarray(x).__array__()\n",
+    "import importlib\ndef f(x):\n    return importlib.import_module('numpy.linalg').norm(x)\n",
+    "import numpy as np\nnp_alias = np\ndef f(x):\n    return np_alias.sum(x)\n",
+    "import numpy as np\ndef f(x):\n    return np.load('w.npy', allow_pickle=False)\n",
+    "import sys\ndef f(x):\n    return sys.version_info >= (3, 8) and sys.float_info.epsilon\n",
+])
+def test_ordinary_code_is_not_flagged(src):
+    assert flagged(src) == {}, src
+
+
+def test_analysis_of_extracted_code_names_the_cell():
+    cells = parse_notebook(('{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": ['
+                            '{"cell_type": "code", "metadata": {}, "source": "import numpy as np\\ndef f(x):\\n    return x\\n"},'
+                            '{"cell_type": "code", "metadata": {}, "source": "T = {}\\nfor k in [1]:\\n    T[k] = eval(\'np\')\\n"}'
+                            ']}').encode())
+    code = extract_student_code(cells)
+    out = analyze(code.nodes, MODULES, NAMES)
+    assert out["f"] == ["dynamic code at top level (cell 2, line 2: eval (code built at run time))"], out
