@@ -222,34 +222,46 @@ def invalid_result(assignment, sub: Submission, message: str) -> SubmissionResul
     )
 
 
+def grade_one(assignment, sub: Submission, *, grade_fn=None, insecure: bool = False, limits: dict | None = None,
+              seed: int = 0, hide=()) -> SubmissionResult:
+    """Grade one submission as a batch does (its notes appended, never raising); both fan-outs
+    (the thread pool here, a Dask worker in :mod:`autograder.distributed`) call this."""
+    extra = {"hide": list(hide)} if hide else {}
+    if grade_fn is None:
+        from autograder.engine import grade_notebook as grade_fn
+    if sub.path is None:
+        return invalid_result(assignment, sub, sub.problem)
+    t0 = time.perf_counter()
+    try:
+        res = grade_fn(assignment, sub.path, sub.student_id, insecure=insecure, limits=limits, seed=seed, **extra)
+    except Exception as exc:  # the engine should never raise; keep the batch going if it does
+        res = invalid_result(assignment, sub, f"internal grader error ({type(exc).__name__}: {exc}); please report it.")
+    res.durations.setdefault("batch_wall_s", round(time.perf_counter() - t0, 3))
+    res.assignment_version = getattr(assignment, "version", "")
+    if sub.notes:
+        res.message = "; ".join(filter(None, [res.message] + sub.notes))
+    return res
+
+
 def grade_all(assignment, subs: list[Submission], *, workers: int | None = None, insecure: bool = False,
               limits: dict | None = None, seed: int = 0, progress: bool = True, grade_fn=None,
-              hide=(), on_result=None) -> list[SubmissionResult]:
+              hide=(), on_result=None, runner=None) -> list[SubmissionResult]:
     """Grade ``subs`` with ``workers`` threads; results sorted by student id.
 
     ``grade_fn`` defaults to :func:`autograder.engine.grade_notebook` (tests pass a fake);
     ``hide``: paths the sandbox must not see (the output folder); ``on_result(result)`` is
     called (in this thread) as each student's result arrives, e.g. to write it to disk.
+    ``runner``: another fan-out with a ``grade_all`` method taking the same keywords (but
+    ``workers``), e.g. :class:`autograder.distributed.DaskRunner`; ``None``: the thread pool.
     """
-    extra = {"hide": list(hide)} if hide else {}
-    if grade_fn is None:
-        from autograder.engine import grade_notebook as grade_fn
+    if runner is not None:
+        return runner.grade_all(assignment, subs, insecure=insecure, limits=limits, seed=seed, progress=progress,
+                                grade_fn=grade_fn, hide=hide, on_result=on_result)
     workers = max(1, int(workers or os.cpu_count() or 1))
     results: dict[str, SubmissionResult] = {}
 
     def one(sub: Submission) -> SubmissionResult:
-        if sub.path is None:
-            return invalid_result(assignment, sub, sub.problem)
-        t0 = time.perf_counter()
-        try:
-            res = grade_fn(assignment, sub.path, sub.student_id, insecure=insecure, limits=limits, seed=seed, **extra)
-        except Exception as exc:  # the engine should never raise; keep the batch going if it does
-            res = invalid_result(assignment, sub, f"internal grader error ({type(exc).__name__}: {exc}); please report it.")
-        res.durations.setdefault("batch_wall_s", round(time.perf_counter() - t0, 3))
-        res.assignment_version = getattr(assignment, "version", "")
-        if sub.notes:
-            res.message = "; ".join(filter(None, [res.message] + sub.notes))
-        return res
+        return grade_one(assignment, sub, grade_fn=grade_fn, insecure=insecure, limits=limits, seed=seed, hide=hide)
 
     bar = None
     if progress:
@@ -371,12 +383,14 @@ def _inside(child: Path, parent: Path) -> bool:
 
 def grade_folder(assignment, submissions: Path | str, out_dir: Path | str, *, workers: int | None = None,
                  insecure: bool = False, limits: dict | None = None, seed: int = 0, progress: bool = True,
-                 db_url: str | None = None, grade_fn=None, resume: bool = False) -> tuple[list[SubmissionResult], dict]:
+                 db_url: str | None = None, grade_fn=None, resume: bool = False,
+                 runner=None) -> tuple[list[SubmissionResult], dict]:
     """Find, grade and write everything for one batch; return ``(results, output paths)``.
 
     ``results`` are this batch's students (resumed ones included); the summary files cover
     every student under ``out_dir``. ``db_url``: nbgrader gradebook to record the scores in
     (``None``: skip). ``resume``: do not grade again students whose stored results match.
+    ``runner``: the fan-out (see :func:`grade_all`; ``None``: a thread pool of ``workers``).
     """
     submissions, out_dir = Path(submissions), Path(out_dir)
     if not submissions.exists():
@@ -411,7 +425,7 @@ def grade_folder(assignment, submissions: Path | str, out_dir: Path | str, *, wo
             subs = todo
         results = grade_all(assignment, subs, workers=workers, insecure=insecure, limits=limits, seed=seed,
                             progress=progress, grade_fn=grade_fn, hide=[str(out_dir.resolve())],
-                            on_result=lambda r: write_student(assignment, r, out_dir))
+                            on_result=lambda r: write_student(assignment, r, out_dir), runner=runner)
         results = sorted(results + kept, key=lambda r: r.student_id)
     finally:
         if tmp is not None:

@@ -222,13 +222,25 @@ def run_grade(assignment, submissions, out_dir, args, db_url) -> tuple[list, dic
     from autograder.batch import grade_folder
 
     t0 = time.perf_counter()
-    results, paths = grade_folder(
-        assignment, submissions, out_dir, workers=args.workers, insecure=args.insecure, limits=_limits(args),
-        seed=args.seed, progress=not args.quiet, db_url=db_url, resume=getattr(args, "resume", False))
+    cluster, scheduler = getattr(args, "cluster", None), getattr(args, "scheduler", None)
+    runner, fanout = None, f"{args.workers or os.cpu_count()} workers"
+    if cluster or scheduler:   # Dask (autograder/distributed.py); raises ClusterError
+        from autograder.distributed import DaskRunner
+
+        runner = DaskRunner(cluster=cluster, scheduler=scheduler, insecure=args.insecure).connect()
+        fanout = f"Dask {cluster or scheduler}, {runner.n_threads()} worker thread(s)"
+    try:
+        results, paths = grade_folder(
+            assignment, submissions, out_dir, workers=args.workers, insecure=args.insecure, limits=_limits(args),
+            seed=args.seed, progress=not args.quiet, db_url=db_url, resume=getattr(args, "resume", False),
+            runner=runner)
+    finally:
+        if runner is not None:
+            runner.close()
     dt = time.perf_counter() - t0
     n = len(results)
     _say(f"graded {n} submission(s) of {assignment.name} in {dt:.1f} s "
-         f"({60 * n / dt if dt else 0:.1f} per minute, {dt / max(n, 1):.2f} s each, {args.workers or os.cpu_count()} workers)")
+         f"({60 * n / dt if dt else 0:.1f} per minute, {dt / max(n, 1):.2f} s each, {fanout})")
     return results, paths
 
 
@@ -249,14 +261,33 @@ def cmd_grade(args) -> int:
 
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be at least 1, got {args.workers}.")
+    if (args.cluster or args.scheduler) and args.workers is not None:
+        raise UsageError("--workers sets the thread pool's size; with --cluster local:N give N there, "
+                         "with --scheduler the cluster's workers are used.")
+    if args.cluster:
+        from autograder.distributed import parse_cluster
+
+        try:
+            parse_cluster(args.cluster)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     assignment = _load_for_grade(args.assignment, args.source_dir)
-    _require_isolation(args.insecure)
+    if args.scheduler:   # the workers grade: each is checked for isolation when the run connects
+        if args.insecure:
+            _require_isolation(True)
+    else:
+        _require_isolation(args.insecure)
     out_dir = Path(args.out) if args.out else ROOT / "build" / "grades" / assignment.name
     db_url = None if args.no_gradebook else (args.gradebook or _default_db())
+    from autograder.distributed import ClusterError
+
     try:
         results, paths = run_grade(assignment, args.submissions, out_dir, args, db_url)
     except BatchError as exc:
         raise UsageError(str(exc)) from None
+    except ClusterError as exc:
+        _say(f"cnn-course grade: error: {exc}", file=sys.stderr)
+        return 1
     print_table(results)
     _print_paths(paths, out_dir)
     return 0
@@ -445,6 +476,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-gradebook", action="store_true", help="do not touch the nbgrader gradebook")
     g.add_argument("--source-dir", help="folder of the instructor sources (default: solutions/)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+    dk = g.add_mutually_exclusive_group()
+    dk.add_argument("--cluster", metavar="local:N",
+                    help="grade on a Dask cluster of N local worker processes (on 127.0.0.1) instead of threads")
+    dk.add_argument("--scheduler", metavar="ADDRESS",
+                    help="grade on the running Dask cluster whose scheduler is at ADDRESS (tcp://HOST:PORT); its "
+                         "workers need this cnn-course version and a sandbox (docs/scaling.md)")
     _add_limits(g)
     g.set_defaults(func=cmd_grade)
 
