@@ -39,6 +39,7 @@ WRONG_BODIES = {
     "layer_output_shape": "return tuple(input_shape)",
     "add": "return a - b",
     "scale": "return x",
+    "rel_error": "return float(np.max(np.abs(np.asarray(a) - np.asarray(b))))  # absolute, not relative",
 }
 
 
