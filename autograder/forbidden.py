@@ -26,9 +26,12 @@ see through it (the root causes, not individual tricks):
   :data:`SAFE_DUNDERS`), frame and code attributes (``f_globals``, ``tb_frame``...),
   ``inspect``, ``gc``, ``ctypes``;
 * the import system and the builtins: ``sys.modules``, ``sys.meta_path``,
-  ``sys.path_hooks``, ``sys._getframe``, the ``builtins`` module, ``__builtins__``;
-* a module that holds a forbidden name (numpy for ``numpy.convolve``), or ``sys``,
-  used as a value (``[np][0]``, ``f(np)``) instead of through a constant attribute,
+  ``sys.path_hooks``, ``__builtins__``, ``builtins.exec``/``builtins.getattr``...,
+  any change to an attribute of ``builtins`` or ``sys`` (assignment, ``setattr``);
+  ``builtins.range`` and frames' code (``sys._getframe(1).f_code``) are fine, frames'
+  namespaces (``f_globals``, ``f_locals``, ``f_builtins``) are not;
+* a module that holds a forbidden name (numpy for ``numpy.convolve``), ``sys`` or
+  ``builtins`` used as a value (``[np][0]``, ``f(np)``) instead of through a constant attribute,
   and that module's private internals (``np._core``, ``np.core``).
 
 A dynamic construct inside a function or class flags that function or class. In a
@@ -116,7 +119,6 @@ _ATTR_FUNCS = {"getattr", "setattr", "delattr"}
 # Modules (or their attributes) that look names up from strings, build code, or reach the
 # import system, the interpreter's frames or raw memory.
 DYNAMIC_MODULES = {
-    "builtins": "the builtins module",
     "importlib": "importlib (dynamic import)", "imp": "imp (dynamic import)", "_imp": "_imp (dynamic import)",
     "zipimport": "zipimport (dynamic import)", "runpy": "runpy (code run at run time)",
     "code": "the code module (code run at run time)", "codeop": "codeop (code built at run time)",
@@ -130,7 +132,7 @@ DYNAMIC_MODULES = {
     "sys.modules": "sys.modules (the import system)", "sys.meta_path": "sys.meta_path (the import system)",
     "sys.path_hooks": "sys.path_hooks (the import system)",
     "sys.path_importer_cache": "sys.path_importer_cache (the import system)",
-    "sys._getframe": "sys._getframe (reaches other namespaces)", "sys.settrace": "sys.settrace",
+    "sys.settrace": "sys.settrace",
     "sys.setprofile": "sys.setprofile", "sys.addaudithook": "sys.addaudithook",
     "operator.attrgetter": "operator.attrgetter (attribute look-up by string)",
     "operator.methodcaller": "operator.methodcaller (attribute look-up by string)",
@@ -153,9 +155,11 @@ SAFE_DUNDERS = {
     "__invert__", "__int__", "__float__", "__index__", "__round__", "__copy__", "__deepcopy__",
     "__setstate__", "__getstate__", "__sizeof__", "__reversed__", "__missing__", "__set_name__",
 }
-FRAME_ATTRS = {"f_globals", "f_locals", "f_builtins", "f_back", "f_code", "tb_frame", "tb_next", "gi_frame",
-               "cr_frame", "ag_frame", "gi_code", "cr_code", "co_code", "co_consts", "co_names", "meta_path",
-               "path_hooks", "path_importer_cache"}
+# Attributes that hand out other namespaces (frames' globals) or the import system, on any object.
+# Getting a frame (sys._getframe, tb_frame) is harmless by itself: its namespaces are what matter.
+FRAME_ATTRS = {"f_globals", "f_locals", "f_builtins", "meta_path", "path_hooks", "path_importer_cache"}
+# Modules whose attributes must not be changed (and that must not be passed around as values).
+GUARDED_MODULES = {"builtins", "sys"}
 
 
 def _import_aliases(node) -> dict[str, str]:
@@ -256,12 +260,25 @@ def _dynamic(node, rules: Rules, aliases: dict, own: set[str], mod_names: set[st
                 found.add(f"{n.attr} (dynamic attribute access)")
             elif n.attr in FRAME_ATTRS:
                 found.add(f"{n.attr} (reaches other namespaces or the import system)")
+        if isinstance(n, ast.Attribute) and isinstance(n.ctx, (ast.Store, ast.Del)):
+            d = _dotted(n)
+            if d is not None and _resolve(d, aliases).split(".")[0] in GUARDED_MODULES:
+                found.add(f"changing {_resolve(d, aliases)} (the builtins or the interpreter's state)")
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in ("setattr", "delattr") \
+                and n.func.id not in own and n.args:
+            d = _dotted(n.args[0])
+            if (d is not None and _resolve(d, aliases).split(".")[0] in GUARDED_MODULES) or d == "__builtins__":
+                found.add(f"{n.func.id} on {d} (changing the builtins or the interpreter's state)")
         if isinstance(n, (ast.Name, ast.Attribute)) and isinstance(getattr(n, "ctx", None), ast.Load) \
                 and not isinstance(parents.get(id(n)), ast.Attribute):    # whole dotted chains only
             d = _dotted(n)
             if d is None or (isinstance(n, ast.Name) and n.id in own and n.id not in aliases):
                 continue
             resolved = _resolve(d, aliases)
+            if resolved.startswith("builtins."):
+                first = resolved.split(".")[1]
+                if first in DYNAMIC_BUILTINS or first in _ATTR_FUNCS:
+                    found.add(f"builtins.{first} ({DYNAMIC_BUILTINS.get(first, 'dynamic attribute access')})")
             for key, why in DYNAMIC_MODULES.items():
                 if resolved == key or resolved.startswith(key + "."):
                     call = called.get(id(n))
@@ -274,7 +291,8 @@ def _dynamic(node, rules: Rules, aliases: dict, own: set[str], mod_names: set[st
             parent = parents.get(id(n))
             top = resolved.split(".")[0]
             if isinstance(n, ast.Name) and not isinstance(parent, ast.Attribute) and (
-                    top in rules.roots or top == "sys") and (d in mod_names or _is_module(resolved)) and d in aliases:
+                    top in rules.roots or top in GUARDED_MODULES) and (d in mod_names or _is_module(resolved)) \
+                    and d in aliases:
                 if not (isinstance(parent, ast.Assign) and all(isinstance(t, ast.Name) for t in parent.targets)):
                     found.add(f"the module {resolved} used as a value (dynamic attribute access)")
         if isinstance(n, ast.Call):

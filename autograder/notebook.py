@@ -248,7 +248,7 @@ def strip_magics(src: str) -> str | None:
     """The cell as Python with its top-level magics and shell lines blanked (line numbers kept);
     None when the whole cell is not Python (a cell magic such as ``%%bash``)."""
     try:
-        py = _to_python(src)
+        py = _to_python(src, [CAPS["magic_work"]])
     except _NotPython:
         return None
     if py is None:

@@ -51,7 +51,11 @@ DYNAMIC = {
     "sys alias": ("import sys\ndef f(x):\n    s = sys\n    return s.modules\n", "sys.modules"),
     "sys in a list": ("import sys\ndef f(x):\n    return [sys][0].modules\n", "sys"),
     "numpy in a list": ("import numpy as np\ndef f(x):\n    return [np][0].convolve(x, x)\n", "numpy"),
-    "frame globals": ("def f(x):\n    import sys\n    return sys._getframe().f_globals['np']\n", "_getframe"),
+    "frame globals": ("def f(x):\n    import sys\n    return sys._getframe().f_globals['np']\n", "f_globals"),
+    "builtins exec": ("import builtins\ndef f(x):\n    return builtins.exec('import scipy')\n", "builtins.exec"),
+    "builtins changed": ("import builtins\ndef f(x):\n    builtins.range = lambda *a: [0]\n", "changing builtins.range"),
+    "setattr on builtins": ("import builtins\ndef f(x):\n    setattr(builtins, 'len', lambda v: 0)\n", "setattr on builtins"),
+    "builtins in a list": ("import builtins\ndef f(x):\n    return [builtins][0].exec\n", "builtins"),
     "traceback frame": ("def f(x):\n    try:\n        1 / 0\n    except Exception as e:\n"
                         "        return e.__traceback__.tb_frame.f_globals\n", "__traceback__"),
     "subclasses": ("def f(x):\n    return ().__class__.__base__.__subclasses__()\n", "__subclasses__"),
@@ -107,6 +111,7 @@ def test_nothing_is_flagged_when_nothing_is_forbidden():
     "import numpy as np\nnp_alias = np\ndef f(x):\n    return np_alias.sum(x)\n",
     "import numpy as np\ndef f(x):\n    return np.load('w.npy', allow_pickle=False)\n",
     "import sys\ndef f(x):\n    return sys.version_info >= (3, 8) and sys.float_info.epsilon\n",
+    "import builtins, sys\ndef f(x):\n    return builtins.range(3), sys._getframe(1).f_code.co_filename\n",
 ])
 def test_ordinary_code_is_not_flagged(src):
     assert flagged(src) == {}, src
