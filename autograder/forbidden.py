@@ -37,7 +37,9 @@ see through it (the root causes, not individual tricks):
 A dynamic construct inside a function or class flags that function or class. In a
 top-level statement that runs while grading (an assignment, a table-filling loop)
 it flags **every** function and class of the notebook, since such code can change
-what any of them does (e.g. remove the sandbox's import guard). Names a student
+what any of them does (e.g. remove the sandbox's import guard); so does dynamic code in
+the parts of a def or class that run when the notebook loads (decorators, default
+values, annotations, base classes, class bodies outside methods). Names a student
 binds themselves (a parameter called ``vars``) are not builtins. The sandbox adds
 a runtime layer (worker.py).
 """
@@ -372,6 +374,25 @@ def _bound_names(node) -> set[str]:
     return out
 
 
+def _load_time_parts(node) -> list:
+    """The parts of a def/class that run when it is defined (decorators, default values,
+    annotations, base classes, a class body outside its methods)."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        args = node.args
+        return [*node.decorator_list, *args.defaults, *(d for d in args.kw_defaults if d is not None),
+                *(a.annotation for a in [*args.posonlyargs, *args.args, *args.kwonlyargs] if a.annotation),
+                *([node.returns] if node.returns else [])]
+    if isinstance(node, ast.ClassDef):
+        parts = [*node.decorator_list, *node.bases, *(k.value for k in node.keywords)]
+        for stmt in node.body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                parts += _load_time_parts(stmt)
+            else:
+                parts.append(stmt)
+        return parts
+    return []
+
+
 def _where(node) -> str:
     cell = getattr(node, "cell_index", None)
     return f"cell {cell + 1}, line {node.lineno}" if isinstance(cell, int) else f"line {node.lineno}"
@@ -422,6 +443,10 @@ def analyze(nodes: list, modules=(), names=()) -> dict[str, list[str]]:
                 continue    # resolved through `aliases` where it is used
             direct.setdefault(name, set()).update(found)
             calls.setdefault(name, set()).update(refs)
+    for node in defs.values():     # decorators, defaults, class bodies run while the notebook loads
+        for part in _load_time_parts(node):
+            dyn = _dynamic(part, rules, aliases, own, top_modules)
+            everywhere |= {f"dynamic code run at load time ({_where(node)}, in {node.name}: {d})" for d in sorted(dyn)}
     for name, node in defs.items():
         found, refs, local = _uses(node, rules, aliases, defs, name)
         mine = (own | _local_names(node)) - set(_import_aliases_all(node))

@@ -91,6 +91,17 @@ def test_top_level_dynamic_code_flags_every_function():
     assert all("top level" in r and "meta_path" in r for r in out["f"]), out["f"]
 
 
+@pytest.mark.parametrize("src", [
+    "def relu(x):\n    return x\nclass G:\n    _ = __import__('sys').meta_path.clear()\n",
+    "@(lambda f: exec('import builtins') or f)\ndef G(x):\n    return x\ndef relu(x):\n    return x\n",
+    "def G(x, _=globals()):\n    return x\ndef relu(x):\n    return x\n",
+])
+def test_dynamic_code_run_while_loading_flags_every_function(src):
+    out = flagged(src)
+    assert set(out) == {"G", "relu"}, out
+    assert all("load time" in r for r in out["relu"]), out["relu"]
+
+
 def test_top_level_alias_through_an_expression_flags_its_users():
     out = flagged("import numpy as np\ncv = [np.convolve][0]\ndef f(x):\n    return cv(x, x)\ndef g(x):\n    return x\n")
     assert "numpy.convolve (via cv)" in out["f"] and "g" not in out
