@@ -2,7 +2,7 @@
 
 On Linux as root (the grading machine), a sandbox is started with
 ``unshare --fork --pid --mount-proc --net --mount --ipc --uts --kill-child`` running a small
-bootstrap (``BOOTSTRAP`` below) that, inside the new mount namespace:
+bootstrap (``autograder/bootstrap.py``, stdlib only) that, inside the new mount namespace:
 
 - makes ``/`` rprivate, joins the sandbox's cgroups (memory, pids, cpuacct) when writable;
 - covers every top-level directory except the system ones (``/usr``, ``/etc``, ``/lib``...)
@@ -58,63 +58,9 @@ DEFAULT_LIMITS = {
     "wall_per_submission": 600.0,
 }
 
-BOOTSTRAP = r'''
-import ctypes, json, os, resource, signal, sys
-cfg = json.loads(sys.argv[1])
-libc = ctypes.CDLL(None, use_errno=True)
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
-def mount(src, tgt, fstype, flags, data=None):
-    enc = lambda s: s.encode() if s is not None else None
-    if libc.mount(enc(src), enc(tgt), enc(fstype), flags, enc(data)) != 0:
-        e = ctypes.get_errno()
-        raise OSError(e, "mount %s on %s: %s" % (src, tgt, os.strerror(e)))
-def fail(msg):
-    os.write(cfg["out_fd"], b"BOOTFAIL " + msg.encode()[:4000])
-    os._exit(70)
-try:
-    for procs in cfg["cgroups"]:
-        with open(procs, "w") as f:
-            f.write("0")
-    mount(None, "/", None, MS_REC | MS_PRIVATE)
-    fds = {}
-    for p in cfg["binds"]:
-        if os.path.isdir(p):
-            fds[p] = os.open(p, os.O_PATH | os.O_DIRECTORY)
-    for h in sorted(cfg["hide"], key=len):
-        if os.path.isdir(h) and not os.path.islink(h):
-            mount("tmpfs", h, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=1m")
-    mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=%dm" % cfg["tmp_mb"])
-    for p, fd in fds.items():
-        tgt = cfg["binds"][p] or p
-        os.makedirs(tgt, exist_ok=True)
-        mount("/proc/self/fd/%d" % fd, tgt, None, MS_BIND | MS_REC)
-        mount(None, tgt, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
-        os.close(fd)
-    uid = gid = cfg["uid"]
-    os.makedirs("/tmp/work", exist_ok=True)
-    os.chown("/tmp/work", uid, gid)
-    os.chmod("/tmp", 0o755)
-    out = os.open("/tmp/work/.output", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchown(out, uid, gid)
-    for lim, val in cfg["rlimits"].items():
-        resource.setrlimit(getattr(resource, lim), (val, val))
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    os.setgroups([])
-    os.setgid(gid)
-    os.setuid(uid)
-    libc.prctl(38, 1, 0, 0, 0)            # PR_SET_NO_NEW_PRIVS
-    libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG (cleared by setuid)
-    os.chdir("/tmp/work")
-    os.dup2(out, 1)
-    os.dup2(out, 2)
-    os.close(out)
-    devnull = os.open("/dev/null", os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.close(devnull)
-except Exception as exc:
-    fail("%s: %s" % (type(exc).__name__, exc))
-os.execve(cfg["python"], [cfg["python"], "-m", "autograder.worker", str(cfg["in_fd"]), str(cfg["out_fd"]), cfg["worker_cfg"]], cfg["env"])
-'''
+# The sandbox's first program (stdlib only, run with ``python -I -S``): mounts, uid, rlimits,
+# then exec of the worker. The interpreter reads it before the mounts hide the repository.
+BOOTSTRAP = PKG_DIR / "bootstrap.py"
 
 
 # Data files a sandbox may read are those its assignment declares in grading.toml
@@ -312,7 +258,7 @@ class Sandbox:
                     "in_fd": req_r, "out_fd": resp_w, "worker_cfg": worker_cfg, "env": env,
                     "tmp_mb": max(16, min(256, int(lim["memory_mb"]) // 4)),
                 }
-                cmd = [p["unshare"], *UNSHARE_FLAGS, sys.executable, "-I", "-S", "-c", BOOTSTRAP, json.dumps(cfg)]
+                cmd = [p["unshare"], *UNSHARE_FLAGS, sys.executable, "-I", "-S", str(BOOTSTRAP), json.dumps(cfg)]
                 self.proc = subprocess.Popen(cmd, pass_fds=(req_r, resp_w), stdin=subprocess.DEVNULL,
                                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                              close_fds=True, start_new_session=True)
@@ -357,6 +303,8 @@ class Sandbox:
         reader = self.reader
 
         def wait():
+            # Read here rather than in the Reader, so that a bootstrap failure ("BOOTFAIL
+            # reason", plain text) is recognised before its bytes are parsed as a header.
             while True:
                 if reader.buf.startswith(b"BOOTFAIL"):
                     raise P.PeerGone()
@@ -365,6 +313,15 @@ class Sandbox:
                     raise P.Timeout("the sandbox did not start in time")
                 r, _, _ = select.select([self.from_fd], [], [], min(left, 0.5))
                 if r:
+                    try:
+                        chunk = os.read(self.from_fd, 65536)
+                    except BlockingIOError:
+                        continue
+                    if not chunk:
+                        raise P.PeerGone()
+                    reader.buf += chunk
+                    if reader.buf.startswith(b"BOOTFAIL") or len(reader.buf) < 8 and b"BOOTFAIL".startswith(reader.buf):
+                        continue      # a failure report: read it whole (or up to the exit)
                     return
         try:
             head, _ = reader.read(wait)

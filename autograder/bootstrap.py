@@ -1,0 +1,216 @@
+"""The sandbox's first program: sets up the namespaces' view of the machine, then execs the worker.
+
+Run by sandbox.py inside ``unshare`` (new PID, network, mount, IPC and UTS namespaces) as
+``python -I -S /path/to/autograder/bootstrap.py CONFIG_JSON``: isolated mode and no
+``site``, so this file may import the standard library only (never ``autograder`` nor a
+third-party package; the interpreter reads the file at start, before the mounts below hide
+the repository). In order it:
+
+1. joins the sandbox's cgroups (writes 0 to each ``cgroup.procs`` listed);
+2. makes ``/`` rprivate, so no mount below leaks to the host;
+3. opens an ``O_PATH`` handle on each directory to bind back (before hiding them);
+4. covers each folder of ``hide`` with an empty 1 MB tmpfs, shortest first (a folder
+   under one already covered is gone, so skipped), and ``/tmp`` with a tmpfs of ``tmp_mb`` MB;
+5. binds each handle back at its target (the source path when the target is None),
+   read-only, nosuid, nodev;
+6. makes ``/tmp/work`` (the worker's cwd) and ``/tmp/work/.output`` (its stdout/stderr)
+   owned by ``uid``; sets the rlimits; drops to ``uid``/``gid`` with no supplementary
+   groups; PR_SET_NO_NEW_PRIVS; stdin from ``/dev/null``;
+7. execs ``python -m autograder.worker IN_FD OUT_FD WORKER_CFG`` with the environment ``env``.
+
+On failure it writes ``BOOTFAIL <reason>`` to ``out_fd`` (the grader's answer pipe, which
+sandbox.py reports) and exits with status 70. The pure parts (:func:`validate`,
+:func:`mount_plan`, :func:`set_rlimits`) are unit-tested without root in
+tests/test_bootstrap.py.
+"""
+import ctypes
+import json
+import os
+import resource
+import signal
+import sys
+
+EXIT_BOOTFAIL = 70
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
+PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
+RLIMITS = ("RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_NPROC", "RLIMIT_NOFILE", "RLIMIT_CORE")
+HIDE_OPTIONS = "mode=755,size=1m"
+WORKDIR = "/tmp/work"
+
+# key -> the type its value must have (bool is refused where an int is expected)
+FIELDS = {
+    "cgroups": list, "binds": dict, "hide": list, "uid": int, "rlimits": dict, "python": str,
+    "in_fd": int, "out_fd": int, "worker_cfg": str, "env": dict, "tmp_mb": int,
+}
+
+
+class ConfigError(ValueError):
+    """The configuration the grader passed is not what this program expects."""
+
+
+def validate(cfg) -> dict:
+    """Check the configuration (the JSON object sandbox.py passes); return it unchanged.
+
+    Raises :class:`ConfigError` naming the first problem: a missing or mistyped key, a
+    relative path, uid 0 (the worker must never run as root), an unknown rlimit, a
+    negative limit, or a ``/tmp`` size outside 1..4096 MB.
+    """
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"the configuration must be a JSON object, got {type(cfg).__name__}")
+    for key, typ in FIELDS.items():
+        if key not in cfg:
+            raise ConfigError(f"the configuration lacks {key!r}")
+        value = cfg[key]
+        if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
+            raise ConfigError(f"{key!r} must be a {typ.__name__}, got {type(value).__name__}")
+    unknown = sorted(set(cfg) - set(FIELDS))
+    if unknown:
+        raise ConfigError(f"unknown configuration keys: {', '.join(unknown)}")
+    if cfg["uid"] <= 0:
+        raise ConfigError(f"'uid' must be an unprivileged uid (> 0), got {cfg['uid']}")
+    for key in ("in_fd", "out_fd"):
+        if cfg[key] < 3:
+            raise ConfigError(f"{key!r} must be a pipe fd (>= 3), got {cfg[key]}")
+    if not 1 <= cfg["tmp_mb"] <= 4096:
+        raise ConfigError(f"'tmp_mb' must be 1..4096 MB, got {cfg['tmp_mb']}")
+    paths = [*cfg["hide"], *cfg["binds"], *(t for t in cfg["binds"].values() if t is not None), cfg["python"]]
+    for p in [*paths, *cfg["cgroups"]]:
+        if not isinstance(p, str) or not os.path.isabs(p):
+            raise ConfigError(f"paths must be absolute, got {p!r}")
+    for name, val in cfg["rlimits"].items():
+        if name not in RLIMITS:
+            raise ConfigError(f"unknown rlimit {name!r} (known: {', '.join(RLIMITS)})")
+        if not isinstance(val, int) or isinstance(val, bool) or val < 0:
+            raise ConfigError(f"rlimit {name} must be an int >= 0, got {val!r}")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in cfg["env"].items()):
+        raise ConfigError("'env' must map str to str")
+    return cfg
+
+
+def mount_plan(cfg: dict, isdir=os.path.isdir, islink=os.path.islink) -> list:
+    """The mount steps of ``cfg`` in the order they must run, as tuples:
+
+    - ``("private", "/")``: make the tree rprivate;
+    - ``("open", path)``: take an O_PATH handle on a directory to bind back later;
+    - ``("tmpfs", path, options)``: cover ``path`` with an empty tmpfs;
+    - ``("bind", path, target)``: bind the handle of ``path`` at ``target``;
+    - ``("readonly", target)``: remount that bind read-only, nosuid, nodev.
+
+    Handles are opened before anything is hidden (a bind source may lie under a hidden
+    folder, the venv under the repository); hidden folders go shortest first (then by
+    name); one under a folder already covered is skipped (the tmpfs removed it), and so are
+    symlinks and non-directories; ``/tmp`` is covered after them and binds come last, so a
+    target under ``/tmp`` (``/tmp/lib/autograder``) lands in the new ``/tmp``.
+    ``isdir``/``islink`` are the checks used on the real tree (tests pass fakes).
+    """
+    plan = [("private", "/")]
+    opened = [p for p in cfg["binds"] if isdir(p)]
+    plan += [("open", p) for p in opened]
+    hidden: list = []
+    for h in sorted({os.path.normpath(h) for h in cfg["hide"]}, key=lambda h: (len(h), h)):
+        if any(h == d or h.startswith(d.rstrip("/") + "/") for d in hidden):
+            continue                  # under a folder already covered: it no longer exists
+        if isdir(h) and not islink(h):
+            hidden.append(h)
+            plan.append(("tmpfs", h, HIDE_OPTIONS))
+    plan.append(("tmpfs", "/tmp", "mode=755,size=%dm" % cfg["tmp_mb"]))
+    for p in opened:
+        target = cfg["binds"][p] or p
+        plan += [("bind", p, target), ("readonly", target)]
+    return plan
+
+
+def set_rlimits(rlimits: dict, setrlimit=resource.setrlimit) -> list:
+    """Set each ``RLIMIT_*`` of ``rlimits`` as both soft and hard limit (so the student's
+    code cannot raise it again); return the ``(resource number, value)`` pairs set."""
+    done = []
+    for name, val in rlimits.items():
+        number = getattr(resource, name)
+        setrlimit(number, (val, val))
+        done.append((number, val))
+    return done
+
+
+# ----------------------------------------------------------------------------- privileged part
+
+def _libc():
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _mount(libc, src, tgt, fstype, flags, data=None):
+    def enc(s):
+        return s.encode() if s is not None else None
+    if libc.mount(enc(src), enc(tgt), enc(fstype), flags, enc(data)) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, "mount %s on %s: %s" % (src, tgt, os.strerror(e)))
+
+
+def apply_mounts(plan: list, libc) -> None:
+    """Run the steps of :func:`mount_plan` (needs CAP_SYS_ADMIN in the mount namespace)."""
+    fds = {}
+    for step in plan:
+        kind = step[0]
+        if kind == "private":
+            _mount(libc, None, step[1], None, MS_REC | MS_PRIVATE)
+        elif kind == "open":
+            fds[step[1]] = os.open(step[1], os.O_PATH | os.O_DIRECTORY)
+        elif kind == "tmpfs":
+            _mount(libc, "tmpfs", step[1], "tmpfs", MS_NOSUID | MS_NODEV, step[2])
+        elif kind == "bind":
+            os.makedirs(step[2], exist_ok=True)
+            _mount(libc, "/proc/self/fd/%d" % fds[step[1]], step[2], None, MS_BIND | MS_REC)
+            os.close(fds.pop(step[1]))
+        elif kind == "readonly":
+            _mount(libc, None, step[1], None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        else:
+            raise ValueError("unknown mount step %r" % (kind,))
+
+
+def _fail(out_fd, msg: str):
+    try:
+        os.write(out_fd, b"BOOTFAIL " + msg.encode(errors="replace")[:4000])
+    except (OSError, TypeError):
+        os.write(2, b"BOOTFAIL " + msg.encode(errors="replace")[:4000] + b"\n")
+    os._exit(EXIT_BOOTFAIL)
+
+
+def main(argv) -> None:
+    out_fd = 2
+    try:
+        raw = json.loads(argv[1])
+        if isinstance(raw, dict) and isinstance(raw.get("out_fd"), int):
+            out_fd = raw["out_fd"]
+        cfg = validate(raw)
+        libc = _libc()
+        for procs in cfg["cgroups"]:
+            with open(procs, "w") as f:
+                f.write("0")
+        apply_mounts(mount_plan(cfg), libc)
+        uid = gid = cfg["uid"]
+        os.makedirs(WORKDIR, exist_ok=True)
+        os.chown(WORKDIR, uid, gid)
+        os.chmod("/tmp", 0o755)
+        out = os.open(WORKDIR + "/.output", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchown(out, uid, gid)
+        set_rlimits(cfg["rlimits"])
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        os.setgroups([])
+        os.setgid(gid)
+        os.setuid(uid)
+        libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # after setuid, which clears it
+        os.chdir(WORKDIR)
+        os.dup2(out, 1)
+        os.dup2(out, 2)
+        os.close(out)
+        devnull = os.open("/dev/null", os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.close(devnull)
+    except Exception as exc:  # noqa: BLE001 - every failure is reported to the grader
+        _fail(out_fd, "%s: %s" % (type(exc).__name__, exc))
+    os.execve(cfg["python"], [cfg["python"], "-m", "autograder.worker", str(cfg["in_fd"]), str(cfg["out_fd"]),
+                              cfg["worker_cfg"]], cfg["env"])
+
+
+if __name__ == "__main__":
+    main(sys.argv)
