@@ -10,11 +10,12 @@ from __future__ import annotations
 import ast
 import copy
 import hashlib
+import json
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .cells import BEGIN_HIDDEN as HIDDEN_BEGIN, has_hidden, is_solution, public_part  # noqa: F401
+from .cells import BEGIN_HIDDEN as HIDDEN_BEGIN, has_hidden, is_manual, is_solution, public_part  # noqa: F401
 from .notebook import InvalidSubmission, read_notebook
 from .sandbox import DEFAULT_LIMITS
 
@@ -37,6 +38,15 @@ class TestSpec:
 
 
 @dataclass
+class ManualCell:
+    """A cell graded by hand in formgrader: a written answer (``grade`` + ``solution``) or a task."""
+    grade_id: str
+    points: float
+    cell_type: str           # "markdown" | "code"
+    first_line: str = ""     # how a student finds it in Jupyter
+
+
+@dataclass
 class Assignment:
     name: str
     notebook_name: str
@@ -48,11 +58,22 @@ class Assignment:
     released: bool = False
     path: Path | None = None
     graded_names: frozenset = frozenset()   # what test cells may use of the student's code
-    version: str = ""                       # sha256 of the notebook and grading.toml (regrade detection)
+    version: str = ""                       # digest of the tests, manual cells and grading.toml (regrades)
+    manual: list = field(default_factory=list)   # ManualCell: written answers and tasks graded by hand
+    hidden_points: float = 0.0              # points of the hidden tests (known from the release too)
+
+    @property
+    def auto_max(self) -> float:
+        return float(sum(t.points for t in self.tests))
+
+    @property
+    def manual_max(self) -> float:
+        return float(sum(m.points for m in self.manual))
 
     @property
     def max_score(self) -> float:
-        return float(sum(t.points for t in self.tests))
+        """Every point of the assignment: autograded tests and answers graded by hand."""
+        return float(sum(t.points for t in self.tests)) + float(sum(m.points for m in self.manual))
 
     @property
     def test_ids(self) -> set[str]:
@@ -167,7 +188,16 @@ def load_assignment(name: str, *, source_dir: Path | None = None, released: bool
     setup = ""
     seen = set()
     graded: set[str] = set()
+    manual: list[ManualCell] = []
+    hidden_points = 0.0
     for cell in cells:
+        if is_manual(cell.nbgrader) and cell.grade_id:
+            if cell.grade_id in seen:
+                raise ValueError(f"{nb_path}: duplicate grade_id {cell.grade_id!r}")
+            seen.add(cell.grade_id)
+            first = next((ln.strip() for ln in cell.source.splitlines() if ln.strip() and "SOLUTION" not in ln), "")[:80]
+            manual.append(ManualCell(cell.grade_id, float(cell.nbgrader.get("points", 0) or 0), cell.cell_type, first))
+            continue
         if cell.cell_type != "code":
             continue
         gid = cell.grade_id
@@ -184,17 +214,20 @@ def load_assignment(name: str, *, source_dir: Path | None = None, released: bool
         points = float(cell.nbgrader.get("points", 0) or 0)
         if released and not cell.source.strip():
             hidden += 1
+            hidden_points += points
             continue
         texts.append(public_part(cell.source))
         cpu = float(overrides.get(gid, cfg["limits"]["cpu_per_test"]))
         tests.append(TestSpec(gid, points, "hidden" if is_hidden else "public", cell.source, cpu, cell.index))
+    hidden_points += sum(t.points for t in tests if t.visibility == "hidden")
     if released:
         hidden += sum(1 for t in tests if t.visibility == "hidden")
         tests = [t for t in tests if t.visibility == "public"]
-    digest = hashlib.sha256(nb_path.read_bytes())
-    toml = folder / "grading.toml"
-    digest.update(toml.read_bytes() if toml.exists() else b"")
+    digest = hashlib.sha256(json.dumps({
+        "tests": [[t.grade_id, t.points, t.source] for t in tests],
+        "manual": [[m.grade_id, m.points] for m in manual],
+        "config": cfg}, sort_keys=True, default=str).encode())
     return Assignment(name=name, notebook_name=nb_path.name, tests=tests, config=cfg, setup_source=setup,
                       test_sources_for_matching=[t for t in texts if t.strip()], hidden_count=hidden,
                       released=released, path=nb_path, graded_names=frozenset(graded),
-                      version=digest.hexdigest()[:16])
+                      version=digest.hexdigest()[:16], manual=manual, hidden_points=hidden_points)

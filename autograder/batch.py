@@ -30,10 +30,12 @@ import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
 from autograder import __version__
-from autograder.results import ERROR, INVALID, SubmissionResult, fmt_num, safe_cell, safe_dirname
+from autograder.results import (ERROR, GRADED, INVALID, MISSING, SubmissionResult, apply_scores, fmt_num,
+                                late_penalty_fn, safe_cell, safe_dirname)
 
 # Zip extraction caps.
 MAX_ZIP_MEMBERS = 20_000
@@ -43,7 +45,8 @@ MAX_RATIO = 200                      # uncompressed / compressed, per member
 
 _SKIP_DIRS = {"__MACOSX", ".ipynb_checkpoints", "__pycache__", ".git"}
 STUDENTS_DIR = "students"            # out_dir/students/<student_id>/
-CSV_COLUMNS = ("student_id", "assignment", "score", "max_score", "status")
+CSV_COLUMNS = ("student_id", "assignment", "score", "max_score", "status", "auto_score", "manual_score",
+               "needs_manual_grading", "late", "late_by", "late_penalty")
 
 
 class BatchError(ValueError):
@@ -58,6 +61,25 @@ class Submission:
     path: Path | None = None
     problem: str = ""                     # set when there is nothing gradable (-> invalid)
     notes: list[str] = field(default_factory=list)
+    submitted_at: datetime | None = None  # aware UTC
+    submitted_at_source: str = ""         # "timestamp.txt" | "file time"
+
+
+def submission_time(folder: Path, notebook: Path | None) -> tuple[datetime | None, str]:
+    """When a hand-in was submitted: nbgrader's ``timestamp.txt`` in its folder (UTC unless it
+    names a zone), else the notebook file's modification time (said so)."""
+    stamp = folder / "timestamp.txt"
+    if stamp.is_file() and not stamp.is_symlink() and stamp.stat().st_size < 200:
+        try:
+            from nbgrader.utils import parse_utc
+
+            when = parse_utc(stamp.read_text(encoding="utf-8", errors="replace").strip())
+            return when.replace(tzinfo=timezone.utc), "timestamp.txt"
+        except Exception:  # noqa: BLE001 - an unreadable stamp falls back to the file's time
+            pass
+    if notebook is not None and notebook.is_file() and not notebook.is_symlink():
+        return datetime.fromtimestamp(notebook.stat().st_mtime, tz=timezone.utc), "file time"
+    return None, ""
 
 
 # ---------------------------------------------------------------- zips
@@ -180,12 +202,14 @@ def find_submissions(root: Path | str, assignment: str, notebook_name: str) -> l
             subs.append(Submission(sid, None, f"no notebook found in {shown}; expected {notebook_name}."))
         elif any(p.name == notebook_name for p in nbs):
             sub = Submission(sid, where / notebook_name)
+            sub.submitted_at, sub.submitted_at_source = submission_time(where, sub.path)
             others = [p.name for p in nbs if p.name != notebook_name]
             if others:
                 sub.notes.append(f"ignored other notebooks: {', '.join(others)}")
             subs.append(sub)
         elif len(nbs) == 1:
             sub = Submission(sid, nbs[0])
+            sub.submitted_at, sub.submitted_at_source = submission_time(where, sub.path)
             sub.notes.append(f"graded {nbs[0].name} (expected the name {notebook_name})")
             subs.append(sub)
         else:
@@ -294,8 +318,17 @@ def grades_csv_text(results: list[SubmissionResult]) -> str:
     w.writerow(CSV_COLUMNS)
     for r in sorted(results, key=lambda r: r.student_id):
         w.writerow([safe_cell(r.student_id), safe_cell(r.assignment), fmt_num(r.score), fmt_num(r.max_score),
-                    safe_cell(r.status)])
+                    safe_cell(r.status), fmt_num(r.auto_score),
+                    "" if r.manual_score is None else fmt_num(r.manual_score),
+                    "yes" if r.needs_manual_grading else "", "yes" if r.late else "",
+                    _late_by(r.late_by_s) if r.late else "", fmt_num(r.late_penalty) if r.late else ""])
     return buf.getvalue()
+
+
+def _late_by(seconds: float) -> str:
+    """``3:07:00`` (hours:minutes:seconds) as nbgrader and spreadsheets read durations."""
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 def atomic_write(path: Path, data: bytes | str) -> None:
@@ -381,17 +414,107 @@ def _inside(child: Path, parent: Path) -> bool:
     return child == parent or parent in child.parents
 
 
+def parse_due(text: str | None) -> datetime | None:
+    """``--due``: ISO 8601 (``2026-03-01T00:00:00``), UTC unless it names a zone."""
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise BatchError(f"--due {text!r} is not an ISO 8601 date and time (e.g. 2026-03-01T00:00:00 or "
+                         "2026-03-01T09:00:00+01:00).") from None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def read_roster(path: Path | str) -> list[str]:
+    """Student ids from a roster CSV: the column ``student_id`` (or ``id``/``Student ID``)."""
+    import csv as _csv
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise BatchError(f"--roster {path}: cannot be read ({exc.strerror}).") from None
+    rows = list(_csv.DictReader(io.StringIO(text)))
+    keys = {k.strip().lower().replace(" ", "_"): k for k in (rows[0].keys() if rows else []) if k}
+    col = next((keys[k] for k in ("student_id", "id", "username", "login") if k in keys), None)
+    if col is None:
+        raise BatchError(f"--roster {path}: expected a column student_id (found: {', '.join(keys) or 'none'}).")
+    return sorted({r[col].strip() for r in rows if (r.get(col) or "").strip()})
+
+
+class Finisher:
+    """Makes each fresh result final before it is written: the submission time and lateness,
+    the scores entered by hand (read from the gradebook), the late policy."""
+
+    def __init__(self, assignment, subs: list[Submission], *, due: datetime | None, late_policy: str,
+                 entered: dict):
+        self.assignment = assignment
+        self.by_id = {s.student_id: s for s in subs}
+        self.due = due
+        self.policy = late_policy or "none"
+        self.fn = late_penalty_fn(self.policy)
+        self.entered = entered
+
+    def __call__(self, r: SubmissionResult) -> SubmissionResult:
+        sub = self.by_id.get(r.student_id)
+        if sub is not None and sub.submitted_at is not None:
+            r.submitted_at = sub.submitted_at.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds")
+            r.submitted_at_source = sub.submitted_at_source
+            if sub.submitted_at_source == "file time" and self.due is not None:
+                r.message = "; ".join(filter(None, [r.message, "no timestamp.txt: the submission time is the "
+                                                               "notebook file's modification time"]))
+            if self.due is not None and sub.submitted_at > self.due:
+                r.late = True
+                r.late_by_s = round((sub.submitted_at - self.due).total_seconds(), 3)
+        r.late_policy = self.policy
+        adj = self.entered.get(r.student_id, {})
+        return apply_scores(r, getattr(self.assignment, "manual", []), adj.get("manual", {}),
+                            self.fn if r.late else None)
+
+
+def missing_result(assignment, student_id: str) -> SubmissionResult:
+    r = SubmissionResult(student_id=student_id, assignment=assignment.name, status=MISSING, score=0.0,
+                         max_score=_max_score(assignment), message="nothing submitted", grader_version=__version__,
+                         assignment_version=getattr(assignment, "version", ""))
+    return apply_scores(r, getattr(assignment, "manual", []))
+
+
+def stale_students(assignment, out_dir: Path | str) -> list[str]:
+    """Students whose stored results were made with another version of the tests."""
+    from autograder.export import load_results
+
+    out_dir = Path(out_dir)
+    if not (out_dir / STUDENTS_DIR).is_dir():
+        return []
+    version = getattr(assignment, "version", "")
+    return [r.student_id for r in load_results(out_dir, problems=[])
+            if r.assignment == assignment.name and r.status != MISSING and r.assignment_version != version]
+
+
 def grade_folder(assignment, submissions: Path | str, out_dir: Path | str, *, workers: int | None = None,
                  insecure: bool = False, limits: dict | None = None, seed: int = 0, progress: bool = True,
                  db_url: str | None = None, grade_fn=None, resume: bool = False,
-                 runner=None) -> tuple[list[SubmissionResult], dict]:
+                 runner=None, students=None, regrade_stale: bool = False, roster=None,
+                 due: datetime | None = None, late_policy: str = "none",
+                 autograded_root: Path | str | None = None) -> tuple[list[SubmissionResult], dict]:
     """Find, grade and write everything for one batch; return ``(results, output paths)``.
 
     ``results`` are this batch's students (resumed ones included); the summary files cover
     every student under ``out_dir``. ``db_url``: nbgrader gradebook to record the scores in
     (``None``: skip). ``resume``: do not grade again students whose stored results match.
     ``runner``: the fan-out (see :func:`grade_all`; ``None``: a thread pool of ``workers``).
+    ``students``: grade only these ids (merged into the existing outputs); ``regrade_stale``:
+    grade only the students graded with an older version of the tests. ``roster``: ids that
+    should have submitted (with the gradebook's students): the others get status ``missing``.
+    ``due``/``late_policy``: lateness (``none``, ``zero``, ``per-hour:P``); the due date
+    defaults to the gradebook's. ``autograded_root``: write nbgrader's autograded notebooks
+    there (``<root>/<student>/<assignment>/<notebook>``) so formgrader can open them.
     """
+    try:
+        late_penalty_fn(late_policy)    # a bad policy is a usage error, before any grading
+    except ValueError as exc:
+        raise BatchError(f"--late-penalty: {exc}") from None
     submissions, out_dir = Path(submissions), Path(out_dir)
     if not submissions.exists():
         raise BatchError(f"SUBMISSIONS={str(submissions)!r} does not exist.")
@@ -407,17 +530,54 @@ def grade_folder(assignment, submissions: Path | str, out_dir: Path | str, *, wo
         else:
             root = submissions
         notebook_name = getattr(assignment, "notebook_name", None) or f"{assignment.name}.ipynb"
-        subs = find_submissions(root, assignment.name, notebook_name)
+        if _notebooks(root) and not _visible_dirs(root):   # SUBMISSIONS is one student's folder (bob/)
+            subs = find_submissions(root.parent, assignment.name, notebook_name)
+            subs = [s for s in subs if s.student_id == root.name]
+        else:
+            subs = find_submissions(root, assignment.name, notebook_name)
         if not subs:
             raise BatchError(
                 f"no student folders found in {submissions}: expected <student_id>/{notebook_name} "
                 f"or submitted/<student_id>/{assignment.name}/{notebook_name}.")
         out_dir.mkdir(parents=True, exist_ok=True)
+        everyone = {s.student_id for s in subs}
+        if students:
+            unknown = sorted(set(students) - everyone)
+            if unknown:
+                raise BatchError(f"--student {', '.join(unknown)}: no submission in {submissions} "
+                                 f"(found {len(everyone)} students).")
+            subs = [s for s in subs if s.student_id in set(students)]
+        if regrade_stale:
+            stale = set(stale_students(assignment, out_dir))
+            subs = [s for s in subs if s.student_id in stale]
+            notes.append(f"--regrade-stale: {len(subs)} student(s) graded with an older version were graded again")
+        entered, expected = {}, set(roster or [])
+        if db_url:
+            from autograder import gradebook as nbgb
+
+            entered = nbgb.manual_scores(db_url, assignment.name)
+            expected |= set(nbgb.roster(db_url))
+            if due is None:
+                due = nbgb.duedate(db_url, assignment.name)
+        finish = Finisher(assignment, subs, due=due, late_policy=late_policy, entered=entered)
+
+        def on_result(r):
+            finish(r)
+            write_student(assignment, r, out_dir)
+            if autograded_root is not None and r.status == GRADED:
+                sub = finish.by_id.get(r.student_id)
+                if sub is not None and sub.path is not None:
+                    write_autograded(assignment, sub.path, Path(autograded_root), r.student_id)
         kept: list[SubmissionResult] = []
         if resume:
             todo = []
             for sub in subs:
                 old = _done_before(assignment, sub, out_dir)
+                if old is not None:
+                    adj = entered.get(old.student_id, {})
+                    from autograder.results import refresh
+                    refresh(old, adj.get("manual", {}))
+                    write_student(assignment, old, out_dir)
                 (kept if old is not None else todo).append(old if old is not None else sub)
             if kept:
                 notes.append(f"--resume: {len(kept)} student(s) already graded from the same notebook and tests "
@@ -425,16 +585,91 @@ def grade_folder(assignment, submissions: Path | str, out_dir: Path | str, *, wo
             subs = todo
         results = grade_all(assignment, subs, workers=workers, insecure=insecure, limits=limits, seed=seed,
                             progress=progress, grade_fn=grade_fn, hide=[str(out_dir.resolve())],
-                            on_result=lambda r: write_student(assignment, r, out_dir), runner=runner)
-        results = sorted(results + kept, key=lambda r: r.student_id)
+                            on_result=on_result, runner=runner)
+        # On the roster, nothing submitted, never graded: `missing` (not in the class statistics).
+        have = {p.parent.name for p in (out_dir / STUDENTS_DIR).glob("*/results.json")}
+        missing = [missing_result(assignment, sid) for sid in sorted(expected - everyone)
+                   if safe_dirname(sid) not in have or _stored_status(out_dir, sid) == MISSING]
+        for r in missing:
+            write_student(assignment, r, out_dir)
+        results = sorted(results + kept + missing, key=lambda r: r.student_id)
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
     paths = write_summary(assignment, out_dir, invalid_notes=notes)
     paths["resumed"] = len(kept)
+    paths["stale"] = [] if regrade_stale else stale_students(assignment, out_dir)
     if db_url:
         from autograder.gradebook import record_results
 
         paths["gradebook"] = db_url
         paths["gradebook_notes"] = record_results(assignment, paths["results"], db_url)
     return results, paths
+
+
+def _stored_status(out_dir: Path, student_id: str) -> str:
+    try:
+        return json.loads((student_dir(out_dir, student_id) / "results.json").read_text(encoding="utf-8")).get("status", "")
+    except (OSError, ValueError, AttributeError):
+        return ""
+
+
+def write_autograded(assignment, submitted: Path, root: Path, student_id: str) -> Path | None:
+    """nbgrader's autograded notebook of one student (what formgrader shows for hand grading):
+    the submitted notebook with every test cell replaced by the instructor's, by grade_id.
+    Written to ``root/<student>/<assignment>/<notebook>``; None when it cannot be read."""
+    import nbformat
+
+    from autograder.cells import nbgrader_of
+
+    source_path = getattr(assignment, "path", None)
+    if source_path is None or getattr(assignment, "released", False) or safe_dirname(student_id) != student_id:
+        return None
+    try:
+        nb = nbformat.read(str(submitted), as_version=4)
+        src = nbformat.read(str(source_path), as_version=4)
+    except Exception:  # noqa: BLE001 - an unreadable notebook has no autograded version
+        return None
+    tests = {nbgrader_of(c).get("grade_id"): c for c in src.cells
+             if nbgrader_of(c).get("grade") and not nbgrader_of(c).get("solution")}
+    for i, cell in enumerate(nb.cells):
+        gid = nbgrader_of(cell).get("grade_id")
+        if gid in tests:
+            nb.cells[i] = nbformat.from_dict(dict(tests[gid]))
+    out = root / student_id / assignment.name / Path(getattr(assignment, "notebook_name", "") or
+                                                     f"{assignment.name}.ipynb").name
+    atomic_write(out, nbformat.writes(nb))
+    return out
+
+
+def refresh_folder(assignment, out_dir: Path | str, db_url: str | None) -> dict:
+    """``cnn-course report``: read the scores entered by hand (formgrader) back from the
+    gradebook into every stored result of ``out_dir``, rewrite each student's files whose score
+    changed, record the final scores in the gradebook and rebuild the summary."""
+    from autograder.export import load_results
+    from autograder.results import refresh
+
+    out_dir = Path(out_dir)
+    if not (out_dir / STUDENTS_DIR).is_dir():
+        raise BatchError(f"no graded results in {out_dir} (run `cnn-course grade` first, or pass --out DIR).")
+    entered = {}
+    if db_url:
+        from autograder import gradebook as nbgb
+
+        entered = nbgb.manual_scores(db_url, assignment.name)
+    changed = 0
+    results = [r for r in load_results(out_dir, problems=[]) if r.assignment == assignment.name]
+    for r in results:
+        before = (r.score, r.manual_score, r.needs_manual_grading)
+        refresh(r, entered.get(r.student_id, {}).get("manual", {}), getattr(assignment, "manual", None))
+        if (r.score, r.manual_score, r.needs_manual_grading) != before:
+            write_student(assignment, r, out_dir)
+            changed += 1
+    paths = write_summary(assignment, out_dir)
+    paths["changed"] = changed
+    if db_url:
+        from autograder.gradebook import record_results
+
+        paths["gradebook"] = db_url
+        paths["gradebook_notes"] = record_results(assignment, paths["results"], db_url)
+    return paths

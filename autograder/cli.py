@@ -168,7 +168,14 @@ def cmd_check(args) -> int:
     hidden = getattr(assignment, "hidden_count", None)
     if hidden is None:
         hidden = sum(getattr(t, "visibility", "") == HIDDEN for t in assignment.tests)
-    _say(f"{hidden} hidden tests are not run here; they are run when you submit.")
+    hidden_points = float(getattr(assignment, "hidden_points", 0.0) or 0.0)
+    manual = float(getattr(assignment, "manual_max", 0.0) or 0.0)
+    line = (f"{hidden} hidden tests worth {_fmt(hidden_points)} points run when you submit"
+            if hidden_points else f"{hidden} hidden tests are not run here; they are run when you submit")
+    if manual:
+        n_manual = len(getattr(assignment, "manual", []))
+        line += f"; {_fmt(manual)} points ({n_manual} written answer{'s' if n_manual != 1 else ''}) are graded by hand"
+    _say(line + ".")
     return 0 if n_pass == len(public) else 1
 
 
@@ -233,7 +240,10 @@ def run_grade(assignment, submissions, out_dir, args, db_url) -> tuple[list, dic
         results, paths = grade_folder(
             assignment, submissions, out_dir, workers=args.workers, insecure=args.insecure, limits=_limits(args),
             seed=args.seed, progress=not args.quiet, db_url=db_url, resume=getattr(args, "resume", False),
-            runner=runner)
+            runner=runner, students=getattr(args, "student", None) or None,
+            regrade_stale=getattr(args, "regrade_stale", False), roster=_roster(getattr(args, "roster", None)),
+            due=_due(getattr(args, "due", None)), late_policy=getattr(args, "late_penalty", None) or "none",
+            autograded_root=_autograded_root(db_url))
     finally:
         if runner is not None:
             runner.close()
@@ -244,12 +254,43 @@ def run_grade(assignment, submissions, out_dir, args, db_url) -> tuple[list, dic
     return results, paths
 
 
+def _roster(path):
+    if not path:
+        return None
+    from autograder.batch import read_roster
+
+    return read_roster(path)
+
+
+def _due(text):
+    from autograder.batch import parse_due
+
+    return parse_due(text)
+
+
+def _autograded_root(db_url):
+    """nbgrader's autograded folder of the course, when grading into the course's gradebook."""
+    if not db_url:
+        return None
+    from autograder import gradebook as nbgb
+
+    return nbgb.autograded_dir() if db_url == nbgb.default_db_url() else None
+
+
 def _print_paths(paths, out_dir) -> None:
     _say(f"  grades:    {_rel(paths['grades'])}")
     _say(f"  report:    {_rel(paths['report'])}  (histogram: {_rel(paths['histogram'])})")
     _say(f"  feedback:  {_rel(Path(out_dir))}/students/<student_id>/feedback.html and results.json")
     if paths.get("resumed"):
         _say(f"  resumed:   {paths['resumed']} student(s) kept from the earlier run (same notebook, same tests)")
+    stale = paths.get("stale") or []
+    if stale:
+        _say(f"  NOTE: {len(stale)} students were graded with an older version of the tests; "
+             "`--regrade-stale` regrades them")
+    waiting = sum(1 for r in paths.get("results", []) if getattr(r, "needs_manual_grading", False))
+    if waiting:
+        _say(f"  {waiting} student(s) have answers awaiting grading by hand: `nbgrader formgrader`, then "
+             "`cnn-course report ASSIGNMENT` (or grade again) to include the scores")
     if paths.get("gradebook"):
         _say(f"  gradebook: {paths['gradebook']}  (`nbgrader export` lists the scores)")
         for note in paths.get("gradebook_notes") or []:
@@ -289,6 +330,22 @@ def cmd_grade(args) -> int:
         _say(f"cnn-course grade: error: {exc}", file=sys.stderr)
         return 1
     print_table(results)
+    _print_paths(paths, out_dir)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from autograder.batch import BatchError, refresh_folder
+
+    assignment = _load_for_grade(args.assignment, args.source_dir)
+    out_dir = Path(args.out) if args.out else ROOT / "build" / "grades" / assignment.name
+    db_url = None if args.no_gradebook else (args.gradebook or _default_db())
+    try:
+        paths = refresh_folder(assignment, out_dir, db_url)
+    except BatchError as exc:
+        raise UsageError(str(exc)) from None
+    _say(f"{assignment.name}: {len(paths['results'])} students; {paths['changed']} score(s) changed by grades "
+         "entered by hand")
     _print_paths(paths, out_dir)
     return 0
 
@@ -476,6 +533,17 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-gradebook", action="store_true", help="do not touch the nbgrader gradebook")
     g.add_argument("--source-dir", help="folder of the instructor sources (default: solutions/)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+    g.add_argument("--student", action="append", metavar="ID",
+                   help="grade only this student (repeatable); the results merge into --out")
+    g.add_argument("--regrade-stale", action="store_true",
+                   help="grade again only the students graded with an older version of the tests")
+    g.add_argument("--roster", metavar="CSV", help="students who should submit (column student_id); with the "
+                   "gradebook's students, those without a submission get status `missing`")
+    g.add_argument("--due", metavar="ISO8601", help="due date, e.g. 2026-03-01T00:00:00 (UTC unless a zone is "
+                   "given; default: the gradebook's due date of the assignment)")
+    g.add_argument("--late-penalty", metavar="POLICY", default="none",
+                   help="none (default), zero (late work scores 0) or per-hour:P (P points off per started hour, "
+                        "as nbgrader's SubMarks plugin)")
     dk = g.add_mutually_exclusive_group()
     dk.add_argument("--cluster", metavar="local:N",
                     help="grade on a Dask cluster of N local worker processes (on 127.0.0.1) instead of threads")
@@ -484,6 +552,15 @@ def build_parser() -> argparse.ArgumentParser:
                          "workers need this cnn-course version and a sandbox (docs/scaling.md)")
     _add_limits(g)
     g.set_defaults(func=cmd_grade)
+
+    rp = sub.add_parser("report", help="read scores entered by hand (formgrader) back; rebuild grades.csv, "
+                        "feedback and report.html from the stored results (no grading)")
+    rp.add_argument("assignment", metavar="ASSIGNMENT")
+    rp.add_argument("--out", metavar="DIR", help="the folder `grade` wrote (default: build/grades/<assignment>)")
+    rp.add_argument("--gradebook", metavar="DB_URL", help="nbgrader gradebook (default: the course's)")
+    rp.add_argument("--no-gradebook", action="store_true", help="do not read or write the gradebook")
+    rp.add_argument("--source-dir", help="folder of the instructor sources (default: solutions/)")
+    rp.set_defaults(func=cmd_report)
 
     d = sub.add_parser("demo", help="release, build sample submissions, grade them, print where the report is")
     d.add_argument("assignments", nargs="*", metavar="ASSIGNMENT", help="default: every released assignment")

@@ -38,7 +38,8 @@ import re
 import sys
 from pathlib import Path
 
-from autograder.results import HIDDEN, PASSED, SubmissionResult, TestResult, fmt_num, safe_cell, safe_dirname  # noqa: F401
+from autograder.results import (HIDDEN, PASSED, SubmissionResult, TestResult, fmt_num, refresh,  # noqa: F401
+                                safe_cell, safe_dirname)
 
 MAX_RESULTS_BYTES = 50 * 2**20      # a results.json larger than this is skipped
 MAX_ROSTER_BYTES = 20 * 2**20
@@ -163,68 +164,31 @@ def load_results(out_dir: Path | str, *, problems: list | None = None) -> list[S
 
 def gradebook_adjustments(db_url: str | None, assignment: str, *, problems: list | None = None) -> dict[str, dict]:
     """``{student_id: {"manual": {grade_id: points}, "late_penalty": float}}`` from nbgrader's
-    gradebook, for students with a manual score or a late penalty; ``{}`` when the gradebook
-    does not exist or does not know ``assignment`` (it is never created here)."""
-    if not db_url:
-        return {}
-    if db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///"):]).is_file():
-        return {}
+    gradebook (``{}`` when there is none; it is never created here)."""
     try:
-        from nbgrader.api import Gradebook, MissingEntry
+        from autograder.gradebook import manual_scores
 
-        from autograder.gradebook import COURSE_ID
-
-        out: dict[str, dict] = {}
-        with Gradebook(db_url, COURSE_ID) as gb:
-            try:
-                gb.find_assignment(assignment)
-            except MissingEntry:
-                return {}
-            for sub in gb.assignment_submissions(assignment):
-                manual = {}
-                for nb in sub.notebooks:
-                    for g in nb.grades:
-                        if g.manual_score is not None:
-                            manual[g.name] = float(g.manual_score)
-                late = float(sub.late_submission_penalty or 0.0)
-                if manual or late:
-                    out[sub.student.id] = {"manual": manual, "late_penalty": late}
-        return out
+        return manual_scores(db_url, assignment)
     except Exception as exc:  # a broken gradebook must not stop an export of the results
-        _report(problems, f"gradebook {db_url}: not read ({type(exc).__name__}: {exc}); manual scores and "
-                          "late penalties are left out")
+        _report(problems, f"gradebook {db_url}: not read ({type(exc).__name__}: {exc}); manual scores are left out")
         return {}
 
 
-def score_columns(result: SubmissionResult, adjust: dict | None) -> dict:
-    """``auto_score, manual_score, late_penalty, final_score`` of one student; values are
-    ``None`` where neither the results nor the gradebook have them.
-
-    ``final_score`` = per test the manual score where an instructor entered one, else the
-    autograder's points, plus manual scores of cells the autograder does not grade, minus the
-    late penalty."""
-    extra = getattr(result, "extra", {}) or {}
-    cols = {k: extra.get(k) if isinstance(extra.get(k), (int, float)) and not isinstance(extra.get(k), bool)
-            else None for k in EXTRA_COLUMNS}
-    if adjust:
-        manual = adjust.get("manual", {})
-        points = {t.name: t.points for t in result.tests}
-        total = sum(manual.get(name, p) for name, p in points.items())
-        total += sum(v for k, v in manual.items() if k not in points)
-        late = float(adjust.get("late_penalty", 0.0))
-        cols["auto_score"] = result.score
-        cols["manual_score"] = sum(manual.values()) if manual else None
-        cols["late_penalty"] = late if late else None
-        cols["final_score"] = max(0.0, total - late)
-    elif any(v is not None for v in cols.values()) and cols["auto_score"] is None:
-        cols["auto_score"] = result.score
-    return cols
+def score_columns(result: SubmissionResult, adjust: dict | None = None) -> dict:
+    """``auto_score, manual_score, late_penalty, final_score`` of one student, from the result
+    (made final by :func:`autograder.results.refresh`); ``None`` where they do not apply."""
+    late = float(result.late_penalty or 0.0)
+    manual = result.manual_score
+    has = bool(result.manual_max) or late > 0 or manual is not None
+    return {"auto_score": result.auto_score if has else None,
+            "manual_score": manual,
+            "late_penalty": late if late else None,
+            "final_score": result.score if has else None}
 
 
-def final_score(result: SubmissionResult, adjust: dict | None) -> float:
-    """The score to report: ``final_score`` when known, else the autograder's score."""
-    cols = score_columns(result, adjust)
-    return cols["final_score"] if cols["final_score"] is not None else result.score
+def final_score(result: SubmissionResult, adjust: dict | None = None) -> float:
+    """The score to report: the one final score (autograded + by hand - late penalty)."""
+    return float(result.score)
 
 
 # ---------------------------------------------------------------- csv
@@ -463,7 +427,11 @@ def export(fmt: str, assignments: dict[str, Path], out: Path | str, *, db_url: s
         if not results:
             raise ExportError(f"no results.json in {folder} (expected students/<student_id>/results.json): "
                               f"grade {name} first or pass --grades DIR")
-        batches.append((name, results, gradebook_adjustments(db_url, name, problems=problems)))
+        entered = gradebook_adjustments(db_url, name, problems=problems)
+        for r in results:
+            adj = entered.get(r.student_id, {})
+            refresh(r, adj.get("manual", {}), gradebook_penalty=adj.get("late_penalty"))
+        batches.append((name, results, {}))
     n = len({r.student_id for _, results, _ in batches for r in results})
     if fmt == "csv":
         paths = [write_csv(csv_rows(batches, prefix_tests=len(batches) > 1), out)]

@@ -1,41 +1,181 @@
-"""Record ``cnn-course grade`` results in nbgrader's gradebook.
+"""The nbgrader adapter: configuration, the gradebook, and the one compatibility patch.
 
-After this, ``nbgrader export`` (CSV of every student's score) and formgrader show the
-scores as if ``nbgrader autograde`` had produced them. ``cnn-course release`` creates the
-assignment and its grade cells; when they are missing (a gradebook that never saw the
-release) they are created here from the assignment's tests. Regrading overwrites each
-grade's ``auto_score`` and keeps any manual score an instructor entered in formgrader.
+Everything cnn-course asks of nbgrader goes through here (release, grade, export and the
+``report`` command depend on this module; it depends on none of them):
+
+- :func:`nbgrader_config`, :func:`default_db_url`: the course's ``nbgrader_config.py`` with
+  the folders the caller needs;
+- :func:`record_cells`: every source, solution, grade and task cell of a source notebook,
+  recorded by ``release`` *and* by ``grade``, so the commands work in any order on a fresh
+  gradebook (``nbgrader autograde``, ``generate_feedback`` and formgrader need these rows);
+- :func:`record_results`: each student's autograded points as the ``auto_score`` of the
+  matching grade cell, grade rows awaiting hand grading for written answers, the submission
+  time and the late penalty; manual scores entered in formgrader are never overwritten;
+- :func:`manual_scores`: the scores entered by hand, read back by ``grade``, ``report`` and
+  ``export`` so there is one final score everywhere;
+- :func:`use_in_process_alembic_head`: the compatibility patch (see its docstring).
 """
 from __future__ import annotations
 
+import os
+import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
-from autograder.results import SubmissionResult
+from autograder.cells import is_manual, is_solution, nbgrader_of
+from autograder.results import MISSING, SubmissionResult
 
 COURSE_ID = "cnn-course"
+ROOT = Path(__file__).resolve().parents[1]
+NBGRADER_CONFIG = ROOT / "nbgrader_config.py"
 
 
-def _ensure_structure(gb, assignment, notebook: str) -> list[str]:
-    """Create the assignment, notebook and grade cells if the gradebook lacks them."""
-    from nbgrader.api import MissingEntry
+# ---------------------------------------------------------------- configuration
 
-    notes = []
-    try:
-        gb.find_assignment(assignment.name)
-    except MissingEntry:
-        gb.update_or_create_assignment(assignment.name)
-        notes.append(f"assignment {assignment.name!r} was not in the gradebook (run `cnn-course release` "
-                     f"to record its cells); created it from the grading tests")
-    gb.update_or_create_notebook(notebook, assignment.name)
-    for t in assignment.tests:
-        try:
-            cell = gb.find_grade_cell(t.grade_id, notebook, assignment.name)
-            if float(cell.max_score) != float(t.points):
-                gb.update_or_create_grade_cell(t.grade_id, notebook, assignment.name, max_score=float(t.points))
-        except MissingEntry:
-            gb.update_or_create_grade_cell(t.grade_id, notebook, assignment.name, max_score=float(t.points),
-                                           cell_type="code")
-    return notes
+
+def nbgrader_config(course_root: Path, source: str, release: str, db_url: str):
+    """nbgrader's config: the repo's ``nbgrader_config.py`` with the folders pointed at ``course_root``."""
+    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from autograder.cells import BEGIN_HIDDEN, CODE_STUB, END_HIDDEN, TEXT_STUB
+
+    cfg = Config()
+    if NBGRADER_CONFIG.is_file():
+        cfg.merge(PyFileConfigLoader(NBGRADER_CONFIG.name, path=str(NBGRADER_CONFIG.parent)).load_config())
+    cfg.CourseDirectory.root = str(course_root)
+    cfg.CourseDirectory.source_directory = source
+    cfg.CourseDirectory.release_directory = release
+    cfg.CourseDirectory.db_url = db_url
+    cfg.CourseDirectory.course_id = cfg.CourseDirectory.get("course_id", COURSE_ID) or COURSE_ID
+    cfg.ClearSolutions.code_stub = {"python": CODE_STUB}
+    cfg.ClearSolutions.text_stub = TEXT_STUB
+    cfg.ClearHiddenTests.begin_test_delimeter = BEGIN_HIDDEN
+    cfg.ClearHiddenTests.end_test_delimeter = END_HIDDEN
+    cfg.GenerateAssignment.force = True
+    cfg.GenerateAssignment.create_assignment = True
+    cfg.Exchange.root = str(course_root / "exchange")
+    return cfg
+
+
+def _course_value(key: str):
+    if not NBGRADER_CONFIG.is_file():
+        return None
+    from traitlets.config.loader import PyFileConfigLoader
+
+    cfg = PyFileConfigLoader(NBGRADER_CONFIG.name, path=str(NBGRADER_CONFIG.parent)).load_config()
+    return cfg.CourseDirectory.get(key)
+
+
+def default_db_url() -> str:
+    """The gradebook of ``nbgrader_config.py`` (``build/gradebook.db``), its folder created."""
+    url = _course_value("db_url") or "sqlite:///" + str(ROOT / "build" / "gradebook.db")
+    if url.startswith("sqlite:///"):
+        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    return url
+
+
+def autograded_dir() -> Path:
+    """nbgrader's autograded folder of the course (``build/nbgrader/autograded``)."""
+    value = _course_value("autograded_directory") or "autograded"
+    return ROOT / value
+
+
+def use_in_process_alembic_head() -> None:
+    """Compatibility patch: make nbgrader's gradebook open from any shell, and fast.
+
+    Why: opening a gradebook makes nbgrader run the ``alembic`` *script* (``alembic heads``)
+    in a subprocess to learn its schema's migration head. That fails when the venv's
+    ``bin/`` is not on PATH (a cron job, an IDE) and costs ~1 s per gradebook opened. We put
+    this Python's ``bin/`` on PATH, and answer the question in-process from nbgrader's own
+    migration scripts (the head of the installed nbgrader does not change), once per process.
+    """
+    bindir = str(Path(sys.executable).parent)
+    parts = os.environ.get("PATH", "").split(os.pathsep)
+    if bindir not in parts:
+        os.environ["PATH"] = os.pathsep.join([bindir] + [p for p in parts if p])
+    import nbgrader.api as nbapi
+
+    if getattr(nbapi.get_alembic_version, "_cnn_course", False):
+        return
+    original = nbapi.get_alembic_version
+    cache: list[str] = []
+
+    def get_alembic_version() -> str:
+        if not cache:
+            try:
+                from alembic.script import ScriptDirectory
+
+                head = ScriptDirectory(str(Path(nbapi.__file__).parent / "alembic")).get_current_head()
+            except Exception:  # an unexpected alembic layout: nbgrader's own way
+                head = None
+            cache.append(head or original())
+        return cache[0]
+
+    get_alembic_version._cnn_course = True
+    nbapi.get_alembic_version = get_alembic_version
+
+
+ensure_tools_on_path = use_in_process_alembic_head   # the older name
+
+
+def open_gradebook(db_url: str, course_id: str = COURSE_ID):
+    """nbgrader's ``Gradebook`` (patched, the sqlite folder created)."""
+    from nbgrader.api import Gradebook
+
+    use_in_process_alembic_head()
+    if db_url.startswith("sqlite:///"):
+        Path(db_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    return Gradebook(db_url, course_id)
+
+
+# ---------------------------------------------------------------- cells
+
+
+def record_cells(db_url: str, assignment: str, notebook: str, nb, *, course_id: str = COURSE_ID) -> int:
+    """Record every nbgrader cell of the source notebook ``nb`` (an nbformat notebook) in the
+    gradebook: source cells, solution cells, grade cells (tests and answers graded by hand)
+    and task cells; give existing submissions the grade and comment rows of cells added since.
+    Returns the number of cells recorded."""
+    from nbgrader.api import Comment, Grade
+    from nbgrader.utils import compute_checksum
+
+    count = 0
+    with open_gradebook(db_url, course_id) as gb:
+        gb.update_or_create_assignment(assignment)
+        gb.update_or_create_notebook(notebook, assignment)
+        for cell in nb.cells:
+            meta = nbgrader_of(cell)
+            gid = meta.get("grade_id")
+            if not isinstance(gid, str) or not gid:
+                continue
+            count += 1
+            try:
+                checksum = compute_checksum(cell)
+            except Exception:  # noqa: BLE001 - a cell nbgrader cannot checksum still gets its rows
+                checksum = None
+            gb.update_or_create_source_cell(gid, notebook, assignment, cell_type=cell.cell_type,
+                                            locked=bool(meta.get("locked")), source=cell.source, checksum=checksum)
+            if meta.get("task"):
+                gb.update_or_create_task_cell(gid, notebook, assignment, max_score=float(meta.get("points", 0) or 0),
+                                              cell_type="markdown")
+            elif meta.get("grade"):
+                gb.update_or_create_grade_cell(gid, notebook, assignment, max_score=float(meta.get("points", 0) or 0),
+                                               cell_type=cell.cell_type)
+            if meta.get("solution"):
+                gb.update_or_create_solution_cell(gid, notebook, assignment)
+        nbrow = gb.find_notebook(notebook, assignment)
+        for snb in nbrow.submissions:
+            have_g = {g.cell_id for g in snb.grades}
+            have_c = {c.cell_id for c in snb.comments}
+            for cell in list(nbrow.grade_cells) + list(nbrow.task_cells):
+                if cell.id not in have_g:
+                    gb.db.add(Grade(cell_id=cell.id, notebook=snb))
+            for cell in list(nbrow.solution_cells) + list(nbrow.task_cells):
+                if cell.id not in have_c:
+                    gb.db.add(Comment(cell_id=cell.id, notebook=snb))
+        gb.db.commit()
+    return count
 
 
 def sync_grade_cells(db_url: str, assignment: str, notebook: str, cells: list[tuple[str, float]], *,
@@ -46,14 +186,11 @@ def sync_grade_cells(db_url: str, assignment: str, notebook: str, cells: list[tu
     manually graded ones included) cells that no longer exist get ``max_score`` 0 and every
     grade 0 (nbgrader cannot delete a cell with grades), so totals and ``nbgrader export``
     stay right."""
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import MissingEntry
 
-    from autograder.release import ensure_tools_on_path
-
-    ensure_tools_on_path()
     notes = []
     wanted = dict(cells)
-    with Gradebook(db_url, course_id) as gb:
+    with open_gradebook(db_url, course_id) as gb:
         gb.update_or_create_assignment(assignment)
         gb.update_or_create_notebook(notebook, assignment)
         for gid, points in cells:
@@ -78,51 +215,143 @@ def sync_grade_cells(db_url: str, assignment: str, notebook: str, cells: list[tu
     return notes
 
 
+def _notebook_name(assignment) -> str:
+    return Path(getattr(assignment, "notebook_name", None) or f"{assignment.name}.ipynb").stem
+
+
+def _ensure_cells(db_url: str, assignment, course_id: str) -> list[str]:
+    """The assignment's cells, from its source notebook when there is one, else from its tests."""
+    notebook = _notebook_name(assignment)
+    path = getattr(assignment, "path", None)
+    if path is not None and Path(path).is_file() and not getattr(assignment, "released", False):
+        import nbformat
+
+        record_cells(db_url, assignment.name, notebook, nbformat.read(str(path), as_version=4), course_id=course_id)
+        return []
+    cells = [(t.grade_id, float(t.points)) for t in assignment.tests]
+    cells += [(m.grade_id, float(m.points)) for m in getattr(assignment, "manual", [])]
+    return [n for n in sync_grade_cells(db_url, assignment.name, notebook, cells, course_id=course_id,
+                                        retire_missing=False) if not n.startswith("re-run")]
+
+
+# ---------------------------------------------------------------- results
+
+
+def _utc_naive(iso: str):
+    if not iso:
+        return None
+    try:
+        when = datetime.fromisoformat(iso)
+    except ValueError:
+        return None
+    if when.tzinfo is not None:
+        when = when.astimezone(timezone.utc).replace(tzinfo=None)
+    return when
+
+
 def record_results(assignment, results: list[SubmissionResult], db_url: str, *, course_id: str = COURSE_ID) -> list[str]:
-    """Write every result's per-test points as the ``auto_score`` of the matching grade cell.
+    """Record ``results`` in the gradebook (see the module docstring); return notes.
 
-    Grade cells are matched by ``grade_id`` (``TestResult.name``); an invalid submission scores 0
-    on every cell. Returns notes about what had to be created.
+    Grade cells are matched by ``grade_id``; an invalid submission scores 0 on every cell; a
+    missing one gets no submission row (nbgrader export shows 0); manual scores are kept.
     """
-    from nbgrader.api import Grade, Gradebook, MissingEntry
+    from nbgrader.api import Grade, MissingEntry
 
-    from autograder.release import ensure_tools_on_path
-
-    ensure_tools_on_path()
-    if db_url.startswith("sqlite:///"):
-        Path(db_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    notebook = Path(getattr(assignment, "notebook_name", None) or f"{assignment.name}.ipynb").stem
-    with Gradebook(db_url, course_id) as gb:
-        notes = _ensure_structure(gb, assignment, notebook)
-    # New tests and changed points (cells of removed tests are retired by `release`, which
-    # sees every grade cell, manually graded answers included).
-    notes += [n for n in sync_grade_cells(db_url, assignment.name, notebook,
-                                          [(t.grade_id, float(t.points)) for t in assignment.tests],
-                                          course_id=course_id, retire_missing=False) if not n.startswith("re-run")]
-    with Gradebook(db_url, course_id) as gb:
-        nb_cells = {c.name: c for c in gb.find_notebook(notebook, assignment.name).grade_cells
-                    if c.name in {t.grade_id for t in assignment.tests}}
+    notebook = _notebook_name(assignment)
+    notes = _ensure_cells(db_url, assignment, course_id)
+    auto_ids = {t.grade_id for t in assignment.tests}
+    manual_ids = {m.grade_id for m in getattr(assignment, "manual", [])}
+    with open_gradebook(db_url, course_id) as gb:
+        nbrow = gb.find_notebook(notebook, assignment.name)
+        cells = {c.name: c for c in nbrow.grade_cells}
         for r in results:
             gb.update_or_create_student(r.student_id)
+            if r.status == MISSING:
+                continue
             try:
                 sub = gb.find_submission(assignment.name, r.student_id)
             except MissingEntry:
                 with gb.db.no_autoflush:
                     sub = gb.add_submission(assignment.name, r.student_id)
+            when = _utc_naive(r.submitted_at)
+            if when is not None:
+                sub.timestamp = when
             snb = next((n for n in sub.notebooks if n.name == notebook), None)
             if snb is None:  # the notebook was added to the assignment after this submission
-                gb.remove_submission(assignment.name, r.student_id)
-                with gb.db.no_autoflush:
-                    sub = gb.add_submission(assignment.name, r.student_id)
-                snb = next(n for n in sub.notebooks if n.name == notebook)
+                from nbgrader.api import SubmittedNotebook
+
+                snb = SubmittedNotebook(assignment=sub, notebook=nbrow)
+                gb.db.add(snb)
+            snb.late_submission_penalty = float(r.late_penalty or 0.0)
             grades = {g.name: g for g in snb.grades}
-            points = {t.name: float(t.points) for t in r.tests}
-            for name, cell in nb_cells.items():
+            points = {t.name: float(t.points) for t in r.tests if t.name in auto_ids}
+            for name, cell in cells.items():
                 g = grades.get(name)
                 if g is None:  # a grade cell added after this submission was first recorded
                     g = Grade(cell_id=cell.id, notebook=snb)
                     gb.db.add(g)
-                g.auto_score = points.get(name, 0.0)
-                g.needs_manual_grade = False
+                if name in auto_ids:
+                    g.auto_score = points.get(name, 0.0)
+                    g.needs_manual_grade = False
+                elif name in manual_ids:                  # an answer graded by hand: never overwritten
+                    g.auto_score = None
+                    g.needs_manual_grade = g.manual_score is None
         gb.db.commit()
     return notes
+
+
+def manual_scores(db_url: str | None, assignment: str, notebook: str | None = None, *,
+                  course_id: str = COURSE_ID) -> dict[str, dict]:
+    """``{student_id: {"manual": {grade_id: points}, "late_penalty": float}}``: every score
+    entered by hand (formgrader, or nbgrader's API) for ``assignment`` and the late penalty the
+    gradebook holds; ``{}`` when there is no gradebook (none is created)."""
+    if not db_url or (db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///"):]).is_file()):
+        return {}
+    from nbgrader.api import MissingEntry
+
+    out: dict[str, dict] = {}
+    with open_gradebook(db_url, course_id) as gb:
+        try:
+            a = gb.find_assignment(assignment)
+        except MissingEntry:
+            return {}
+        for sub in a.submissions:
+            entry = out.setdefault(sub.student_id, {"manual": {}, "late_penalty": 0.0})
+            for snb in sub.notebooks:
+                if notebook and snb.name != notebook:
+                    continue
+                entry["late_penalty"] += float(snb.late_submission_penalty or 0.0)
+                for g in snb.grades:
+                    if g.manual_score is not None:
+                        entry["manual"][g.name] = float(g.manual_score)
+    return out
+
+
+def roster(db_url: str | None, *, course_id: str = COURSE_ID) -> list[str]:
+    """The gradebook's student ids (``[]`` when there is no gradebook)."""
+    if not db_url or (db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///"):]).is_file()):
+        return []
+    with open_gradebook(db_url, course_id) as gb:
+        return sorted(s.id for s in gb.students)
+
+
+def duedate(db_url: str | None, assignment: str, *, course_id: str = COURSE_ID) -> datetime | None:
+    """nbgrader's due date of ``assignment`` (timezone-aware UTC), or None."""
+    if not db_url or (db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///"):]).is_file()):
+        return None
+    from nbgrader.api import MissingEntry
+
+    with open_gradebook(db_url, course_id) as gb:
+        try:
+            due = gb.find_assignment(assignment).duedate
+        except MissingEntry:
+            return None
+    return due.replace(tzinfo=timezone.utc) if due is not None else None
+
+
+def is_manual_cell(cell) -> bool:
+    return is_manual(nbgrader_of(cell))
+
+
+def is_solution_cell(cell) -> bool:
+    return is_solution(nbgrader_of(cell))

@@ -33,6 +33,7 @@ RELEASE_DIR = ROOT / "exercises"
 NBGRADER_CONFIG = ROOT / "nbgrader_config.py"
 
 from autograder import cells
+from autograder import gradebook as nbgb
 from autograder.cells import (BEGIN_HIDDEN, BEGIN_SOLUTION, CODE_STUB, END_HIDDEN, END_SOLUTION,  # noqa: F401
                               TEXT_STUB)
 
@@ -93,74 +94,10 @@ def _release_files(src: Path) -> tuple[list[Path], list[Path]]:
 # ---------------------------------------------------------------- nbgrader
 
 
-def _nbgrader_config(course_root: Path, source: str, release: str, db_url: str):
-    """nbgrader's config: the repo's ``nbgrader_config.py`` with the folders pointed at ``course_root``."""
-    from traitlets.config import Config
-    from traitlets.config.loader import PyFileConfigLoader
-
-    cfg = Config()
-    if NBGRADER_CONFIG.is_file():
-        cfg.merge(PyFileConfigLoader(NBGRADER_CONFIG.name, path=str(NBGRADER_CONFIG.parent)).load_config())
-    cfg.CourseDirectory.root = str(course_root)
-    cfg.CourseDirectory.source_directory = source
-    cfg.CourseDirectory.release_directory = release
-    cfg.CourseDirectory.db_url = db_url
-    cfg.CourseDirectory.course_id = cfg.CourseDirectory.get("course_id", "cnn-course") or "cnn-course"
-    cfg.ClearSolutions.code_stub = {"python": CODE_STUB}
-    cfg.ClearSolutions.text_stub = TEXT_STUB
-    cfg.ClearHiddenTests.begin_test_delimeter = BEGIN_HIDDEN
-    cfg.ClearHiddenTests.end_test_delimeter = END_HIDDEN
-    cfg.GenerateAssignment.force = True
-    cfg.GenerateAssignment.create_assignment = True
-    cfg.Exchange.root = str(course_root / "exchange")
-    return cfg
-
-
-def default_db_url() -> str:
-    """The gradebook of ``nbgrader_config.py`` (``build/gradebook.db``), its folder created."""
-    from traitlets.config.loader import PyFileConfigLoader
-
-    url = None
-    if NBGRADER_CONFIG.is_file():
-        cfg = PyFileConfigLoader(NBGRADER_CONFIG.name, path=str(NBGRADER_CONFIG.parent)).load_config()
-        url = cfg.CourseDirectory.get("db_url")
-    url = url or "sqlite:///" + str(ROOT / "build" / "gradebook.db")
-    if url.startswith("sqlite:///"):
-        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    return url
-
-
-def ensure_tools_on_path() -> None:
-    """Make nbgrader's gradebook work from any shell, and fast.
-
-    Creating a gradebook runs the ``alembic`` script (``alembic heads``) in a subprocess:
-    put this Python's ``bin/`` on PATH, and answer the question in-process instead (the
-    migration head of the installed nbgrader does not change), once per process.
-    """
-    bindir = str(Path(sys.executable).parent)
-    parts = os.environ.get("PATH", "").split(os.pathsep)
-    if bindir not in parts:
-        os.environ["PATH"] = os.pathsep.join([bindir] + [p for p in parts if p])
-    import nbgrader.api as nbapi
-
-    if getattr(nbapi.get_alembic_version, "_cnn_course", False):
-        return
-    original = nbapi.get_alembic_version
-    cache: list[str] = []
-
-    def get_alembic_version() -> str:
-        if not cache:
-            try:
-                from alembic.script import ScriptDirectory
-
-                head = ScriptDirectory(str(Path(nbapi.__file__).parent / "alembic")).get_current_head()
-            except Exception:  # an unexpected alembic layout: nbgrader's own way
-                head = None
-            cache.append(head or original())
-        return cache[0]
-
-    get_alembic_version._cnn_course = True
-    nbapi.get_alembic_version = get_alembic_version
+# nbgrader's configuration and gradebook live in one adapter module (autograder.gradebook).
+_nbgrader_config = nbgb.nbgrader_config
+default_db_url = nbgb.default_db_url
+ensure_tools_on_path = nbgb.use_in_process_alembic_head
 
 
 def _generate(name: str, staging: Path, db_url: str) -> Path:
@@ -188,13 +125,17 @@ def _generate(name: str, staging: Path, db_url: str) -> Path:
         api = NbGraderAPI(coursedir=coursedir, config=cfg)
         result = api.generate_assignment(name, force=True, create=True)
         if result.get("success") and out.is_dir():
-            from autograder.gradebook import sync_grade_cells
-
             nb = nbformat.read(str(staging / "source" / name / f"{name}.ipynb"), as_version=4)
             cells = [(_nbg(c)["grade_id"], float(_nbg(c).get("points", 0) or 0)) for c in nb.cells
                      if _nbg(c).get("grade") and _nbg(c).get("grade_id")]
-            for note in sync_grade_cells(db_url, name, name, cells):
+            for note in nbgb.sync_grade_cells(db_url, name, name, cells):
                 log.warning("release %s: %s", name, note)
+    if result.get("success") and out.is_dir():
+        # Whatever ran before (a `grade` on a fresh gradebook, a release without SaveCells),
+        # the gradebook now holds every source, solution and grade cell of the notebook, as
+        # `nbgrader autograde`, `generate_feedback` and formgrader expect.
+        nb = nbformat.read(str(staging / "source" / name / f"{name}.ipynb"), as_version=4)
+        nbgb.record_cells(db_url, name, name, nb)
     if not result.get("success") or not out.is_dir():
         detail = (result.get("error") or "") + "\n" + (result.get("log") or "")
         raise ReleaseError(f"nbgrader generate_assignment failed for {name!r}:\n{detail.strip()}")

@@ -14,7 +14,7 @@ import statistics
 from collections import Counter
 from urllib.parse import quote
 
-from autograder.results import HIDDEN, INVALID, TEST_STATUSES, SubmissionResult, fmt_num, safe_dirname
+from autograder.results import HIDDEN, INVALID, MISSING, TEST_STATUSES, SubmissionResult, fmt_num, safe_dirname
 
 STATUS_HELP = {
     "passed": "the test ran without an error.",
@@ -28,8 +28,10 @@ STATUS_HELP = {
     "forbidden": "the function uses an API this exercise does not allow (see the notebook's "
                  "instructions); it earns no points.",
     "invalid": "the submission could not be read as a notebook.",
+    "manual": "a written answer graded by hand: its points count once a grader has entered them.",
+    "missing": "nothing was submitted.",
 }
-_COLORS = {"passed": "#1a7f37", "failed": "#cf222e", "error": "#bc4c00", "timeout": "#8250df",
+_COLORS = {"manual": "#0969da", "missing": "#57606a", "passed": "#1a7f37", "failed": "#cf222e", "error": "#bc4c00", "timeout": "#8250df",
            "memory": "#8250df", "crash": "#a40e26", "forbidden": "#6e7781", "invalid": "#a40e26",
            "graded": "#0969da"}
 
@@ -102,6 +104,20 @@ def feedback_html(result: SubmissionResult, assignment=None) -> str:
     specs = _specs(assignment)
     parts = [f"<h1>{esc(result.assignment)}: feedback for {esc(result.student_id)}</h1>",
              f'<p class="score">{_num(result.score)} / {_num(result.max_score)} points {badge(result.status)}</p>']
+    breakdown = []
+    if result.manual_max:
+        breakdown.append(f"autograded {_num(result.auto_score)}; graded by hand "
+                         + (f"{_num(result.manual_score)}" if result.manual_score is not None else "-")
+                         + f" of {_num(result.manual_max)}"
+                         + (" (some answers still await grading: this score may rise)" if result.needs_manual_grading
+                            else ""))
+    if result.late:
+        breakdown.append(f"submitted {esc(result.submitted_at)} UTC, {result.late_by_s / 3600:.1f} h after the due "
+                         f"date: {_num(result.late_penalty)} point(s) off")
+    if breakdown:
+        parts.append("<p>" + "<br>".join(esc(b) if not b.startswith("submitted") else b for b in breakdown) + "</p>")
+    if result.status == MISSING:
+        parts.append("<p>Nothing was submitted for this assignment.</p>")
     if result.message:
         parts.append(f"<p><b>Note:</b></p><pre>{esc(result.message)}</pre>")
     if result.status == INVALID:
@@ -188,13 +204,23 @@ def per_test_stats(results: list[SubmissionResult]) -> list[dict]:
 def report_html(results: list[SubmissionResult], assignment=None, png: bytes | None = None, *, notes=()) -> str:
     """The class report: summary, histogram, per-test pass rates, slowest and invalid submissions."""
     name = results[0].assignment if results else getattr(assignment, "name", "")
+    missing = [r for r in results if r.status == MISSING]
+    all_results, results = results, [r for r in results if r.status != MISSING]   # missing: not in the statistics
     scores = [r.score for r in results]
-    max_score = results[0].max_score if results else 0
+    max_score = max((r.max_score for r in all_results), default=0)
     graded = [r for r in results if r.status != INVALID]
     invalid = [r for r in results if r.status == INVALID]
+    waiting = [r for r in graded if r.needs_manual_grading]
+    late = [r for r in graded if r.late]
     parts = [f"<h1>{esc(name)}: grading report</h1>"]
     summary = [("submissions", len(results)), ("graded", len(graded)), ("invalid", len(invalid)),
+               ("missing (not in the statistics)", len(missing)), ("late", len(late)),
                ("max score", _num(max_score))]
+    if waiting:
+        n_answers = sum(sum(1 for t in r.tests if t.status == "manual" and "awaits" in t.message) for r in waiting)
+        parts.append(f"<p><strong>{n_answers} answers await grading</strong> by hand ({len(waiting)} students): "
+                     "grade them in formgrader (<code>nbgrader formgrader</code>), then run "
+                     "<code>cnn-course report</code> or <code>cnn-course grade</code> again to include the scores.</p>")
     if scores:
         summary += [("mean", _num(statistics.fmean(scores))), ("median", _num(statistics.median(scores))),
                     ("min", _num(min(scores))), ("max", _num(max(scores))),
@@ -230,6 +256,15 @@ def report_html(results: list[SubmissionResult], assignment=None, png: bytes | N
                        for r in slow)
         parts.append("<h2>Slowest submissions</h2><table><tr><th>student</th><th>seconds</th><th>faults</th></tr>"
                      + rows + "</table>")
+    if missing:
+        parts.append("<h2>Missing</h2><p class=\"muted\">On the roster, nothing submitted; left out of the "
+                     "statistics above.</p><p>" + ", ".join(esc(r.student_id) for r in missing) + "</p>")
+    if late:
+        rows = "".join(f"<tr><td>{esc(r.student_id)}</td><td>{esc(r.submitted_at)}</td>"
+                       f"<td class=\"num\">{r.late_by_s / 3600:.1f}</td><td class=\"num\">{_num(r.late_penalty)}</td></tr>"
+                       for r in late)
+        parts.append("<h2>Late submissions</h2><table><tr><th>student</th><th>submitted (UTC)</th><th>hours late</th>"
+                     "<th>penalty</th></tr>" + rows + "</table>")
     if invalid:
         rows = "".join(f"<tr><td>{esc(r.student_id)}</td><td><pre>{esc(r.message)}</pre></td></tr>" for r in invalid)
         parts.append("<h2>Invalid submissions</h2><table><tr><th>student</th><th>why</th></tr>" + rows + "</table>")
@@ -238,7 +273,7 @@ def report_html(results: list[SubmissionResult], assignment=None, png: bytes | N
     rows = "".join(
         f"<tr><td><a href=\"students/{quote(safe_dirname(r.student_id))}/feedback.html\">{esc(r.student_id)}</a></td>"
         f"<td class=\"num\">{_num(r.score)} / {_num(r.max_score)}</td><td>{badge(r.status)}</td>"
-        f"<td>{esc(r.message[:200])}</td></tr>" for r in results)
+        f"<td>{esc(r.message[:200])}</td></tr>" for r in all_results)
     parts.append("<h2>Students</h2><table><tr><th>student</th><th>score</th><th>status</th><th>note</th></tr>"
                  + rows + "</table>")
     iso = sorted({r.isolation for r in graded if r.isolation})

@@ -13,14 +13,16 @@ TIMEOUT = "timeout"        # CPU (or wall-clock backstop) limit of the test was 
 MEMORY = "memory"          # the memory limit was exceeded
 CRASH = "crash"            # the sandbox process died (os._exit, segfault, killed)
 FORBIDDEN = "forbidden"    # the tested function uses an API the assignment forbids
-TEST_STATUSES = (PASSED, FAILED, ERROR, TIMEOUT, MEMORY, CRASH, FORBIDDEN)
+MANUAL = "manual"          # a written answer graded by hand (in formgrader); points once entered
+TEST_STATUSES = (PASSED, FAILED, ERROR, TIMEOUT, MEMORY, CRASH, FORBIDDEN, MANUAL)
 
 # Status of a whole submission.
 GRADED = "graded"          # every test ran (some may have failed)
 INVALID = "invalid"        # the submission could not be read (not a notebook, bad JSON, empty...)
 # ERROR ("error") as a submission status: not graded through no fault of the student
 # (no isolation available and insecure not allowed, the sandbox could not start).
-SUBMISSION_STATUSES = (GRADED, INVALID, ERROR)
+MISSING = "missing"        # on the roster, nothing submitted: shown apart, not in the class statistics
+SUBMISSION_STATUSES = (GRADED, INVALID, ERROR, MISSING)
 
 PUBLIC = "public"
 HIDDEN = "hidden"
@@ -55,6 +57,17 @@ class SubmissionResult:
     versions: dict = field(default_factory=dict)    # package versions used for grading
     notebook: str = ""                   # file name of the graded notebook
     assignment_version: str = ""         # Assignment.version the tests had (regrade / --resume)
+    # The one final score: score = max(0, auto_score + manual_score - late_penalty).
+    auto_score: float = 0.0              # points of the autograded tests
+    manual_score: float | None = None    # points entered by hand (None: nothing entered yet)
+    manual_max: float = 0.0              # points of the answers graded by hand
+    needs_manual_grading: bool = False   # some answer still awaits a grader
+    submitted_at: str = ""               # ISO 8601 UTC (nbgrader's timestamp.txt, else the file's time)
+    submitted_at_source: str = ""        # "timestamp.txt" | "file time" | ""
+    late: bool = False
+    late_by_s: float = 0.0               # seconds past the due date
+    late_penalty: float = 0.0            # points taken off for lateness
+    late_policy: str = ""                # "", "none", "zero" or "per-hour:P" (see late_penalty_fn)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -67,6 +80,106 @@ class SubmissionResult:
         data = {k: v for k, v in dict(data).items() if k in known}
         data["tests"] = [TestResult(**{k: v for k, v in t.items() if k in tknown}) for t in data.get("tests", [])]
         return cls(**data)
+
+
+def apply_scores(result: SubmissionResult, manual_cells=(), entered: dict | None = None,
+                 late_penalty_fn=None, fixed_penalty: float | None = None) -> SubmissionResult:
+    """Make ``result``'s score the final one, in place: score = auto_score + manual_score -
+    late_penalty (at least 0). ``manual_cells``: the answers graded by hand (``ManualCell``s);
+    ``entered``: grade_id -> points entered by hand (for a manual cell, its score; for an
+    autograded test, an instructor's override of the autograder's points); the late penalty
+    is ``late_penalty_fn(raw_score, late_by_s)`` or, failing that, ``fixed_penalty``. Every
+    place that shows a score (results.json, feedback, grades.csv, report, gradebook, exports)
+    uses what this computes."""
+    entered = entered or {}
+    result.tests = [t for t in result.tests if t.status != MANUAL]
+    auto, by_hand, any_entered = 0.0, 0.0, False
+    for t in result.tests:
+        if t.name in entered:
+            v = max(0.0, min(float(entered[t.name]), float(t.max_points)))
+            if not (t.message or "").startswith("score changed by hand"):
+                t.message = safe_text(f"score changed by hand to {fmt_num(v)} / {fmt_num(t.max_points)}. "
+                                      + (t.message or ""))
+            t.points = v
+            by_hand += v
+            any_entered = True
+        else:
+            auto += float(t.points)
+    auto_max = (float(sum(t.max_points for t in result.tests)) if result.tests
+                else float(result.max_score or 0) - float(result.manual_max or 0))
+    waiting, mmax = 0, 0.0
+    for m in manual_cells:
+        mmax += float(m.points)
+        if result.status != GRADED:
+            continue
+        pts = entered.get(m.grade_id)
+        if pts is None:
+            waiting += 1
+            msg, pts_f = "awaits grading by hand", 0.0
+        else:
+            pts_f = max(0.0, min(float(pts), float(m.points)))
+            by_hand += pts_f
+            any_entered = True
+            msg = f"graded by hand: {fmt_num(pts_f)} / {fmt_num(m.points)}"
+        where = f" (the answer starting `{m.first_line}`)" if getattr(m, "first_line", "") else ""
+        result.tests.append(TestResult(m.grade_id, pts_f, float(m.points), MANUAL, msg + where, PUBLIC))
+    result.auto_score = auto
+    result.manual_max = mmax
+    result.manual_score = by_hand if any_entered else None
+    result.needs_manual_grading = waiting > 0
+    result.max_score = auto_max + mmax
+    raw = auto + by_hand
+    penalty = 0.0
+    if result.status == GRADED:
+        if result.late and late_penalty_fn is not None:
+            penalty = float(late_penalty_fn(raw, result.late_by_s))
+        elif fixed_penalty:
+            penalty = float(fixed_penalty)
+    result.late_penalty = max(0.0, min(penalty, raw))
+    result.score = max(0.0, raw - result.late_penalty) if result.status == GRADED else 0.0
+    return result
+
+
+def late_penalty_fn(policy: str):
+    """The penalty rule of a late policy, mirroring nbgrader's late-submission plugins:
+    ``none`` (nothing off), ``zero`` (the whole score) or ``per-hour:P`` (nbgrader's SubMarks:
+    P points per started hour late, at most the score). Raises ValueError for anything else."""
+    policy = (policy or "none").strip().lower()
+    if policy in ("", "none"):
+        return lambda raw, late_by_s: 0.0
+    if policy == "zero":
+        return lambda raw, late_by_s: raw
+    if policy.startswith("per-hour:"):
+        try:
+            per_hour = float(policy.split(":", 1)[1])
+        except ValueError:
+            per_hour = -1.0
+        if per_hour >= 0 and per_hour == per_hour:
+            import math
+            return lambda raw, late_by_s: min(raw, math.ceil(late_by_s / 3600.0) * per_hour)
+    raise ValueError(f"unknown late policy {policy!r}: expected none, zero or per-hour:P (P points per hour)")
+
+
+def manual_cells_of(result: SubmissionResult) -> list:
+    """The hand-graded cells a result knows of (its ``manual`` tests), for :func:`refresh`."""
+    import types
+    out = []
+    for t in result.tests:
+        if t.status == MANUAL:
+            m = re.search(r"\(the answer starting `(.*)`\)$", t.message or "")
+            out.append(types.SimpleNamespace(grade_id=t.name, points=t.max_points, first_line=m.group(1) if m else ""))
+    return out
+
+
+def refresh(result: SubmissionResult, entered: dict | None, manual_cells=None,
+            gradebook_penalty: float | None = None) -> SubmissionResult:
+    """Re-apply the scores entered by hand (``{grade_id: points}`` from the gradebook) and the
+    late policy to a stored result: the one final score, recomputed the same way by ``grade``,
+    ``report`` and ``export``. A penalty the gradebook holds (nbgrader's own late plugin)
+    applies when the result was graded without a late policy."""
+    cells = manual_cells if manual_cells is not None else manual_cells_of(result)
+    fn = late_penalty_fn(result.late_policy) if (result.late and result.late_policy) else None
+    return apply_scores(result, cells, entered, fn, None if fn else gradebook_penalty)
 
 
 def fmt_num(x) -> str:

@@ -36,11 +36,16 @@ class ForbiddenError(Exception):
 # ----------------------------------------------------------------------------- output
 
 class LimitedText(io.TextIOBase):
-    """sys.stdout / sys.stderr replacement: keeps the first ``limit`` characters, drops the rest."""
+    """sys.stdout / sys.stderr replacement: keeps the first ``limit`` bytes (UTF-8) written,
+    counts and drops the rest, so a print loop can neither fill the memory nor flood the
+    grader. Both streams share one instance: :meth:`take` gives what the student's code
+    printed, interleaved as printed, and starts afresh."""
 
     def __init__(self, limit: int):
-        self.limit = limit
-        self.written = 0
+        self.limit = max(0, int(limit))
+        self.kept = bytearray()
+        self.dropped = 0       # bytes written past the limit
+        self.written = 0       # characters written in all
 
     def writable(self):
         return True
@@ -48,7 +53,24 @@ class LimitedText(io.TextIOBase):
     def write(self, s):
         s = str(s)
         self.written += len(s)
+        data = s.encode("utf-8", "replace")
+        room = self.limit - len(self.kept)
+        if not self.dropped and len(data) <= room:
+            self.kept += data
+            return len(s)
+        cut = max(0, room) if not self.dropped else 0   # once full, nothing more: a prefix is kept
+        while 0 < cut < len(data) and data[cut] & 0xC0 == 0x80:
+            cut -= 1                                    # not inside a UTF-8 character
+        self.kept += data[:cut]
+        self.dropped += len(data) - cut
         return len(s)
+
+    def take(self) -> dict:
+        """``{"text": what was kept, "dropped": bytes dropped}``; the store is emptied."""
+        out = {"text": self.kept.decode("utf-8", "ignore"), "dropped": self.dropped}
+        self.kept = bytearray()
+        self.dropped = 0
+        return out
 
     def flush(self):
         pass
@@ -234,7 +256,15 @@ class Worker:
                 except Exception:
                     info["kind"] = "object"
         self.send({"ok": True, "names": names, "values": encoded, "errors": errors[:MAX_NAMES],
-                   "shadowed": shadowed, "count": len(self.G)}, bufs_out)
+                   "shadowed": shadowed, "output": self.take_output()}, bufs_out)
+
+    @staticmethod
+    def take_output() -> dict:
+        """What the student's code printed since the last call (at most ``output_bytes``)."""
+        out = sys.stdout
+        if isinstance(out, LimitedText):
+            return out.take()
+        return {"text": "", "dropped": 0}
 
     @staticmethod
     def describe_name(value) -> dict:
@@ -372,6 +402,10 @@ def describe_exception(exc: BaseException) -> dict:
         if code.co_filename.startswith(STUDENT_FILE_PREFIXES):
             line = linecache.getline(code.co_filename, tb.tb_lineno).strip()
             where = code.co_filename.strip("<>")
+            if code.co_filename.startswith("<cell "):   # as Jupyter users find it: by the cell's first line
+                first = next((x.strip() for x in linecache.getlines(code.co_filename) if x.strip()), "")
+                if first:
+                    where = f"the cell starting `{first[:60]}`"
             frames.append(f"  {where}, line {tb.tb_lineno}, in {code.co_name}" + (f": {line}" if line else ""))
         tb = tb.tb_next
     try:
@@ -393,8 +427,7 @@ def main(argv=None) -> None:
     in_fd, out_fd = int(argv[0]), int(argv[1])
     config = json.loads(argv[2]) if len(argv) > 2 else {}
     out_limit = int(config.get("output_bytes", 256 * 1024))
-    sys.stdout = LimitedText(out_limit)
-    sys.stderr = LimitedText(out_limit)
+    sys.stdout = sys.stderr = LimitedText(out_limit)   # one budget for both, as in a notebook's output
     os.environ.setdefault("MPLBACKEND", "Agg")
     forb = config.get("forbidden", {})
     install_forbidden(forb.get("modules", []), forb.get("names", []))

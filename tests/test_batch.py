@@ -86,13 +86,14 @@ def _hashes(root: Path) -> dict:
 
 
 EXPECTED_CSV = (
-    "student_id,assignment,score,max_score,status\n"
-    "alice,toy_add,3,3,graded\n"
-    "bob,toy_add,1,3,graded\n"
-    "carol,toy_add,0,3,invalid\n"
-    "dave,toy_add,0,3,invalid\n"
-    "eve,toy_add,0,3,invalid\n"
-    "frank,toy_add,3,3,graded\n"
+    "student_id,assignment,score,max_score,status,auto_score,manual_score,needs_manual_grading,late,late_by,"
+    "late_penalty\n"
+    "alice,toy_add,3,3,graded,3,,,,,\n"
+    "bob,toy_add,1,3,graded,1,,,,,\n"
+    "carol,toy_add,0,3,invalid,0,,,,,\n"
+    "dave,toy_add,0,3,invalid,0,,,,,\n"
+    "eve,toy_add,0,3,invalid,0,,,,,\n"
+    "frank,toy_add,3,3,graded,3,,,,,\n"
 )
 
 
@@ -347,4 +348,4 @@ def test_regrading_some_students_merges_with_the_rest(tmp_path):
                                         grade_fn=fake_grade)
     assert [r.student_id for r in results] == ["bob"]
     text = paths["grades"].read_text()
-    assert "bob,toy_add,3,3,graded" in text and "alice,toy_add,3,3,graded" in text and "frank," in text
+    assert "bob,toy_add,3,3,graded," in text and "alice,toy_add,3,3,graded," in text and "frank," in text

@@ -132,7 +132,7 @@ def test_check_released_and_solved(toy, tmp_path, capsys):
     assert cli.main(["check", str(toy["released"])]) == 1
     out = capsys.readouterr().out
     assert "Public tests: 0 / 2 points (0 of 2 tests passed)." in out
-    assert "2 hidden tests are not run here; they are run when you submit." in out
+    assert "2 hidden tests worth 4 points run when you submit." in out
     assert "secret_factor_hidden" not in out
     # A solved copy beside the release: tests come from the pristine release, full public points.
     solved = toy["tmp"] / "exercises" / TOY_NAME / "my copy.ipynb"

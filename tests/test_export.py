@@ -68,7 +68,7 @@ def test_load_results_is_bounded_and_tolerant(tmp_path, monkeypatch):
     problems: list[str] = []
     got = export.load_results(out, problems=problems)
     assert [r.student_id for r in got] == ["alice", "bob", "dave"]
-    assert got[2].extra == {"late_penalty": 0.5, "some_new_field": [1]}
+    assert got[2].extra == {"some_new_field": [1]} and got[2].late_penalty == 0.5
     text = "\n".join(problems)
     assert len(problems) == 5, problems
     assert "students/big/results.json: skipped" in text and "limit 4000" in text
@@ -135,12 +135,14 @@ def test_manual_scores_and_late_penalties_from_the_gradebook(tmp_path):
     rows = _rows(dest)
     assert rows[0][5:9] == ["auto_score", "manual_score", "late_penalty", "final_score"]
     by_id = {r[0]: r[3:9] for r in rows[1:]}
-    assert by_id["alice"] == ["6", "6", "6", "", "1", "5"]
-    assert by_id["bob"] == ["1", "6", "1", "2", "", "3"]      # 1 (auto) + 2 (manual t_scale)
+    assert by_id["alice"] == ["5", "6", "6", "", "1", "5"]    # one final score: 6 - 1 late
+    assert by_id["bob"] == ["3", "6", "1", "2", "", "3"]      # 1 (auto) + 2 (t_scale changed by hand)
     assert by_id["carol"] == ["0", "6", "", "", "", ""]
     # Gradescope and Canvas report the final score.
+    from autograder.results import refresh
     alice = next(r for r in export.load_results(out) if r.student_id == "alice")
-    data = export.gradescope_json(alice, export.gradebook_adjustments(db, "toy")["alice"])
+    adj = export.gradebook_adjustments(db, "toy")["alice"]
+    data = export.gradescope_json(refresh(alice, adj["manual"], gradebook_penalty=adj["late_penalty"]))
     assert data["score"] == 5.0
 
 
