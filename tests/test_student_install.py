@@ -123,9 +123,11 @@ def test_check_blank_and_solved(student, released):
         out = proc.stdout
         assert proc.returncode == 1, out + proc.stderr[-2000:]
         assert "Public tests: 0 / " in out, out
-        n_hidden = sum(1 for c in nbformat.read(str(blank), as_version=4).cells
-                       if c.get("metadata", {}).get("nbgrader", {}).get("grade") and not c.source.strip())
-        assert f"{n_hidden} hidden tests are not run here; they are run when you submit." in out, out
+        hidden = [c for c in nbformat.read(str(blank), as_version=4).cells
+                  if c.get("metadata", {}).get("nbgrader", {}).get("grade") and not c.source.strip()]
+        points = sum(float(c.metadata["nbgrader"].get("points", 0)) for c in hidden)
+        from autograder.results import fmt_num
+        assert f"{len(hidden)} hidden tests worth {fmt_num(points)} points run when you submit" in out, out
 
         solved = course / "my_work" / f"{name}.ipynb"
         solved.parent.mkdir()
