@@ -54,7 +54,8 @@ def encode(value, bufs: list, arrays: list | None = None, to_ref=None, _depth: i
     """Encode ``value`` into a JSON-able tree; array bytes are appended to ``bufs``.
 
     ``arrays`` (optional) collects ``(buffer_index, original_object)`` for every
-    array or tensor leaf, so callers can write back post-call contents.
+    array or tensor leaf, so the grader can tell which of its inputs a call changed
+    (the worker answers with the buffer indices; nothing is written back).
     ``to_ref(obj) -> dict`` is called for objects that are not plain data; when it
     is None such objects raise :class:`NotEncodable`.
     """

@@ -197,6 +197,10 @@ class Session:
         self.mutated: list = []          # grader-side arrays whose sandbox copy a call changed
         self.test_refs: list[int] = []   # remote references made during the current test
         self.visibility = "public"       # of the current test
+        # What the student's code printed while loading (the worker keeps the first output_kb
+        # KB and counts the rest), for feedback: capped again here, it comes from the sandbox.
+        self.load_output = ""
+        self.load_output_dropped = 0
 
     # -- lifecycle
     def start(self) -> None:
@@ -273,6 +277,10 @@ class Session:
         shadowed = head.get("shadowed") if isinstance(head.get("shadowed"), list) else []
         self.shadowed = sorted({n for n in shadowed[:200] if isinstance(n, str) and n in BUILTIN_NAMES
                                 and not n.startswith("_")})
+        output = head.get("output") if isinstance(head.get("output"), dict) else {}
+        self.load_output = safe_text(output.get("text", ""), max(1, int(float(self.limits["output_kb"]) * 1024)))
+        dropped = output.get("dropped")
+        self.load_output_dropped = dropped if type(dropped) is int and dropped > 0 else 0
         values = head.get("values") if isinstance(head.get("values"), dict) else {}
         for name, node in values.items():
             if name in self.names:
