@@ -301,7 +301,7 @@ def grade_all(assignment, subs: list[Submission], *, workers: int | None = None,
                 if on_result is not None:
                     on_result(res)
                 if bar is not None:
-                    bar.set_postfix_str(f"{res.student_id}: {res.score:g}/{res.max_score:g}", refresh=False)
+                    bar.set_postfix_str(f"{res.student_id}: {fmt_num(res.score)}/{fmt_num(res.max_score)}", refresh=False)
                     bar.update(1)
     finally:
         if bar is not None:
