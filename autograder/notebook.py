@@ -199,10 +199,13 @@ class _NotPython(Exception):
 
 def _to_python(src: str, budget: list | None = None, trees: list | None = None) -> str | None:
     """The cell's source as Python, transformed as IPython does; None for a cell magic whose
-    body is not Python (``%%bash``...). ``trees``: when given, the syntax tree of a cell that
-    was Python already is appended to it (so it is not parsed twice). ``budget``: ``[remaining work]``, shared by a notebook's
-    cells: IPython re-tokenizes the whole cell once per magic, so a cell costs about
-    (magics + 1) x its size; over the budget, :class:`_NotPython` is raised."""
+    body is not Python (``%%bash``...); the body of ``%%time``-like magics is kept.
+
+    A cell that parses as Python is returned as it is (IPython's transformers only change
+    what is not Python), and its tree is appended to ``trees`` so it is not parsed twice.
+    ``budget``: ``[remaining work]``, shared by a notebook's cells: IPython re-tokenizes the
+    whole cell once per magic, so a cell costs about (magics + 1) x its size; over the
+    budget, :class:`_NotPython` is raised."""
     first = src.lstrip().split("\n", 1)[0]
     if first.startswith("%%"):
         words = first[2:].split()
