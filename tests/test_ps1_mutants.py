@@ -172,6 +172,11 @@ def test_engine_mutant(name, engine, source_nb, tmp_path):
         assert res.score < res.max_score
         assert {t.status for t in tests.values()} <= {"passed", "failed", "error"}, \
             {g: t.status for g, t in tests.items()}
-        # the engine and the in-process run agree on which tests catch the mutant
+        # the engine and the in-process run agree on which tests catch the mutant; a function
+        # that changes its inputs in place spoils the in-process run's later checks too, while
+        # the engine gives it private copies and catches it only where modification is checked
         run = _run_in_process(name, source_nb)
-        assert lost == set(run.failed_for(target)), (lost, run.failed_for(target))
+        if "in_place" in name:
+            assert lost and lost <= set(run.failed_for(target)), (lost, run.failed_for(target))
+        else:
+            assert lost == set(run.failed_for(target)), (lost, run.failed_for(target))

@@ -160,6 +160,7 @@ def test_generator_reproduces_the_committed_notebook(tmp_path):
 def test_reference_solutions_pass_every_test_cell(run):
     bad = {g: r.error for g, r in run.results.items() if not r.passed}
     assert not bad, f"test cells failing with the reference solutions: {bad}"
+    assert not run.demo_errors, f"demo cells failing with the reference solutions: {run.demo_errors}"
     assert run.score == sum(r.points for r in run.results.values())
 
 

@@ -58,6 +58,7 @@ def test_every_graded_function_has_three_wrong_mutants(source_nb):
 def test_reference_passes_in_process(source_nb):
     run = H.run_notebook(source_nb)
     assert not run.failed, {g: run.results[g].error for g in run.failed}
+    assert not run.demo_errors, run.demo_errors
     assert run.score == run.max_score == 50
 
 

@@ -38,6 +38,7 @@ class Run:
     function_of: Callable[[str], str]
     results: dict = field(default_factory=dict)      # grade_id -> CellResult
     namespace: dict = field(default_factory=dict)
+    demo_errors: dict = field(default_factory=dict)  # cell id -> error of a plain (demo) cell
 
     @property
     def failed(self) -> list[str]:
@@ -173,7 +174,12 @@ class Assignment:
                 # a stub: an unanswered answer cell (`answer = None` then the raise; the grader
                 # keeps the None, as here) or a demo calling a function not written yet; as in
                 # Jupyter, only that cell stops
-                pass
+                if meta.get("locked"):
+                    raise
+            except Exception as exc:  # noqa: BLE001 - a demo (plot, table) failing on a wrong function
+                if meta.get("locked") or meta.get("solution"):
+                    raise
+                run.demo_errors[cell.get("id", "cell")] = f"{type(exc).__name__}: {exc}"
             plt.close("all")
         return run
 
