@@ -136,3 +136,44 @@ def test_analysis_of_extracted_code_names_the_cell():
     code = extract_student_code(cells)
     out = analyze(code.nodes, MODULES, NAMES)
     assert out["f"] == ["dynamic code at top level (cell 2, line 2: eval (code built at run time))"], out
+
+
+# ----------------------------------------------------------------------------- the sandbox's runtime guard
+
+GUARD_SCRIPT = r'''
+import sys
+import numpy as np
+from autograder import worker as W
+W.install_forbidden(["scipy"], ["numpy.correlate"])
+W.install_notebook_stubs()
+out = {}
+def attempt(label, src):
+    try:
+        exec(compile(src, "<cell 1>", "exec"), {"np": np})
+        out[label] = "allowed"
+    except W.ForbiddenError:
+        out[label] = "refused"
+    for k in [k for k in sys.modules if k == "scipy" or k.startswith("scipy.")]:
+        del sys.modules[k]
+attempt("import", "import scipy")
+attempt("exec", "exec('import sci' + 'py')")
+attempt("importlib", "import importlib\nimportlib.import_module('scipy.signal')")
+attempt("internal alias", "np._core.numeric.correlate(np.ones(3), np.ones(2))")
+attempt("display and magics", "display(1)\nget_ipython().run_line_magic('time', 'x = 1')")
+from autograder.tools.data import load_digits_images   # a course helper importing sklearn -> scipy
+images, labels = load_digits_images()
+out["helper"] = str(images.shape)
+print(out)
+'''
+
+
+def test_runtime_guard_refuses_student_imports_but_not_the_course_helpers():
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-c", GUARD_SCRIPT], cwd=root, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = ast.literal_eval(proc.stdout.strip().splitlines()[-1])
+    assert out == {"import": "refused", "exec": "refused", "importlib": "refused", "internal alias": "refused",
+                   "display and magics": "allowed", "helper": "(1797, 8, 8)"}, out
