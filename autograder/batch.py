@@ -61,6 +61,7 @@ class Submission:
     path: Path | None = None
     problem: str = ""                     # set when there is nothing gradable (-> invalid)
     notes: list[str] = field(default_factory=list)
+    missing: bool = False                 # nbgrader layout: the student submitted other work, not this
     submitted_at: datetime | None = None  # aware UTC
     submitted_at_source: str = ""         # "timestamp.txt" | "file time"
 
@@ -198,7 +199,9 @@ def find_submissions(root: Path | str, assignment: str, notebook_name: str) -> l
                                               "not followed: hand in the notebook itself."))
             continue
         shown = where.relative_to(root).as_posix() + "/"
-        if not nbs:
+        if not nbs and where == folder and any(p.is_dir() for p in folder.iterdir()):
+            subs.append(Submission(sid, None, f"nothing submitted for {assignment}", missing=True))
+        elif not nbs:
             subs.append(Submission(sid, None, f"no notebook found in {shown}; expected {notebook_name}."))
         elif any(p.name == notebook_name for p in nbs):
             sub = Submission(sid, where / notebook_name)
@@ -253,6 +256,8 @@ def grade_one(assignment, sub: Submission, *, grade_fn=None, insecure: bool = Fa
     extra = {"hide": list(hide)} if hide else {}
     if grade_fn is None:
         from autograder.engine import grade_notebook as grade_fn
+    if sub.missing:
+        return missing_result(assignment, sub.student_id)
     if sub.path is None:
         return invalid_result(assignment, sub, sub.problem)
     t0 = time.perf_counter()
