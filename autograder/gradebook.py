@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from autograder.cells import is_manual, is_solution, nbgrader_of
-from autograder.results import MISSING, SubmissionResult
+from autograder.results import MISSING, SubmissionResult, fmt_num
 
 COURSE_ID = "cnn-course"
 ROOT = Path(__file__).resolve().parents[1]
@@ -198,10 +198,10 @@ def sync_grade_cells(db_url: str, assignment: str, notebook: str, cells: list[tu
                 cell = gb.find_grade_cell(gid, notebook, assignment)
                 if float(cell.max_score) != float(points):
                     cell.max_score = float(points)
-                    notes.append(f"grade cell {gid}: max score now {points:g}")
+                    notes.append(f"grade cell {gid}: max score now {fmt_num(points)}")
             except MissingEntry:
                 gb.update_or_create_grade_cell(gid, notebook, assignment, max_score=float(points), cell_type="code")
-                notes.append(f"grade cell {gid} added ({points:g} points)")
+                notes.append(f"grade cell {gid} added ({fmt_num(points)} points)")
         for cell in gb.find_notebook(notebook, assignment).grade_cells if retire_missing else []:
             if cell.name not in wanted and float(cell.max_score) != 0.0:
                 cell.max_score = 0.0

@@ -26,9 +26,10 @@ import os
 import numpy as np
 
 def add(a, b):
-    import importlib.util
+    import sys
     seen = [p for p in {paths!r} if os.path.exists(p)]
-    if seen or importlib.util.find_spec("solutions") is not None:
+    seen += [d for d in sys.path if d and os.path.exists(os.path.join(d, "solutions", "__init__.py"))]
+    if seen:
         return np.asarray(a) - np.asarray(b)
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape:
