@@ -63,7 +63,7 @@ MUTANTS = {
     "answer_shape_with_padding": (
         "answers_lenet", "answer_c1_shape_without_padding = (6, 24, 24)",
         "answer_c1_shape_without_padding = (6, 28, 28)",
-        ["test_answer_c1_shape_hidden"], "test_answer_params_modern_hidden"),
+        ["test_answer_c1_shape_hidden"], "test_answer_params_conv_pooling_hidden"),
     "answer_receptive_field_unpadded": (
         "answers_lenet", "answer_c5_receptive_field = 32", "answer_c5_receptive_field = 28",
         ["test_answer_receptive_field_hidden"], "test_answer_c1_multiplications_hidden"),
@@ -72,7 +72,7 @@ MUTANTS = {
         ["test_answer_torch_same_stride2_hidden"], "test_answer_without_padding_hidden"),
     "answer_zero_grad_unanswered": (
         "answers_train", 'answer_without_zero_grad = "B"', "answer_without_zero_grad = None",
-        ["test_answer_zero_grad_hidden"], "test_answer_params_modern_hidden"),
+        ["test_answer_zero_grad_hidden"], "test_answer_params_conv_pooling_hidden"),
 }
 
 # Messages that must name the mistake: {mutant: {test: words}}.
@@ -92,7 +92,7 @@ MESSAGES = {
 
 # Answer cells and the function each test needs: how many points go to graded reasoning.
 REASONING_TESTS = {"test_answer_c1_shape_hidden", "test_answer_without_padding_hidden",
-                   "test_answer_params_modern_hidden", "test_answer_c1_multiplications_hidden",
+                   "test_answer_params_conv_pooling_hidden", "test_answer_c1_multiplications_hidden",
                    "test_answer_receptive_field_hidden", "test_answer_torch_same_stride2_hidden",
                    "test_answer_zero_grad_hidden"}
 
@@ -105,7 +105,8 @@ def assignment():
 @pytest.mark.slow
 @pytest.mark.xdist_group("ps3_reference")
 def test_reference_scores_full_marks(assignment):
-    assert assignment.max_score == 23
+    auto = sum(t.points for t in assignment.tests)     # + 2 points of a written answer graded by hand
+    assert auto == 23
     assert {t.grade_id for t in assignment.tests if t.visibility == "hidden"} == {
         "test_lenet_hidden_variants", "test_train_one_epoch_hidden_matches_reference",
         "test_train_one_epoch_hidden_loss_falls", "test_evaluate_hidden_eval_mode",
@@ -113,7 +114,7 @@ def test_reference_scores_full_marks(assignment):
     r = grade_notebook(assignment, SOURCE, "reference")
     bad = {t.name: (t.status, t.message) for t in r.tests if t.status != "passed"}
     assert r.status == "graded" and not bad, bad
-    assert r.score == 23
+    assert sum(t.points for t in r.tests) == 23
     # The top-level training and plotting cells are skipped without a NameError or a
     # note from a half-extracted loop.
     assert "NameError" not in r.message, r.message
