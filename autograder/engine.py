@@ -284,7 +284,8 @@ def grade_notebook(assignment: Assignment, notebook_path, student_id: str = "stu
                      "so your own code does not break.")
     if code.skipped:
         notes.append(f"{code.skipped} top-level statement(s) (plots, prints, training runs, loops) were not run "
-                     "while grading; only imports, functions, classes and simple assignments are.")
+                     "while grading; only imports, functions, classes, simple assignments and loops that only fill "
+                     "tables are.")
     if flagged:
         notes.append("Forbidden APIs: " + "; ".join(f"{k} uses {', '.join(v)}" for k, v in sorted(flagged.items())))
     result.message = safe_text("\n".join(safe_text(n, 2000) for n in notes), MAX_SUBMISSION_MESSAGE)

@@ -257,8 +257,11 @@ class Session:
                             continue
                         info = e.get("error") if isinstance(e.get("error"), dict) else {}
                         st = {"cell": e.get("cell", 0), "lineno": e.get("lineno")}
+                        more = e.get("skipped_after")
                         self.notes.append(f"{where_in_notebook(self.code, st)}: {safe_text(info.get('type'), 100)}: "
-                                          f"{safe_text(info.get('message'), 500)}")
+                                          f"{safe_text(info.get('message'), 500)}"
+                                          + (f" ({more} later statement(s) that use what it defines were skipped)"
+                                             if type(more) is int and more > 0 else ""))
                 self.loaded = True
                 return
             raise SandboxFault("crash", "the notebook's code kept stopping the sandbox while loading")

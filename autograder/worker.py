@@ -235,11 +235,16 @@ class Worker:
         for i, src in (req.get("cells") or {}).items():
             linecache.cache[f"<cell {i}>"] = (len(src), None, src.splitlines(True), f"<cell {i}>")
         errors = []
+        failed: set = set()       # names that statements which failed would have bound
         for k, st in enumerate(req["stmts"]):
             self.send({"ev": "stmt", "i": k})
             fname = f"<cell {st['cell']}>"
+            tree = None
             try:
                 tree = ast.parse(st["src"], fname)
+                if failed and _reads_failed(tree, failed, self.G):
+                    errors[-1]["skipped_after"] = errors[-1].get("skipped_after", 0) + 1
+                    continue          # it would only fail with a NameError: one note says why
                 ast.increment_lineno(tree, int(st["lineno"]) - 1)
                 code = compile(tree, fname, "exec")
                 exec(code, self.G)
@@ -248,6 +253,7 @@ class Worker:
                     os._exit(0)
                 info = describe_exception(exc)
                 errors.append({"cell": st["cell"], "lineno": st["lineno"], "error": info})
+                failed |= _binds(tree) if tree is not None else set()
         self.send({"ev": "loaded"})
         # Only the names the grader asks for (the assignment's graded names) are described and,
         # when small plain data, sent as values; the rest is counted, never listed.
@@ -385,6 +391,30 @@ class Worker:
                     os._exit(0)
             if os.getpid() != MAIN_PID:
                 os._exit(0)
+
+
+def _binds(tree) -> set:
+    """Top-level names a statement binds (assignment targets, defs, classes, imports)."""
+    out: set = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            out |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        else:
+            out |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    return out
+
+
+def _reads_failed(tree, failed: set, namespace: dict) -> bool:
+    """Does a statement read, when it runs, a name that only a failed statement would have bound?"""
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)):
+            continue          # bodies run later, when called: the tests say what fails then
+        for n in ast.walk(node):
+            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id in failed and n.id not in namespace:
+                return True
+    return False
 
 
 def _bytes_of(a):

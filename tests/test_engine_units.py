@@ -238,3 +238,14 @@ def test_bad_grading_toml_names_the_entry(tmp_path):
 def test_missing_assignment_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no notebook"):
         load_assignment("nope", source_dir=tmp_path)
+
+
+def test_load_skips_statements_that_read_what_a_failed_statement_defines(tmp_path):
+    """One failing top-level statement gives one note, not a NameError for everything after it."""
+    from autograder import worker
+    import ast
+    tree = ast.parse("x = broken()\nlimit = 3")
+    assert worker._binds(tree) == {"x", "limit"}
+    assert worker._reads_failed(ast.parse("y = x + 1"), {"x"}, {})
+    assert not worker._reads_failed(ast.parse("y = x + 1"), {"x"}, {"x": 1})     # bound elsewhere: fine
+    assert not worker._reads_failed(ast.parse("def f():\n    return x"), {"x"}, {})  # runs later, if called
