@@ -448,15 +448,18 @@ def digits_cnn_accuracy(params: dict, x, y) -> float:
     return float(np.mean(digits_cnn_forward(params, x).argmax(axis=1) == np.asarray(y)))
 
 
-def train_digits_cnn(x, y, seed: int = 0, epochs: int = 15, lr: float = 0.1, batch_size: int = 16,
-                     decay: float = 0.85) -> dict:
-    """Train the capstone CNN with minibatch SGD; returns the parameters (see init_digits_cnn).
+def train_digits_cnn(x, y, seed: int = 0, epochs: int = 20, lr: float = 0.02, batch_size: int = 16,
+                     decay: float = 0.9, momentum: float = 0.9) -> dict:
+    """Train the capstone CNN with minibatch SGD and momentum; returns the parameters.
 
-    x: (N, 1, 8, 8) in [0, 1]; y: (N,) labels. The learning rate is ``lr * decay**epoch``.
-    Deterministic for a given seed; about 3 CPU seconds for 1,258 images (97% on the rest).
+    x: (N, 1, 8, 8) in [0, 1]; y: (N,) labels. The learning rate is ``lr * decay**epoch``;
+    each step is ``v = momentum * v - rate * grad; param += v``. Deterministic for a given
+    seed; about 4 CPU seconds for 1,258 images, 96.8-99.1% on the held-out 539 (three
+    splits, three seeds). Returns a dict like :func:`init_digits_cnn`'s.
     """
     rng = np.random.default_rng(seed)
     params = init_digits_cnn(seed)
+    velocity = {key: np.zeros_like(value) for key, value in params.items()}
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y)
     for epoch in range(epochs):
@@ -466,7 +469,8 @@ def train_digits_cnn(x, y, seed: int = 0, epochs: int = 15, lr: float = 0.1, bat
             idx = order[start:start + batch_size]
             _, grads = digits_cnn_loss(params, x[idx], y[idx])
             for key in params:
-                params[key] -= step * grads[key]
+                velocity[key] = momentum * velocity[key] - step * grads[key]
+                params[key] += velocity[key]
     return params
 
 
