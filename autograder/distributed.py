@@ -61,6 +61,9 @@ SCHEDULER_CONFIG = {
     # a worker holds only the tasks it is running: a death counts against those alone
     "distributed.scheduler.worker-saturation": 1.0,
 }
+# ... and its workers with (the sampling profiler takes the GIL every 10 ms from the grading
+# thread, which spends its time in short round trips to the sandbox; nobody reads the profile):
+WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
 CONNECT_TIMEOUT_S = 20.0        # reaching an existing scheduler
 WORKERS_TIMEOUT_S = 120.0       # the first worker joining it
 LOCAL_START_TIMEOUT_S = 120.0   # a local cluster's workers starting
@@ -211,7 +214,8 @@ class DaskRunner:
 
     ``DaskRunner(cluster="local:N")`` starts N local worker processes (one thread each,
     on 127.0.0.1); ``DaskRunner(scheduler="tcp://HOST:PORT")`` uses a running cluster.
-    Use it as a context manager (or call :meth:`close`). ``grade_fn``: what the workers call
+    Use it as a context manager (or call :meth:`close`); a script starting a local cluster
+    needs the ``if __name__ == "__main__":`` guard (workers are spawned). ``grade_fn``: what the workers call
     instead of :func:`autograder.engine.grade_notebook` (tests); ``window``: tasks in flight
     (default 4 per worker thread, at least 8).
     """
@@ -254,11 +258,11 @@ class DaskRunner:
         from distributed import Client, LocalCluster
 
         if self.client is None and self.n_local is not None:
-            with dask.config.set(SCHEDULER_CONFIG):
-                try:
+            with dask.config.set({**SCHEDULER_CONFIG, **WORKER_CONFIG}):
+                try:   # (workers log only critical errors: what matters comes back as results)
                     self.cluster = LocalCluster(n_workers=self.n_local, threads_per_worker=1, processes=True,
                                                 host="127.0.0.1", dashboard_address=None, memory_limit=0,
-                                                silence_logs=40, timeout=LOCAL_START_TIMEOUT_S)
+                                                silence_logs=50, timeout=LOCAL_START_TIMEOUT_S)
                 except Exception as exc:  # noqa: BLE001 - any start failure is reported the same way
                     raise ClusterError(f"could not start a local Dask cluster of {self.n_local} workers: "
                                        f"{type(exc).__name__}: {exc}") from None
