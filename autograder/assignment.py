@@ -15,6 +15,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .course import ConfigError
 from .cells import BEGIN_HIDDEN as HIDDEN_BEGIN, has_hidden, is_manual, is_solution, public_part  # noqa: F401
 from .notebook import InvalidSubmission, read_notebook
 from .sandbox import DEFAULT_LIMITS
@@ -115,31 +116,31 @@ def load_config(path: Path) -> dict:
         try:
             data = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"{path}: invalid TOML ({exc})") from None
+            raise ConfigError(f"{path}: invalid TOML ({exc})") from None
     cfg = _merge(DEFAULT_CONFIG, data)
     lim = cfg["limits"]
     for key in DEFAULT_LIMITS:
         if not isinstance(lim[key], (int, float)) or isinstance(lim[key], bool) or lim[key] <= 0:
-            raise ValueError(f"{path}: [limits] {key} must be a positive number, got {lim[key]!r}")
+            raise ConfigError(f"{path}: [limits] {key} must be a positive number, got {lim[key]!r}")
     for key in ("modules", "names"):
         v = cfg["forbidden"].get(key, [])
         if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-            raise ValueError(f"{path}: [forbidden] {key} must be a list of strings, got {v!r}")
+            raise ConfigError(f"{path}: [forbidden] {key} must be a list of strings, got {v!r}")
     probes = cfg.get("probes")
     if not isinstance(probes, dict):
-        raise ValueError(f"{path}: [probes] must be a table of name = \"\"\"code\"\"\" entries")
+        raise ConfigError(f"{path}: [probes] must be a table of name = \"\"\"code\"\"\" entries")
     for name, code in probes.items():
         if not name.isidentifier() or not isinstance(code, str) or len(code) > MAX_PROBE_CHARS:
-            raise ValueError(f"{path}: [probes] {name} must be a string of Python code "
+            raise ConfigError(f"{path}: [probes] {name} must be a string of Python code "
                              f"(at most {MAX_PROBE_CHARS} characters) under an identifier name")
         try:
             ast.parse(code)
         except SyntaxError as exc:
-            raise ValueError(f"{path}: [probes] {name} is not valid Python ({exc.msg}, line {exc.lineno})") from None
+            raise ConfigError(f"{path}: [probes] {name} is not valid Python ({exc.msg}, line {exc.lineno})") from None
     data = (cfg.get("sandbox") or {}).get("data", [])
     if not isinstance(data, list) or not all(isinstance(x, str) and x and "/" not in x and not x.startswith(".")
                                              for x in data):
-        raise ValueError(f"{path}: [sandbox] data must be a list of file names in the data folder, got {data!r}")
+        raise ConfigError(f"{path}: [sandbox] data must be a list of file names in the data folder, got {data!r}")
     return cfg
 
 

@@ -16,8 +16,14 @@ import time
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from autograder.course import ConfigError, Course
+
 USAGE_ERROR = 2
+_COURSE: Course | None = None     # resolved once in main() (--course, or the folder run in)
+
+
+def _course(args=None) -> Course:
+    return _COURSE or Course.locate()
 
 
 class UsageError(Exception):
@@ -40,8 +46,9 @@ def _fmt(x) -> str:
 def cmd_release(args) -> int:
     from autograder import release as rel
 
-    src = Path(args.source_dir) if args.source_dir else rel.SOURCE_DIR
-    dest = Path(args.release_dir) if args.release_dir else rel.RELEASE_DIR
+    course = _course(args)
+    src = Path(args.source_dir) if args.source_dir else course.source
+    dest = Path(args.release_dir) if args.release_dir else course.release
     names = args.assignments or rel.find_assignments(src)
     if not names:
         raise UsageError(f"no assignment found in {src} (expected <ps>/<ps>.ipynb).")
@@ -49,7 +56,7 @@ def cmd_release(args) -> int:
     unknown = [n for n in names if n not in known]
     if unknown:
         raise UsageError(f"unknown assignment(s) {', '.join(unknown)}; the sources in {src} are: {', '.join(known) or 'none'}.")
-    db_url = args.gradebook or rel.default_db_url()
+    db_url = args.gradebook or course.ensure_db_folder()
     for name in names:
         t0 = time.perf_counter()
         try:
@@ -138,6 +145,8 @@ def cmd_check(args) -> int:
         raise UsageError(f"NOTEBOOK={args.notebook!r} does not exist (expected the path of your .ipynb file).")
     try:
         assignment, origin, tmp = _load_for_check(nb_path, args.assignment)
+    except ConfigError:
+        raise                   # a bad grading.toml: the message names the file, the key and the fix
     except (FileNotFoundError, KeyError, ValueError) as exc:
         raise UsageError(f"could not find the assignment of {nb_path.name}: {exc}. Pass --assignment NAME.") from None
     try:
@@ -191,16 +200,16 @@ def _limits(args) -> dict | None:
     return limits or None
 
 
-def _load_for_grade(name: str, source_dir: str | None):
+def _load_for_grade(name: str, source_dir: str | None, course=None):
     from autograder.assignment import load_assignment
 
-    src = Path(source_dir) if source_dir else ROOT / "solutions"
+    src = Path(source_dir) if source_dir else (course or _COURSE or Course.locate()).source
     if not (src / name / f"{name}.ipynb").is_file():
         from autograder.release import find_assignments
 
         raise UsageError(f"unknown assignment {name!r}: no {src / name / (name + '.ipynb')}; "
                          f"known: {', '.join(find_assignments(src)) or 'none'}.")
-    return load_assignment(name, source_dir=src) if source_dir else load_assignment(name)
+    return load_assignment(name, source_dir=src)
 
 
 def _require_isolation(insecure: bool) -> None:
@@ -274,7 +283,8 @@ def _autograded_root(db_url):
         return None
     from autograder import gradebook as nbgb
 
-    return nbgb.autograded_dir() if db_url == nbgb.default_db_url() else None
+    course = _COURSE or Course.locate()
+    return course.autograded if db_url == course.db_url else None
 
 
 def _print_paths(paths, out_dir) -> None:
@@ -318,7 +328,7 @@ def cmd_grade(args) -> int:
             _require_isolation(True)
     else:
         _require_isolation(args.insecure)
-    out_dir = Path(args.out) if args.out else ROOT / "build" / "grades" / assignment.name
+    out_dir = Path(args.out) if args.out else _course(args).grades_for(assignment.name)
     db_url = None if args.no_gradebook else (args.gradebook or _default_db())
     from autograder.distributed import ClusterError
 
@@ -338,7 +348,7 @@ def cmd_report(args) -> int:
     from autograder.batch import BatchError, refresh_folder
 
     assignment = _load_for_grade(args.assignment, args.source_dir)
-    out_dir = Path(args.out) if args.out else ROOT / "build" / "grades" / assignment.name
+    out_dir = Path(args.out) if args.out else _course(args).grades_for(assignment.name)
     db_url = None if args.no_gradebook else (args.gradebook or _default_db())
     try:
         paths = refresh_folder(assignment, out_dir, db_url)
@@ -351,9 +361,7 @@ def cmd_report(args) -> int:
 
 
 def _default_db() -> str:
-    from autograder.release import default_db_url
-
-    return default_db_url()
+    return (_COURSE or Course.locate()).ensure_db_folder()
 
 
 # ---------------------------------------------------------------- demo
@@ -364,11 +372,12 @@ def cmd_demo(args) -> int:
     from autograder.samples import build_samples
 
     _require_isolation(args.insecure)
-    names = rel.find_assignments(rel.SOURCE_DIR)
+    course = _course(args)
+    names = rel.find_assignments(course.source)
     if not names:
-        raise UsageError(f"no assignment in {rel.SOURCE_DIR}: nothing to demonstrate.")
-    _say(f"== 1. release {', '.join(names)} into exercises/")
-    demo = ROOT / "build" / "demo"
+        raise UsageError(f"no assignment in {course.source}: nothing to demonstrate.")
+    _say(f"== 1. release {', '.join(names)} into {_rel(course.release)}/")
+    demo = course.build / "demo"
     for old in (demo / "gradebook.db", demo / "grades", demo / "submissions"):  # a fresh demo every time
         if old.is_dir():
             shutil.rmtree(old)
@@ -381,15 +390,15 @@ def cmd_demo(args) -> int:
         return code
     status = 0
     for name in (args.assignments or names):
-        released = rel.RELEASE_DIR / name / f"{name}.ipynb"
-        source = rel.SOURCE_DIR / name / f"{name}.ipynb"
+        released = course.release / name / f"{name}.ipynb"
+        source = course.source / name / f"{name}.ipynb"
         subs_dir = demo / "submissions" / name
         _say(f"\n== 2. sample submissions of {name} -> {_rel(subs_dir)}")
         build_samples(source, released, subs_dir)
         for kind in sorted(p.name for p in subs_dir.iterdir()):
             _say(f"   {kind}/{released.name}")
         _say(f"\n== 3. cnn-course grade {name} {_rel(subs_dir)}")
-        assignment = _load_for_grade(name, None)
+        assignment = _load_for_grade(name, None, course)
         out_dir = demo / "grades" / name
         results, paths = run_grade(assignment, subs_dir, out_dir, args, db_url)
         print_table(results)
@@ -402,7 +411,7 @@ def cmd_demo(args) -> int:
 
 
 def _grades_root() -> Path:
-    return ROOT / "build" / "grades"
+    return (_COURSE or Course.locate()).grades
 
 
 def cmd_export(args) -> int:
@@ -443,7 +452,7 @@ def cmd_gradescope(args) -> int:
     from autograder.gradescope import GradescopeError, build_autograder_zip
 
     _load_for_grade(args.assignment, args.source_dir)  # a clear error for an unknown assignment
-    out = Path(args.out) if args.out else ROOT / "build" / "gradescope" / f"{args.assignment}-autograder.zip"
+    out = Path(args.out) if args.out else _course(args).build / "gradescope" / f"{args.assignment}-autograder.zip"
     try:
         info = build_autograder_zip(args.assignment, out, source_dir=Path(args.source_dir) if args.source_dir else None)
     except GradescopeError as exc:
@@ -457,7 +466,7 @@ def cmd_similarity(args) -> int:
     from autograder import similarity as sim
     from autograder.batch import BatchError
 
-    template = Path(args.template) if args.template else ROOT / "exercises" / args.assignment / f"{args.assignment}.ipynb"
+    template = Path(args.template) if args.template else _course(args).release / args.assignment / f"{args.assignment}.ipynb"
     if not template.is_file():
         raise UsageError(f"no released template {template}: run `cnn-course release {args.assignment}` or pass --template.")
     if not Path(args.submissions).exists():
@@ -470,7 +479,7 @@ def cmd_similarity(args) -> int:
         raise UsageError(str(exc)) from None
     if len(codes) < 2:
         raise UsageError(f"found {len(codes)} readable submission(s) in {args.submissions}; at least 2 are needed.")
-    out = Path(args.out) if args.out else ROOT / "build" / "similarity" / args.assignment
+    out = Path(args.out) if args.out else _course(args).build / "similarity" / args.assignment
     info = sim.write_similarity(args.assignment, codes, out, template=template_src, top=args.top, notes=notes)
     for n in notes:
         _say(f"note: {n}", file=sys.stderr)
@@ -499,6 +508,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Examples:\n  cnn-course release\n  cnn-course check exercises/ps1_convolution/ps1_convolution.ipynb\n"
                "  cnn-course grade ps1_convolution submissions.zip --out build/grades/ps1_convolution\n  cnn-course demo",
         formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--course", metavar="DIR",
+                   help="the course folder (holding nbgrader_config.py); default: the folder run in, or the "
+                        "nearest parent with nbgrader_config.py")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     r = sub.add_parser("release", help="build exercises/<assignment>/ from solutions/ with nbgrader (and check it)")
@@ -608,14 +620,18 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return USAGE_ERROR
+    global _COURSE
     try:
+        _COURSE = Course.locate(getattr(args, "course", None))
         return int(args.func(args) or 0)
-    except UsageError as exc:
+    except (UsageError, ConfigError) as exc:
         _say(f"cnn-course {args.command}: error: {exc}", file=sys.stderr)
         return USAGE_ERROR
     except KeyboardInterrupt:
         _say("interrupted", file=sys.stderr)
         return 130
+    finally:
+        _COURSE = None
 
 
 if __name__ == "__main__":

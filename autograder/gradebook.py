@@ -25,24 +25,24 @@ from pathlib import Path
 from autograder.cells import is_manual, is_solution, nbgrader_of
 from autograder.results import MISSING, SubmissionResult, fmt_num
 
-COURSE_ID = "cnn-course"
-ROOT = Path(__file__).resolve().parents[1]
-NBGRADER_CONFIG = ROOT / "nbgrader_config.py"
+from autograder.course import COURSE_ID, Course  # noqa: E402
 
 
 # ---------------------------------------------------------------- configuration
 
 
-def nbgrader_config(course_root: Path, source: str, release: str, db_url: str):
-    """nbgrader's config: the repo's ``nbgrader_config.py`` with the folders pointed at ``course_root``."""
+def nbgrader_config(course_root: Path, source: str, release: str, db_url: str, config_file: Path | None = None):
+    """nbgrader's config: the course's ``nbgrader_config.py`` (``config_file``; default: the
+    course the command runs in) with the folders pointed at ``course_root``."""
     from traitlets.config import Config
     from traitlets.config.loader import PyFileConfigLoader
 
     from autograder.cells import BEGIN_HIDDEN, CODE_STUB, END_HIDDEN, TEXT_STUB
 
     cfg = Config()
-    if NBGRADER_CONFIG.is_file():
-        cfg.merge(PyFileConfigLoader(NBGRADER_CONFIG.name, path=str(NBGRADER_CONFIG.parent)).load_config())
+    config_file = config_file if config_file is not None else Course.locate().config_file
+    if config_file is not None and Path(config_file).is_file():
+        cfg.merge(PyFileConfigLoader(Path(config_file).name, path=str(Path(config_file).parent)).load_config())
     cfg.CourseDirectory.root = str(course_root)
     cfg.CourseDirectory.source_directory = source
     cfg.CourseDirectory.release_directory = release
@@ -58,27 +58,14 @@ def nbgrader_config(course_root: Path, source: str, release: str, db_url: str):
     return cfg
 
 
-def _course_value(key: str):
-    if not NBGRADER_CONFIG.is_file():
-        return None
-    from traitlets.config.loader import PyFileConfigLoader
-
-    cfg = PyFileConfigLoader(NBGRADER_CONFIG.name, path=str(NBGRADER_CONFIG.parent)).load_config()
-    return cfg.CourseDirectory.get(key)
-
-
 def default_db_url() -> str:
-    """The gradebook of ``nbgrader_config.py`` (``build/gradebook.db``), its folder created."""
-    url = _course_value("db_url") or "sqlite:///" + str(ROOT / "build" / "gradebook.db")
-    if url.startswith("sqlite:///"):
-        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    return url
+    """The gradebook of the course (its ``nbgrader_config.py``; ``build/gradebook.db``), its folder created."""
+    return Course.locate().ensure_db_folder()
 
 
 def autograded_dir() -> Path:
-    """nbgrader's autograded folder of the course (``build/nbgrader/autograded``)."""
-    value = _course_value("autograded_directory") or "autograded"
-    return ROOT / value
+    """nbgrader's autograded folder of the course (``build/nbgrader/autograded`` here)."""
+    return Course.locate().autograded
 
 
 def use_in_process_alembic_head() -> None:

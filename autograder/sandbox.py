@@ -364,8 +364,9 @@ class Sandbox:
             "CNN_COURSE_SANDBOX": "1",
             "LANG": "C.UTF-8",
         }
-        data = os.environ.get("CNN_COURSE_DATA") or str(REPO / ".data")
-        env["CNN_COURSE_DATA"] = os.path.realpath(data)
+        from autograder.tools.data import data_dir   # the one definition, shared with the student's tools
+
+        env["CNN_COURSE_DATA"] = os.path.realpath(data_dir())
         env["KERAS_HOME"] = "/tmp/work/.keras"   # the grader's Keras cache (datasets!) is never shared
         return env
 

@@ -181,3 +181,43 @@ def test_ps1_samples(tmp_path):
     assert 0 < float(rows["partly"]["score"]) < float(full)
     assert rows["blank"]["score"] == "0" and rows["cheating"]["score"] == "0"
     assert rows["broken"]["status"] == "invalid"
+
+
+def test_user_errors_are_one_line_with_exit_status_2(tmp_path, capsys):
+    """A bad grading.toml, an unknown assignment, a course folder that is not one: one line
+    naming the file, the key and the fix; exit 2; no traceback."""
+    from autograder.samples import TOY_NAME, write_toy_source
+    src = tmp_path / "solutions"
+    nb = write_toy_source(src)
+    (nb.parent / "grading.toml").write_text("[limits]\ncpu_per_test = -1\n")
+    (tmp_path / "subs" / "ada").mkdir(parents=True)
+    code = cli.main(["grade", TOY_NAME, str(tmp_path / "subs"), "--source-dir", str(src), "--out", str(tmp_path / "o"),
+                     "--no-gradebook"])
+    err = capsys.readouterr().err
+    assert code == 2 and "grading.toml" in err and "cpu_per_test" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    code = cli.main(["grade", "ps9_nope", str(tmp_path / "subs"), "--source-dir", str(src)])
+    err = capsys.readouterr().err
+    assert code == 2 and "unknown assignment 'ps9_nope'" in err and TOY_NAME in err
+    code = cli.main(["--course", str(tmp_path / "subs"), "release"])
+    err = capsys.readouterr().err
+    assert code == 2 and "not a course folder" in err and "nbgrader_config.py" in err
+    write_toy_source(src)                       # a good grading.toml again
+    code = cli.main(["grade", TOY_NAME, str(tmp_path / "subs"), "--source-dir", str(src), "--late-penalty", "soon",
+                     "--no-gradebook", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and "late" in err
+
+
+def test_commands_act_on_the_course_folder_they_run_in(tmp_path, monkeypatch):
+    from autograder.course import Course
+    course = tmp_path / "course"
+    (course / "sub" / "deeper").mkdir(parents=True)
+    (course / "nbgrader_config.py").write_text("c = get_config()\nc.CourseDirectory.source_directory = 'src'\n"
+                                               "c.CourseDirectory.release_directory = 'rel'\n")
+    monkeypatch.chdir(course / "sub" / "deeper")
+    found = Course.locate()
+    assert found.root == course.resolve() and found.source == (course / "src").resolve()
+    assert found.release == (course / "rel").resolve()
+    assert found.db_url == "sqlite:///" + str(course.resolve() / "build" / "gradebook.db")
+    assert Course.locate(course).root == course.resolve()
