@@ -31,7 +31,7 @@ help:
 	@echo "make install   create .venv with the project (editable) and prepare offline data"
 	@echo "make install-student  create .venv-student: what a student gets (no reference library)"
 	@echo "make bench     print speed ratios measured in one run"
-	@echo "make release   regenerate exercises/ from the instructor sources in solutions/"
+	@echo "make release   run each solutions/<ps>/build_notebook.py, then regenerate exercises/ from solutions/"
 	@echo "make lectures  execute every lecture notebook in course/"
 	@echo "make clean     remove build outputs"
 
@@ -76,6 +76,7 @@ bench: install
 	@for f in tests/bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 release: install
+	@for f in solutions/*/build_notebook.py; do $(BIN)/python $$f || exit 1; done
 	$(BIN)/cnn-course release
 
 demo: install

@@ -53,6 +53,11 @@ class NotebookSource:
         return (textwrap.dedent(text) if self.dedent else text).strip("\n")
 
     def _add(self, cell, cid: str, nbgrader: dict | None):
+        """Every cell has an explicit, stable id: inserting a cell never renames the others."""
+        if not isinstance(cid, str) or not cid or any(c.id == cid for c in self.cells):
+            raise ValueError(f"cell id {cid!r} is empty or already used: give every cell its own stable id")
+        if nbgrader is not None and nbgrader.get("grade_id") and nbgrader["grade_id"] != cid:
+            raise ValueError(f"cell {cid!r}: its grade_id {nbgrader['grade_id']!r} differs from its id")
         cell.id = cid
         if nbgrader is not None:
             cell.metadata["nbgrader"] = dict(nbgrader)

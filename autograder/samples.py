@@ -16,7 +16,6 @@ solutions is ever committed outside ``solutions/``:
 from __future__ import annotations
 
 import ast
-import hashlib
 import copy
 import json
 import textwrap
@@ -194,72 +193,52 @@ def build_samples(source_nb_path: Path | str, released_nb_path: Path | str, out_
 TOY_NAME = "toy_add"
 
 
-def _cell(kind: str, source: str, grade_id: str | None = None, points: float = 0, locked=None):
-    src = textwrap.dedent(source).strip("\n")
-    if kind == "markdown":
-        cell = nbformat.v4.new_markdown_cell(src)
-    else:
-        cell = nbformat.v4.new_code_cell(src)
-    if grade_id:
-        meta = {"schema_version": 3, "grade_id": grade_id, "grade": kind == "test",
-                "solution": kind == "solution", "locked": kind in ("test", "setup")}
-        if kind == "test":
-            meta["points"] = points
-        cell.metadata["nbgrader"] = meta
-    cell["id"] = grade_id or "md-" + hashlib.sha1(src.encode()).hexdigest()[:8]
-    return cell
-
-
 def toy_source_notebook():
-    """A two-function assignment (``add``, ``scale``) with public and hidden tests: 6 points."""
-    cells = [
-        _cell("markdown", "# Toy assignment\nTwo tiny functions to exercise the grader."),
-        _cell("setup", """
-            import numpy as np
-            from autograder.tools import assert_close, assert_equal, assert_raises
-            """, "setup"),
-        _cell("solution", '''
-            def add(a, b):
-                """Element-wise sum of two arrays of the same shape (any shape)."""
-                ### BEGIN SOLUTION
-                a, b = np.asarray(a), np.asarray(b)
-                if a.shape != b.shape:
-                    raise ValueError(f"a and b must have the same shape, got {a.shape} and {b.shape}")
-                return a + b
-                ### END SOLUTION
-            ''', "add"),
-        _cell("test", """
-            assert_equal(add(2, 3), np.array(5), name="add(2, 3)")
-            """, "test_add_public", 1),
-        _cell("test", """
-            ### BEGIN HIDDEN TESTS
-            rng_hidden = np.random.default_rng(7)
-            xh, yh = rng_hidden.normal(size=(3, 4)), rng_hidden.normal(size=(3, 4))
-            assert_close(add(xh, yh), xh + yh, rtol=1e-12, atol=0, name="add(x, y)")
-            assert_raises(ValueError, add, np.ones(2), np.ones(3))
-            ### END HIDDEN TESTS
-            """, "test_add_hidden", 2),
-        _cell("solution", '''
-            def scale(x, k):
-                """Multiply array ``x`` (any shape) by the number ``k``; same shape back."""
-                ### BEGIN SOLUTION
-                return np.asarray(x) * k
-                ### END SOLUTION
-            ''', "scale"),
-        _cell("test", """
-            assert_close(scale(np.arange(3.0), 2.0), np.array([0.0, 2.0, 4.0]), rtol=0, atol=0, name="scale(arange(3), 2)")
-            """, "test_scale_public", 1),
-        _cell("test", """
-            ### BEGIN HIDDEN TESTS
-            secret_factor_hidden = -3.5
-            assert_close(scale(np.eye(3), secret_factor_hidden), -3.5 * np.eye(3), rtol=1e-12, atol=0, name="scale(eye(3), -3.5)")
-            ### END HIDDEN TESTS
-            """, "test_scale_hidden", 2),
-    ]
-    nb = nbformat.v4.new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
-    nb.metadata["language_info"] = {"name": "python"}
-    return nb
+    """A two-function assignment (``add``, ``scale``) with public and hidden tests: 6 points.
+
+    Written with the exercises' builder dialect (:class:`autograder.authoring.NotebookSource`)."""
+    from autograder.authoring import NotebookSource
+
+    nb = NotebookSource()
+    nb.md("md-title", "# Toy assignment\nTwo tiny functions to exercise the grader.")
+    nb.setup("setup", """
+        import numpy as np
+        from autograder.tools import assert_close, assert_equal, assert_raises
+        """)
+    nb.solution("add", '''
+        def add(a, b):
+            """Element-wise sum of two arrays of the same shape (any shape)."""
+            ### BEGIN SOLUTION
+            a, b = np.asarray(a), np.asarray(b)
+            if a.shape != b.shape:
+                raise ValueError(f"a and b must have the same shape, got {a.shape} and {b.shape}")
+            return a + b
+            ### END SOLUTION
+        ''')
+    nb.test("test_add_public", 1, """
+        assert_equal(add(2, 3), np.array(5), name="add(2, 3)")
+        """)
+    nb.hidden("test_add_hidden", 2, """
+        rng_hidden = np.random.default_rng(7)
+        xh, yh = rng_hidden.normal(size=(3, 4)), rng_hidden.normal(size=(3, 4))
+        assert_close(add(xh, yh), xh + yh, rtol=1e-12, atol=0, name="add(x, y)")
+        assert_raises(ValueError, add, np.ones(2), np.ones(3))
+        """)
+    nb.solution("scale", '''
+        def scale(x, k):
+            """Multiply array ``x`` (any shape) by the number ``k``; same shape back."""
+            ### BEGIN SOLUTION
+            return np.asarray(x) * k
+            ### END SOLUTION
+        ''')
+    nb.test("test_scale_public", 1, """
+        assert_close(scale(np.arange(3.0), 2.0), np.array([0.0, 2.0, 4.0]), rtol=0, atol=0, name="scale(arange(3), 2)")
+        """)
+    nb.hidden("test_scale_hidden", 2, """
+        secret_factor_hidden = -3.5
+        assert_close(scale(np.eye(3), secret_factor_hidden), -3.5 * np.eye(3), rtol=1e-12, atol=0, name="scale(eye(3), -3.5)")
+        """)
+    return nb.build()
 
 
 TOY_GRADING_TOML = """\
