@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from solutions.conv import (_array, _check_conv_args, _float_dtype, _out_size, _pair,  # noqa: F401
+from solutions.conv import (pool_args, _array, _check_conv_args, _float_dtype, _out_size, _pair,  # noqa: F401
                             conv2d, pool2d)
 
 __all__ = [
@@ -177,18 +177,7 @@ _POOL_MODES = ("max", "avg", "sum")
 
 
 def _check_pool_args(dout, x, k, stride, mode):
-    x = np.asarray(x)
-    if x.ndim < 2:
-        raise ValueError(f"x must have at least 2 axes (..., H, W), got shape {x.shape}")
-    if x.dtype == bool or not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
-        raise TypeError(f"x must be a real numeric array, got dtype {x.dtype}")
-    if mode not in _POOL_MODES:
-        raise ValueError(f"mode must be one of {_POOL_MODES}, got {mode!r}")
-    kh, kw = _pair(k, "k", 1)
-    sh, sw = _pair(k if stride is None else stride, "stride", 1)
-    H, W = x.shape[-2:]
-    Ho = _out_size(H, kh, 0, 0, sh, "the height")
-    Wo = _out_size(W, kw, 0, 0, sw, "the width")
+    x, (kh, kw), (sh, sw), (Ho, Wo) = pool_args(x, k, stride, mode)      # the forward pass's own checks
     dtype = _float_dtype(x)
     dout = _check_dout(dout, x.shape[:-2] + (Ho, Wo), dtype, "pool2d")
     return dout, np.ascontiguousarray(x, dtype=dout.dtype), (kh, kw), (sh, sw), (Ho, Wo)

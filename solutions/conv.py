@@ -262,13 +262,11 @@ def conv2d_naive(x, w, b=None, stride=1, padding=0) -> np.ndarray:
 _POOL_MODES = ("max", "avg", "sum")
 
 
-def pool2d(x, k, stride=None, mode="max") -> np.ndarray:
-    """Max, average or sum pooling over the last two axes of ``x`` (..., H, W).
+def pool_args(x, k, stride, mode):
+    """Check pooling arguments; return ``(x, (kh, kw), (sh, sw), (H', W'))`` (x as an array).
 
-    k: int or (kh, kw); stride: int or (sh, sw), defaults to k (non-overlapping
-    windows); no padding, so windows that would run past the edge are dropped.
-    Returns (..., H', W') with H' = floor((H - kh) / sh) + 1.
-    """
+    Shared by :func:`pool2d` and its backward pass, so both refuse the same inputs with the
+    same messages."""
     x = np.asarray(x)
     if x.ndim < 2:
         raise ValueError(f"x must have at least 2 axes (..., H, W), got shape {x.shape}")
@@ -281,6 +279,17 @@ def pool2d(x, k, stride=None, mode="max") -> np.ndarray:
     H, W = x.shape[-2:]
     Ho = _out_size(H, kh, 0, 0, sh, "the height")
     Wo = _out_size(W, kw, 0, 0, sw, "the width")
+    return x, (kh, kw), (sh, sw), (Ho, Wo)
+
+
+def pool2d(x, k, stride=None, mode="max") -> np.ndarray:
+    """Max, average or sum pooling over the last two axes of ``x`` (..., H, W).
+
+    k: int or (kh, kw); stride: int or (sh, sw), defaults to k (non-overlapping
+    windows); no padding, so windows that would run past the edge are dropped.
+    Returns (..., H', W') with H' = floor((H - kh) / sh) + 1.
+    """
+    x, (kh, kw), (sh, sw), (Ho, Wo) = pool_args(x, k, stride, mode)
     xf = np.ascontiguousarray(x, dtype=_float_dtype(x))
     *lead, _, _ = xf.shape
     st = xf.strides
