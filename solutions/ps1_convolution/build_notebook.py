@@ -82,6 +82,10 @@ grade these answers; about a quarter of the points are on them.
 `np.correlate` (using them costs the points of that function). `np.lib.stride_tricks`
 (`sliding_window_view`, `as_strided`) is allowed. Do not change the names or signatures of
 the functions.
+
+**Run time.** The whole notebook, completed, runs in full mode (there is no other:
+`CNN_COURSE_FAST` changes nothing here) in about 0.2 min: measured 13 s on 2 CPU cores of a
+shared machine under load, with the instructor's solutions.
 """)
 
 setup("setup", """

@@ -5,6 +5,7 @@ below, then ``.venv/bin/cnn-course release ps2_shapes``. tests/test_ps2_notebook
 that the committed notebook is what this script writes. Cell ids are fixed (grade_id, or
 the cell's position) so that rebuilding changes only what was edited.
 """
+import re
 from pathlib import Path
 
 
@@ -15,14 +16,20 @@ NB = NotebookSource(dedent=False)
 cells = NB.cells
 
 
+def _slug(text, prefix, line=0):
+    """A stable cell id from the words of one line of the cell (inserting a cell renames no other)."""
+    words = re.findall(r"[a-z0-9]+", text.strip().splitlines()[line].lower())
+    return prefix + "-" + "-".join(w for w in words if not w.isdigit())[:40].strip("-")
+
+
 def md(text):
-    NB.md(f"md-{len(cells):02d}", text)
+    NB.md(_slug(text, "md"), text)
 
 
 def code(text, **nb):
     meta = {"schema_version": 3, "grade": False, "solution": False, "locked": False, "task": False}
     meta.update(nb)
-    NB.code(nb.get("grade_id", f"code-{len(cells):02d}").replace("_", "-"), text, meta)
+    NB.code(nb.get("grade_id") or _slug(text, "demo", line=-1), text, meta)
 
 
 def setup(text, grade_id):
@@ -71,6 +78,10 @@ Conventions used throughout (the same as Keras):
   after flattening it is `(n,)`;
 * a network is a list of **layer dicts**, such as
   `{"type": "conv", "filters": 32, "kernel_size": 3, "activation": "relu"}`.
+
+**Run time.** The whole notebook, completed, runs in full mode (there is no other:
+`CNN_COURSE_FAST` changes nothing here) in about 0.5 min: measured 31 s on 2 CPU cores of a
+shared machine under load, with the instructor's solutions.
 ''')
 
 setup('''
