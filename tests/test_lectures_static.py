@@ -6,7 +6,9 @@
 - no lecture imports the reference library (students do not have it);
 - no lecture downloads anything at run time (dataset loaders, pretrained weights, URLs,
   scikit-image data that is not shipped with the package);
-- every erratum of the source lectures is corrected where the index says it is.
+- every erratum of the source lectures is corrected where the index says it is;
+- lectures 01-07 state their measured full-mode time and how to turn fast mode on, and the
+  index lists the measured times.
 """
 from __future__ import annotations
 
@@ -52,8 +54,9 @@ def _text(nb) -> str:
     return "\n".join(c.source for c in nb.cells)
 
 
-def test_index_has_seven_lectures():
-    assert len(INDEX) == 7, f"course/README.md should index 7 lectures, found {len(INDEX)}: {sorted(INDEX)}"
+def test_index_has_the_seven_lectures():
+    first_seven = [s for s in INDEX if s[:2] <= "07"]
+    assert len(first_seven) == 7, f"course/README.md should index lectures 01-07, found {sorted(INDEX)}"
     assert sorted(INDEX) == list(INDEX), "lectures in course/README.md should be listed in order"
 
 
@@ -136,6 +139,10 @@ ERRATA = {
     "same padding: TF bottom/right, PyTorch symmetric": ("02_padding_stride_shapes", ["bottom", "symmetric", 'padding="same"', "stride > 1"]),
     "VGG16 138 million": ("06_architectures", ["million"]),
     ".h5 is HDF5": ("04_mnist_cnn_keras", ["HDF5", "to_categorical"]),
+    "one 9x9 kernel is four 3x3 layers, not two": ("06_architectures", ["9x9", "**four**", "[3, 3, 3, 3]"]),
+    "shear_range is degrees, RandomShear a factor": ("07_transfer_learning", ["angle in degrees", "shear **factor**",
+                                                                              "make_augmenter"]),
+    "AlexNet: 224 with padding 2 gives 55, 'same' cannot": ("06_architectures", ["padding=2", "cannot give 55"]),
 }
 
 
@@ -148,3 +155,20 @@ def test_erratum_corrected(erratum):
     text = _text(_read(path))
     missing = [n for n in needles if n not in text]
     assert not missing, f"{stem} should correct '{erratum}' but does not mention {missing}"
+
+
+FIRST_SEVEN = [p for p in NOTEBOOKS if p.stem[:2] <= "07"]
+
+
+@pytest.mark.parametrize("path", FIRST_SEVEN, ids=lambda p: p.stem)
+def test_states_full_mode_time_and_fast_mode(path):
+    """The first cell says how long full mode took (measured) and how to start Jupyter in fast mode."""
+    first = _read(path).cells[0].source
+    assert "CNN_COURSE_FAST=1 jupyter lab" in first, f"{path.name}: say how to turn fast mode on"
+    assert re.search(r"[Ff]ull mode[^.]*measured[^.]*\d+(\.\d+)? min", first), (
+        f"{path.name}: state the measured full-mode time (e.g. 'Full mode: measured 3.7 min ...')")
+    readme = README.read_text(encoding="utf-8")
+    assert "CNN_COURSE_FAST=1 jupyter lab" in readme and "make lectures-full" in readme
+    row = next((line for line in readme.splitlines() if line.startswith("| ") and f"`{path.stem}`" in line
+                and "min" in line), None)
+    assert row, f"course/README.md should list the measured full-mode time of {path.stem}"
