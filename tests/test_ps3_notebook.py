@@ -27,6 +27,7 @@ def test_source_notebook_runs_in_fast_mode(monkeypatch, capsys):
 
     monkeypatch.setenv("CNN_COURSE_FAST", "1")
     monkeypatch.setenv("CNN_COURSE_NO_PROGRESS", "1")
+    monkeypatch.chdir(SOURCE.parent)          # as Jupyter does: run_probe reads grading.toml there
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     # run_student executes in __main__'s namespace: give the notebook a module of its own.
