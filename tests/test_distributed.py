@@ -188,6 +188,13 @@ def real_cluster(tmp_path):
         start(f"worker{i}", "worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--no-dashboard",
               "--memory-limit", "0", "--name", f"w{i}", "--death-timeout", "30")
     try:
+        from distributed import Client
+
+        with Client(address, timeout=30, set_as_default=False) as c:   # both workers joined, on 127.0.0.1 only
+            c.wait_for_workers(2, timeout=90)
+            workers = c.scheduler_info(n_workers=-1)["workers"]
+        where = sorted([a for a in workers] + [w.get("nanny") or "" for w in workers.values()])
+        assert len(workers) == 2 and all(a.startswith("tcp://127.0.0.1:") for a in where), where
         yield {"address": address, "scheduler": sched, "logs": logs}
     finally:
         for p in reversed(procs):
