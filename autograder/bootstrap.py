@@ -21,7 +21,7 @@ the repository). In order it:
 On failure it writes ``BOOTFAIL <reason>`` to ``out_fd`` (the grader's answer pipe, which
 sandbox.py reports) and exits with status 70. The pure parts (:func:`validate`,
 :func:`mount_plan`, :func:`set_rlimits`) are unit-tested without root in
-tests/test_bootstrap.py.
+tests/engine/test_bootstrap.py.
 """
 import ctypes
 import json

@@ -471,6 +471,17 @@ def describe_exception(exc: BaseException) -> dict:
     }
 
 
+def quiet_progress_monitor() -> None:
+    """tqdm starts a monitor thread with its first progress bar; the grader would take that
+    thread for one the student left running and restart the sandbox after every training
+    test (4 of 5 sandbox starts of a ps3 submission). Progress bars need no monitor here."""
+    try:
+        import tqdm
+    except ImportError:
+        return
+    tqdm.tqdm.monitor_interval = 0
+
+
 def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     in_fd, out_fd = int(argv[0]), int(argv[1])
@@ -481,6 +492,7 @@ def main(argv=None) -> None:
     forb = config.get("forbidden", {})
     install_forbidden(forb.get("modules", []), forb.get("names", []))
     install_notebook_stubs()
+    quiet_progress_monitor()
     w = Worker(in_fd, out_fd, config)
     w.seed(int(config.get("seed", 0)))
     w.send({"ev": "ready", "pid": os.getpid()})

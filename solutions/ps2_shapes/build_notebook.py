@@ -1,7 +1,7 @@
 """Builds ps2_shapes.ipynb, the instructor source of problem set 2 (nbgrader schema 3).
 
 Run ``.venv/bin/python solutions/ps2_shapes/build_notebook.py`` after editing the cells
-below, then ``.venv/bin/cnn-course release ps2_shapes``. tests/test_ps2_notebook.py checks
+below, then ``.venv/bin/cnn-course release ps2_shapes``. tests/exercises/test_ps2_notebook.py checks
 that the committed notebook is what this script writes. Cell ids are fixed (grade_id, or
 the cell's position) so that rebuilding changes only what was edited.
 """

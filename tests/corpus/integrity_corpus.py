@@ -3,7 +3,7 @@ notebook styles that extraction used to misgrade, and oversized or malformed sub
 
 Same ``Case`` shape as engine_corpus.py (expected status, per-test statuses, score). A cheater
 never scores more than an honest wrong submission of the same functions; a correct notebook
-written in any of these styles gets full marks. Graded by tests/test_extraction.py.
+written in any of these styles gets full marks. Graded by tests/engine/test_extraction.py.
 """
 from __future__ import annotations
 

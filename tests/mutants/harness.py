@@ -1,7 +1,7 @@
 """Run an assignment's source notebook in-process, optionally with solution cells replaced.
 
-Shared by the ps1 and ps2 notebook and mutant tests (tests/test_ps*_notebook.py,
-tests/test_ps*_mutants.py); each assignment's constants (its name, graded functions and
+Shared by the ps1 and ps2 notebook and mutant tests (tests/exercises/test_ps*_notebook.py,
+tests/exercises/test_ps*_mutants.py); each assignment's constants (its name, graded functions and
 mutants file) are in tests/mutants/<ps>/harness.py, which makes an ``Assignment`` of them.
 The notebook's code cells run in one namespace in order, the way Jupyter runs them (lines
 starting with ``%`` or ``!`` are skipped); each test cell's outcome is recorded instead of

@@ -11,7 +11,7 @@ import pytest
 from autograder import release as rel
 from autograder.samples import TOY_NAME, write_toy_source
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ASSIGNMENTS = rel.find_assignments(ROOT / "solutions")
 
 pytestmark = pytest.mark.xdist_group(name="release")

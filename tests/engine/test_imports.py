@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PKG = ROOT / "autograder"
 LAZY_CYCLES_ALLOWED: set = set()   # frozensets of module names, each with a reason in a comment
 

@@ -18,7 +18,7 @@ from autograder.assignment import load_assignment
 from autograder.forbidden import analyze
 from autograder.notebook import CAPS, InvalidSubmission, extract_student_code, parse_notebook, read_notebook
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "corpus"))
 import integrity_corpus as IC  # noqa: E402
 import engine_corpus as C  # noqa: E402

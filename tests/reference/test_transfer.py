@@ -325,7 +325,7 @@ _BACKEND_SCRIPT = textwrap.dedent("""
 
 def _run_backend(backend, extra_path=None):
     env = dict(os.environ, KERAS_BACKEND=backend, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, extra_path, env.get("PYTHONPATH")) if p)
     return subprocess.run([sys.executable, "-c", _BACKEND_SCRIPT], env=env, capture_output=True, text=True,
                           timeout=300)

@@ -17,7 +17,7 @@ import pytest
 from autograder.assignment import load_assignment
 from autograder.engine import grade_notebook, isolation_available
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "solutions" / "ps3_lenet" / "ps3_lenet.ipynb"
 RELEASED = ROOT / "exercises" / "ps3_lenet" / "ps3_lenet.ipynb"
 

@@ -5,7 +5,7 @@ attack surface), and none is sent that the worker does not know. Read from the s
 import ast
 from pathlib import Path
 
-PKG = Path(__file__).resolve().parents[1] / "autograder"
+PKG = Path(__file__).resolve().parents[2] / "autograder"
 EXPECTED = {"load", "call", "run", "getattr", "setattr", "len", "iter", "getitem", "contains", "repr", "str",
             "threads", "release"}
 

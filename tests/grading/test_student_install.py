@@ -22,7 +22,7 @@ import pytest
 from autograder import release as rel
 from autograder.samples import TOY_NAME, correct_notebook, write_toy_source
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(name="student_install")]
 
 

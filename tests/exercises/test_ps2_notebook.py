@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]   # tests/
 sys.path.insert(0, str(HERE / "mutants"))        # tests/mutants/harness.py and ps2/harness.py
 from ps2.harness import H  # noqa: E402
 

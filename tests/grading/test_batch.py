@@ -1,6 +1,6 @@
 """Batch grading plumbing (finding submissions, zips, outputs, gradebook) with a fake engine.
 
-The real engine is exercised end to end in tests/test_cli.py; here a fake ``grade_fn``
+The real engine is exercised end to end in tests/grading/test_cli.py; here a fake ``grade_fn``
 makes the tests fast and lets them check every output exactly.
 """
 from __future__ import annotations
@@ -248,7 +248,7 @@ def test_gradebook_records_scores_and_regrades_in_place(tmp_path):
         assert gb.find_submission(NAME, "bob").score == 3.0  # the regrade is what nbgrader sees
         assert gb.find_submission(NAME, "carol").score == 0.0
         assert sorted(s.id for s in gb.students) == ["alice", "bob", "carol", "dave", "eve", "frank"]
-    # (`nbgrader export` on a real release + grade is run in tests/test_cli.py.)
+    # (`nbgrader export` on a real release + grade is run in tests/grading/test_cli.py.)
     # A test was added (and one left out of this grading run): the new cell is recorded, the
     # other keeps its points (it may be a manually graded answer; `release` retires removed cells).
     changed = _assignment()

@@ -18,10 +18,10 @@ from autograder.assignment import load_assignment
 from autograder.engine import grade_notebook, isolation_available
 from autograder.sandbox import Sandbox, SandboxFault
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "corpus"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "corpus"))
 import engine_corpus as C  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 needs_isolation = pytest.mark.skipif(isolation_available() is None, reason="needs Linux namespaces (root + unshare)")
 pytestmark = pytest.mark.xdist_group("engine_isolation")
 LIMITS = {"cpu_per_test": 5, "startup_cpu": 10, "memory_mb": 512, "processes": 16, "output_kb": 16}

@@ -171,7 +171,7 @@ def test_runtime_guard_refuses_student_imports_but_not_the_course_helpers():
     import subprocess
     import sys
     from pathlib import Path
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     proc = subprocess.run([sys.executable, "-c", GUARD_SCRIPT], cwd=root, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = ast.literal_eval(proc.stdout.strip().splitlines()[-1])

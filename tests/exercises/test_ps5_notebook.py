@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]   # tests/
 sys.path.insert(0, str(HERE / "mutants"))        # tests/mutants/harness.py and ps5/harness.py
 from ps5.harness import ANSWERS, H  # noqa: E402
 

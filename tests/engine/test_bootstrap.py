@@ -1,6 +1,6 @@
 """autograder/bootstrap.py, the sandbox's first program: its pure parts (configuration
 check, mount plan, rlimits) and how it fails, all without root. The privileged run
-(mounts, uid switch, exec of the worker) is exercised by tests/test_engine_isolation.py."""
+(mounts, uid switch, exec of the worker) is exercised by tests/engine/test_engine_isolation.py."""
 import ast
 import json
 import os
@@ -15,7 +15,7 @@ from autograder import bootstrap as B
 from autograder import sandbox
 from autograder.sandbox import BOOTSTRAP, isolation_available
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def config(**changes) -> dict:

@@ -14,8 +14,8 @@ import pytest
 from autograder import cli, similarity
 from autograder.release import write_notebook
 
-ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = Path(__file__).parent / "fixtures" / "similarity"
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "similarity"
 ASSIGNMENT = "ps1_convolution"
 TEMPLATE = ROOT / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
 INDEPENDENT = ("student_loops", "student_numpy", "student_while")

@@ -15,7 +15,7 @@ import pytest
 from autograder import cli
 from autograder.samples import TOY_NAME, build_samples, write_toy_source
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.xdist_group(name="cli")
 

@@ -17,7 +17,7 @@ import pytest
 
 from autograder.tools import data
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import pytest
 from autograder.assignment import load_assignment
 from autograder.engine import grade_notebook, isolation_available
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "solutions" / "ps4_transfer" / "ps4_transfer.ipynb"
 RELEASED = ROOT / "exercises" / "ps4_transfer" / "ps4_transfer.ipynb"
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COURSE = ROOT / "course"
 README = COURSE / "README.md"
 MAX_NOTEBOOK_BYTES = 250_000  # outputs are stripped, so a lecture is text only

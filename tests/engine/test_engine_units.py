@@ -14,7 +14,7 @@ from autograder.assignment import load_assignment, load_config
 from autograder.forbidden import analyze
 from autograder.notebook import InvalidSubmission, extract_student_code, parse_notebook, strip_magics
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 # ----------------------------------------------------------------------------- protocol
@@ -216,7 +216,7 @@ def test_toy_assignment_loads_with_hidden_tests():
 
 def test_released_assignment_counts_hidden_tests(tmp_path):
     import sys
-    sys.path.insert(0, str(Path(__file__).resolve().parent / "corpus"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "corpus"))
     import engine_corpus as C
     (tmp_path / "toy").mkdir()
     nbformat.write(C.released_notebook(), tmp_path / "toy" / "toy.ipynb")
