@@ -17,3 +17,11 @@ c.CourseDirectory.db_url = "sqlite:///" + __import__("os").path.join(c.CourseDir
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearHiddenTests.begin_test_delimeter = "BEGIN HIDDEN TESTS"
 c.ClearHiddenTests.end_test_delimeter = "END HIDDEN TESTS"
+
+# `nbgrader generate_feedback` renders the autograded notebooks, which hold the instructor's
+# test cells (as `nbgrader autograde` writes them): clear the hidden tests first, so feedback
+# never shows a student their code.
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import ClearHiddenTests, GetGrades  # noqa: E402
+
+c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]

@@ -192,3 +192,37 @@ def test_formgrader_has_what_it_needs(term):
         grade = gb.find_grade("answer_why", "hw_a", "hw_a", "s03")
         assert grade.needs_manual_grade and grade.manual_score is None
         assert gb.find_grade("answer_why", "hw_a", "hw_a", "s01").manual_score == 1.5
+
+
+def test_nbgrader_autograde_free_feedback_and_export_after_grade(tmp_path):
+    """`grade` on a fresh gradebook (no release, no `nbgrader autograde`), then nbgrader's own
+    `generate_feedback` and `export` in the course folder work, and the feedback nbgrader
+    renders never shows hidden test code (the course config clears it)."""
+    from autograder import cli
+    from autograder.samples import TOY_NAME
+
+    repo_config = Path(__file__).resolve().parents[2] / "nbgrader_config.py"
+    course = tmp_path / "course"
+    course.mkdir()
+    (course / "nbgrader_config.py").write_text(
+        f"exec(open({str(repo_config)!r}).read())   # the course's settings, feedback hardening included\n"
+        "c.CourseDirectory.source_directory = 'source'\nc.CourseDirectory.release_directory = 'release'\n"
+        "c.CourseDirectory.autograded_directory = 'autograded'\nc.CourseDirectory.feedback_directory = 'feedback'\n"
+        f"c.CourseDirectory.db_url = 'sqlite:///{course}/gradebook.db'\n")
+    nb = nbformat.read(str(write_toy_source(course / "source")), as_version=4)
+    for sid, sub in (("ada", correct_notebook(nb)), ("bob", partly_wrong_notebook(nb)[0])):
+        folder = course / "submitted" / sid / TOY_NAME
+        folder.mkdir(parents=True)
+        rel.write_notebook(sub, folder / f"{TOY_NAME}.ipynb")
+    assert cli.main(["--course", str(course), "grade", TOY_NAME, str(course / "submitted"), "--quiet"]) == 0
+    assert (course / "autograded" / "bob" / TOY_NAME / f"{TOY_NAME}.ipynb").is_file()
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    nbg = str(Path(sys.executable).parent / "nbgrader")
+    for args in (["generate_feedback", TOY_NAME], ["export"]):
+        proc = subprocess.run([nbg, *args], cwd=course, env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    page = (course / "feedback" / "bob" / TOY_NAME / f"{TOY_NAME}.html").read_text()
+    assert "3.0 / 6.0" in page and "secret_factor_hidden" not in page and "rng_hidden" not in page
+    rows = {r["student_id"]: r for r in csv.DictReader((course / "grades.csv").open())}
+    ours = _grades(course / "build" / "grades" / TOY_NAME / "grades.csv")
+    assert {s: float(r["score"]) for s, r in rows.items()} == {s: float(r["score"]) for s, r in ours.items()}
