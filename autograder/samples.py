@@ -39,6 +39,7 @@ WRONG_BODIES = {
     "add": "return a - b",
     "scale": "return x",
     "rel_error": "return float(np.max(np.abs(np.asarray(a) - np.asarray(b))))  # absolute, not relative",
+    "evaluate": "return 1.0  # reports a perfect accuracy without measuring it",
 }
 
 
