@@ -394,6 +394,9 @@ def _load_time_parts(node) -> list:
 
 
 def _where(node) -> str:
+    first = getattr(node, "cell_first_line", "")
+    if first:
+        return f"the cell starting `{first}`, line {node.lineno}"
     cell = getattr(node, "cell_index", None)
     return f"cell {cell + 1}, line {node.lineno}" if isinstance(cell, int) else f"line {node.lineno}"
 

@@ -564,6 +564,14 @@ def _depth(tree) -> int:
     return best
 
 
+def first_line(source: str) -> str:
+    """How a Jupyter user finds a cell: its first non-empty line (cut at 60 characters)."""
+    for line in (source or "").splitlines():
+        if line.strip():
+            return line.strip()[:60]
+    return ""
+
+
 def extract_student_code(cells: list[Cell], *, test_ids=(), test_texts=(), caps: dict | None = None) -> StudentCode:
     """Select the student's definitions from the notebook's non-test code cells.
 
@@ -582,7 +590,8 @@ def extract_student_code(cells: list[Cell], *, test_ids=(), test_texts=(), caps:
             continue
         if cell.is_test or (cell.grade_id in test_ids) or (texts and _normalise(cell.source) in texts):
             continue
-        where = f"cell {cell.index + 1} was not run"
+        where = (f"the cell starting `{first_line(cell.source)}` was not run" if first_line(cell.source)
+                 else f"code cell {cell.index + 1} was not run")
         trees: list = []
         try:
             src = _to_python(cell.source, budget, trees)
@@ -638,6 +647,7 @@ def extract_student_code(cells: list[Cell], *, test_ids=(), test_texts=(), caps:
                 text = text.rstrip("\n")
             code.stmts.append({"cell": cell.index, "lineno": start, "src": text})
             node.cell_index = cell.index          # for messages (forbidden.py)
+            node.cell_first_line = first_line(cell.source)
             code.nodes.append(node)
             code.stmt_cells.append(cell.index)
             kept_any = True

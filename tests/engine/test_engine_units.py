@@ -155,7 +155,7 @@ def test_test_cells_are_recognised_by_metadata_id_or_text():
 def test_syntax_errors_are_noted_and_other_cells_kept():
     code = code_of("def ok():\n    return 1\n", "def broken(:\n    pass\n")
     assert [s["src"].split("(")[0] for s in code.stmts] == ["def ok"]
-    assert "cell 2" in code.notes[0] and "syntax error" in code.notes[0]
+    assert "the cell starting `def broken(:`" in code.notes[0] and "syntax error" in code.notes[0]
 
 
 # ----------------------------------------------------------------------------- forbidden APIs

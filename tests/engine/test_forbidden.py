@@ -135,7 +135,7 @@ def test_analysis_of_extracted_code_names_the_cell():
                             ']}').encode())
     code = extract_student_code(cells)
     out = analyze(code.nodes, MODULES, NAMES)
-    assert out["f"] == ["dynamic code at top level (cell 2, line 2: eval (code built at run time))"], out
+    assert out["f"] == ["dynamic code at top level (the cell starting `T = {}`, line 2: eval (code built at run time))"], out
 
 
 # ----------------------------------------------------------------------------- the sandbox's runtime guard
