@@ -88,6 +88,18 @@ class Assignment:
     def forbidden(self) -> dict:
         return self.config["forbidden"]
 
+    def effective_limits(self, overrides: dict | None = None) -> dict:
+        """The limits grading uses: defaults < ``grading.toml [limits]`` < the command line's
+        ``overrides`` (the one place they are merged)."""
+        return {**DEFAULT_LIMITS, **{k: v for k, v in self.limits.items() if k != "tests"}, **(overrides or {})}
+
+    def cpu_for(self, spec: "TestSpec", overrides: dict | None = None) -> float:
+        """CPU seconds for one test: the command line's ``cpu_per_test``, else the test's own
+        ``[limits.tests]`` entry, else ``[limits] cpu_per_test`` (computed at load time)."""
+        if overrides and "cpu_per_test" in overrides:
+            return float(overrides["cpu_per_test"])
+        return float(spec.cpu_limit)
+
     @property
     def probes(self) -> dict:
         """``[probes]``: public code snippets hidden tests run in the sandbox by name."""

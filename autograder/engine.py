@@ -31,7 +31,7 @@ from .notebook import InvalidSubmission, extract_student_code, read_notebook
 from .remote import Abort, RemoteObject, Session, StudentCodeError, describe_student_error
 from .results import (CRASH, ERROR, FAILED, GRADED, HIDDEN, INVALID, MAX_SUBMISSION_MESSAGE, PASSED, TIMEOUT,
                       SubmissionResult, TestResult, safe_text)
-from .sandbox import DEFAULT_LIMITS, SandboxError, SandboxFault, isolation_available
+from .sandbox import SandboxError, SandboxFault, isolation_available
 from .tools import checks
 
 # StudentCodeError, RemoteObject and isolation_available are re-exported: callers import them from here.
@@ -191,7 +191,7 @@ def grade_notebook(assignment: Assignment, notebook_path, student_id: str = "stu
     Returns a :class:`SubmissionResult` (status ``graded``, ``invalid`` or ``error``).
     """
     t0 = time.monotonic()
-    lim = {**DEFAULT_LIMITS, **{k: v for k, v in assignment.limits.items() if k != "tests"}, **(limits or {})}
+    lim = assignment.effective_limits(limits)
     specs = [t for t in assignment.tests if not (public_only and t.visibility == HIDDEN)]
     result = SubmissionResult(student_id=student_id, assignment=assignment.name, status=GRADED, score=0.0,
                               max_score=float(sum(t.points for t in specs)), seed=seed, grader_version=__version__,
@@ -226,7 +226,6 @@ def grade_notebook(assignment: Assignment, notebook_path, student_id: str = "stu
                                 test_texts=assignment.test_sources_for_matching)
     forb = assignment.forbidden
     flagged = analyze(code.nodes, forb.get("modules", []), forb.get("names", []))
-    test_override = assignment.limits.get("tests", {}) or {}
     session = Session(assignment, code, flagged, lim, insecure=insecure, seed=seed,
                       hide=[*hide, *(_submission_dirs(notebook_path))])
     notes = list(code.notes)
@@ -249,7 +248,8 @@ def grade_notebook(assignment: Assignment, notebook_path, student_id: str = "stu
         for i, spec in enumerate(specs):
             t1 = time.monotonic()
             cpu_before = session.sb.cpu_seconds()
-            status, message = _grade_one(session, spec, i, lim, test_override, limits, setup_ns, names_defined)
+            status, message = _grade_one(session, spec, i, lim, assignment.cpu_for(spec, limits), setup_ns,
+                                         names_defined)
             if session.loaded:
                 names_defined = set(session.names) or names_defined
             session.clean_up()
@@ -293,7 +293,7 @@ def grade_notebook(assignment: Assignment, notebook_path, student_id: str = "stu
     return result
 
 
-def _grade_one(session, spec, i, lim, test_override, limits, setup_ns, names_defined) -> tuple[str, str]:
+def _grade_one(session, spec, i, lim, cpu, setup_ns, names_defined) -> tuple[str, str]:
     if time.monotonic() >= session.submission_deadline:
         return TIMEOUT, (f"not run: the submission used its whole wall-clock budget of "
                          f"{float(lim['wall_per_submission']):g} s in earlier tests")
@@ -307,9 +307,6 @@ def _grade_one(session, spec, i, lim, test_override, limits, setup_ns, names_def
             session.start()
         except (SandboxError, SandboxFault) as exc:
             return CRASH, f"not run: the sandbox could not be restarted ({exc})"
-    cpu = float(test_override.get(spec.grade_id, lim["cpu_per_test"]))
-    if limits and "cpu_per_test" in limits:
-        cpu = float(limits["cpu_per_test"])
     cpu = min(cpu, left)
     session.begin_test(cpu, (zlib.crc32(spec.grade_id.encode()) + session.seed) % (2**31), spec.visibility)
     return _run_test(session, spec, setup_ns, names_defined)
