@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ast
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -144,16 +143,6 @@ def test_grading_toml_forbids_the_shortcuts():
     assert set(conf["forbidden"]["modules"]) >= {"torch", "tensorflow", "keras", "scipy"}
     assert set(conf["forbidden"]["names"]) >= {"numpy.convolve", "numpy.correlate"}
     assert conf["limits"]["cpu_per_test"] > 0
-
-
-def test_generator_reproduces_the_committed_notebook(tmp_path):
-    """solutions/ps1_convolution/build_notebook.py and the notebook are kept in step."""
-    out = tmp_path / "ps1.ipynb"
-    subprocess.run([sys.executable, str(H.ROOT / "solutions" / "ps1_convolution" / "build_notebook.py"), str(out)], check=True,
-                   capture_output=True)
-    assert out.read_text() == H.SOURCE.read_text(), (
-        "solutions/ps1_convolution/ps1_convolution.ipynb differs from what solutions/ps1_convolution/build_notebook.py "
-        "writes: regenerate it (or port your notebook edits into the generator)")
 
 
 # ---------------------------------------------------------------------- execution

@@ -195,17 +195,10 @@ def test_hidden_code_not_released():
     assert "test_lenet_hidden_trains" in ids and "LeNet5" in ids
 
 
-def test_source_notebook_is_built_and_clean():
-    """The committed notebook equals what the builder produces and has no outputs."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("ps3_build", SOURCE.parent / "build_notebook.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    built = mod.build()
+def test_source_notebook_is_clean():
+    """No outputs in the committed notebook (tests/grading/test_builders.py checks it is what the
+    builder writes)."""
     committed = nbformat.read(str(SOURCE), as_version=4)
-    assert [c.source for c in built.cells] == [c.source for c in committed.cells], \
-        "run .venv/bin/python solutions/ps3_lenet/build_notebook.py"
     assert all(not c.get("outputs") and c.get("execution_count") is None
                for c in committed.cells if c.cell_type == "code")
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ast
 import re
-import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -36,14 +35,6 @@ def _points(nb) -> dict[str, float]:
 
 
 # ------------------------------------------------------------------------- structure
-def test_generator_reproduces_the_committed_notebook(tmp_path):
-    out = tmp_path / "ps5.ipynb"
-    subprocess.run([sys.executable, str(H.ROOT / "solutions" / "ps5_backprop" / "build_notebook.py"), str(out)],
-                   check=True, capture_output=True)
-    assert out.read_text() == H.SOURCE.read_text(), (
-        "solutions/ps5_backprop/ps5_backprop.ipynb differs from what build_notebook.py writes: regenerate it")
-
-
 def test_cells_have_stable_ids_and_no_outputs(nb):
     ids = [c.get("id") for c in nb.cells]
     assert all(ids) and len(ids) == len(set(ids))
