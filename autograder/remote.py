@@ -319,16 +319,16 @@ class Session:
         cpu_left = self.cpu_limit - self.test_cpu()
         wall_left = self.wall_deadline - time.monotonic()
         if cpu_left <= 0 or wall_left <= 0:
-            raise Abort(TIMEOUT, f"{label} stopped: the test used more than {self.cpu_limit:g} s of CPU time "
-                         "(an infinite loop, or a much slower method than needed?)")
+            raise Abort(TIMEOUT, self.timeout_message(label))
         if not self.sb.alive():
             raise Abort(CRASH, "the sandbox is not running")
         try:
             head, rbufs = self.sb.request(header, bufs, cpu_limit=cpu_left, wall_limit=wall_left)
         except SandboxFault as fault:
             if fault.kind == TIMEOUT:
-                raise Abort(TIMEOUT, f"{label} {fault.message} (the limit for this test is {self.cpu_limit:g} s "
-                             "of CPU time: an infinite loop, or a much slower method than needed?)") from None
+                # The same words whichever limit stopped it (CPU, or the wall-clock backstop on a
+                # busy machine): grading a notebook twice gives the same feedback.
+                raise Abort(TIMEOUT, self.timeout_message(label)) from None
             if fault.kind == MEMORY:
                 raise Abort(MEMORY, f"{label}: {fault.message}") from None
             raise Abort(CRASH, f"{label} crashed: {fault.message}") from None
@@ -353,6 +353,13 @@ class Session:
         except (P.ProtocolError, KeyError, TypeError, ValueError, IndexError, RecursionError) as exc:
             raise Abort(CRASH, f"{label}: the sandbox sent an invalid answer ({safe_text(exc, 200)})") from None
         return value
+
+    def timeout_message(self, label: str) -> str:
+        """The same words whichever limit stopped a call (its CPU time, the wall-clock backstop
+        on a busy machine, or a test already out of time): the same notebook graded twice gets
+        the same feedback."""
+        return (f"{label} stopped: it ran past the time limit of this test ({self.cpu_limit:g} s of CPU "
+                "time): an infinite loop, or a much slower method than needed?")
 
     def was_modified(self, obj) -> bool:
         """Did a call of the student's code change its copy of ``obj`` (an argument)?"""
