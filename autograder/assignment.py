@@ -15,6 +15,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import pysource
 from .course import ConfigError
 from .cells import BEGIN_HIDDEN as HIDDEN_BEGIN, has_hidden, is_manual, is_solution, public_part  # noqa: F401
 from .notebook import InvalidSubmission, read_notebook
@@ -146,7 +147,7 @@ def load_config(path: Path) -> dict:
             raise ConfigError(f"{path}: [probes] {name} must be a string of Python code "
                              f"(at most {MAX_PROBE_CHARS} characters) under an identifier name")
         try:
-            ast.parse(code)
+            pysource.parse(code)
         except SyntaxError as exc:
             raise ConfigError(f"{path}: [probes] {name} is not valid Python ({exc.msg}, line {exc.lineno})") from None
     data = (cfg.get("sandbox") or {}).get("data", [])
@@ -159,7 +160,7 @@ def load_config(path: Path) -> dict:
 def defined_names(source: str) -> set[str]:
     """Top-level names a cell defines: functions, classes, assignment targets, imports."""
     try:
-        tree = ast.parse(source)
+        tree = pysource.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return set()
     out: set[str] = set()

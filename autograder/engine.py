@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from . import pysource
 from .assignment import Assignment
 from .forbidden import analyze
 from .notebook import InvalidSubmission, extract_student_code, read_notebook
@@ -87,9 +88,9 @@ def _setup_namespace(assignment: Assignment) -> dict:
             ns: dict = {"__builtins__": builtins, "__name__": "__grader__"}
             if assignment.setup_source.strip():
                 try:
-                    tree = ast.parse(assignment.setup_source)
+                    tree = pysource.parse(assignment.setup_source)
                     tree.body = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom, ast.Assign))]
-                    exec(compile(tree, "<setup>", "exec"), ns)
+                    exec(pysource.compile_code(tree, "<setup>", "exec"), ns)
                 except Exception:  # noqa: BLE001 - best effort: the helpers are provided anyway
                     pass
             _SETUP_CACHE[key] = {k: v for k, v in ns.items() if not k.startswith("__")}
@@ -127,7 +128,7 @@ def _run_test_cell(session: Session, spec, setup_ns: dict, names_defined: set) -
     ns = _test_namespace(session, setup_ns)
     hidden = spec.visibility == HIDDEN
     try:
-        code = compile(spec.source, f"<test {spec.grade_id}>", "exec")
+        code = pysource.compile_code(spec.source, f"<test {spec.grade_id}>", "exec")
     except SyntaxError as exc:
         return ERROR, f"the test itself could not be compiled ({exc.msg}); tell your instructor"
     try:
@@ -222,8 +223,9 @@ def grade_notebook(assignment: Assignment, notebook_path, student_id: str = "stu
         result.tests = all_tests(ERROR, "not graded: no isolation available")
         return result
 
-    code = extract_student_code(cells, test_ids=assignment.test_ids,
-                                test_texts=assignment.test_sources_for_matching)
+    with pysource.AST_LOCK:      # extraction parses (and IPython transforms) the student's cells
+        code = extract_student_code(cells, test_ids=assignment.test_ids,
+                                    test_texts=assignment.test_sources_for_matching)
     forb = assignment.forbidden
     flagged = analyze(code.nodes, forb.get("modules", []), forb.get("names", []))
     session = Session(assignment, code, flagged, lim, insecure=insecure, seed=seed,

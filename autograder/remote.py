@@ -19,6 +19,7 @@ import threading
 import time
 
 from . import protocol as P
+from . import pysource
 from .assignment import Assignment
 from .results import CRASH, FORBIDDEN, HIDDEN, MEMORY, TIMEOUT, safe_text
 from .sandbox import Sandbox, SandboxFault
@@ -398,7 +399,7 @@ class Session:
                                "code as a probe in grading.toml [probes] and call run_probe(NAME, ...); "
                                "tell your instructor")
         try:
-            used = {n.id for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Name)}
+            used = {n.id for n in ast.walk(pysource.parse(code)) if isinstance(n, ast.Name)}
         except SyntaxError:
             used = set()
         for name in sorted(used & set(self.flagged)):
@@ -481,7 +482,7 @@ def graded_names(assignment) -> set[str]:
     if not names:
         for spec in assignment.tests:
             try:
-                tree = ast.parse(spec.source)
+                tree = pysource.parse(spec.source)
             except (SyntaxError, ValueError, RecursionError):
                 continue
             names |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}

@@ -249,3 +249,20 @@ def test_load_skips_statements_that_read_what_a_failed_statement_defines(tmp_pat
     assert worker._reads_failed(ast.parse("y = x + 1"), {"x"}, {})
     assert not worker._reads_failed(ast.parse("y = x + 1"), {"x"}, {"x": 1})     # bound elsewhere: fine
     assert not worker._reads_failed(ast.parse("def f():\n    return x"), {"x"}, {})  # runs later, if called
+
+
+def test_parsing_from_many_grading_threads_at_once():
+    """CPython 3.11's AST constructor keeps its recursion bookkeeping per interpreter: parallel
+    ast.parse/compile in grading threads could raise SystemError (seen once in `make demo`).
+    The grader's parses go through autograder.pysource's lock."""
+    from concurrent.futures import ThreadPoolExecutor
+    from autograder import pysource
+    src = "def f(x):\n    return " + "(" * 60 + "x" + ")" * 60 + "\n" + "y = [[[[1]]]]\n" * 200
+
+    def work(_):
+        for _ in range(20):
+            pysource.compile_code(pysource.parse(src), "<t>", "exec")
+        return True
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert all(pool.map(work, range(8)))
