@@ -226,13 +226,7 @@ def test_release_hides_solutions_and_hidden_tests(nb, released):
 
 def test_student_who_writes_the_solutions_passes_every_public_test(nb, released):
     """The released notebook, with each stub filled in, runs top to bottom (demos included)."""
-    filled = released
-    for cell in nb.cells:
-        meta = H.nbgrader(cell)
-        if meta.get("solution"):
-            text = "\n".join(line for line in cell.source.splitlines()
-                             if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
-            filled = H.replace_solution(filled, {meta["grade_id"]: text})
+    filled = H.filled_release(nb, released)
     run = H.run_notebook(filled, skip_demos=False)
     public = {g: r for g, r in run.results.items() if not r.hidden}
     assert public and all(r.passed for r in public.values()), {g: r.error for g, r in public.items() if not r.passed}

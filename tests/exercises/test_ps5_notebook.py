@@ -183,13 +183,7 @@ def test_release_hides_solutions_and_hidden_tests(nb, released):
 
 @pytest.mark.slow
 def test_filled_in_release_passes_public_tests_and_blank_fails_them(nb, released):
-    filled = released
-    for cell in nb.cells:
-        meta = H.nbgrader(cell)
-        if meta.get("solution"):
-            text = "\n".join(line for line in cell.source.splitlines()
-                             if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
-            filled = H.replace_solution(filled, {meta["grade_id"]: text})
+    filled = H.filled_release(nb, released)
     run = H.run_notebook(filled, skip_demos=False)
     shown = {H.nbgrader(c)["grade_id"] for c in H.test_cells(released) if c.source.strip()}
     public = {g: r for g, r in run.results.items() if g in shown}

@@ -91,6 +91,19 @@ def replace_solution(nb, replacements: dict):
     return nb
 
 
+def filled_release(source, released):
+    """The released notebook with every stub filled in with the source's solution (the
+    ``### BEGIN/END SOLUTION`` lines dropped): what a student who solved everything hands in."""
+    filled = released
+    for cell in source.cells:
+        meta = nbgrader(cell)
+        if meta.get("solution"):
+            text = "\n".join(line for line in cell.source.splitlines()
+                             if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
+            filled = replace_solution(filled, {meta["grade_id"]: text})
+    return filled
+
+
 def mutant_kind(name: str) -> str:
     """'ok' (a correct variant), 'forbidden' (right values, forbidden API) or 'wrong'."""
     what = name.split("__", 1)[1]
@@ -115,6 +128,7 @@ class Assignment:
     is_hidden = staticmethod(is_hidden)
     test_cells = staticmethod(test_cells)
     replace_solution = staticmethod(replace_solution)
+    filled_release = staticmethod(filled_release)
     mutant_kind = staticmethod(mutant_kind)
 
     def __init__(self, name: str, functions: list[str], mutants_file: Path, *, skip_demos: bool):
