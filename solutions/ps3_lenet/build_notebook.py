@@ -54,9 +54,9 @@ The grader also runs *hidden tests* (the empty test cells). They grade your answ
 and send back raw material only, such as the weights your training loop produced. The
 grader loads those weights into its own LeNet-5 and computes the losses and accuracies
 itself: a comparison of your training loop with a reference on the same batches, whether
-one epoch lowers the loss, whether your network learns 256 images by heart, and a short
-training run on 4,000 MNIST images after which the grader measures how well your weights
-label 2,000 digits that never reach your code. Only your imports, functions, classes and
+one epoch lowers the loss, whether your network learns 128 images by heart, and a short
+training run (one epoch on 2,000 MNIST images) after which the grader measures how well your
+weights label 2,000 digits that never reach your code. Only your imports, functions, classes and
 `answer_...` values are used for grading: the training and plotting cells below are for you.
 
 **Rules.** Do not change the names or signatures of `LeNet5`, `train_one_epoch` and
@@ -741,31 +741,40 @@ assert not res["grad"], "evaluate should not compute gradients: wrap it in torch
 
 test("test_lenet_hidden_overfits", 2, r'''
 ### BEGIN HIDDEN TESTS
-# LeNet5 + train_one_epoch must learn 256 digits by heart (the reference needs about 12 of
-# the 20 epochs). The grader measures the accuracy of the returned weights itself.
+# LeNet5 + train_one_epoch must learn 128 digits by heart: 8 epochs of Adam (lr 5e-3, batches
+# of 32, 32 steps in all). The grader measures the accuracy of the returned weights itself.
+# Calibration (the grader's accuracy on the 128 training images; other seeds: other images,
+# initial weights and shuffles): the reference 100% here, 99.2-100% over 5 seeds; pass mark
+# 95%. Caught here: no zero_grad 74%, training on the first batch only 76%, ReLU in the
+# classic network 75%, max pooling in it 91%, softmax before the loss 92%; no step, no
+# backward or zero_grad between backward and step 15%.
 import torch as _torch
 import solutions as ref
 from solutions.lenet import load_weights, accuracy
 from autograder.tools.data import load_mnist as _load
 (_xs, _ys), _ = _load(subset="small", verbose=False)
-_X, _Y = _xs[:256], _ys[:256]
+_X, _Y = _xs[:128], _ys[:128]
 _torch.manual_seed(0)
 _state0 = {k: v.numpy().copy() for k, v in ref.LeNet5().state_dict().items()}
 res = run_probe("train", state=_state0, X=_X, y=_Y, batch_size=32, shuffle=True, seed=0,
-                optimizer="adam", lr=2e-3, epochs=20)
+                optimizer="adam", lr=5e-3, epochs=8)
 _acc = accuracy(load_weights(res["state"]), _X, _Y)
-assert _acc >= 0.98, (f"after 20 epochs on the same 256 images your weights label {_acc:.1%} of them "
-                      "correctly (measured by the grader); LeNet-5 should reach 100% (the reference does "
-                      "in about 12 epochs).")
+assert _acc >= 0.95, (f"after 8 epochs on the same 128 images your weights label {_acc:.1%} of them "
+                      "correctly (measured by the grader); LeNet-5 should learn them by heart (the "
+                      "reference reaches 100%, the pass mark is 95%).")
 ### END HIDDEN TESTS
 ''')
 
 test("test_lenet_hidden_trains", 3, r'''
 ### BEGIN HIDDEN TESTS
-# Short fixed training: 3 epochs of the student's loop on the 4,000 small-subset images
-# (Adam, lr 2e-3, batches of 64, weights initialised here, seed 0, one thread). The grader
-# loads the returned weights into the reference LeNet-5 and measures the accuracy on 2,000
-# MNIST test images the sandbox never sees. The reference reaches about 93% (pass mark 90%).
+# Short fixed training: one epoch of the student's loop on 2,000 small-subset images (Adam,
+# lr 2e-3, batches of 32, weights initialised here, seed 0, one thread). The grader loads the
+# returned weights into the reference LeNet-5 and measures the accuracy on 2,000 MNIST test
+# images the sandbox never sees. Calibration: the reference 88.5% here, 88.4-88.8% over 5
+# seeds and both halves of the subset; pass mark 82%. Caught here: max pooling in the
+# classic network 75% (75-88% over 3 seeds; test_lenet_shapes also catches it), ReLU in it
+# 60%, no zero_grad 59%, first batch only 10%, no step/backward 14%; softmax before the loss
+# passes with 86% (test_lenet_logits catches it).
 import torch as _torch
 import solutions as ref
 from solutions.lenet import load_weights, accuracy
@@ -775,12 +784,12 @@ _, (_xt, _yt) = _load(verbose=False)
 _idx = np.random.default_rng(5).choice(len(_xt), 2000, replace=False)
 _torch.manual_seed(0)
 _state0 = {k: v.numpy().copy() for k, v in ref.LeNet5().state_dict().items()}
-res = run_probe("train", state=_state0, X=_xs, y=_ys, batch_size=64, shuffle=True, seed=0,
-                optimizer="adam", lr=2e-3, epochs=3)
+res = run_probe("train", state=_state0, X=_xs[:2000], y=_ys[:2000], batch_size=32, shuffle=True, seed=0,
+                optimizer="adam", lr=2e-3, epochs=1)
 _acc = accuracy(load_weights(res["state"]), _xt[_idx], _yt[_idx])
-assert _acc >= 0.90, (f"after 3 epochs on 4,000 images your weights label {_acc:.1%} of 2,000 new digits "
-                      f"correctly (measured by the grader); the reference reaches about 93%, the pass mark "
-                      f"is 90%.")
+assert _acc >= 0.82, (f"after one epoch on 2,000 images your weights label {_acc:.1%} of 2,000 new digits "
+                      f"correctly (measured by the grader); the reference reaches about 88%, the pass mark "
+                      f"is 82%.")
 ### END HIDDEN TESTS
 ''')
 
