@@ -4,7 +4,11 @@ Each mutant edits one solution cell of a copy of the instructor notebook; the re
 grades it (one sandbox per submission). To keep the suite short, mutants of functions
 whose tests do not share code (LeNet5's structure tests and evaluate's tests) are
 graded together in one submission, and each submission runs only the tests that must
-catch its mutants plus tests that must still pass.
+catch its mutants plus tests that must still pass. The two training tests
+(test_lenet_hidden_overfits, test_lenet_hidden_trains: about 0.2 s and 0.4 s of sandbox CPU)
+are asserted for the mutants that break training; their calibration figures (reference and
+mutants over several seeds) are in the comments of those test cells in
+solutions/ps3_lenet/build_notebook.py.
 """
 from __future__ import annotations
 
@@ -40,13 +44,19 @@ MUTANTS = {
         ["test_lenet_shapes", "test_lenet_logits"], "test_lenet_parameters"),
     "relu_in_classic": (
         "LeNet5", "act = nn.ReLU if modern else nn.Tanh", "act = nn.ReLU",
-        ["test_lenet_shapes"], "test_lenet_parameters"),
+        ["test_lenet_shapes", "test_lenet_hidden_overfits", "test_lenet_hidden_trains"], "test_lenet_parameters"),
     "missing_zero_grad": (
         "train_one_epoch", "        optimizer.zero_grad()\n", "",
-        ["test_train_one_epoch_hidden_matches_reference"], "test_train_one_epoch_runs"),
+        ["test_train_one_epoch_hidden_matches_reference", "test_lenet_hidden_overfits", "test_lenet_hidden_trains"],
+        "test_train_one_epoch_runs"),
     "missing_step": (
         "train_one_epoch", "        optimizer.step()\n", "",
-        ["test_train_one_epoch_runs", "test_train_one_epoch_hidden_loss_falls"], "test_lenet_parameters"),
+        ["test_train_one_epoch_runs", "test_train_one_epoch_hidden_loss_falls", "test_lenet_hidden_overfits",
+         "test_lenet_hidden_trains"], "test_lenet_parameters"),
+    "first_batch_only": (
+        "train_one_epoch", "        n += len(y)\n", "        n += len(y)\n        break\n",
+        ["test_train_one_epoch_hidden_matches_reference", "test_lenet_hidden_overfits", "test_lenet_hidden_trains"],
+        "test_train_one_epoch_runs"),
     "loss_mean_of_batch_means": (
         "train_one_epoch", "total += loss.item() * len(y)", "total += loss.item() * loader.batch_size",
         ["test_train_one_epoch_hidden_matches_reference"], "test_train_one_epoch_runs"),
@@ -142,7 +152,7 @@ GROUPS = [
     ["missing_zero_grad"],
     ["missing_step"],
     ["loss_mean_of_batch_means", "answer_shape_with_padding", "answer_zero_grad_unanswered"],
-    ["answer_receptive_field_unpadded", "answer_torch_same_like_keras"],
+    ["answer_receptive_field_unpadded", "answer_torch_same_like_keras", "first_batch_only"],
 ]
 
 
