@@ -23,7 +23,7 @@ from .sandbox import DEFAULT_LIMITS
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = {"limits": {**DEFAULT_LIMITS, "tests": {}}, "forbidden": {"modules": [], "names": []},
-                  "probes": {}, "sandbox": {"data": []}}
+                  "probes": {}, "sandbox": {"data": [], "preload": []}}
 MAX_PROBE_CHARS = 20_000
 
 
@@ -111,6 +111,12 @@ class Assignment:
         """``[sandbox] data``: data files (in the data cache) the sandbox may read."""
         return list((self.config.get("sandbox") or {}).get("data", []) or [])
 
+    @property
+    def sandbox_preload(self) -> list:
+        """``[sandbox] preload``: modules the sandbox template imports once, before forking
+        each submission's sandbox (sandbox.Template); they never run student code."""
+        return list((self.config.get("sandbox") or {}).get("preload", []) or [])
+
 
 def _merge(base: dict, over: dict) -> dict:
     out = copy.deepcopy(base)
@@ -154,6 +160,14 @@ def load_config(path: Path) -> dict:
     if not isinstance(data, list) or not all(isinstance(x, str) and x and "/" not in x and not x.startswith(".")
                                              for x in data):
         raise ConfigError(f"{path}: [sandbox] data must be a list of file names in the data folder, got {data!r}")
+    preload = (cfg.get("sandbox") or {}).get("preload", [])
+    if not isinstance(preload, list) or not all(
+            isinstance(x, str) and x and all(part.isidentifier() for part in x.split(".")) for x in preload):
+        raise ConfigError(f"{path}: [sandbox] preload must be a list of module names, got {preload!r}")
+    forbidden = set(cfg["forbidden"].get("modules", []))
+    clash = sorted(m for m in preload if m in forbidden or m.split(".")[0] in forbidden)
+    if clash:
+        raise ConfigError(f"{path}: [sandbox] preload lists {', '.join(clash)}, which [forbidden] modules forbids")
     return cfg
 
 

@@ -18,6 +18,10 @@ the repository). In order it:
    groups; PR_SET_NO_NEW_PRIVS; stdin from ``/dev/null``;
 7. execs ``python -m autograder.worker IN_FD OUT_FD WORKER_CFG`` with the environment ``env``.
 
+With ``"mode": "template"`` (sandbox.Template) it stops after step 5, stays root and execs
+``python -m autograder.zygote CTRL_FD PRELOAD_JSON`` instead: the template that forks
+sandboxes, which then run :func:`enter` (step 6) themselves.
+
 On failure it writes ``BOOTFAIL <reason>`` to ``out_fd`` (the grader's answer pipe, which
 sandbox.py reports) and exits with status 70. The pure parts (:func:`validate`,
 :func:`mount_plan`, :func:`set_rlimits`) are unit-tested without root in
@@ -42,6 +46,15 @@ FIELDS = {
     "cgroups": list, "binds": dict, "hide": list, "uid": int, "rlimits": dict, "python": str,
     "in_fd": int, "out_fd": int, "worker_cfg": str, "env": dict, "tmp_mb": int,
 }
+# A template (``"mode": "template"``, see zygote.py): the same view of the machine, then
+# ``python -m autograder.zygote CTRL_FD PRELOAD_JSON`` instead of a worker; it stays root.
+TEMPLATE_FIELDS = {
+    "mode": str, "binds": dict, "hide": list, "python": str, "env": dict, "ctrl_fd": int, "preload": list,
+}
+# One sandbox forked from a template: what differs from one submission to the next.
+FORK_FIELDS = {
+    "cgroups": list, "hide": list, "uid": int, "rlimits": dict, "worker_cfg": str, "tmp_mb": int,
+}
 
 
 class ConfigError(ValueError):
@@ -55,36 +68,77 @@ def validate(cfg) -> dict:
     relative path, uid 0 (the worker must never run as root), an unknown rlimit, a
     negative limit, or a ``/tmp`` size outside 1..4096 MB.
     """
+    _check_keys(cfg, FIELDS)
+    for key in ("in_fd", "out_fd"):
+        if cfg[key] < 3:
+            raise ConfigError(f"{key!r} must be a pipe fd (>= 3), got {cfg[key]}")
+    _check_view(cfg)
+    _check_sandbox(cfg)
+    return cfg
+
+
+def validate_template(cfg) -> dict:
+    """Check a template's configuration (``"mode": "template"``); return it unchanged."""
+    _check_keys(cfg, TEMPLATE_FIELDS)
+    if cfg["mode"] != "template":
+        raise ConfigError(f"'mode' must be 'template', got {cfg['mode']!r}")
+    if cfg["ctrl_fd"] < 3:
+        raise ConfigError(f"'ctrl_fd' must be a socket fd (>= 3), got {cfg['ctrl_fd']}")
+    for name in cfg["preload"]:
+        if not isinstance(name, str) or not name or not all(part.isidentifier() for part in name.split(".")):
+            raise ConfigError(f"'preload' must list module names, got {name!r}")
+    _check_view(cfg)
+    return cfg
+
+
+def validate_fork(cfg) -> dict:
+    """Check the per-submission part of a sandbox forked from a template; return it unchanged."""
+    _check_keys(cfg, FORK_FIELDS)
+    for p in cfg["hide"]:
+        if not isinstance(p, str) or not os.path.isabs(p):
+            raise ConfigError(f"paths must be absolute, got {p!r}")
+    _check_sandbox(cfg)
+    return cfg
+
+
+def _check_keys(cfg, fields: dict) -> None:
     if not isinstance(cfg, dict):
         raise ConfigError(f"the configuration must be a JSON object, got {type(cfg).__name__}")
-    for key, typ in FIELDS.items():
+    for key, typ in fields.items():
         if key not in cfg:
             raise ConfigError(f"the configuration lacks {key!r}")
         value = cfg[key]
         if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
             raise ConfigError(f"{key!r} must be a {typ.__name__}, got {type(value).__name__}")
-    unknown = sorted(set(cfg) - set(FIELDS))
+    unknown = sorted(set(cfg) - set(fields))
     if unknown:
         raise ConfigError(f"unknown configuration keys: {', '.join(unknown)}")
-    if cfg["uid"] <= 0:
-        raise ConfigError(f"'uid' must be an unprivileged uid (> 0), got {cfg['uid']}")
-    for key in ("in_fd", "out_fd"):
-        if cfg[key] < 3:
-            raise ConfigError(f"{key!r} must be a pipe fd (>= 3), got {cfg[key]}")
-    if not 1 <= cfg["tmp_mb"] <= 4096:
-        raise ConfigError(f"'tmp_mb' must be 1..4096 MB, got {cfg['tmp_mb']}")
+
+
+def _check_view(cfg: dict) -> None:
+    """The view of the machine: folders to hide and bind back, the interpreter, the environment."""
     paths = [*cfg["hide"], *cfg["binds"], *(t for t in cfg["binds"].values() if t is not None), cfg["python"]]
-    for p in [*paths, *cfg["cgroups"]]:
+    for p in paths:
         if not isinstance(p, str) or not os.path.isabs(p):
             raise ConfigError(f"paths must be absolute, got {p!r}")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in cfg["env"].items()):
+        raise ConfigError("'env' must map str to str")
+
+
+def _check_sandbox(cfg: dict) -> None:
+    """What the student's code runs under: cgroups, uid, rlimits, the size of its /tmp."""
+    for p in cfg["cgroups"]:
+        if not isinstance(p, str) or not os.path.isabs(p):
+            raise ConfigError(f"paths must be absolute, got {p!r}")
+    if cfg["uid"] <= 0:
+        raise ConfigError(f"'uid' must be an unprivileged uid (> 0), got {cfg['uid']}")
+    if not 1 <= cfg["tmp_mb"] <= 4096:
+        raise ConfigError(f"'tmp_mb' must be 1..4096 MB, got {cfg['tmp_mb']}")
     for name, val in cfg["rlimits"].items():
         if name not in RLIMITS:
             raise ConfigError(f"unknown rlimit {name!r} (known: {', '.join(RLIMITS)})")
         if not isinstance(val, int) or isinstance(val, bool) or val < 0:
             raise ConfigError(f"rlimit {name} must be an int >= 0, got {val!r}")
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in cfg["env"].items()):
-        raise ConfigError("'env' must map str to str")
-    return cfg
 
 
 def mount_plan(cfg: dict, isdir=os.path.isdir, islink=os.path.islink) -> list:
@@ -106,17 +160,25 @@ def mount_plan(cfg: dict, isdir=os.path.isdir, islink=os.path.islink) -> list:
     plan = [("private", "/")]
     opened = [p for p in cfg["binds"] if isdir(p)]
     plan += [("open", p) for p in opened]
-    hidden: list = []
-    for h in sorted({os.path.normpath(h) for h in cfg["hide"]}, key=lambda h: (len(h), h)):
+    plan += hide_plan(cfg["hide"], isdir, islink)
+    plan.append(("tmpfs", "/tmp", "mode=755,size=%dm" % cfg.get("tmp_mb", 1)))
+    for p in opened:
+        target = cfg["binds"][p] or p
+        plan += [("bind", p, target), ("readonly", target)]
+    return plan
+
+
+def hide_plan(hide, isdir=os.path.isdir, islink=os.path.islink) -> list:
+    """``("tmpfs", path, options)`` steps covering each folder of ``hide``: shortest first
+    (then by name); one under a folder already covered is skipped (the tmpfs removed it), and
+    so are symlinks, non-directories and missing paths."""
+    plan, hidden = [], []
+    for h in sorted({os.path.normpath(h) for h in hide}, key=lambda h: (len(h), h)):
         if any(h == d or h.startswith(d.rstrip("/") + "/") for d in hidden):
             continue                  # under a folder already covered: it no longer exists
         if isdir(h) and not islink(h):
             hidden.append(h)
             plan.append(("tmpfs", h, HIDE_OPTIONS))
-    plan.append(("tmpfs", "/tmp", "mode=755,size=%dm" % cfg["tmp_mb"]))
-    for p in opened:
-        target = cfg["binds"][p] or p
-        plan += [("bind", p, target), ("readonly", target)]
     return plan
 
 
@@ -174,40 +236,57 @@ def _fail(out_fd, msg: str):
     os._exit(EXIT_BOOTFAIL)
 
 
+def enter(uid: int, rlimits: dict, libc) -> None:
+    """The last steps before the student's code, as root in the sandbox's namespaces with
+    ``WORKDIR`` existing: make it and ``WORKDIR/.output`` (the worker's stdout/stderr)
+    owned by ``uid``; set the rlimits; drop to ``uid``/``gid`` with no supplementary groups;
+    PR_SET_NO_NEW_PRIVS; die with the parent; cwd ``WORKDIR``; stdin from ``/dev/null``."""
+    gid = uid
+    os.chown(WORKDIR, uid, gid)
+    out = os.open(WORKDIR + "/.output", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchown(out, uid, gid)
+    set_rlimits(rlimits)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
+    libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # after setuid, which clears it
+    os.chdir(WORKDIR)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    os.close(out)
+    devnull = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+
+
 def main(argv) -> None:
     out_fd = 2
     try:
         raw = json.loads(argv[1])
-        if isinstance(raw, dict) and isinstance(raw.get("out_fd"), int):
-            out_fd = raw["out_fd"]
-        cfg = validate(raw)
-        libc = _libc()
-        for procs in cfg["cgroups"]:
-            with open(procs, "w") as f:
-                f.write("0")
-        apply_mounts(mount_plan(cfg), libc)
-        uid = gid = cfg["uid"]
-        os.makedirs(WORKDIR, exist_ok=True)
-        os.chown(WORKDIR, uid, gid)
-        os.chmod("/tmp", 0o755)
-        out = os.open(WORKDIR + "/.output", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.fchown(out, uid, gid)
-        set_rlimits(cfg["rlimits"])
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        os.setgroups([])
-        os.setgid(gid)
-        os.setuid(uid)
-        libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # after setuid, which clears it
-        os.chdir(WORKDIR)
-        os.dup2(out, 1)
-        os.dup2(out, 2)
-        os.close(out)
-        devnull = os.open("/dev/null", os.O_RDONLY)
-        os.dup2(devnull, 0)
-        os.close(devnull)
+        if isinstance(raw, dict) and raw.get("mode") == "template":
+            cfg = validate_template(raw)
+            apply_mounts(mount_plan(cfg), _libc())
+            os.makedirs(WORKDIR, exist_ok=True)      # where each forked sandbox mounts its own tmpfs
+            os.chmod("/tmp", 0o755)
+        else:
+            if isinstance(raw, dict) and isinstance(raw.get("out_fd"), int):
+                out_fd = raw["out_fd"]
+            cfg = validate(raw)
+            libc = _libc()
+            for procs in cfg["cgroups"]:
+                with open(procs, "w") as f:
+                    f.write("0")
+            apply_mounts(mount_plan(cfg), libc)
+            os.makedirs(WORKDIR, exist_ok=True)
+            os.chmod("/tmp", 0o755)
+            enter(cfg["uid"], cfg["rlimits"], libc)
     except Exception as exc:  # noqa: BLE001 - every failure is reported to the grader
         _fail(out_fd, "%s: %s" % (type(exc).__name__, exc))
+    if cfg.get("mode") == "template":
+        os.execve(cfg["python"], [cfg["python"], "-m", "autograder.zygote", str(cfg["ctrl_fd"]),
+                                  json.dumps(cfg["preload"])], cfg["env"])
     os.execve(cfg["python"], [cfg["python"], "-m", "autograder.worker", str(cfg["in_fd"]), str(cfg["out_fd"]),
                               cfg["worker_cfg"]], cfg["env"])
 

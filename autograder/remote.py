@@ -179,7 +179,8 @@ class Session:
         self.limits = limits
         self.seed = seed
         self.sb = Sandbox(limits, assignment.forbidden, insecure=insecure, seed=seed, hide=hide,
-                          data_files=getattr(assignment, "sandbox_data", []))
+                          data_files=getattr(assignment, "sandbox_data", []),
+                          preload=getattr(assignment, "sandbox_preload", []))
         self.excluded: set[int] = set()
         self.notes: list[str] = []
         self.names: dict[str, dict] = {}
