@@ -212,6 +212,9 @@ def _decode_array(node, bufs) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- framing
 
+COALESCE_BYTES = 1 << 20      # messages up to this size are written in one piece
+
+
 def pack(header: dict, bufs: list) -> list[bytes]:
     text = json.dumps(header, separators=(",", ":"), allow_nan=False).encode()
     parts = [HEAD.pack(len(text), len(bufs)), text]
@@ -223,7 +226,10 @@ def pack(header: dict, bufs: list) -> list[bytes]:
 
 def send(fd: int, header: dict, bufs: list = (), deadline: float | None = None) -> None:
     """Write one message to ``fd`` (blocking, or until ``deadline`` on a non-blocking fd)."""
-    for part in pack(header, list(bufs)):
+    parts = pack(header, list(bufs))
+    if len(parts) > 2 and sum(len(x) for x in parts) <= COALESCE_BYTES:
+        parts = [b"".join(parts)]       # one write wakes the reader once
+    for part in parts:
         view = memoryview(part)
         while view:
             if deadline is not None:
