@@ -36,6 +36,7 @@ from pathlib import Path, PurePosixPath
 from autograder import __version__
 from autograder.results import (ERROR, GRADED, INVALID, MISSING, SubmissionResult, apply_scores, fmt_num,
                                 late_penalty_fn, safe_cell, safe_dirname)
+from autograder.sandbox import close_templates
 
 # Zip extraction caps.
 MAX_ZIP_MEMBERS = 20_000
@@ -311,6 +312,7 @@ def grade_all(assignment, subs: list[Submission], *, workers: int | None = None,
     finally:
         if bar is not None:
             bar.close()
+        close_templates()        # a template holds its imports (1 GB for TensorFlow) until closed
     return [results[k] for k in sorted(results)]
 
 

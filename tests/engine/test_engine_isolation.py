@@ -204,8 +204,8 @@ def test_killing_the_sandbox_does_not_take_the_grader_down():
     with Sandbox(LIMITS) as sb:
         sb.start()
         load(sb, PROBES)
-        os.kill(sb.proc.pid, signal.SIGKILL)      # the grader's child: unshare
-        sb.proc.wait(timeout=10)                  # its exit sends the worker SIGKILL (--kill-child)
+        os.kill(sb.proc.pid, signal.SIGKILL)      # unshare, or the keeper of a sandbox forked from a template
+        sb.proc.wait(timeout=10)                  # its death sends the worker SIGKILL (--kill-child / pdeathsig)
         with pytest.raises(SandboxFault) as info:
             call(sb, "whoami")
         assert info.value.kind == "crash"
