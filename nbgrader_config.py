@@ -20,8 +20,10 @@ c.ClearHiddenTests.end_test_delimeter = "END HIDDEN TESTS"
 
 # `nbgrader generate_feedback` renders the autograded notebooks, which hold the instructor's
 # test cells (as `nbgrader autograde` writes them): clear the hidden tests first, so feedback
-# never shows a student their code.
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
-from nbgrader.preprocessors import ClearHiddenTests, GetGrades  # noqa: E402
-
-c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+# never shows a student their code. Named by import path (nbconvert imports them when it
+# renders), so reading this file stays cheap: every cnn-course command reads it.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbgrader.preprocessors.ClearHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]

@@ -18,6 +18,12 @@ from pathlib import Path
 
 from autograder.course import ConfigError, Course
 
+# nbformat validates notebooks with jsonschema, which imports rfc3987_syntax when it is
+# installed (jupyter-events pulls it in through jsonschema[format-nongpl]) to check "iri"
+# strings; that module builds a Lark parser at import, 1.5 s of CPU in every command. No
+# notebook, nbgrader or cnn-course schema uses the "iri" formats, so commands skip it.
+sys.modules.setdefault("rfc3987_syntax", None)
+
 USAGE_ERROR = 2
 _COURSE: Course | None = None     # resolved once in main() (--course, or the folder run in)
 

@@ -275,6 +275,7 @@ def grade_notebook(assignment: Assignment, notebook_path, student_id: str = "stu
             "load_s": round(session.load_s, 4),
             "tests_s": round(time.monotonic() - tests_t0, 4) if tests_t0 else 0.0,
             "sandbox_starts": session.sb.starts,
+            "sandbox_forked": session.sb.forked,     # from the assignment's template (zygote.py)
             "cpu_s": round(session.sb.cpu_seconds(), 4),
         }
         session.close()

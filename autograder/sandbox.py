@@ -224,7 +224,7 @@ class Template:
         if self.hello.get("threads") != 1:
             self.retire(f"it runs {self.hello.get('threads')} threads after its imports; forking it is unsafe")
         elif self.hello.get("failed"):
-            self.retire(f"preloading failed: {self.hello['failed']}")
+            self.retire(f"preloading failed: {self.hello['failed']}")   # or pidfd_open is missing
 
     def _receive(self, timeout: float):
         """One message (and descriptors) from the template; None (and retired) on failure."""
@@ -271,7 +271,8 @@ class Template:
                 why = "an answer that is not JSON"
             for fd in rfds:
                 os.close(fd)
-            raise TemplateError(f"the template could not fork: {why}")
+            self.retire(f"it could not fork: {why}")
+            raise TemplateError(self.retired)
 
     def retire(self, why: str) -> None:
         self.retired = self.retired or f"the sandbox template was retired: {why}"

@@ -113,7 +113,7 @@ def engine_seconds(out: Path) -> list[float]:
     """Per-submission grading time the engine recorded (sandbox start, loading, tests)."""
     import json
 
-    return sorted(json.loads(p.read_text())["durations"].get("total_s", 0.0) for p in out.glob("*/results.json"))
+    return sorted(json.loads(p.read_text())["durations"].get("total_s", 0.0) for p in out.glob("students/*/results.json"))
 
 
 def main() -> int:
