@@ -313,6 +313,18 @@ def template_for(view: dict, preload: list[str]) -> Template | None:
     return None if tpl.retired else tpl
 
 
+def templates_available() -> str:
+    """Why sandboxes cannot be forked from a template here ("" when they can): starts (and
+    keeps) the template of a sandbox with no preload."""
+    if not probe()["namespaces"]:
+        return "no namespaces (needs root and unshare)"
+    tpl = template_for(Sandbox({})._view(), [])
+    if tpl is None:
+        key = json.dumps([Sandbox({})._view(), []], sort_keys=True)
+        return _TEMPLATES[key].retired
+    return ""
+
+
 def close_templates() -> None:
     """Stop this process's templates (they also stop by themselves when it exits)."""
     with _TEMPLATES_LOCK:

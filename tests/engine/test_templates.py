@@ -27,6 +27,13 @@ from autograder.sandbox import Sandbox
 ROOT = Path(__file__).resolve().parents[2]
 needs_isolation = pytest.mark.skipif(isolation_available() is None, reason="needs Linux namespaces (root + unshare)")
 pytestmark = [needs_isolation, pytest.mark.xdist_group("engine_templates")]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _templates_work():
+    why = S.templates_available()
+    if why:
+        pytest.skip(f"sandbox templates cannot run here: {why}")
 LIMITS = {"cpu_per_test": 20, "startup_cpu": 30, "memory_mb": 4096, "processes": 32, "output_kb": 16}
 TORCH = ["torch", "torch.optim", "torch._dynamo", "torch.utils.data", "tqdm"]
 
