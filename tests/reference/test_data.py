@@ -224,3 +224,17 @@ def test_load_digits_images():
     from sklearn.datasets import load_digits
 
     np.testing.assert_array_equal(images, np.rint(load_digits().images * 255 / 16).astype(np.uint8))
+    np.testing.assert_array_equal(labels, load_digits().target)
+
+
+def test_load_digits_images_reads_the_csv_without_importing_sklearn():
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom autograder.tools.data import load_digits_images\n"
+            "images, labels = load_digits_images()\n"
+            "print(images.shape, int(labels.sum()), 'sklearn' in sys.modules, 'scipy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=str(Path(data.__file__).resolve().parents[2]))
+    assert out.stdout.split() == ["(1797,", "8,", "8)", str(int(data.load_digits_images()[1].sum())), "False",
+                                  "False"], out.stderr[-2000:]
