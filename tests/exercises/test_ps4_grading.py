@@ -155,7 +155,7 @@ def test_hidden_code_not_released():
     if not RELEASED.is_file():
         pytest.skip("exercises/ps4_transfer not released yet (cnn-course release ps4_transfer)")
     text = RELEASED.read_text()
-    for secret in ("BEGIN SOLUTION", "BEGIN HIDDEN", "top8 = 1_180_160", "numpy_forward", "cross_entropy(",
+    for secret in ("BEGIN SOLUTION", "BEGIN HIDDEN", "top8 = sum(_convs[-6:])", "numpy_forward", "cross_entropy(",
                    "base.trainable = False\n", "first = len(base.layers) - n_layers",
                    "answer_trainable_after_freeze = 4", 'answer_transfer_vs_scratch = "A"'):
         assert secret not in text, secret
