@@ -43,6 +43,60 @@ def answer(name: str, what: str, value: str):
 """)
 
 
+# The grader's side of the *_grid probes (grading.toml [probes]): a hidden test sends its whole
+# grid of arguments to the sandbox in one probe call (`_grid`), then reads each call's outcome
+# with `_returned` and checks the values against the reference in the grid's order. Both
+# helpers are pasted into each such test in place of the marker line GRID_MARK.
+GRID_MARK = "#<grid helper>\n"
+GRID_HELPER = '''
+def _grid(probe, args, kwargs=None):
+    """Run `probe` once for the whole grid: the student's function on every argument list of
+    `args` (with the keyword dict kwargs[i], if given). One outcome per call: ["value", v] or
+    the probe's ["raised", type, message, where] / ["other", type, repr]."""
+    _res = run_probe(probe, args=args, kwargs=kwargs)
+    _values = _res.get("values") if type(_res) is dict else None
+    _failed = _res.get("failed") if type(_res) is dict else None
+    if type(_values) is not list or len(_values) != len(args) or type(_failed) is not list:
+        raise AssertionError(f"the probe {probe} did not send back one value per call ({len(args)}): "
+                             "does your code change Python or numpy themselves?")
+    _outs = [["value", _v] for _v in _values]
+    for _f in _failed:
+        if type(_f) is list and _f and type(_f[0]) is int and 0 <= _f[0] < len(args):
+            _outs[_f[0]] = _f[1:]
+    return _outs
+
+
+def _returned(outcome, call, want):
+    """The value `call` returned, from its outcome in `_grid`'s answer. An AssertionError that
+    names the call if it raised or returned something that is not plain data."""
+    def _plain(v, depth=0):
+        if v is None or type(v) in (bool, int, float, str):
+            return True
+        if type(v) is np.ndarray or isinstance(v, np.generic):
+            return v.dtype.kind in "biuf"
+        return type(v) in (list, tuple) and depth < 2 and all(_plain(x, depth + 1) for x in v)
+    kind = outcome[0] if type(outcome) is list and outcome else None
+    if kind == "raised" and len(outcome) == 4 and all(type(x) is str for x in outcome[1:]):
+        msg = f"{call} raised {outcome[1]}" + (f": {outcome[2]}" if outcome[2] else "")
+        if outcome[1] == "NotImplementedError" and not outcome[2]:
+            msg += " (not written yet: replace `raise NotImplementedError()` under `# YOUR CODE HERE` with your code)"
+        raise AssertionError(msg + f"; expected {want!r}." + (f"\\nWhere (your code): {outcome[3]}" if outcome[3] else ""))
+    if kind == "other" and len(outcome) == 3 and all(type(x) is str for x in outcome[1:]):
+        raise AssertionError(f"{call} returned a value of type {outcome[1]} ({outcome[2]}), expected {want!r}: return plain "
+                             "Python or numpy numbers (an int, a tuple of ints).")
+    if kind != "value" or len(outcome) != 2 or not _plain(outcome[1]):
+        raise AssertionError(f"{call}: the probe sent back an answer it cannot give: "
+                             "does your code change Python or numpy themselves?")
+    return outcome[1]
+'''
+
+
+def grid_test(cid: str, points: float, text: str):
+    """A hidden grid test: ``text`` (with the marker line) gets the probe helpers above."""
+    assert text.count(GRID_MARK) == 1, cid
+    test(cid, points, text.replace(GRID_MARK, GRID_HELPER.lstrip("\n")))
+
+
 def answer_test(name: str, body: str):
     """The hidden test of an answer cell: fails with a clear note while the answer is None."""
     test(f"test_{name}", ANSWER_POINTS, "### BEGIN HIDDEN TESTS\n"
@@ -92,7 +146,7 @@ setup("setup", """
 import numpy as np
 
 from autograder.tools import (assert_close, assert_equal, assert_not_modified, assert_raises,
-                              assert_shape, run_student)
+                              assert_shape, run_probe, run_student)
 from autograder.tools.figures import show_conv_windows, show_coverage, show_maps, show_matrices
 """)
 
@@ -190,29 +244,34 @@ assert_equal(conv_output_size(7, 3, p="same", s=2), 4, name="conv_output_size(7,
 print("conv_output_size: public tests passed")
 ''')
 
-test("test_conv_output_size_hidden_grid", 2, '''
+grid_test("test_conv_output_size_hidden_grid", 2, '''
 ### BEGIN HIDDEN TESTS
 import math
 import solutions as ref
+#<grid helper>
+# the grid: every (n, k, p, s) the reference accepts, all sent to the sandbox in one probe call
+_points = []
 for _n in (1, 2, 5, 7, 8, 13, 28, 125):
     for _k in (1, 2, 3, 4, 5):
         for _p in (0, 1, 2, 3, "valid", "same"):
             for _s in (1, 2, 3):
                 try:
-                    _want = ref.conv_output_size(_n, _k, _p, _s)
+                    _points.append((_n, _k, _p, _s, ref.conv_output_size(_n, _k, _p, _s)))
                 except ValueError:
                     continue
-                _pp = 0 if _p in ("valid", "same") else _p
-                _wrong = {}
-                if _p != "same":
-                    _wrong["the +1 is missing"] = (_n + 2 * _pp - _k) // _s
-                    _wrong["it rounds up (ceil) instead of down (floor)"] = math.ceil((_n + 2 * _pp - _k) / _s) + 1
-                    _wrong["the padding is counted once instead of on both sides"] = (_n + _pp - _k) // _s + 1
-                else:
-                    _wrong["'same' should give ceil(n / s), it looks like floor(n / s)"] = _n // _s
-                assert_equal(conv_output_size(_n, _k, _p, _s), _want,
-                             name=f"conv_output_size(n={_n}, k={_k}, p={_p!r}, s={_s})",
-                             mistakes={m: v for m, v in _wrong.items() if v != _want})
+_outs = _grid("conv_output_size_grid", [[_n, _k, _p, _s] for _n, _k, _p, _s, _ in _points])
+for (_n, _k, _p, _s, _want), _out in zip(_points, _outs):
+    _name = f"conv_output_size(n={_n}, k={_k}, p={_p!r}, s={_s})"
+    _pp = 0 if _p in ("valid", "same") else _p
+    _wrong = {}
+    if _p != "same":
+        _wrong["the +1 is missing"] = (_n + 2 * _pp - _k) // _s
+        _wrong["it rounds up (ceil) instead of down (floor)"] = math.ceil((_n + 2 * _pp - _k) / _s) + 1
+        _wrong["the padding is counted once instead of on both sides"] = (_n + _pp - _k) // _s + 1
+    else:
+        _wrong["'same' should give ceil(n / s), it looks like floor(n / s)"] = _n // _s
+    assert_equal(_returned(_out, _name, _want), _want, name=_name,
+                 mistakes={m: v for m, v in _wrong.items() if v != _want})
 # keywords and numpy integers work too
 assert_equal(conv_output_size(n=np.int64(10), k=np.int64(3), p=np.int64(1), s=np.int64(2)), 5,
              name="conv_output_size with numpy ints")
@@ -460,19 +519,23 @@ assert_equal(same_padding(4, 1, 3), (0, 0), name="same_padding(4, 1, 3)")
 print("same_padding: public tests passed")
 ''')
 
-test("test_same_padding_hidden", 1, '''
+grid_test("test_same_padding_hidden", 1, '''
 ### BEGIN HIDDEN TESTS
-for _n in (1, 2, 3, 5, 6, 7, 10, 13):
-    for _k in (1, 2, 3, 4, 5, 7):
-        for _s in (1, 2, 3, 4):
-            _out = -(-_n // _s)
-            _total = max((_out - 1) * _s + _k - _n, 0)
-            _want = (_total // 2, _total - _total // 2)
-            _mist = {"the extra zero went before (top/left) instead of after": (_want[1], _want[0]),
-                     "the stride is ignored (that is only right for s = 1)": ((_k - 1) // 2, _k - 1 - (_k - 1) // 2),
-                     "it pads symmetrically by (k - 1) // 2": ((_k - 1) // 2, (_k - 1) // 2)}
-            assert_equal(tuple(same_padding(_n, _k, _s)), _want, name=f"same_padding({_n}, {_k}, {_s})",
-                         mistakes={m: v for m, v in _mist.items() if v != _want})
+#<grid helper>
+_points = [(_n, _k, _s) for _n in (1, 2, 3, 5, 6, 7, 10, 13) for _k in (1, 2, 3, 4, 5, 7) for _s in (1, 2, 3, 4)]
+_outs = _grid("same_padding_grid", [list(_pt) for _pt in _points])   # one sandbox call for the grid
+for (_n, _k, _s), _out in zip(_points, _outs):
+    _out_size = -(-_n // _s)
+    _total = max((_out_size - 1) * _s + _k - _n, 0)
+    _want = (_total // 2, _total - _total // 2)
+    _mist = {"the extra zero went before (top/left) instead of after": (_want[1], _want[0]),
+             "the stride is ignored (that is only right for s = 1)": ((_k - 1) // 2, _k - 1 - (_k - 1) // 2),
+             "it pads symmetrically by (k - 1) // 2": ((_k - 1) // 2, (_k - 1) // 2)}
+    _name = f"same_padding({_n}, {_k}, {_s})"
+    _got = _returned(_out, _name, _want)
+    if type(_got) is list or (type(_got) is np.ndarray and _got.ndim == 1):
+        _got = tuple(_got)
+    assert_equal(_got, _want, name=_name, mistakes={m: v for m, v in _mist.items() if v != _want})
 ### END HIDDEN TESTS
 ''')
 
@@ -1294,23 +1357,24 @@ assert_equal(conv_param_count((3, 3), 32, 64), 18496, name="conv_param_count((3,
 print("conv_param_count: public tests passed")
 ''')
 
-test("test_conv_param_count_hidden", 2, '''
+grid_test("test_conv_param_count_hidden", 2, '''
 ### BEGIN HIDDEN TESTS
 import solutions as ref
-for _k in (1, 2, 3, 5, 7, (1, 3), (5, 2)):
-    for _cin in (1, 3, 16):
-        for _cout in (1, 4, 64):
-            for _bias in (True, False):
-                _kk = (_k, _k) if np.ndim(_k) == 0 else _k
-                _want = ref.conv_param_count(_k, _cin, _cout, _bias)
-                _mist = {"the biases are missing": _kk[0] * _kk[1] * _cin * _cout,
-                         "the input channels are not counted": (_kk[0] * _kk[1] + _bias) * _cout,
-                         "one bias per input channel instead of one per filter":
-                             (_kk[0] * _kk[1] + _bias) * _cin * _cout,
-                         "the bias is counted although bias=False": (_kk[0] * _kk[1] * _cin + 1) * _cout}
-                assert_equal(conv_param_count(_k, _cin, _cout, bias=_bias), _want,
-                             name=f"conv_param_count({_k!r}, {_cin}, {_cout}, bias={_bias})",
-                             mistakes={m: v for m, v in _mist.items() if v != _want})
+#<grid helper>
+_points = [(_k, _cin, _cout, _bias) for _k in (1, 2, 3, 5, 7, (1, 3), (5, 2)) for _cin in (1, 3, 16)
+           for _cout in (1, 4, 64) for _bias in (True, False)]
+_outs = _grid("conv_param_count_grid", [[_k, _cin, _cout] for _k, _cin, _cout, _ in _points],
+              [{"bias": _bias} for *_, _bias in _points])
+for (_k, _cin, _cout, _bias), _out in zip(_points, _outs):
+    _kk = (_k, _k) if np.ndim(_k) == 0 else _k
+    _want = ref.conv_param_count(_k, _cin, _cout, _bias)
+    _mist = {"the biases are missing": _kk[0] * _kk[1] * _cin * _cout,
+             "the input channels are not counted": (_kk[0] * _kk[1] + _bias) * _cout,
+             "one bias per input channel instead of one per filter": (_kk[0] * _kk[1] + _bias) * _cin * _cout,
+             "the bias is counted although bias=False": (_kk[0] * _kk[1] * _cin + 1) * _cout}
+    _name = f"conv_param_count({_k!r}, {_cin}, {_cout}, bias={_bias})"
+    assert_equal(_returned(_out, _name, _want), _want, name=_name,
+                 mistakes={m: v for m, v in _mist.items() if v != _want})
 assert_equal(conv_param_count((2, 4), 3, 6), 150, name="conv_param_count((2, 4), 3, 6)")
 ### END HIDDEN TESTS
 ''')
