@@ -5,7 +5,8 @@ its solutions, hidden tests removed) several times in this process, as one worke
 batch does, two ways:
 
 * **fresh**: every sandbox is a new process that imports numpy, torch or TensorFlow itself
-  (``CNN_COURSE_TEMPLATE=0``, the engine before templates);
+  (``CNN_COURSE_TEMPLATE=0``, the engine before templates), after one warm-up submission
+  (the grader's own imports are not counted);
 * **template**: every sandbox is forked from the assignment's template, which imported the
   ``[sandbox] preload`` modules once (autograder/zygote.py). Its one-time start is printed
   separately; the medians are over the submissions after it.
@@ -63,7 +64,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=5, help="submissions graded with templates (after the first)")
     ap.add_argument("--fresh-n", type=int, default=2, help="submissions graded with fresh sandboxes")
-    ap.add_argument("--assignments", nargs="*", default=["ps1_convolution", "ps3_lenet", "ps4_transfer"])
+    ap.add_argument("--assignments", nargs="*", default=["ps1_convolution", "ps2_shapes", "ps3_lenet", "ps4_transfer",
+                                                          "ps5_backprop"])
     args = ap.parse_args(argv)
     if isolation_available() is None:
         print("no sandbox isolation here (needs root and unshare): templates are not used; nothing to compare")
@@ -80,6 +82,7 @@ def main(argv=None) -> int:
         nbformat.write(correct_notebook(nbformat.read(str(src), as_version=4)), str(path))
 
         S.USE_TEMPLATES = False
+        grade_times(a, path, 1)        # warm-up: the grader's own imports (torch, TensorFlow) are not counted
         fresh = grade_times(a, path, args.fresh_n)
         S.USE_TEMPLATES = True
         t0 = time.monotonic()
