@@ -51,11 +51,10 @@ def _plt():
 
 
 def _in_notebook() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:
+    ipython = sys.modules.get("IPython")     # a Jupyter kernel has imported it; importing it
+    if ipython is None:                      # here would cost 0.1-0.5 s for nothing
         return False
-    shell = get_ipython()
+    shell = ipython.get_ipython()
     return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
 
 
