@@ -11,7 +11,8 @@
    within 10 % of the thread pool on one machine) and whether every results.json (timings
    aside) is identical between the two.
 3. Measures the per-submission cost of the other assignments (``--others K`` submissions
-   each: correct, partly wrong, blank...; 0 skips them and uses ps1's cost for all five) and
+   each: correct, partly wrong, blank...; 0 skips them and uses ps1's cost for all five),
+   after one warm-up submission (a worker's one-time imports and sandbox template), and
    the client's cost per result (writing results.json and feedback.html), then projects the
    wall time of 10,000 students x 5 assignments on 1, 10 and 100 workers (one worker = one
    single-threaded Dask worker process = one core).
@@ -112,10 +113,17 @@ def other_costs(names: list[str], k: int, work: Path, insecure: bool) -> dict[st
     for name in names:
         assignment = load_assignment(name)
         rows = []
-        for kind, nb in variants(name)[:k]:
+        for i, (kind, nb) in enumerate(variants(name)[:k]):
             path = work / "others" / name / kind / f"{name}.ipynb"
             path.parent.mkdir(parents=True, exist_ok=True)
             write_notebook(nb, path)
+            if i == 0:
+                # Once per worker process, not per submission: the grader's own imports
+                # (torch, TensorFlow) and the assignment's sandbox template. Not counted.
+                t0 = time.perf_counter()
+                grade_notebook(assignment, path, kind, insecure=insecure)
+                print(f"  {name} warm-up (grader imports, sandbox template) {time.perf_counter() - t0:6.1f} s",
+                      flush=True)
             t0 = time.perf_counter()
             res = grade_notebook(assignment, path, kind, insecure=insecure)
             rows.append({"wall_s": time.perf_counter() - t0, **res.durations})
