@@ -125,7 +125,12 @@ TEMPLATE_FORK_S = 30.0
 
 
 class TemplateError(Exception):
-    """The template cannot fork this sandbox; the sandbox is started afresh instead."""
+    """The template cannot fork this sandbox; the sandbox is started afresh instead.
+    ``suspect``: the template whose fork failed to start, to retire if a fresh start works."""
+
+    def __init__(self, message: str, suspect: "Template | None" = None):
+        super().__init__(message)
+        self.suspect = suspect
 
 
 class _Forked:
@@ -262,15 +267,19 @@ class Template:
             msg, rfds = self._receive(TEMPLATE_FORK_S)
             if msg is None:
                 raise TemplateError(self.retired)
+            bad_request = False
             try:
                 ans = json.loads(msg)
                 if len(rfds) == 1 and isinstance(ans.get("pid"), int):
                     return ans["pid"], rfds[0]
                 why = str(ans.get("error", "an invalid answer"))[:500]
+                bad_request = ans.get("bad_request") is True
             except (ValueError, AttributeError):
                 why = "an answer that is not JSON"
             for fd in rfds:
                 os.close(fd)
+            if bad_request:           # this sandbox's configuration: a fresh start will say what is wrong
+                raise TemplateError(f"the template refused the request: {why}")
             self.retire(f"it could not fork: {why}")
             raise TemplateError(self.retired)
 
@@ -480,13 +489,16 @@ class Sandbox:
                     mech = mech.split("+cgroup")[0] + "+cgroup_v1(" + ",".join(self.cgroups) + ")"
                 self.mechanisms = mech
                 tpl = template_for(view, self.preload) if self.template else None
+                suspect = None
                 if tpl is not None:
                     try:
                         self._start_forked(tpl, fork_cfg, t0)
                         return
-                    except TemplateError:
-                        pass          # this start goes the long way (the template is retired)
+                    except TemplateError as exc:
+                        suspect = exc.suspect     # this start goes the long way
                 self._start_fresh_isolated(p, view, fork_cfg, t0)
+                if suspect is not None:       # a fresh sandbox starts where its fork could not
+                    suspect.retire("a sandbox it forked could not start where a fresh one could")
             else:
                 self._start_insecure(worker_cfg, rlimits, t0)
         finally:
@@ -540,8 +552,9 @@ class Sandbox:
         try:
             self._connect(req_w, resp_r, t0)
         except SandboxError as exc:
-            tpl.retire(str(exc))            # e.g. unshare refused in the keeper: never again
-            raise TemplateError(str(exc)) from None
+            self.kill()
+            self.starts -= 1                  # the fresh start that follows is the one counted
+            raise TemplateError(str(exc), suspect=tpl) from None
 
     def _start_fresh_isolated(self, p: dict, view: dict, fork_cfg: dict, t0: float) -> None:
         req_r, req_w, resp_r, resp_w = self._pipes()

@@ -185,6 +185,22 @@ def test_a_template_that_cannot_preload_is_retired_and_sandboxes_start_afresh():
     assert retired and "preloading failed" in retired[0] and "ModuleNotFoundError" in retired[0]
 
 
+def test_a_bad_request_is_reported_and_does_not_retire_the_template(monkeypatch):
+    with started(True):
+        pass
+    serving = [t for t in S._TEMPLATES.values() if not t.retired]
+    monkeypatch.setattr(S.UIDS, "acquire", lambda: 0)          # the worker must never run as root
+    monkeypatch.setattr(S.UIDS, "release", lambda uid: None)
+    with Sandbox(LIMITS) as sb:
+        with pytest.raises(S.SandboxError, match="'uid' must be an unprivileged uid"):
+            sb.start()
+    monkeypatch.undo()
+    assert all(not t.retired for t in serving)
+    with started(True) as sb:                  # the same template still forks
+        load(sb, PROBES)
+        assert call(sb, "view")["uid"] > 0
+
+
 def test_a_killed_template_is_replaced_and_its_sandboxes_live_on():
     with started(True) as sb:
         load(sb, PROBES)
