@@ -284,7 +284,12 @@ class Template:
             raise TemplateError(self.retired)
 
     def retire(self, why: str) -> None:
-        self.retired = self.retired or f"the sandbox template was retired: {why}"
+        if not self.retired:
+            self.retired = f"the sandbox template was retired: {why}"
+            import warnings
+
+            warnings.warn(f"{self.retired}; sandboxes start afresh (slower, same results)",
+                          RuntimeWarning, stacklevel=2)
         self.close()
 
     def close(self) -> None:
