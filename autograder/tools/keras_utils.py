@@ -29,6 +29,7 @@ __all__ = [
     "fast_mode",
     "vgg16_weights_path",
     "get_vgg16",
+    "small_vgg16",
     "load_transfer_data",
     "make_augmenter",
     "count_params",
@@ -213,6 +214,29 @@ def get_vgg16(weights="auto", input_shape=(32, 32, 3), include_top: bool = False
     if verbose and weights is not None:
         print(f"VGG16: {source}.")
     return base
+
+
+VGG16_BLOCKS = (2, 2, 3, 3, 3)     # convolutions per block
+
+
+def small_vgg16(filters=(4, 8, 16, 32, 32), input_shape=(32, 32, 3), name: str = "small_vgg"):
+    """A VGG16 look-alike for fast tests: VGG16's 19 layers with their names (``block1_conv1``
+    ... ``block5_pool``: five blocks of 2, 2, 3, 3, 3 ReLU 3x3 "same" convolutions, each block
+    ending in 2x2 max pooling), with ``filters[b]`` filters in block ``b + 1`` instead of
+    64, 128, 256, 512, 512. Random weights. (N, H, W, 3) -> (N, H/32, W/32, filters[-1]).
+    With the default filters it has 57,828 parameters (VGG16: 14,714,688)."""
+    import keras
+
+    if len(filters) != len(VGG16_BLOCKS) or not all(isinstance(f, (int, np.integer)) and f > 0 for f in filters):
+        raise ValueError(f"filters must be 5 positive ints (one per block), got {filters!r}.")
+    inp = keras.Input(tuple(input_shape))
+    h = inp
+    for block, (n_conv, n_filters) in enumerate(zip(VGG16_BLOCKS, filters), start=1):
+        for i in range(n_conv):
+            h = keras.layers.Conv2D(int(n_filters), 3, padding="same", activation="relu",
+                                    name=f"block{block}_conv{i + 1}")(h)
+        h = keras.layers.MaxPooling2D(2, name=f"block{block}_pool")(h)
+    return keras.Model(inp, h, name=name)
 
 
 def count_params(weights) -> int:

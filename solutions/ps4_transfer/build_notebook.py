@@ -404,13 +404,8 @@ test("test_build_transfer_model_public", 2, r'''
 # with 1/16 of its filters (4, 8, 16, 32, 32 per block; 57,828 parameters), so it builds in a
 # fraction of VGG16's time. (With VGG16 itself: 14,714,688 non-trainable and 4,149 trainable.)
 result = run_student("""
-inp = keras.Input((32, 32, 3))
-h = inp
-for block, (n_conv, filters) in enumerate(zip((2, 2, 3, 3, 3), (4, 8, 16, 32, 32)), start=1):
-    for i in range(n_conv):
-        h = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"block{block}_conv{i + 1}")(h)
-    h = keras.layers.MaxPooling2D(2, name=f"block{block}_pool")(h)
-base = keras.Model(inp, h)
+from autograder.tools.keras_utils import small_vgg16
+base = small_vgg16()
 model = build_transfer_model(base, 5, dense_units=8)
 result = {"trainable": count_params(model.trainable_weights),
           "non_trainable": count_params(model.non_trainable_weights),
@@ -615,13 +610,8 @@ test("test_unfreeze_top_public", 2, r'''
 # 19 layers and layer names with 1/16 of its filters (4, 8, 16, 32, 32 per block), so it
 # builds in a fraction of VGG16's time; unfreeze_top sees the same list of layers.
 result = run_student("""
-inp = keras.Input((32, 32, 3))
-h = inp
-for block, (n_conv, filters) in enumerate(zip((2, 2, 3, 3, 3), (4, 8, 16, 32, 32)), start=1):
-    for i in range(n_conv):
-        h = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"block{block}_conv{i + 1}")(h)
-    h = keras.layers.MaxPooling2D(2, name=f"block{block}_pool")(h)
-base = keras.Model(inp, h)
+from autograder.tools.keras_utils import small_vgg16
+base = small_vgg16()
 model = build_transfer_model(base, 5, dense_units=8)
 model = unfreeze_top(base, 4, learning_rate=1e-5, model=model)
 result = {"trainable": count_params(model.trainable_weights),

@@ -398,3 +398,14 @@ def test_numpy_forward_matches_keras():
         -(np.log(0.5) + np.log(0.9)) / 2)
     with pytest.raises(AssertionError, match="cannot recompute a LSTM"):
         T.numpy_forward([{"class": "LSTM"}], x)
+
+
+def test_small_vgg16_has_vgg16s_layers_with_fewer_filters(vgg):
+    small = ku.small_vgg16()
+    assert [layer.name for layer in small.layers[1:]] == [layer.name for layer in vgg.layers[1:]]
+    assert [type(layer).__name__ for layer in small.layers] == [type(layer).__name__ for layer in vgg.layers]
+    assert ku.count_params(small.weights) == 57_828 and small.output_shape == (None, 1, 1, 32)
+    convs = [layer for layer in small.layers if type(layer).__name__ == "Conv2D"]
+    assert [c.filters for c in convs] == [4, 4, 8, 8, 16, 16, 16, 32, 32, 32, 32, 32, 32]
+    with pytest.raises(ValueError, match="5 positive ints"):
+        ku.small_vgg16((4, 8, 16))
