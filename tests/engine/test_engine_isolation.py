@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 
 from autograder import engine
-from autograder import protocol as P
 from autograder.assignment import load_assignment
 from autograder.engine import grade_notebook, isolation_available
 from autograder.sandbox import Sandbox, SandboxFault
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "corpus"))
 import engine_corpus as C  # noqa: E402
+from sandbox_calls import call, load  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 needs_isolation = pytest.mark.skipif(isolation_available() is None, reason="needs Linux namespaces (root + unshare)")
@@ -61,22 +61,6 @@ def signal_pid(pid):
 def listing(d):
     return sorted(os.listdir(d))
 '''
-
-
-def call(sb, name, *args):
-    bufs: list = []
-    node = P.encode(tuple(args), bufs)
-    head, rbufs = sb.request({"op": "call", "target": {"global": name}, "args": node}, bufs,
-                             cpu_limit=10, wall_limit=30)
-    assert head["ok"], head
-    return P.decode(head["value"], rbufs)
-
-
-def load(sb, src):
-    head, _ = sb.request({"op": "load", "stmts": [{"cell": 0, "lineno": 1, "src": src}], "cells": {"0": src}},
-                         cpu_limit=10, wall_limit=30)
-    assert head["ok"] and not head["errors"], head
-    return head
 
 
 @needs_isolation

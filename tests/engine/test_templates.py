@@ -17,7 +17,6 @@ import nbformat
 import numpy as np
 import pytest
 
-from autograder import protocol as P
 from autograder import sandbox as S
 from autograder.assignment import load_assignment
 from autograder.engine import grade_notebook, isolation_available
@@ -25,6 +24,8 @@ from autograder.samples import correct_notebook, partly_wrong_notebook
 from autograder.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "corpus"))
+import sandbox_calls  # noqa: E402
 needs_isolation = pytest.mark.skipif(isolation_available() is None, reason="needs Linux namespaces (root + unshare)")
 pytestmark = [needs_isolation, pytest.mark.xdist_group("engine_templates")]
 
@@ -76,19 +77,11 @@ def traces(key):
 
 
 def call(sb, name, *args):
-    bufs: list = []
-    node = P.encode(tuple(args), bufs)
-    head, rbufs = sb.request({"op": "call", "target": {"global": name}, "args": node}, bufs,
-                             cpu_limit=30, wall_limit=120)
-    assert head["ok"], head
-    return P.decode(head["value"], rbufs)
+    return sandbox_calls.call(sb, name, *args, cpu_limit=30, wall_limit=120)
 
 
 def load(sb, src):
-    head, _ = sb.request({"op": "load", "stmts": [{"cell": 0, "lineno": 1, "src": src}], "cells": {"0": src}},
-                         cpu_limit=30, wall_limit=120)
-    assert head["ok"] and not head["errors"], head
-    return head
+    return sandbox_calls.load(sb, src, cpu_limit=30, wall_limit=120)
 
 
 def started(template: bool, preload=(), hide=()) -> Sandbox:
