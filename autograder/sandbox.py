@@ -294,14 +294,7 @@ class Template:
 
     def close(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)   # its own session: the template only
-            except OSError:
-                pass
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
+            _kill_and_wait(self.proc, group=True)    # its own session: the template only
         try:
             self.sock.close()
         except OSError:
@@ -785,19 +778,8 @@ class Sandbox:
             except OSError:
                 pass
             break
-        if not self.forked:          # a forked sandbox's keeper is killed through its pidfd
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except OSError:
-                pass
-        try:
-            self.proc.kill()
-        except OSError:
-            pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
+        # a forked sandbox's keeper is killed through its pidfd, not by (reusable) group id
+        _kill_and_wait(self.proc, group=not self.forked)
         if self.forked:
             self.proc.close()
         for fd in (self.to_fd, self.from_fd):
@@ -924,6 +906,24 @@ class Sandbox:
             raise SandboxFault("crash", "the Python process running the code exited unexpectedly"
                                + (f" (exit status {code})" if code not in (None, 0) else "")
                                + " (os._exit, sys.exit in a subprocess, or a crash in compiled code)") from None
+
+
+def _kill_and_wait(proc, *, group: bool) -> None:
+    """SIGKILL ``proc`` (a Popen or a _Forked), and its process group when ``group``; wait
+    for it up to 10 s."""
+    if group:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+    try:
+        proc.kill()
+    except OSError:
+        pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
 
 
 def _tree_cpu(pid: int) -> float:
