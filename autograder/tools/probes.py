@@ -13,18 +13,21 @@ import re
 
 import numpy as np
 
-__all__ = ["call_each", "MAX_ITEMS", "MESSAGE_CHARS", "REPR_CHARS"]
+__all__ = ["call_each", "MAX_ITEMS", "MAX_STR", "MESSAGE_CHARS", "REPR_CHARS"]
 
 MAX_ITEMS = 100        # a returned list/tuple/array longer than this is not plain data here
+MAX_STR = 1000         # nor a string longer than this
 MESSAGE_CHARS = 300    # an exception's message is cut to this
 REPR_CHARS = 100       # the repr of a value that is not plain data is cut to this
 
 
 def _plain(v, depth: int = 0) -> bool:
-    """Small plain data: None, bool, int, float, str, small numeric numpy values, and lists
-    or tuples (two levels deep at most) of these."""
-    if v is None or type(v) in (bool, int, float, str):
+    """Small plain data: None, bool, int, float, short str, small numeric numpy values, and
+    lists or tuples (two levels deep at most) of these."""
+    if v is None or type(v) in (bool, int, float):
         return True
+    if type(v) is str:
+        return len(v) <= MAX_STR
     if isinstance(v, (np.generic, np.ndarray)):
         return v.dtype.kind in "biuf" and v.size <= MAX_ITEMS
     return type(v) in (list, tuple) and depth < 2 and len(v) <= MAX_ITEMS and all(_plain(x, depth + 1) for x in v)

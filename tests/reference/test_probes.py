@@ -30,3 +30,11 @@ def test_call_each_uses_the_real_builtins_whatever_the_notebook_defines():
     ns = {}
     exec("isinstance = len = type = lambda *a: 'shadowed'\ndef g(x):\n    return [x, x]\n", ns)
     assert call_each(ns["g"], [[1], ["a"]]) == {"values": [[1, 1], ["a", "a"]], "failed": []}
+
+
+def test_call_each_bounds_what_a_call_sends_back():
+    big = "x" * 5_000_000
+    out = call_each(lambda n: big if n else "ok", [[0], [1]])
+    assert out["values"] == ["ok", None]
+    (i, kind, typ, shown), = out["failed"]
+    assert (i, kind, typ) == (1, "other", "str") and len(shown) <= 100
