@@ -266,3 +266,44 @@ def test_parsing_from_many_grading_threads_at_once():
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         assert all(pool.map(work, range(8)))
+
+
+def test_sandbox_data_dir_is_never_seen_half_built_and_repairs_strays(tmp_path):
+    """Several graders building the shared data folder at once (the race a fresh clone's test
+    run hit): every caller gets a folder holding exactly the declared files, hard-linked, and
+    no temporary entry ever appears in it; a stray entry is swapped away."""
+    import threading as th
+
+    from autograder.sandbox import sandbox_data_dir
+
+    (tmp_path / "a.npz").write_bytes(b"A" * 1000)
+    (tmp_path / "b.npz").write_bytes(b"B" * 1000)
+    (tmp_path / "secret.npz").write_bytes(b"S")
+    seen, results = [], []
+    stop = th.Event()
+
+    def watch():
+        while not stop.is_set():
+            for d in tmp_path.glob("sandbox-*"):
+                try:
+                    seen.append(tuple(sorted(p.name for p in d.iterdir())))
+                except OSError:
+                    pass
+
+    watcher = th.Thread(target=watch)
+    watcher.start()
+    builders = [th.Thread(target=lambda: results.append(sandbox_data_dir(str(tmp_path), ["b.npz", "a.npz"])))
+                for _ in range(8)]
+    [b.start() for b in builders]
+    [b.join() for b in builders]
+    stop.set()
+    watcher.join()
+    assert len(set(results)) == 1 and results[0] is not None
+    dst = Path(results[0])
+    assert sorted(p.name for p in dst.iterdir()) == ["a.npz", "b.npz"]
+    assert all(s == ("a.npz", "b.npz") for s in seen), sorted(set(seen))
+    assert os.path.samefile(dst / "a.npz", tmp_path / "a.npz")
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]      # no staging left
+    (dst / "a.npz.1234.5678").write_bytes(b"stray")
+    assert sandbox_data_dir(str(tmp_path), ["a.npz", "b.npz"]) == str(dst)
+    assert sorted(p.name for p in dst.iterdir()) == ["a.npz", "b.npz"]
