@@ -57,8 +57,10 @@ def _quiet_print(*args, **kwargs):
 
 def _helpers(session: Session) -> dict:
     """The grader's helpers for a test cell: ``autograder.tools.checks``, with ``run_student``,
-    ``run_probe`` and ``assert_not_modified`` bound to ``session``; ``np``; a silent print."""
-    ns = {name: getattr(checks, name) for name in checks.__all__}
+    ``run_probe`` and ``assert_not_modified`` bound to ``session``; ``np``; a silent print.
+    In a hidden test (``session.visibility``) the checks are the hidden variants: their
+    messages say what is wrong without the expected values (checks.test_helpers)."""
+    ns = checks.test_helpers(hidden=getattr(session, "visibility", "public") == HIDDEN)
     ns["run_student"] = session.run_student
     ns["run_probe"] = session.run_probe
 
@@ -119,9 +121,23 @@ def _versions() -> dict:
 
 def _run_test(session: Session, spec, setup_ns: dict, names_defined: set) -> tuple[str, str]:
     try:
-        return _run_test_cell(session, spec, setup_ns, names_defined)
+        status, message = _run_test_cell(session, spec, setup_ns, names_defined)
     finally:
         session.end_test()
+    if spec.visibility == HIDDEN:
+        message = _scrub_hidden_source(message, spec.source)
+    return status, message
+
+
+def _scrub_hidden_source(message: str, source: str) -> str:
+    """``message`` without any line of the hidden test's code (an exception may quote one)."""
+    if not message:
+        return message
+    lines = {ln.strip() for ln in source.splitlines()}
+    for line in sorted((ln for ln in lines if len(ln) >= 16 and "HIDDEN TESTS" not in ln), key=len, reverse=True):
+        if line in message:
+            message = message.replace(line, "[a line of the hidden test]")
+    return message
 
 
 def _run_test_cell(session: Session, spec, setup_ns: dict, names_defined: set) -> tuple[str, str]:
