@@ -8,9 +8,11 @@ from importlib import import_module
 from .checks import (  # noqa: F401  (cheap, numpy only)
     assert_close,
     assert_equal,
+    assert_finite,
     assert_not_modified,
     assert_raises,
     assert_shape,
+    expect_array,
     run_probe,
     run_student,
 )
