@@ -17,7 +17,7 @@ from pathlib import Path
 
 from . import pysource
 from .course import ConfigError
-from .cells import BEGIN_HIDDEN as HIDDEN_BEGIN, has_hidden, is_manual, is_solution, public_part  # noqa: F401
+from .cells import BEGIN_HIDDEN as HIDDEN_BEGIN, has_hidden, is_manual, is_solution, outside, public_part  # noqa: F401
 from .notebook import InvalidSubmission, read_notebook
 from .sandbox import DEFAULT_LIMITS
 
@@ -41,11 +41,27 @@ class TestSpec:
 
 @dataclass
 class ManualCell:
-    """A cell graded by hand in formgrader: a written answer (``grade`` + ``solution``) or a task."""
+    """A cell graded by hand in formgrader: a written answer (``grade`` + ``solution``) or a task.
+
+    How a student finds it in Jupyter, without a word of the instructor's answer: its
+    ``position`` among the notebook's hand-graded cells and the first line of the question
+    above it (``prompt``: the nearest markdown cell before it that the release shows)."""
     grade_id: str
     points: float
     cell_type: str           # "markdown" | "code"
-    first_line: str = ""     # how a student finds it in Jupyter
+    prompt: str = ""         # first line of the question cell above it (never the answer's text)
+    position: int = 0        # 1, 2, ... among the hand-graded cells, in notebook order
+    of: int = 0              # how many hand-graded cells the notebook has
+
+
+def _prompt_line(source: str) -> str:
+    """The first line of a question cell as a student sees it: outside solution and hidden regions,
+    markdown heading and emphasis marks dropped, at most 80 characters."""
+    for line in outside(source):
+        text = line.strip().lstrip("#>*-_ ").rstrip("*_ ").strip()
+        if text:
+            return text if len(text) <= 80 else text[:77] + "..."
+    return ""
 
 
 @dataclass
@@ -218,14 +234,18 @@ def load_assignment(name: str, *, source_dir: Path | None = None, released: bool
     graded: set[str] = set()
     manual: list[ManualCell] = []
     hidden_points = 0.0
+    prompt = ""                  # first line of the last question cell (markdown the release shows)
     for cell in cells:
         if is_manual(cell.nbgrader) and cell.grade_id:
             if cell.grade_id in seen:
                 raise ValueError(f"{nb_path}: duplicate grade_id {cell.grade_id!r}")
             seen.add(cell.grade_id)
-            first = next((ln.strip() for ln in cell.source.splitlines() if ln.strip() and "SOLUTION" not in ln), "")[:80]
-            manual.append(ManualCell(cell.grade_id, float(cell.nbgrader.get("points", 0) or 0), cell.cell_type, first))
+            own = _prompt_line(cell.source) if cell.nbgrader.get("task") and not cell.nbgrader.get("solution") else ""
+            manual.append(ManualCell(cell.grade_id, float(cell.nbgrader.get("points", 0) or 0), cell.cell_type,
+                                     own or prompt, len(manual) + 1))
             continue
+        if cell.cell_type == "markdown" and not cell.nbgrader.get("solution"):
+            prompt = _prompt_line(cell.source) or prompt
         if cell.cell_type != "code":
             continue
         gid = cell.grade_id
@@ -248,6 +268,8 @@ def load_assignment(name: str, *, source_dir: Path | None = None, released: bool
         cpu = float(overrides.get(gid, cfg["limits"]["cpu_per_test"]))
         tests.append(TestSpec(gid, points, "hidden" if is_hidden else "public", cell.source, cpu, cell.index))
     hidden_points += sum(t.points for t in tests if t.visibility == "hidden")
+    for m in manual:
+        m.of = len(manual)
     if released:
         hidden += sum(1 for t in tests if t.visibility == "hidden")
         tests = [t for t in tests if t.visibility == "public"]

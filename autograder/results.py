@@ -121,8 +121,7 @@ def apply_scores(result: SubmissionResult, manual_cells=(), entered: dict | None
             by_hand += pts_f
             any_entered = True
             msg = f"graded by hand: {fmt_num(pts_f)} / {fmt_num(m.points)}"
-        where = f" (the answer starting `{m.first_line}`)" if getattr(m, "first_line", "") else ""
-        result.tests.append(TestResult(m.grade_id, pts_f, float(m.points), MANUAL, msg + where, PUBLIC))
+        result.tests.append(TestResult(m.grade_id, pts_f, float(m.points), MANUAL, msg + manual_locator(m), PUBLIC))
     result.auto_score = auto
     result.manual_max = mmax
     result.manual_score = by_hand if any_entered else None
@@ -160,14 +159,33 @@ def late_penalty_fn(policy: str):
     raise ValueError(f"unknown late policy {policy!r}: expected none, zero or per-hour:P (P points per hour)")
 
 
+_LOCATOR = re.compile(r" \(written answer (\d{1,4}) of (\d{1,4})(?:, under `([^`\n]{0,100})`)?\)$")
+
+
+def manual_locator(cell) -> str:
+    """How a student finds a hand-graded cell in the notebook: its position and the first line of
+    the question above it (``ManualCell.prompt``), never the text of the instructor's answer."""
+    pos, of = int(getattr(cell, "position", 0) or 0), int(getattr(cell, "of", 0) or 0)
+    prompt = str(getattr(cell, "prompt", "") or "").replace("`", "'").replace("\n", " ")[:100]
+    if pos <= 0 or of < pos:
+        return f" (under `{prompt}`)" if prompt else ""
+    return f" (written answer {pos} of {of}" + (f", under `{prompt}`" if prompt else "") + ")"
+
+
 def manual_cells_of(result: SubmissionResult) -> list:
-    """The hand-graded cells a result knows of (its ``manual`` tests), for :func:`refresh`."""
+    """The hand-graded cells a result knows of (its ``manual`` tests), for :func:`refresh`. The
+    locator is read back from the message; an older result's "(the answer starting ...)", which
+    quoted the instructor's answer, is dropped."""
     import types
     out = []
     for t in result.tests:
         if t.status == MANUAL:
-            m = re.search(r"\(the answer starting `(.*)`\)$", t.message or "")
-            out.append(types.SimpleNamespace(grade_id=t.name, points=t.max_points, first_line=m.group(1) if m else ""))
+            m = _LOCATOR.search(t.message or "")
+            under = re.search(r" \(under `([^`\n]{0,100})`\)$", t.message or "") if not m else None
+            out.append(types.SimpleNamespace(
+                grade_id=t.name, points=t.max_points,
+                position=int(m.group(1)) if m else 0, of=int(m.group(2)) if m else 0,
+                prompt=(m.group(3) or "") if m else (under.group(1) if under else "")))
     return out
 
 
