@@ -27,3 +27,10 @@ c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.ClearHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+
+# formgrader and generate_feedback render notebooks with nbconvert's HTMLExporter on the Jupyter
+# server's origin, in the instructor's session: never let a submission's HTML, JavaScript or
+# SVG outputs run there. (Their templates render markdown cells without this sanitizer, so
+# `cnn-course grade` also writes the autograded notebooks without outputs and with inert
+# markdown: autograder.gradebook.clean_submitted_notebook.)
+c.HTMLExporter.sanitize_html = True

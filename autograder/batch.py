@@ -9,7 +9,7 @@ Accepted layouts of ``SUBMISSIONS`` (a folder, or a ``.zip`` of one):
 Outputs in ``out_dir``: ``students/<student_id>/results.json`` and ``feedback.html``, written
 (atomically) as soon as that student is graded, so no student id can collide with the batch's
 own files and an interrupted run loses nothing; then ``grades.csv`` (``student_id, assignment,
-score, max_score, status``, sorted by student id), ``report.html`` and ``score_histogram.png``,
+score, max_score, status``, ..., ``submitted_at, submitted_at_source``, sorted by student id), ``report.html`` and ``score_histogram.png``,
 rebuilt from every ``results.json`` on disk (a regrade of some students merges into the rest).
 ``resume=True`` skips students whose results were made from the same notebook bytes (sha256)
 and the same assignment version. A student folder without a notebook, with several notebooks
@@ -23,19 +23,21 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import stat
+import struct
 import tempfile
 import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path, PurePosixPath
 
 from autograder import __version__
 from autograder.results import (ERROR, GRADED, INVALID, MISSING, SubmissionResult, apply_scores, fmt_num,
-                                late_penalty_fn, safe_cell, safe_dirname)
+                                late_penalty_fn, safe_cell, safe_dirname, visible)
 from autograder.sandbox import close_templates
 
 # Zip extraction caps.
@@ -47,7 +49,7 @@ MAX_RATIO = 200                      # uncompressed / compressed, per member
 _SKIP_DIRS = {"__MACOSX", ".ipynb_checkpoints", "__pycache__", ".git"}
 STUDENTS_DIR = "students"            # out_dir/students/<student_id>/
 CSV_COLUMNS = ("student_id", "assignment", "score", "max_score", "status", "auto_score", "manual_score",
-               "needs_manual_grading", "late", "late_by", "late_penalty")
+               "needs_manual_grading", "late", "late_by", "late_penalty", "submitted_at", "submitted_at_source")
 
 
 class BatchError(ValueError):
@@ -64,35 +66,231 @@ class Submission:
     notes: list[str] = field(default_factory=list)
     missing: bool = False                 # nbgrader layout: the student submitted other work, not this
     submitted_at: datetime | None = None  # aware UTC
-    submitted_at_source: str = ""         # "timestamp.txt" | "file time"
+    submitted_at_source: str = "none"     # one of TIME_SOURCES (see assign_submission_times)
 
 
-def submission_time(folder: Path, notebook: Path | None) -> tuple[datetime | None, str]:
-    """When a hand-in was submitted: nbgrader's ``timestamp.txt`` in its folder (UTC unless it
-    names a zone), else the notebook file's modification time (said so)."""
-    stamp = folder / "timestamp.txt"
-    if stamp.is_file() and not stamp.is_symlink() and stamp.stat().st_size < 200:
+# ---------------------------------------------------------------- submission times
+#
+# Lateness comes only from evidence the instructor's side produced, never from a file the
+# student could have written nor from a file's modification time (a copy, an extraction or a
+# `touch` sets it). In order of precedence:
+#   "submitted-at-file"   --submitted-at FILE: the instructor's CSV student_id,submitted_at
+#                         (e.g. converted from the LMS's export);
+#   "nbgrader-timestamp"  timestamp.txt in nbgrader's course layout on disk,
+#                         .../submitted/<id>/<assignment>/timestamp.txt: nbgrader submit writes
+#                         it (over any file of that name the student handed in) and nbgrader
+#                         collect copies it; only when SUBMISSIONS is a folder, never in a zip;
+#   "zip-entry-time"      SUBMISSIONS is a zip the instructor downloaded from the LMS: the date
+#                         of the notebook's entry (Info-ZIP's UTC extended timestamp when the
+#                         entry has one, else the zip's local date read in --zip-tz, default UTC);
+#   "none"                no evidence: no lateness applied, and (with a due date) the note
+#                         NO_TIME_NOTE says the submission was not checked for lateness.
+
+TIME_SOURCES = ("submitted-at-file", "nbgrader-timestamp", "zip-entry-time", "none")
+NO_TIME_NOTE = "no submission time known: not checked for lateness"
+MAX_TIMES_BYTES = 20 * 2**20         # --submitted-at file
+MAX_TIMES_ROWS = 200_000
+MAX_TIME_CELL = 100                  # characters of one id or time
+_DOS_EPOCH = (1980, 1, 1, 0, 0, 0)   # a zip entry with "no date"
+
+
+def parse_when(text: str, tz=timezone.utc) -> datetime:
+    """An ISO 8601 time (``2026-03-01T09:00:00``, ``... 09:00:00.5``, ``...Z``, ``...+01:00``, or
+    nbgrader's ``2026-03-01 09:00:00.000000 UTC``) as aware UTC; ``tz`` when it names no zone.
+    Raises ValueError."""
+    text = text.strip()
+    if text.endswith(" UTC"):
+        text = text[:-4] + "+00:00"
+    if not text or len(text) > MAX_TIME_CELL or not text[:4].isdigit():
+        raise ValueError("not an ISO 8601 date and time")
+    when = datetime.fromisoformat(text)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=tz)
+    return when.astimezone(timezone.utc)
+
+
+def parse_zone(text: str | None):
+    """``--zip-tz``: ``UTC`` (default), ``local`` (this machine's zone), an offset ``+01:00`` or
+    an IANA name (``Europe/Paris``). Raises BatchError."""
+    text = (text or "UTC").strip()
+    if text.upper() in ("UTC", "Z", "GMT"):
+        return timezone.utc
+    if text.lower() == "local":
+        return datetime.now().astimezone().tzinfo
+    m = re.fullmatch(r"([+-])(\d{1,2}):?(\d{2})", text)
+    if m:
+        minutes = int(m.group(2)) * 60 + int(m.group(3))
+        if minutes < 24 * 60:
+            return timezone((-1 if m.group(1) == "-" else 1) * timedelta(minutes=minutes))
+    else:
         try:
-            from nbgrader.utils import parse_utc
+            from zoneinfo import ZoneInfo
 
-            when = parse_utc(stamp.read_text(encoding="utf-8", errors="replace").strip())
-            return when.replace(tzinfo=timezone.utc), "timestamp.txt"
-        except Exception:  # noqa: BLE001 - an unreadable stamp falls back to the file's time
+            return ZoneInfo(text)
+        except (ValueError, OSError, KeyError, ImportError):
             pass
-    if notebook is not None and notebook.is_file() and not notebook.is_symlink():
-        return datetime.fromtimestamp(notebook.stat().st_mtime, tz=timezone.utc), "file time"
-    return None, ""
+    raise BatchError(f"--zip-tz {text!r}: expected UTC, local, an offset such as +01:00, or a zone name "
+                     "such as Europe/Paris.")
+
+
+def read_submitted_at(path: Path | str) -> tuple[dict[str, datetime], list[str]]:
+    """``--submitted-at FILE``: the instructor's CSV of submission times, columns ``student_id``
+    (or ``id``, ``username``, ``login``) and ``submitted_at`` (or ``submitted``, ``timestamp``,
+    ``time``), ISO 8601, UTC unless a zone is given. Returns ``({student_id: aware UTC time},
+    problems)``: each bad line is reported by number (not a date, no time, a second time for a
+    student: the first is kept) and skipped. Raises BatchError when the file cannot be used."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_TIMES_BYTES:
+            raise BatchError(f"--submitted-at {path}: larger than {MAX_TIMES_BYTES} bytes.")
+        text = path.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        raise BatchError(f"--submitted-at {path}: cannot be read ({exc.strerror or exc}).") from None
+    except UnicodeDecodeError:
+        raise BatchError(f"--submitted-at {path}: not UTF-8 text (save it as CSV UTF-8).") from None
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader)
+    except (StopIteration, csv.Error):
+        header = []
+    keys = [re.sub(r"[^a-z0-9]+", "_", h.strip().lower()).strip("_") for h in header]
+
+    def col(*names):
+        return next((keys.index(n) for n in names if n in keys), None)
+
+    id_col = col("student_id", "id", "username", "login", "user")
+    at_col = col("submitted_at", "submitted", "submission_time", "timestamp", "time", "date")
+    if id_col is None or at_col is None:
+        raise BatchError(f"--submitted-at {path}: expected the columns student_id,submitted_at (found: "
+                         f"{', '.join(visible(k) for k in keys[:20]) or 'none'}).")
+    times: dict[str, datetime] = {}
+    problems: list[str] = []
+
+    def bad(line: int, what: str) -> None:
+        if len(problems) < 100:
+            problems.append(f"--submitted-at line {line}: {what}")
+        elif len(problems) == 100:
+            problems.append("--submitted-at: more bad lines not listed")
+
+    try:
+        for n, row in enumerate(reader, start=2):
+            if n > MAX_TIMES_ROWS + 1:
+                bad(n, f"more than {MAX_TIMES_ROWS} rows: the rest is ignored")
+                break
+            if not any(c.strip() for c in row):
+                continue
+            sid = row[id_col].strip() if id_col < len(row) else ""
+            when = row[at_col].strip() if at_col < len(row) else ""
+            shown = visible(sid[:40]) + ("..." if len(sid) > 40 else "")
+            if not sid or len(sid) > MAX_TIME_CELL:
+                bad(n, f"no usable student id ({shown or 'empty'})")
+            elif not when:
+                bad(n, f"{shown}: no submission time")
+            else:
+                try:
+                    at = parse_when(when)
+                except (ValueError, OverflowError):
+                    cut = visible(when[:40]) + ("..." if len(when) > 40 else "")
+                    bad(n, f"{shown}: {cut!r} is not an ISO 8601 date and time (e.g. 2026-03-01T09:00:00+01:00)")
+                    continue
+                if sid in times:
+                    bad(n, f"{shown}: a second submission time; the first one "
+                           f"({times[sid].replace(tzinfo=None).isoformat(timespec='seconds')} UTC) is kept")
+                else:
+                    times[sid] = at
+    except csv.Error as exc:
+        bad(reader.line_num, f"not CSV ({exc}); the rest is ignored")
+    return times, problems
+
+
+def _zip_utc_time(extra: bytes) -> datetime | None:
+    """The UTC modification time of Info-ZIP's extended timestamp extra field (0x5455), if any."""
+    i = 0
+    while i + 4 <= len(extra):
+        tag, size = struct.unpack_from("<HH", extra, i)
+        body = extra[i + 4:i + 4 + size]
+        if tag == 0x5455 and len(body) >= 5 and body[0] & 1:
+            try:
+                return datetime.fromtimestamp(struct.unpack_from("<i", body, 1)[0], tz=timezone.utc)
+            except (OverflowError, OSError, ValueError):
+                return None
+        i += 4 + size
+    return None
+
+
+def zip_entry_time(entry: tuple, tz=timezone.utc) -> datetime | None:
+    """When a zip entry was dated, aware UTC: ``entry`` is ``(date_time, UTC time or None)`` as
+    :func:`safe_extract` records it; None for the zip format's "no date" (1980-01-01 00:00)."""
+    date_time, utc = entry
+    if utc is not None:
+        return utc
+    if tuple(date_time) <= _DOS_EPOCH:
+        return None
+    try:
+        return datetime(*date_time, tzinfo=tz).astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        return None
+
+
+def _nbgrader_stamp(sub: Submission, assignment: str) -> datetime | None:
+    """nbgrader's timestamp.txt of ``sub`` when its notebook lies in nbgrader's course layout
+    ``.../submitted/<id>/<assignment>/`` (see the notes above)."""
+    folder = sub.path.parent if sub.path is not None else None
+    if folder is None or folder.name != assignment or folder.parent.name != sub.student_id \
+            or folder.parent.parent.name != "submitted":
+        return None
+    stamp = folder / "timestamp.txt"
+    try:
+        if stamp.is_symlink() or not stamp.is_file() or stamp.stat().st_size > 200:
+            return None
+        text = stamp.read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return None
+    try:
+        return parse_when(text)
+    except (ValueError, OverflowError):
+        pass
+    try:                                  # nbgrader's other formats (its timezone setting)
+        from nbgrader.utils import parse_utc
+
+        return parse_utc(text).replace(tzinfo=timezone.utc)
+    except Exception:  # noqa: BLE001 - an unreadable stamp is no evidence
+        return None
+
+
+def assign_submission_times(subs: list[Submission], assignment: str, *, given: dict | None = None,
+                            zip_root: Path | None = None, zip_times: dict | None = None, zip_tz=timezone.utc) -> None:
+    """Set each submission's ``submitted_at`` and ``submitted_at_source`` from the evidence
+    (in the order of :data:`TIME_SOURCES`): ``given`` (the --submitted-at file), nbgrader's
+    timestamp.txt (folders only), the zip entry of the notebook (``zip_root``: where the zip
+    was extracted; ``zip_times``: what :func:`safe_extract` recorded)."""
+    given = given or {}
+    for sub in subs:
+        when, source = given.get(sub.student_id), "submitted-at-file"
+        if when is None and sub.path is not None:
+            if zip_root is None:
+                when, source = _nbgrader_stamp(sub, assignment), "nbgrader-timestamp"
+            else:
+                try:
+                    key = sub.path.resolve().relative_to(zip_root.resolve()).as_posix()
+                except (ValueError, OSError):
+                    key = None
+                entry = (zip_times or {}).get(key)
+                when, source = (zip_entry_time(entry, zip_tz) if entry else None), "zip-entry-time"
+        sub.submitted_at, sub.submitted_at_source = (when, source) if when is not None else (None, "none")
 
 
 # ---------------------------------------------------------------- zips
 
 
-def safe_extract(zip_path: Path | str, dest: Path | str) -> list[str]:
+def safe_extract(zip_path: Path | str, dest: Path | str, times: dict | None = None) -> list[str]:
     """Extract ``zip_path`` into ``dest`` refusing path traversal, links and zip bombs.
 
     Returns the warnings about members that were skipped. Raises :class:`BatchError` when the
-    file is not a zip or exceeds the caps as a whole.
-    """
+    file is not a zip or exceeds the caps as a whole. ``times``: filled with each extracted
+    file's entry date, ``{path relative to dest (posix): (date_time, UTC time or None)}`` (see
+    :func:`zip_entry_time`): the extracted files' own times are those of the extraction."""
     zip_path, dest = Path(zip_path), Path(dest)
     warnings: list[str] = []
     try:
@@ -144,6 +342,8 @@ def safe_extract(zip_path: Path | str, dest: Path | str) -> list[str]:
             if written > MAX_MEMBER_BYTES:
                 target.unlink()
                 warnings.append(f"skipped {info.filename!r}: larger than declared")
+            elif times is not None:
+                times[target.relative_to(root).as_posix()] = (tuple(info.date_time), _zip_utc_time(info.extra))
     return warnings
 
 
@@ -206,14 +406,12 @@ def find_submissions(root: Path | str, assignment: str, notebook_name: str) -> l
             subs.append(Submission(sid, None, f"no notebook found in {shown}; expected {notebook_name}."))
         elif any(p.name == notebook_name for p in nbs):
             sub = Submission(sid, where / notebook_name)
-            sub.submitted_at, sub.submitted_at_source = submission_time(where, sub.path)
             others = [p.name for p in nbs if p.name != notebook_name]
             if others:
                 sub.notes.append(f"ignored other notebooks: {', '.join(others)}")
             subs.append(sub)
         elif len(nbs) == 1:
             sub = Submission(sid, nbs[0])
-            sub.submitted_at, sub.submitted_at_source = submission_time(where, sub.path)
             sub.notes.append(f"graded {nbs[0].name} (expected the name {notebook_name})")
             subs.append(sub)
         else:
@@ -307,7 +505,8 @@ def grade_all(assignment, subs: list[Submission], *, workers: int | None = None,
                 if on_result is not None:
                     on_result(res)
                 if bar is not None:
-                    bar.set_postfix_str(f"{res.student_id}: {fmt_num(res.score)}/{fmt_num(res.max_score)}", refresh=False)
+                    bar.set_postfix_str(f"{visible(res.student_id)[:40]}: {fmt_num(res.score)}/{fmt_num(res.max_score)}",
+                                        refresh=False)
                     bar.update(1)
     finally:
         if bar is not None:
@@ -328,7 +527,8 @@ def grades_csv_text(results: list[SubmissionResult]) -> str:
                     safe_cell(r.status), fmt_num(r.auto_score),
                     "" if r.manual_score is None else fmt_num(r.manual_score),
                     "yes" if r.needs_manual_grading else "", "yes" if r.late else "",
-                    _late_by(r.late_by_s) if r.late else "", fmt_num(r.late_penalty) if r.late else ""])
+                    _late_by(r.late_by_s) if r.late else "", fmt_num(r.late_penalty) if r.late else "",
+                    safe_cell(r.submitted_at), safe_cell(r.submitted_at_source or "none")])
     return buf.getvalue()
 
 
@@ -465,25 +665,70 @@ class Finisher:
 
     def __call__(self, r: SubmissionResult) -> SubmissionResult:
         sub = self.by_id.get(r.student_id)
-        if sub is not None and sub.submitted_at is not None:
-            r.submitted_at = sub.submitted_at.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds")
-            r.submitted_at_source = sub.submitted_at_source
-            if sub.submitted_at_source == "file time" and self.due is not None:
-                r.message = "; ".join(filter(None, [r.message, "no timestamp.txt: the submission time is the "
-                                                               "notebook file's modification time"]))
-            if self.due is not None and sub.submitted_at > self.due:
-                r.late = True
-                r.late_by_s = round((sub.submitted_at - self.due).total_seconds(), 3)
+        when = sub.submitted_at if sub is not None else None
+        r.submitted_at = when.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds") if when else ""
+        r.submitted_at_source = sub.submitted_at_source if (sub is not None and when) else "none"
+        r.late, r.late_by_s = False, 0.0      # a resumed result is judged again on today's evidence
+        if when is not None and self.due is not None and when > self.due:
+            r.late = True
+            r.late_by_s = round((when - self.due).total_seconds(), 3)
+        if when is None and self.due is not None and r.status != MISSING and NO_TIME_NOTE not in r.message:
+            r.message = "; ".join(filter(None, [r.message, NO_TIME_NOTE]))
         r.late_policy = self.policy
         adj = self.entered.get(r.student_id, {})
         return apply_scores(r, getattr(self.assignment, "manual", []), adj.get("manual", {}),
                             self.fn if r.late else None)
 
 
+def _case_insensitive(folder: Path) -> bool:
+    """Whether ``folder``'s file system folds case (macOS, Windows): ``Ann`` and ``ann`` would share."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".tmp-CaseProbe-", dir=folder)
+        os.close(fd)
+    except OSError:
+        return False
+    try:
+        return os.path.exists(os.path.join(folder, os.path.basename(probe).lower()))
+    finally:
+        os.unlink(probe)
+
+
+def check_folder_names(student_ids, out_dir: Path | str | None = None) -> None:
+    """Fail loudly (BatchError naming both ids) when two students would share an output folder:
+    two ids with the same :func:`safe_dirname` (case folded where the file system folds case),
+    or a folder in ``out_dir`` already holding the results of another student (outputs written
+    by an older version, whose folder names were not collision-free)."""
+    import unicodedata
+
+    fold = out_dir is not None and Path(out_dir).is_dir() and _case_insensitive(Path(out_dir))
+    seen: dict[str, str] = {}
+    for sid in student_ids:
+        name = safe_dirname(sid)
+        key = unicodedata.normalize("NFC", name).casefold() if fold else name
+        other = seen.setdefault(key, sid)
+        if other != sid:
+            raise BatchError(f"student ids {visible(repr(other))} and {visible(repr(sid))} would share the output "
+                             f"folder {visible(name)!r}: rename one of the submission folders.")
+    if out_dir is None:
+        return
+    for sid in student_ids:
+        path = student_dir(out_dir, sid) / "results.json"
+        try:
+            if path.is_symlink() or not path.is_file() or path.stat().st_size > 50 * 2**20:
+                continue
+            stored = json.loads(path.read_text(encoding="utf-8")).get("student_id")
+        except (OSError, ValueError, AttributeError, RecursionError):
+            continue
+        if isinstance(stored, str) and stored != sid:
+            raise BatchError(f"{path.parent} holds the results of student {visible(repr(stored))}, not of "
+                             f"{visible(repr(sid))} (written by an older cnn-course, whose folder names could "
+                             "collide): grade into a new --out folder.")
+
+
 def missing_result(assignment, student_id: str) -> SubmissionResult:
     r = SubmissionResult(student_id=student_id, assignment=assignment.name, status=MISSING, score=0.0,
                          max_score=_max_score(assignment), message="nothing submitted", grader_version=__version__,
-                         assignment_version=getattr(assignment, "version", ""))
+                         assignment_version=getattr(assignment, "version", ""), submitted_at_source="none")
     return apply_scores(r, getattr(assignment, "manual", []))
 
 
@@ -504,7 +749,8 @@ def grade_folder(assignment, submissions: Path | str, out_dir: Path | str, *, wo
                  db_url: str | None = None, grade_fn=None, resume: bool = False,
                  runner=None, students=None, regrade_stale: bool = False, roster=None,
                  due: datetime | None = None, late_policy: str = "none",
-                 autograded_root: Path | str | None = None) -> tuple[list[SubmissionResult], dict]:
+                 autograded_root: Path | str | None = None, submitted_at: Path | str | None = None,
+                 zip_tz: str | None = None) -> tuple[list[SubmissionResult], dict]:
     """Find, grade and write everything for one batch; return ``(results, output paths)``.
 
     ``results`` are this batch's students (resumed ones included); the summary files cover
@@ -517,6 +763,9 @@ def grade_folder(assignment, submissions: Path | str, out_dir: Path | str, *, wo
     ``due``/``late_policy``: lateness (``none``, ``zero``, ``per-hour:P``); the due date
     defaults to the gradebook's. ``autograded_root``: write nbgrader's autograded notebooks
     there (``<root>/<student>/<assignment>/<notebook>``) so formgrader can open them.
+    ``submitted_at``: the instructor's CSV of submission times (``--submitted-at``); ``zip_tz``:
+    the zone of a zip's entry dates (``--zip-tz``, default UTC); see :data:`TIME_SOURCES`.
+    Each result's ``submitted_at_source`` says which evidence dated it.
     """
     try:
         late_penalty_fn(late_policy)    # a bad policy is a usage error, before any grading
@@ -527,12 +776,15 @@ def grade_folder(assignment, submissions: Path | str, out_dir: Path | str, *, wo
         raise BatchError(f"SUBMISSIONS={str(submissions)!r} does not exist.")
     if submissions.is_dir() and _inside(out_dir, submissions):
         raise BatchError(f"--out {out_dir} is inside SUBMISSIONS {submissions}: choose an output folder elsewhere.")
-    notes: list[str] = []
+    zone = parse_zone(zip_tz)
+    given, time_notes = read_submitted_at(submitted_at) if submitted_at else ({}, [])
+    notes: list[str] = list(time_notes)
+    zip_times: dict = {}
     tmp = None
     try:
         if submissions.is_file():
             tmp = Path(tempfile.mkdtemp(prefix="cnn-course-subs-"))
-            notes += safe_extract(submissions, tmp)
+            notes += safe_extract(submissions, tmp, zip_times)
             root = tmp
         else:
             root = submissions
@@ -547,7 +799,14 @@ def grade_folder(assignment, submissions: Path | str, out_dir: Path | str, *, wo
                 f"no student folders found in {submissions}: expected <student_id>/{notebook_name} "
                 f"or submitted/<student_id>/{assignment.name}/{notebook_name}.")
         out_dir.mkdir(parents=True, exist_ok=True)
+        assign_submission_times(subs, assignment.name, given=given, zip_root=tmp, zip_times=zip_times, zip_tz=zone)
         everyone = {s.student_id for s in subs}
+        unknown_times = sorted(set(given) - everyone)
+        if unknown_times:
+            time_notes.append(f"--submitted-at: {len(unknown_times)} student id(s) without a submission here: "
+                              + ", ".join(repr(visible(i)) for i in unknown_times[:20])
+                              + (" ..." if len(unknown_times) > 20 else ""))
+            notes.append(time_notes[-1])
         if students:
             unknown = sorted(set(students) - everyone)
             if unknown:
@@ -567,6 +826,7 @@ def grade_folder(assignment, submissions: Path | str, out_dir: Path | str, *, wo
             if due is None:
                 due = nbgb.duedate(db_url, assignment.name)
         finish = Finisher(assignment, subs, due=due, late_policy=late_policy, entered=entered)
+        check_folder_names(sorted(everyone | expected), out_dir)
 
         def on_result(r):
             finish(r)
@@ -581,9 +841,7 @@ def grade_folder(assignment, submissions: Path | str, out_dir: Path | str, *, wo
             for sub in subs:
                 old = _done_before(assignment, sub, out_dir)
                 if old is not None:
-                    adj = entered.get(old.student_id, {})
-                    from autograder.results import refresh
-                    refresh(old, adj.get("manual", {}))
+                    finish(old)               # today's evidence of lateness, scores entered by hand
                     write_student(assignment, old, out_dir)
                 (kept if old is not None else todo).append(old if old is not None else sub)
             if kept:
@@ -605,6 +863,7 @@ def grade_folder(assignment, submissions: Path | str, out_dir: Path | str, *, wo
             shutil.rmtree(tmp, ignore_errors=True)
     paths = write_summary(assignment, out_dir, invalid_notes=notes)
     paths["resumed"] = len(kept)
+    paths["time_notes"] = time_notes
     paths["stale"] = [] if regrade_stale else stale_students(assignment, out_dir)
     if db_url:
         from autograder.gradebook import record_results
@@ -623,11 +882,14 @@ def _stored_status(out_dir: Path, student_id: str) -> str:
 
 def write_autograded(assignment, submitted: Path, root: Path, student_id: str) -> Path | None:
     """nbgrader's autograded notebook of one student (what formgrader shows for hand grading):
-    the submitted notebook with every test cell replaced by the instructor's, by grade_id.
+    the submitted notebook with every test cell replaced by the instructor's, by grade_id, and
+    cleared of outputs, attachments, metadata and live HTML (:func:`autograder.gradebook.
+    clean_submitted_notebook`: formgrader renders it in the instructor's session).
     Written to ``root/<student>/<assignment>/<notebook>``; None when it cannot be read."""
     import nbformat
 
     from autograder.cells import nbgrader_of
+    from autograder.gradebook import clean_submitted_notebook
 
     source_path = getattr(assignment, "path", None)
     if source_path is None or getattr(assignment, "released", False) or safe_dirname(student_id) != student_id:
@@ -643,6 +905,7 @@ def write_autograded(assignment, submitted: Path, root: Path, student_id: str) -
         gid = nbgrader_of(cell).get("grade_id")
         if gid in tests:
             nb.cells[i] = nbformat.from_dict(dict(tests[gid]))
+    clean_submitted_notebook(nb, src)     # nothing of the submission runs in formgrader's page
     out = root / student_id / assignment.name / Path(getattr(assignment, "notebook_name", "") or
                                                      f"{assignment.name}.ipynb").name
     atomic_write(out, nbformat.writes(nb))

@@ -229,15 +229,24 @@ def _require_isolation(insecure: bool) -> None:
                          "refusing to run student code without isolation. Pass --insecure to grade anyway.")
 
 
+def _shown(text) -> str:
+    """A string from a submission (a student id, a message) as the terminal may print it: control
+    and format characters (ESC, BEL, bidi overrides...) written out as ``\\x1b``..."""
+    from autograder.results import visible
+
+    return visible(text)
+
+
 def print_table(results) -> None:
-    width = max([len(r.student_id) for r in results] + [7])
+    ids = {r.student_id: _shown(r.student_id) for r in results}
+    width = min(max([len(i) for i in ids.values()] + [7]), 60)
     _say(f"{'student':{width}s}  {'score':>9s}  status   tests")
     for r in results:
         counts = Counter(t.status for t in r.tests)
-        summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        summary = ", ".join(f"{n} {_shown(s)}" for s, n in sorted(counts.items()))
         if r.status == "invalid":
-            summary = r.message[:70]
-        _say(f"{r.student_id:{width}s}  {_fmt(r.score):>4s}/{_fmt(r.max_score):<4s}  {r.status:8s} {summary}")
+            summary = _shown(r.message[:70])
+        _say(f"{ids[r.student_id]:{width}s}  {_fmt(r.score):>4s}/{_fmt(r.max_score):<4s}  {_shown(r.status):8s} {summary}")
 
 
 def run_grade(assignment, submissions, out_dir, args, db_url) -> tuple[list, dict]:
@@ -258,11 +267,14 @@ def run_grade(assignment, submissions, out_dir, args, db_url) -> tuple[list, dic
             runner=runner, students=getattr(args, "student", None) or None,
             regrade_stale=getattr(args, "regrade_stale", False), roster=_roster(getattr(args, "roster", None)),
             due=_due(getattr(args, "due", None)), late_policy=getattr(args, "late_penalty", None) or "none",
-            autograded_root=_autograded_root(db_url))
+            autograded_root=_autograded_root(db_url), submitted_at=getattr(args, "submitted_at", None),
+            zip_tz=getattr(args, "zip_tz", None))
     finally:
         if runner is not None:
             runner.close()
     dt = time.perf_counter() - t0
+    for note in paths.get("time_notes") or []:
+        _say(f"note: {_shown(note)}", file=sys.stderr)
     n = len(results)
     _say(f"graded {n} submission(s) of {assignment.name} in {dt:.1f} s "
          f"({60 * n / dt if dt else 0:.1f} per minute, {dt / max(n, 1):.2f} s each, {fanout})")
@@ -447,7 +459,7 @@ def cmd_export(args) -> int:
     except ex.ExportError as exc:
         raise UsageError(str(exc)) from None
     for p in problems:
-        _say(f"warning: {p}", file=sys.stderr)
+        _say(f"warning: {_shown(p)}", file=sys.stderr)
     where = _rel(Path(args.out)) if len(info["paths"]) > 1 else _rel(info["paths"][0])
     _say(f"exported {info['students']} student(s) of {', '.join(info['assignments'])} as {args.format} -> {where}"
          + (f" ({len(info['paths'])} files)" if len(info["paths"]) > 1 else ""))
@@ -488,10 +500,10 @@ def cmd_similarity(args) -> int:
     out = Path(args.out) if args.out else _course(args).build / "similarity" / args.assignment
     info = sim.write_similarity(args.assignment, codes, out, template=template_src, top=args.top, notes=notes)
     for n in notes:
-        _say(f"note: {n}", file=sys.stderr)
+        _say(f"note: {_shown(n)}", file=sys.stderr)
     _say(f"compared {len(codes)} submissions ({len(info['pairs'])} pairs); most similar:")
     for p in info["pairs"][:min(args.top, 5)]:
-        _say(f"  {100 * p.similarity:5.1f}%  {p.student_a}  {p.student_b}")
+        _say(f"  {100 * p.similarity:5.1f}%  {_shown(p.student_a)}  {_shown(p.student_b)}")
     _say(f"  pairs:  {_rel(info['csv'])}\n  report: {_rel(info['html'])}")
     return 0
 
@@ -559,6 +571,15 @@ def build_parser() -> argparse.ArgumentParser:
                    "gradebook's students, those without a submission get status `missing`")
     g.add_argument("--due", metavar="ISO8601", help="due date, e.g. 2026-03-01T00:00:00 (UTC unless a zone is "
                    "given; default: the gradebook's due date of the assignment)")
+    g.add_argument("--submitted-at", metavar="CSV",
+                   help="the submission times you vouch for (columns student_id,submitted_at; ISO 8601, UTC unless "
+                        "a zone is given), e.g. from the LMS's export; they come before any other evidence. Without "
+                        "them lateness comes from nbgrader's submitted/<id>/<assignment>/timestamp.txt or the zip's "
+                        "entry dates, never from a file the student handed in; a submission with no evidence is not "
+                        "checked for lateness (docs/instructor-guide.md)")
+    g.add_argument("--zip-tz", metavar="ZONE", default=None,
+                   help="the zone of the dates in a SUBMISSIONS zip (zips store local time): UTC (default), local, "
+                        "+01:00 or Europe/Paris; entries with Info-ZIP's UTC timestamp need none")
     g.add_argument("--late-penalty", metavar="POLICY", default="none",
                    help="none (default), zero (late work scores 0) or per-hour:P (P points off per started hour, "
                         "as nbgrader's SubMarks plugin)")
@@ -631,7 +652,9 @@ def main(argv: list[str] | None = None) -> int:
         _COURSE = Course.locate(getattr(args, "course", None))
         return int(args.func(args) or 0)
     except (UsageError, ConfigError) as exc:
-        _say(f"cnn-course {args.command}: error: {exc}", file=sys.stderr)
+        from autograder.results import visible
+
+        _say(f"cnn-course {args.command}: error: {visible(str(exc), keep_newlines=True)}", file=sys.stderr)
         return USAGE_ERROR
     except KeyboardInterrupt:
         _say("interrupted", file=sys.stderr)

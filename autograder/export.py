@@ -131,7 +131,8 @@ def load_results(out_dir: Path | str, *, problems: list | None = None) -> list[S
 
     Reads ``out_dir/students/*/results.json`` or, when there is none, ``out_dir/*/results.json``
     (the older layout). A file over :data:`MAX_RESULTS_BYTES` is skipped; an unreadable or
-    malformed one is reported, not fatal; two files with the same student id keep the first.
+    malformed one is reported, not fatal; of two files with the same student id, the one in the
+    student's own folder (:func:`safe_dirname`) is kept, else the first.
     Reports go to ``problems`` (a list) when given, else to stderr. Raises
     :class:`ExportError` when ``out_dir`` is not a folder.
     """
@@ -140,6 +141,7 @@ def load_results(out_dir: Path | str, *, problems: list | None = None) -> list[S
         raise ExportError(f"no graded results in {out_dir}: it is not a folder (run `cnn-course grade` first, "
                           "or pass --grades DIR)")
     results: dict[str, SubmissionResult] = {}
+    where: dict[str, str] = {}             # student id -> the file it was read from
     for path in _result_files(out_dir):
         shown = path.relative_to(out_dir).as_posix()
         try:
@@ -153,8 +155,16 @@ def load_results(out_dir: Path | str, *, problems: list | None = None) -> list[S
             _report(problems, f"{shown}: skipped, not a readable results.json ({type(exc).__name__}: {exc})")
             continue
         if result.student_id in results:
-            _report(problems, f"{shown}: skipped, student id {result.student_id!r} already read from another file")
-            continue
+            first = where[result.student_id]
+            own = safe_dirname(result.student_id)
+            if Path(first).parent.name != own and path.parent.name == own:
+                # the student's own folder wins over one an older version named (folder names that collided)
+                _report(problems, f"{first}: skipped, student id {result.student_id!r} is read from {shown}, "
+                                  "its own folder")
+            else:
+                _report(problems, f"{shown}: skipped, student id {result.student_id!r} already read from another file")
+                continue
+        where[result.student_id] = shown
         results[result.student_id] = result
     return [results[k] for k in sorted(results)]
 

@@ -18,6 +18,7 @@ Everything cnn-course asks of nbgrader goes through here (release, grade, export
 from __future__ import annotations
 
 import os
+import re
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -342,3 +343,167 @@ def is_manual_cell(cell) -> bool:
 
 def is_solution_cell(cell) -> bool:
     return is_solution(nbgrader_of(cell))
+
+
+# ---------------------------------------------------------------- the autograded notebook (formgrader)
+#
+# formgrader and `nbgrader generate_feedback` render the autograded notebook on the Jupyter
+# server's origin, in the instructor's session; their templates render markdown without
+# nbconvert's sanitizer (HTMLExporter.sanitize_html only reaches outputs). So nothing of the
+# submission may reach that notebook as live HTML: outputs, execution counts, attachments and
+# metadata are cleared (as nbgrader's own ClearOutput and ClearMetadata do), raw cells are
+# escaped, and every markdown cell the student could have written is made inert.
+
+_CELL_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
+# MathJax commands that make links, classes, styles or load code (`$\href{javascript:...}{x}$`).
+_MATH_COMMANDS = re.compile(r"\\(?=(?:href|url|class|cssId|style|unicode|require|data|html|mmlToken)\b)", re.I)
+_SAFE_TAGS = {"p", "a", "img", "em", "strong", "b", "i", "code", "pre", "ul", "ol", "li", "blockquote", "hr", "br",
+              "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td", "del", "s", "span",
+              "div", "sup", "sub", "dl", "dt", "dd"}
+_SAFE_ATTRS = {"href", "src", "alt", "title", "id", "class", "align", "start", "style"}
+_SAFE_SCHEMES = {"http", "https", "mailto"}
+
+
+def _url_is_safe(tag: str, value: str) -> bool:
+    v = "".join(ch for ch in value if ch > " " and ch != "\x7f").lower()
+    m = re.match(r"([a-z][a-z0-9+.-]*):", v)
+    if m is None:
+        return True                          # relative: a page of the same server, no script
+    if m.group(1) in _SAFE_SCHEMES:
+        return True
+    return tag == "img" and re.match(r"data:image/(png|jpeg|gif|webp)[;,]", v) is not None
+
+
+def html_is_inert(page: str) -> bool:
+    """Whether the HTML fragment ``page`` (what markdown2html made of a cell) has only plain
+    tags and attributes: no script, event handler, frame, form, style sheet or script URL."""
+    from html.parser import HTMLParser
+
+    ok = [True]
+
+    class Check(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            if tag not in _SAFE_TAGS:
+                ok[0] = False
+            for name, value in attrs:
+                value = value or ""
+                if name not in _SAFE_ATTRS:
+                    ok[0] = False
+                elif name in ("href", "src") and not _url_is_safe(tag, value):
+                    ok[0] = False
+                elif name == "style" and not re.fullmatch(r"text-align:\s*(left|right|center);?", value.strip()):
+                    ok[0] = False
+
+        handle_startendtag = handle_starttag
+
+        def handle_pi(self, data):
+            ok[0] = False
+
+        def handle_decl(self, decl):
+            ok[0] = False
+
+        def unknown_decl(self, data):
+            ok[0] = False
+
+    parser = Check(convert_charrefs=True)
+    parser.feed(page)
+    parser.close()
+    return ok[0]
+
+
+def _render_markdown(text: str, attachments: dict) -> str | None:
+    """What nbconvert's HTMLExporter (formgrader's, generate_feedback's) makes of a markdown cell."""
+    from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
+
+    try:
+        return MarkdownWithMath(renderer=IPythonRenderer(escape=False, attachments=attachments)).render(text)
+    except Exception:  # noqa: BLE001 - e.g. a missing attachment: nbconvert would fail on the page
+        return None
+
+
+_IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif")
+_BASE64 = re.compile(r"[A-Za-z0-9+/=\s]*")
+MAX_ATTACHMENT_CHARS = 8 * 2**20
+
+
+def safe_attachments(value) -> dict:
+    """The pasted images of a markdown cell that can be shown safely: PNG, JPEG or GIF as base64
+    (nbconvert writes them into an ``<img src="data:...">``), at most 8 MiB in all; nothing else."""
+    out, total = {}, 0
+    if not isinstance(value, dict):
+        return out
+    for name, bundle in list(value.items())[:50]:
+        if not isinstance(name, str) or not _CELL_ID.fullmatch(name.replace(".", "_")) or not isinstance(bundle, dict):
+            continue
+        kept = {}
+        for mime in _IMAGE_TYPES:
+            data = bundle.get(mime)
+            if isinstance(data, list):
+                data = "".join(x for x in data if isinstance(x, str))
+            if isinstance(data, str) and total + len(data) <= MAX_ATTACHMENT_CHARS and _BASE64.fullmatch(data):
+                kept[mime] = data
+                total += len(data)
+                break
+        if kept:
+            out[name] = kept
+    return out
+
+
+def inert_markdown(text: str, attachments: dict | None = None) -> str:
+    """A markdown cell's text that renders to inert HTML (see :func:`html_is_inert`): raw HTML
+    shown as text (every ``<`` that could open a tag becomes ``&lt;``), MathJax's link and style
+    commands broken (``\\ href``); when the rendered cell still has anything else (a
+    ``javascript:`` link), the whole text is shown as a code block."""
+    attachments = attachments or {}
+    text = _MATH_COMMANDS.sub(r"\\ ", text)
+    inert = _TAG_START.sub("&lt;", text)
+    page = _render_markdown(inert, attachments)
+    if page is not None and html_is_inert(page):
+        return inert
+    fence = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`+", text)), default=0))
+    shown = f"(shown as text: this answer held links or HTML that cannot be shown safely)\n\n{fence}text\n{text}\n{fence}\n"
+    page = _render_markdown(shown, {})
+    return shown if page is not None and html_is_inert(page) else "(this answer could not be shown safely)"
+
+
+def clean_submitted_notebook(nb, source_nb):
+    """Make the student's notebook ``nb`` safe to render in formgrader, in place (see above):
+    ``source_nb`` is the instructor's source notebook; a cell of ``nb`` whose ``nbgrader``
+    metadata names one of its cells gets that cell's metadata, other ``nbgrader`` metadata is
+    dropped, and markdown cells identical to one of the instructor's are kept as they are."""
+    import html as _html
+
+    import nbformat
+
+    src_meta = {nbgrader_of(c).get("grade_id"): c.metadata.get("nbgrader") for c in source_nb.cells
+                if nbgrader_of(c).get("grade_id")}
+    trusted_md = {c.source for c in source_nb.cells if c.cell_type == "markdown"}
+    nb.metadata = nbformat.from_dict({k: source_nb.metadata[k] for k in ("kernelspec", "language_info")
+                                      if k in source_nb.metadata})
+    for i, cell in enumerate(nb.cells):
+        gid = nbgrader_of(cell).get("grade_id")
+        meta = {}
+        if isinstance(gid, str) and gid in src_meta:
+            meta["nbgrader"] = src_meta[gid]
+        tags = cell.metadata.get("tags")
+        if isinstance(tags, list) and all(isinstance(t, str) and _CELL_ID.fullmatch(t) for t in tags[:50]):
+            meta["tags"] = tags[:50]
+        cell.metadata = nbformat.from_dict(meta)
+        images = safe_attachments(cell.pop("attachments", None)) if cell.cell_type == "markdown" else {}
+        if images:
+            cell.attachments = nbformat.from_dict(images)
+        if "id" in cell and not (isinstance(cell.id, str) and _CELL_ID.fullmatch(cell.id)):
+            cell.id = f"cell-{i}"
+        if not isinstance(cell.source, str):
+            cell.source = "".join(cell.source) if isinstance(cell.source, list) else str(cell.source)
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+        elif cell.cell_type == "markdown":
+            if cell.source not in trusted_md or images:
+                cell.source = inert_markdown(cell.source, images)
+        else:                                     # raw (rendered verbatim as HTML) or unknown
+            cell.cell_type = "raw"
+            cell.source = _html.escape(cell.source)
+    return nb

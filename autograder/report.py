@@ -112,10 +112,11 @@ def feedback_html(result: SubmissionResult, assignment=None) -> str:
                          + (" (some answers still await grading: this score may rise)" if result.needs_manual_grading
                             else ""))
     if result.late:
-        breakdown.append(f"submitted {esc(result.submitted_at)} UTC, {result.late_by_s / 3600:.1f} h after the due "
-                         f"date: {_num(result.late_penalty)} point(s) off")
+        breakdown.append(f"submitted {result.submitted_at} UTC ({_source(result)}), "
+                         f"{float(result.late_by_s) / 3600:.1f} h after the due date: {_num(result.late_penalty)} "
+                         "point(s) off")
     if breakdown:
-        parts.append("<p>" + "<br>".join(esc(b) if not b.startswith("submitted") else b for b in breakdown) + "</p>")
+        parts.append("<p>" + "<br>".join(esc(b) for b in breakdown) + "</p>")
     if result.status == MISSING:
         parts.append("<p>Nothing was submitted for this assignment.</p>")
     if result.message:
@@ -144,11 +145,18 @@ def feedback_html(result: SubmissionResult, assignment=None) -> str:
         if n_hidden:
             parts.append(f"<p class=\"muted\">{n_hidden} hidden test(s) were run at grading time; their code "
                          f"is not shown. Their messages say what went wrong.</p>")
+    when = f"{result.submitted_at} UTC" if result.submitted_at else "unknown"
     meta = [f"graded notebook: {esc(result.notebook or '-')}", f"sha256: <code>{esc(result.sha256 or '-')}</code>",
+            f"submitted: {esc(when)} (source: {esc(_source(result))})",
             f"grader {esc(result.grader_version or '-')}, seed {esc(result.seed)}",
             f"isolation: {esc(result.isolation or '-')}"]
     parts.append("<p class=\"muted\">" + "<br>".join(meta) + "</p>")
     return _page(f"{result.assignment} feedback: {result.student_id}", "\n".join(parts))
+
+
+def _source(result: SubmissionResult) -> str:
+    """Which evidence dated the submission (autograder.batch.TIME_SOURCES); ``none`` if nothing did."""
+    return str(result.submitted_at_source or "none")
 
 
 # ---------------------------------------------------------------- the class
@@ -215,6 +223,8 @@ def report_html(results: list[SubmissionResult], assignment=None, png: bytes | N
     parts = [f"<h1>{esc(name)}: grading report</h1>"]
     summary = [("submissions", len(results)), ("graded", len(graded)), ("invalid", len(invalid)),
                ("missing (not in the statistics)", len(missing)), ("late", len(late)),
+               ("submission times from", ", ".join(f"{k}: {v}" for k, v in
+                                                   sorted(Counter(_source(r) for r in results).items())) or "-"),
                ("max score", _num(max_score))]
     if waiting:
         n_answers = sum(sum(1 for t in r.tests if t.status == "manual" and "awaits" in t.message) for r in waiting)
@@ -260,11 +270,11 @@ def report_html(results: list[SubmissionResult], assignment=None, png: bytes | N
         parts.append("<h2>Missing</h2><p class=\"muted\">On the roster, nothing submitted; left out of the "
                      "statistics above.</p><p>" + ", ".join(esc(r.student_id) for r in missing) + "</p>")
     if late:
-        rows = "".join(f"<tr><td>{esc(r.student_id)}</td><td>{esc(r.submitted_at)}</td>"
-                       f"<td class=\"num\">{r.late_by_s / 3600:.1f}</td><td class=\"num\">{_num(r.late_penalty)}</td></tr>"
-                       for r in late)
-        parts.append("<h2>Late submissions</h2><table><tr><th>student</th><th>submitted (UTC)</th><th>hours late</th>"
-                     "<th>penalty</th></tr>" + rows + "</table>")
+        rows = "".join(f"<tr><td>{esc(r.student_id)}</td><td>{esc(r.submitted_at)}</td><td>{esc(_source(r))}</td>"
+                       f"<td class=\"num\">{float(r.late_by_s) / 3600:.1f}</td>"
+                       f"<td class=\"num\">{_num(r.late_penalty)}</td></tr>" for r in late)
+        parts.append("<h2>Late submissions</h2><table><tr><th>student</th><th>submitted (UTC)</th><th>source</th>"
+                     "<th>hours late</th><th>penalty</th></tr>" + rows + "</table>")
     if invalid:
         rows = "".join(f"<tr><td>{esc(r.student_id)}</td><td><pre>{esc(r.message)}</pre></td></tr>" for r in invalid)
         parts.append("<h2>Invalid submissions</h2><table><tr><th>student</th><th>why</th></tr>" + rows + "</table>")
@@ -273,9 +283,13 @@ def report_html(results: list[SubmissionResult], assignment=None, png: bytes | N
     rows = "".join(
         f"<tr><td><a href=\"students/{quote(safe_dirname(r.student_id))}/feedback.html\">{esc(r.student_id)}</a></td>"
         f"<td class=\"num\">{_num(r.score)} / {_num(r.max_score)}</td><td>{badge(r.status)}</td>"
+        f"<td>{esc(r.submitted_at or '-')}</td><td>{esc(_source(r))}</td>"
         f"<td>{esc(r.message[:200])}</td></tr>" for r in all_results)
-    parts.append("<h2>Students</h2><table><tr><th>student</th><th>score</th><th>status</th><th>note</th></tr>"
-                 + rows + "</table>")
+    parts.append("<h2>Students</h2><p class=\"muted\">Submission times (UTC) come only from the instructor's "
+                 "evidence: <code>--submitted-at</code>, nbgrader's timestamp.txt in its submitted/ folder, or the "
+                 "entry dates of the LMS's zip; <code>none</code>: not checked for lateness.</p>"
+                 "<table><tr><th>student</th><th>score</th><th>status</th><th>submitted</th><th>time source</th>"
+                 "<th>note</th></tr>" + rows + "</table>")
     iso = sorted({r.isolation for r in graded if r.isolation})
     vers = sorted({r.grader_version for r in results if r.grader_version})
     parts.append(f"<p class=\"muted\">grader {esc(', '.join(vers) or '-')}; isolation: {esc('; '.join(iso) or '-')}</p>")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from dataclasses import asdict, dataclass, field, fields
 
 # Status of one test.
@@ -210,31 +211,71 @@ _DANGEROUS_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def safe_cell(value) -> str:
-    """A CSV cell a spreadsheet shows as text: a string starting with ``= + - @``, a tab or a
-    CR gets a leading ``'``. Numbers are formatted plainly (``3``, ``2.5``); ``None`` is empty."""
+    """A CSV cell a spreadsheet shows as text: control characters written out (:func:`visible`,
+    so ESC or a line break never reaches a terminal or splits a row), then a string starting
+    with ``= + - @``, a tab or a CR gets a leading ``'``. Numbers are formatted plainly (``3``, ``2.5``); ``None`` is empty."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, (int, float)):
         return fmt_num(value)
-    text = safe_text(value, 10_000)
+    text = visible(safe_text(value, 10_000))
     return "'" + text if text.startswith(_DANGEROUS_START) else text
 
 
+def visible(value, *, keep_newlines: bool = False) -> str:
+    """``value`` with every character a terminal or a spreadsheet would act on written out as
+    text: control characters (ESC, BEL, CR, C1 ``\\x9b``...), format characters (bidi overrides,
+    zero-width ones), lone surrogates and line/paragraph separators become ``\\x1b``,
+    ``\\u202e``... (``keep_newlines``: ``\\n`` stays a line break). For everything a submission
+    names (student ids, file names, messages) printed to the terminal or written to CSV."""
+    text = value if isinstance(value, str) else str(value)
+    if _PLAIN.fullmatch(text):
+        return text
+
+    def one(m):
+        ch = m.group(0)
+        if keep_newlines and ch == "\n":
+            return ch
+        if ch >= " " and unicodedata.category(ch) not in _HIDDEN_CATEGORIES:
+            return ch
+        code = ord(ch)
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+    return _NOT_ASCII_PRINTABLE.sub(one, text)
+
+
+_PLAIN = re.compile(r"[\x20-\x7e]*")
+_NOT_ASCII_PRINTABLE = re.compile(r"[^\x20-\x7e]")
+_HIDDEN_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Zl", "Zp"}
+
+
+ESCAPED_PREFIX = "~"      # only escaped folder names start with it: a plain id may not
+
+
 def safe_dirname(student_id: str) -> str:
-    """A folder name for ``student_id`` that stays inside its parent: the id itself when it is a
-    plain name, else ``student-<sha256 prefix>``."""
-    sid = str(student_id)
-    try:
-        sid.encode("utf-8")
-        encodable = True
-    except UnicodeEncodeError:  # a lone surrogate: not a file name
-        encodable = False
-    if (encodable and 0 < len(sid) <= 128 and sid not in (".", "..") and not sid.startswith(".")
-            and not re.search(r"[/\\\x00-\x1f\x7f]", sid)):
+    """The folder name of ``student_id``'s outputs, injective by construction: a plain id (printable,
+    at most 128 UTF-8 bytes, no ``/``, ``\\``, leading ``.`` or leading ``~``) is its own
+    folder; every other id, including one that looks like an escaped name, gets
+    ``~<readable part>~<sha256 of the whole id, 32 hex>``, which no plain id can equal (the
+    reserved ``~``) and no other escaped id can equal (the hash). Callers still check the
+    mapped names of a batch for duplicates (:func:`autograder.batch.check_folder_names`)."""
+    sid = student_id if isinstance(student_id, str) else str(student_id)
+    if _is_plain_name(sid):
         return sid
-    return "student-" + hashlib.sha256(sid.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    readable = re.sub(r"[^A-Za-z0-9_.@+=,-]+", "_", sid)[:40]
+    digest = hashlib.sha256(sid.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return f"{ESCAPED_PREFIX}{readable}{ESCAPED_PREFIX}{digest}"
+
+
+def _is_plain_name(sid: str) -> bool:
+    if not sid or sid.startswith((".", ESCAPED_PREFIX)) or not sid.isprintable() or re.search(r"[/\\]", sid):
+        return False
+    try:
+        return len(sid.encode("utf-8")) <= 128
+    except UnicodeEncodeError:  # a lone surrogate: not a file name
+        return False
 
 
 # Caps on the text a submission can put into results, feedback and reports (characters).
