@@ -12,6 +12,7 @@ module                 contents
 ``solutions.lenet``    LeNet-5 in PyTorch, training and evaluation loops
 ``solutions.transfer`` VGG16 / develop-model transfer learning in Keras 3
 ``solutions.backprop`` numpy backward passes of conv and pooling, gradient checks, a digits CNN
+``solutions.modern``   batch norm, dropout, im2col, transposed conv, bottleneck blocks, depth
 =====================  ==========================================================
 
 ``load_mnist`` and the plotting helpers are student-facing and live in
@@ -78,6 +79,30 @@ _EXPORTS = {
     "autograd_pool2d_backward": "solutions.backprop",
     "conv2d_backward_mistakes": "solutions.backprop",
     "pool2d_backward_mistakes": "solutions.backprop",
+    # solutions.modern
+    "batchnorm2d_forward": "solutions.modern",
+    "batchnorm2d_backward": "solutions.modern",
+    "dropout_forward": "solutions.modern",
+    "dropout_backward": "solutions.modern",
+    "im2col": "solutions.modern",
+    "col2im": "solutions.modern",
+    "conv2d_im2col": "solutions.modern",
+    "conv_transpose2d": "solutions.modern",
+    "conv_transpose2d_output_size": "solutions.modern",
+    "conv2d_input_grad_as_transpose": "solutions.modern",
+    "global_avg_pool": "solutions.modern",
+    "global_avg_pool_backward": "solutions.modern",
+    "bottleneck_cost": "solutions.modern",
+    "count_conv_macs": "solutions.modern",
+    "BottleneckBlock": "solutions.modern",
+    "BasicBlock": "solutions.modern",
+    "PlainBlock": "solutions.modern",
+    "make_depth_stack": "solutions.modern",
+    "stack_weights": "solutions.modern",
+    "load_stack_weights": "solutions.modern",
+    "first_layer_grad_norm": "solutions.modern",
+    "grad_norm_vs_depth": "solutions.modern",
+    "BLOCK_KINDS": "solutions.modern",
     # student-facing tools, re-exported
     "load_mnist": "autograder.tools.data",
 }
