@@ -397,11 +397,22 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0) -> np.ndarray:
     if cols.shape != want:
         raise ValueError(f"cols must have shape (N * H' * W', C * KH * KW) = {want} for x_shape {(N, C, H, W)}, "
                          f"got {cols.shape}")
-    c6 = cols.astype(_float_dtype(cols), copy=False).reshape(N, Ho, Wo, C, KH, KW)
-    xp = np.zeros((N, C, H + pt + pb, W + pl + pr), dtype=c6.dtype)
+    # one copy to (KH, KW, N, C, H', W'): each kernel offset is then a contiguous block
+    blocks = np.ascontiguousarray(cols.astype(_float_dtype(cols), copy=False)
+                                  .reshape(N, Ho, Wo, C, KH, KW).transpose(4, 5, 0, 3, 1, 2))
+    return _scatter_windows(blocks, (N, C, H, W), (sh, sw), ((pt, pb), (pl, pr)))
+
+
+def _scatter_windows(blocks, x_shape, strides, pads):
+    """blocks (KH, KW, N, C, H', W') -> (N, C, H, W): entry [u, v, n, c, i, j] is added at
+    x_pad[n, c, i * sh + u, j * sw + v]; the padding is cropped off at the end."""
+    KH, KW, _, _, Ho, Wo = blocks.shape
+    N, C, H, W = x_shape
+    (sh, sw), ((pt, pb), (pl, pr)) = strides, pads
+    xp = np.zeros((N, C, H + pt + pb, W + pl + pr), dtype=blocks.dtype)
     for u in range(KH):
         for v in range(KW):
-            xp[:, :, u:u + (Ho - 1) * sh + 1:sh, v:v + (Wo - 1) * sw + 1:sw] += c6[:, :, :, :, u, v].transpose(0, 3, 1, 2)
+            xp[:, :, u:u + (Ho - 1) * sh + 1:sh, v:v + (Wo - 1) * sw + 1:sw] += blocks[u, v]
     return np.ascontiguousarray(xp[:, :, pt:pt + H, pl:pl + W])
 
 
@@ -465,7 +476,8 @@ def conv_transpose2d(x, w, b=None, stride=1, padding=0, output_padding=0) -> np.
         Each input value ``x[n, c, i, j]`` *stamps* ``x[n, c, i, j] * w[c]`` onto the window at
         ``(i * sh, j * sw)`` of the uncropped output, overlapping stamps add up, and the padding is
         then cropped: the scatter of a convolution's backward pass. Computed as one matrix product
-        ``(N H W, C_in) @ (C_in, C_out KH KW)`` followed by :func:`col2im`.
+        ``(N H W, C_in) @ (C_in, C_out KH KW)`` followed by :func:`col2im` (the product is laid out
+        directly as col2im's per-offset blocks).
 
     Raises:
         ValueError: shapes that do not match (w's first axis must be x's channels), an
@@ -492,10 +504,13 @@ def conv_transpose2d(x, w, b=None, stride=1, padding=0, output_padding=0) -> np.
         b = _array(b, "b", 1, "(C_out,)")
         if b.shape[0] != Cout:
             raise ValueError(f"b has {b.shape[0]} entries but w has {Cout} output channels (its second axis)")
-    rows = x.astype(dtype, copy=False).transpose(0, 2, 3, 1).reshape(N * H * W, Cin)
-    cols = rows @ w.astype(dtype, copy=False).reshape(Cin, Cout * KH * KW)          # (N H W, C_out KH KW)
+    # the product (N H W, C_in) @ (C_in, C_out KH KW) = im2col's layout, then col2im; computed
+    # directly in col2im's (KH, KW, N, C_out, H, W) block layout (the same numbers, no transpose copy)
+    wk = w.astype(dtype, copy=False).transpose(2, 3, 1, 0)[:, :, None]             # (KH, KW, 1, C_out, C_in)
+    blocks = np.matmul(wk, x.astype(dtype, copy=False).reshape(1, 1, N, Cin, H * W))  # (KH, KW, N, C_out, H W)
     # the convolution (KH, KW, stride, padding) of an (Hout, Wout) image has exactly H x W positions
-    out = col2im(cols, (N, Cout, Hout, Wout), (KH, KW), (sh, sw), (ph, pw))
+    out = _scatter_windows(blocks.reshape(KH, KW, N, Cout, H, W), (N, Cout, Hout, Wout), (sh, sw),
+                           ((ph, ph), (pw, pw)))
     if b is not None:
         out += b.astype(dtype, copy=False)[None, :, None, None]
     return out
