@@ -8,7 +8,9 @@ convolve as cv``, ``f = np.convolve``), ``getattr(np, "convolve")``, and
 ``__import__`` / ``importlib.import_module`` with constant (or constant-folded)
 names. Uses propagate through the student's own helper functions, and through
 top-level assignments and loops (``cv = [np.convolve][0]`` flags the functions that
-use ``cv``).
+use ``cv``). A course helper that needs a forbidden library (:data:`HELPERS_NEEDING`:
+``autograder.tools.keras_utils`` needs Keras) counts as that library: it would hand the
+student's code the library's objects.
 
 **Dynamic code.** When an assignment forbids anything, code that could reach a
 forbidden API without naming it is itself flagged, because a static check cannot
@@ -76,12 +78,30 @@ def _const_str(node) -> str | None:
     return None
 
 
+# The course's helpers (autograder.tools, shipped to students) that need a library an
+# assignment may forbid: calling one hands that library's objects to the student's code
+# (``small_vgg16().layers[1].__class__`` is Keras' Conv2D), so where the library is forbidden
+# the helper is too. A module name covers everything in it. The sandbox refuses the import
+# at run time as well (worker.py); this names it before anything runs.
+HELPERS_NEEDING = {
+    "autograder.tools.keras_utils": ("keras", "tensorflow"),     # Keras models and layers
+    "autograder.tools.data.sample_photo": ("scipy",),            # scikit-image imports SciPy
+    "autograder.tools.sample_photo": ("scipy",),                 # the same, re-exported lazily
+}
+
+
 class Rules:
     def __init__(self, modules=(), names=()):
         self.modules = [m for m in modules if m]
         self.names = [n for n in names if n]
         # packages that hold a forbidden name: their internals and their use as values are dynamic
         self.roots = {n.split(".")[0] for n in self.names if "." in n}
+        # course helpers that need a forbidden module: forbidden too, under a name that says why
+        self.helpers = {}
+        for helper, needs in HELPERS_NEEDING.items():
+            hit = [n for n in needs if any(n == m or n.startswith(m + ".") for m in self.modules)]
+            if hit:
+                self.helpers[helper] = f"{helper} (a course helper that uses {hit[0]})"
 
     def __bool__(self):
         return bool(self.modules or self.names)
@@ -91,6 +111,9 @@ class Rules:
         for m in self.modules:
             if dotted == m or dotted.startswith(m + "."):
                 return m
+        for helper, why in self.helpers.items():
+            if dotted == helper or dotted.startswith(helper + "."):
+                return why
         for n in self.names:
             root, last = n.partition(".")[0], n.rsplit(".", 1)[-1]
             if dotted == n or (dotted.startswith(root + ".") and dotted.endswith("." + last)):

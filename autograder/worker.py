@@ -12,6 +12,7 @@ import builtins
 import importlib
 import io
 import json
+import keyword
 import linecache
 import os
 import random
@@ -85,33 +86,59 @@ class LimitedText(io.TextIOBase):
 _HELPERS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tools") + os.sep
 
 
-def _imported_for_a_helper(frame) -> bool:
-    """Whether an import was started by the course's own helpers (autograder/tools, e.g.
-    load_digits_images -> sklearn -> scipy) rather than by the student's code: walking out
-    from the import, a helper's frame comes before any frame of code the student wrote or
-    built (cells, exec'd strings: file names in <...>, importlib's frozen frames excepted)."""
+class ForbiddenImportError(ForbiddenError, ImportError):
+    """An import the assignment forbids. Also an ``ImportError``, so library code that falls
+    back when an optional module is missing (``try: import scipy except ImportError``) still
+    works; the grader reports it as a forbidden API either way."""
+
+
+def _forbidden(name: str, modules) -> bool:
+    """Whether module ``name`` is one of ``modules`` or inside one of them (``scipy.signal``
+    is inside ``scipy``)."""
+    return any(name == m or name.startswith(m + ".") for m in modules)
+
+
+def _helper_in_stack(frame) -> str | None:
+    """The course helper (``autograder.tools``) on the way to an import, if any, as
+    ``module.function``: the refusal then says which helper cannot be used."""
     while frame is not None:
-        name = frame.f_code.co_filename
-        if name.startswith(_HELPERS_DIR):
-            return True
-        if name.startswith("<") and not name.startswith("<frozen "):
-            return False
+        code = frame.f_code
+        if code.co_filename.startswith(_HELPERS_DIR):
+            module = frame.f_globals.get("__name__")
+            return f"{module}.{code.co_name}" if isinstance(module, str) else code.co_name
         frame = frame.f_back
-    return False
+    return None
 
 
 class _ForbiddenImporter:
-    """Meta-path finder refusing the assignment's forbidden modules (unless a course helper,
-    not the student's code, imports them)."""
+    """Meta-path finder refusing the assignment's forbidden modules, whoever imports them: the
+    student's code, a library, or a course helper (autograder.tools) the student calls. A
+    helper must not hand a forbidden library to the student's code (``small_vgg16()`` builds
+    Keras layers: their classes are Keras), so a helper that needs one fails here, saying so."""
 
     def __init__(self, modules):
-        self.modules = set(modules)
+        self.modules = tuple(modules)
 
     def find_spec(self, fullname, path=None, target=None):
-        top = fullname.split(".")[0]
-        if (top in self.modules or fullname in self.modules) and not _imported_for_a_helper(sys._getframe(1)):
-            raise ForbiddenError(f"importing {fullname} is not allowed in this assignment")
+        if _forbidden(fullname, self.modules):
+            helper = _helper_in_stack(sys._getframe(1))
+            why = f" ({helper} needs it, so that course helper cannot be used here)" if helper else ""
+            raise ForbiddenImportError(f"importing {fullname} is not allowed in this assignment{why}")
         return None
+
+
+class _ForbiddenModule(types.ModuleType):
+    """What stays where an allowed module held a forbidden module (``somelib.scipy``) once the
+    forbidden modules are removed: every attribute access refuses."""
+
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.__dict__["_forbidden_name"] = name
+
+    def __getattr__(self, attr):
+        if attr.startswith("__") and attr.endswith("__"):
+            raise AttributeError(attr)
+        raise ForbiddenError(f"{self.__dict__['_forbidden_name']} is not allowed in this assignment")
 
 
 def _stub(dotted: str):
@@ -122,10 +149,99 @@ def _stub(dotted: str):
     return forbidden
 
 
+class _Refused:
+    """What stays where an allowed module held a class, function or object of a forbidden
+    module: calling it or reading an attribute refuses."""
+
+    __slots__ = ("_what",)
+
+    def __init__(self, what: str):
+        object.__setattr__(self, "_what", what)
+
+    def _refuse(self, *args, **kwargs):
+        raise ForbiddenError(f"{object.__getattribute__(self, '_what')} is not allowed in this assignment")
+
+    __call__ = _refuse
+
+    def __getattr__(self, attr):
+        if attr.startswith("__") and attr.endswith("__"):
+            raise AttributeError(attr)
+        self._refuse()
+
+    def __repr__(self):
+        return f"<{object.__getattribute__(self, '_what')}: not allowed in this assignment>"
+
+
+def _origin(value) -> str | None:
+    """The module a value comes from: a module's own name, a class's or a function's
+    ``__module__``, else the module of its type (a Keras model, a SciPy distribution...).
+    Read without running any of the value's own code (no lazy loader, no property)."""
+    try:
+        if isinstance(value, types.ModuleType):
+            name = value.__dict__.get("__name__")
+        elif isinstance(value, type):
+            name = type.__getattribute__(value, "__module__")
+        elif isinstance(value, (types.FunctionType, types.BuiltinFunctionType)):
+            name = object.__getattribute__(value, "__module__")
+        else:
+            name = type.__getattribute__(type(value), "__module__")
+    except Exception:  # noqa: BLE001
+        return None
+    return name if isinstance(name, str) else None
+
+
+def purge_forbidden(modules) -> list[str]:
+    """Make the forbidden ``modules`` unreachable in this process: drop them (and everything
+    under them) from ``sys.modules``, so the next import goes through the guard, and replace
+    what other modules still hold of them (a module, a class, a function, an object as a
+    module attribute: modules the sandbox's template preloaded may have imported them) by a
+    placeholder that refuses (:class:`_ForbiddenModule`, :class:`_Refused`). Objects that do
+    not say where they come from (a SciPy ufunc) are found by identity among the forbidden
+    modules' own attributes. Returns the attributes replaced."""
+    modules = tuple(m for m in modules if m)
+    if not modules:
+        return []
+    # ufuncs (SciPy's special functions) say only that they are numpy ufuncs: those the
+    # forbidden modules hold, and numpy does not, are found by identity (kept alive meanwhile)
+    numpy_ufuncs = {id(v) for v in vars(np).values() if isinstance(v, np.ufunc)}
+    owned: dict[int, tuple] = {}    # id -> (the ufunc, "module.attr")
+    for name in [n for n in list(sys.modules) if _forbidden(n, modules)]:
+        mod = sys.modules.pop(name)
+        try:
+            for attr, value in list(vars(mod).items()):
+                if isinstance(value, np.ufunc) and id(value) not in numpy_ufuncs:
+                    owned.setdefault(id(value), (value, f"{name}.{attr}"))
+        except Exception:  # noqa: BLE001
+            continue
+    replaced = []
+    for mod_name, mod in list(sys.modules.items()):
+        if not isinstance(mod, types.ModuleType) or isinstance(mod, _ForbiddenModule):
+            continue
+        try:
+            items = list(mod.__dict__.items())
+        except Exception:  # noqa: BLE001
+            continue
+        for attr, value in items:
+            if isinstance(value, (_Refused, _ForbiddenModule)):
+                continue
+            origin = _origin(value)
+            if origin is not None and _forbidden(origin, modules):
+                what = origin if isinstance(value, types.ModuleType) else f"{origin}.{getattr(value, '__qualname__', attr) if isinstance(value, (type, types.FunctionType, types.BuiltinFunctionType)) else attr}"
+            elif id(value) in owned and owned[id(value)][0] is value:
+                what = owned[id(value)][1]
+            else:
+                continue
+            try:
+                mod.__dict__[attr] = _ForbiddenModule(what) if isinstance(value, types.ModuleType) else _Refused(what)
+                replaced.append(f"{mod_name}.{attr}")
+            except Exception:  # noqa: BLE001
+                pass
+    return replaced
+
+
 def install_forbidden(modules, names) -> None:
-    for mod in list(sys.modules):
-        if mod.split(".")[0] in set(modules):
-            del sys.modules[mod]
+    modules = [m for m in modules if isinstance(m, str) and m]
+    purge_forbidden(modules)
     sys.meta_path.insert(0, _ForbiddenImporter(modules))
     for dotted in names:
         modname, _, attr = dotted.rpartition(".")
@@ -337,14 +453,9 @@ class Worker:
                 args, kwargs, arrays = self.decode_args(req, bufs)
                 value, mutated = self.run_noting_mutation(lambda: fn(*args, **kwargs), arrays)
                 return self.reply_value(value, mutated)
-            if op == "run":
+            if op == "run":     # public code: a public test or a probe
                 inputs = P.decode(req.get("inputs", {"$t": "dict", "v": {}}), bufs, self.from_ref)
-                ns = dict(self.G)
-                ns.update(inputs)
-                exec(compile(req["code"], "<run_student>", "exec"), ns)  # public code: a public test or a probe
-                if "result" not in ns:
-                    raise KeyError("the checked code did not set `result`")
-                return self.reply_value(ns["result"])
+                return self.reply_value(run_checked_code(req["code"], inputs, self.G))
             obj = self.target(req["target"])
             if op == "getattr":
                 return self.reply_value(getattr(obj, req["name"]))
@@ -392,6 +503,47 @@ class Worker:
                     os._exit(0)
             if os.getpid() != MAIN_PID:
                 os._exit(0)
+
+
+_UNSET = object()
+
+
+def run_checked_code(code: str, inputs: dict, namespace: dict):
+    """Run a public test's or a probe's ``code`` with ``inputs`` bound; return its ``result``.
+
+    The code runs as the body of a function made for this call, not as module code: the
+    helpers it defines (a probe's ``describe``) and the inputs are that function's locals,
+    not entries of a dict that the student's functions it calls could reach by walking up
+    the frames (``sys._getframe(1).f_globals``) and replace. Its globals are a copy of the
+    notebook's names (the student's functions) without those that shadow Python's builtins,
+    so ``len`` or ``type`` in the probe are Python's. (What a student can still change in
+    their own process, a Keras class, is for the grader to check: it validates everything
+    a probe returns before computing with it.)
+    """
+    tree = ast.parse(code, "<run_student>")
+    params = [k for k in inputs if isinstance(k, str) and k.isidentifier() and not keyword.iskeyword(k)]
+    if len(params) != len(inputs):
+        raise ValueError("input names must be identifiers")
+    marker = "__result_unset__"
+    body = [ast.Assign(targets=[ast.Name("result", ast.Store())], value=ast.Name(marker, ast.Load()), lineno=0),
+            *tree.body,
+            ast.Return(value=ast.Name("result", ast.Load()))]
+    fn = ast.FunctionDef(
+        name="<checked code>", body=body, decorator_list=[], returns=None,
+        args=ast.arguments(posonlyargs=[], args=[], vararg=None, kwonlyargs=[ast.arg(marker), *map(ast.arg, params)],
+                           kw_defaults=[None] * (len(params) + 1), kwarg=None, defaults=[]))
+    if "type_params" in ast.FunctionDef._fields:      # Python >= 3.12
+        fn.type_params = []
+    module = ast.Module(body=[fn], type_ignores=[])
+    ast.fix_missing_locations(module)
+    ns = {k: v for k, v in namespace.items() if not (isinstance(k, str) and k in BUILTIN_NAMES)}
+    ns["__builtins__"] = builtins
+    exec(compile(module, "<run_student>", "exec"), ns)
+    make = ns.pop("<checked code>")
+    value = make(**{marker: _UNSET}, **{k: inputs[k] for k in params})
+    if value is _UNSET:
+        raise KeyError("the checked code did not set `result`")
+    return value
 
 
 def _binds(tree) -> set:

@@ -327,28 +327,181 @@ def plot_transfer_vs_scratch(res, ax=None):
 
 
 # ----------------------------------------------------------------------------- grading helpers
+# What numpy_forward accepts: it recomputes a model from what a probe sent back from the
+# student's sandbox, where any of it may have been forged. Nothing is computed before the
+# whole description is checked against the shapes its own layers imply for the input.
+FORWARD_LAYERS = ("InputLayer", "Dropout", "Conv2D", "MaxPooling2D", "AveragePooling2D",
+                  "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Flatten", "Dense", "BatchNormalization")
+ACTIVATIONS = ("linear", "relu", "softmax")
+MAX_LAYERS = 64                 # layers in one description
+MAX_WEIGHT_VALUES = 4_000_000   # numbers in all the weights together
+MAX_ACTIVATION_VALUES = 20_000_000   # numbers in one layer's output (and a convolution's windows)
+
+
+def _small_int_pair(value, what, low):
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = (value, value)
+    if (not isinstance(value, (list, tuple)) or len(value) != 2
+            or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and low <= v <= 4096 for v in value)):
+        raise ValueError(f"{what} must be an int or a pair of ints >= {low}, got {value!r:.80}")
+    return int(value[0]), int(value[1])
+
+
+def check_layer_list(layer_list, input_shape) -> list[tuple]:
+    """Check a layer-by-layer description of a model (see :func:`numpy_forward`) before any
+    computation: its structure and types, that every weight is a finite float array, and that
+    each layer's weights have exactly the shapes its input implies (a Conv2D kernel
+    (kh, kw, c_in, f) with c_in the channels it receives; BatchNormalization 4 vectors of the
+    channel size; a Dense kernel (d_in, units)...), with every size bounded.
+
+    Args:
+        layer_list: the description, as numpy_forward takes it.
+        input_shape: the shape of the input x, (N, H, W, C).
+
+    Returns:
+        the output shape of each layer (batch axis included).
+
+    Raises:
+        ValueError naming the first layer (by position and class) that does not fit.
+    """
+    shape = tuple(int(d) for d in input_shape)
+    if len(shape) != 4 or not all(0 < d <= 100_000 for d in shape):
+        raise ValueError(f"x must have shape (N, H, W, C) with positive sizes, got {shape}")
+    if not isinstance(layer_list, (list, tuple)):
+        raise ValueError(f"the layers must be a list, got a {type(layer_list).__name__}")
+    if not 0 < len(layer_list) <= MAX_LAYERS:
+        raise ValueError(f"the description has {len(layer_list)} layers; between 1 and {MAX_LAYERS} are accepted")
+    total = 0
+    shapes = []
+    for i, spec in enumerate(layer_list):
+        where = f"layer {i}"
+        if not isinstance(spec, dict):
+            raise ValueError(f"{where} is a {type(spec).__name__}, not a dict describing a layer")
+        kind = spec.get("class")
+        if not isinstance(kind, str) or kind not in FORWARD_LAYERS:
+            raise ValueError(f"{where} has class {kind!r:.60}, which the grader cannot recompute "
+                             f"(it recomputes {', '.join(FORWARD_LAYERS)})")
+        where = f"layer {i} ({kind})"
+        cfg = spec.get("config") if spec.get("config") is not None else {}
+        if not isinstance(cfg, dict):
+            raise ValueError(f"{where}: its config must be a dict, got a {type(cfg).__name__}")
+        weights = spec.get("weights") if spec.get("weights") is not None else []
+        if not isinstance(weights, (list, tuple)) or len(weights) > 4:
+            raise ValueError(f"{where}: its weights must be a list of at most 4 arrays")
+        for j, w in enumerate(weights):
+            if not isinstance(w, np.ndarray) or w.dtype.kind != "f":
+                raise ValueError(f"{where}: weight {j} must be a float numpy array, got "
+                                 f"{type(w).__name__}{'' if not isinstance(w, np.ndarray) else ' of dtype ' + str(w.dtype)}")
+            total += w.size
+            if total > MAX_WEIGHT_VALUES:
+                raise ValueError(f"the weights hold more than {MAX_WEIGHT_VALUES:,} numbers in all")
+            if not np.all(np.isfinite(w)):
+                raise ValueError(f"{where}: weight {j} (shape {w.shape}) holds NaN or inf")
+        activation = cfg.get("activation", "linear")
+        if kind in ("Conv2D", "Dense") and (not isinstance(activation, str) or (activation or "linear").lower()
+                                             not in ACTIVATIONS):
+            raise ValueError(f"{where}: activation {activation!r:.40} cannot be recomputed by the grader "
+                             f"(it recomputes {', '.join(ACTIVATIONS)})")
+
+        def expect(want):
+            got = [tuple(w.shape) for w in weights]
+            if got != [tuple(s) for s in want]:
+                raise ValueError(f"{where}: its weights have shapes {got}; for its input of shape "
+                                 f"{shape[1:]} (batch axis left out) they must be {[tuple(s) for s in want]}")
+
+        if kind in ("InputLayer", "Dropout"):
+            expect([])
+        elif kind == "Conv2D":
+            if len(shape) != 4:
+                raise ValueError(f"{where}: its input has shape {shape[1:]}; a Conv2D needs (H, W, C)")
+            if not weights or weights[0].ndim != 4:
+                raise ValueError(f"{where}: its first weight must be a 4-D kernel (kh, kw, c_in, filters)")
+            kh, kw, _, f = (int(d) for d in weights[0].shape)
+            if not (0 < kh and 0 < kw and 0 < f):
+                raise ValueError(f"{where}: its kernel has shape {weights[0].shape}")
+            expect([(kh, kw, shape[3], f)] + ([(f,)] if len(weights) > 1 else []))
+            if _small_int_pair(cfg.get("strides") or (1, 1), f"{where}: strides", 1) != (1, 1):
+                raise ValueError(f"{where}: the grader recomputes only stride-1 convolutions")
+            padding = cfg.get("padding", "valid")
+            if padding not in ("valid", "same"):
+                raise ValueError(f"{where}: padding {padding!r:.40} is neither 'valid' nor 'same'")
+            n, hh, ww, c = shape
+            if padding == "valid" and (kh > hh or kw > ww):
+                raise ValueError(f"{where}: its {kh}x{kw} kernel is larger than its {hh}x{ww} input")
+            if n * hh * ww * c * kh * kw > MAX_ACTIVATION_VALUES:
+                raise ValueError(f"{where}: its input and kernel are too large to recompute")
+            shape = (n, hh, ww, f) if padding == "same" else (n, hh - kh + 1, ww - kw + 1, f)
+        elif kind in ("MaxPooling2D", "AveragePooling2D"):
+            expect([])
+            if len(shape) != 4:
+                raise ValueError(f"{where}: its input has shape {shape[1:]}; pooling needs (H, W, C)")
+            ph, pw = _small_int_pair(cfg.get("pool_size") or (2, 2), f"{where}: pool_size", 1)
+            n, hh, ww, c = shape
+            if ph > hh or pw > ww:
+                raise ValueError(f"{where}: its {ph}x{pw} window is larger than its {hh}x{ww} input")
+            shape = (n, hh // ph, ww // pw, c)
+        elif kind in ("GlobalAveragePooling2D", "GlobalMaxPooling2D"):
+            expect([])
+            if len(shape) != 4:
+                raise ValueError(f"{where}: its input has shape {shape[1:]}; global pooling needs (H, W, C)")
+            shape = (shape[0], shape[3])
+        elif kind == "Flatten":
+            expect([])
+            shape = (shape[0], int(np.prod(shape[1:])))
+        elif kind == "Dense":
+            if len(shape) != 2:
+                raise ValueError(f"{where}: its input has shape {shape[1:]}; the grader recomputes a Dense "
+                                 "layer on flat (d,) inputs only")
+            if not weights or weights[0].ndim != 2:
+                raise ValueError(f"{where}: its first weight must be a 2-D kernel (d_in, units)")
+            units = int(weights[0].shape[1])
+            if units < 1:
+                raise ValueError(f"{where}: its kernel has shape {weights[0].shape}")
+            expect([(shape[1], units)] + ([(units,)] if len(weights) > 1 else []))
+            shape = (shape[0], units)
+        elif kind == "BatchNormalization":
+            expect([(shape[-1],)] * 4)         # gamma, beta, moving mean, moving variance
+            eps = cfg.get("epsilon", 1e-3)
+            if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 <= eps < 1:
+                raise ValueError(f"{where}: epsilon {eps!r:.40} must be a number in [0, 1)")
+            if np.any(weights[3] + eps <= 0):
+                raise ValueError(f"{where}: its moving variance plus epsilon must be positive")
+        if int(np.prod(shape)) > MAX_ACTIVATION_VALUES:
+            raise ValueError(f"{where}: its output would hold {int(np.prod(shape)):,} numbers; at most "
+                             f"{MAX_ACTIVATION_VALUES:,} are recomputed")
+        shapes.append(shape)
+    return shapes
+
+
 def numpy_forward(layer_list, x):
     """Inference-mode forward pass, in float64 numpy, of a Keras model described layer by layer.
 
     A grader uses it to recompute, from the weights a student's model returned, the outputs
     and losses that model must give, without trusting numbers computed on the student's side.
+    The description is checked first (:func:`check_layer_list`): nothing is computed from a
+    description whose weights do not have the shapes its layers imply.
 
     Args:
         layer_list: [{"class": Keras class name, "config": {"activation", "padding",
-            "strides", "pool_size", "epsilon"}, "weights": [arrays in ``layer.weights``
+            "strides", "pool_size", "epsilon"}, "weights": [float arrays in ``layer.weights``
             order]}, ...]. Supported: InputLayer, Conv2D (padding "valid" or "same",
             stride 1), MaxPooling2D and AveragePooling2D ("valid", stride = pool size),
-            GlobalAveragePooling2D, GlobalMaxPooling2D, Flatten, Dropout (identity), Dense,
-            BatchNormalization (moving statistics); activations linear, relu, softmax.
+            GlobalAveragePooling2D, GlobalMaxPooling2D, Flatten, Dropout (identity), Dense
+            (on flat inputs), BatchNormalization (moving statistics; four vectors of the
+            channel size); activations linear, relu, softmax.
         x: (N, H, W, C) channels-last inputs.
 
     Returns:
         float64 array: the model's output, e.g. (N, k) probabilities.
 
     Raises:
-        AssertionError naming a layer this function cannot recompute.
+        ValueError naming the first layer this function cannot recompute, or whose weights do
+        not fit its input (see :func:`check_layer_list`).
     """
     from numpy.lib.stride_tricks import sliding_window_view
+
+    h = np.asarray(x, dtype=np.float64)
+    check_layer_list(layer_list, h.shape)
 
     def act(h, name):
         name = (name or "linear").lower()
@@ -357,21 +510,16 @@ def numpy_forward(layer_list, x):
         if name == "softmax":
             e = np.exp(h - h.max(axis=-1, keepdims=True))
             return e / e.sum(axis=-1, keepdims=True)
-        if name == "linear":
-            return h
-        raise AssertionError(f"activation {name!r} cannot be recomputed by the grader")
+        return h
 
-    h = np.asarray(x, dtype=np.float64)
     for spec in layer_list:
         kind, cfg = spec["class"], spec.get("config") or {}
-        w = [np.asarray(a, dtype=np.float64) for a in spec.get("weights", [])]
+        w = [np.asarray(a, dtype=np.float64) for a in spec.get("weights") or []]
         if kind in ("InputLayer", "Dropout"):
             continue
         if kind == "Conv2D":
             k = w[0]
             kh, kw = k.shape[:2]
-            if tuple(cfg.get("strides") or (1, 1)) != (1, 1):
-                raise AssertionError("the grader recomputes only stride-1 convolutions")
             if cfg.get("padding") == "same":
                 ph, pw = kh - 1, kw - 1
                 h = np.pad(h, ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)))
@@ -379,7 +527,7 @@ def numpy_forward(layer_list, x):
             h = np.einsum("nhwcij,ijco->nhwo", win, k) + (w[1] if len(w) > 1 else 0)
             h = act(h, cfg.get("activation"))
         elif kind in ("MaxPooling2D", "AveragePooling2D"):
-            p = tuple(cfg.get("pool_size") or (2, 2))
+            p = _small_int_pair(cfg.get("pool_size") or (2, 2), "pool_size", 1)
             n, hh, ww, c = h.shape
             h = h[:, :hh // p[0] * p[0], :ww // p[1] * p[1]].reshape(n, hh // p[0], p[0], ww // p[1], p[1], c)
             h = h.max(axis=(2, 4)) if kind == "MaxPooling2D" else h.mean(axis=(2, 4))
@@ -394,9 +542,75 @@ def numpy_forward(layer_list, x):
         elif kind == "BatchNormalization":
             gamma, beta, mean, var = w
             h = gamma * (h - mean) / np.sqrt(var + float(cfg.get("epsilon", 1e-3))) + beta
-        else:
-            raise AssertionError(f"the grader cannot recompute a {kind} layer")
     return h
+
+
+def expect_layers(layer_list, expected, *, what: str) -> None:
+    """Assert that a probe's description of layers the *grader* built (a base, a saved model)
+    has the classes and weight shapes they were built with: ``expected`` lists
+    ``(class, [weight shapes])``. The message says which layer differs and what it reported
+    (the architecture is the probe's public code; no result of the student's is revealed)."""
+    if not isinstance(layer_list, list) or len(layer_list) != len(expected):
+        if isinstance(layer_list, list):
+            kinds = [str(spec.get("class"))[:40] if isinstance(spec, dict) else type(spec).__name__
+                     for spec in layer_list[:10]]
+            reported = (f"{len(layer_list)} layers ({', '.join(kinds)}{', ...' if len(layer_list) > 10 else ''})")
+        else:
+            reported = "no list of layers"
+        raise AssertionError(f"{what}: the probe reported {reported}, not the {len(expected)} layers the grader "
+                             "built. Build the model around the layers you are given; do not change what the "
+                             "probe reports.")
+    for i, (spec, (kind, shapes)) in enumerate(zip(layer_list, expected)):
+        got_kind = spec.get("class") if isinstance(spec, dict) else None
+        weights = spec.get("weights") if isinstance(spec, dict) else None
+        got = [tuple(w.shape) for w in weights] if isinstance(weights, list) and all(
+            isinstance(w, np.ndarray) for w in weights) else None
+        if got_kind != kind or got != [tuple(s) for s in shapes]:
+            raise AssertionError(f"{what}: layer {i} was reported as {got_kind!r:.60} with weights of shapes "
+                                 f"{got if got is not None else '(not arrays)'}, which is not the layer the grader "
+                                 "built. Build the model around the layers you are given; do not change what the "
+                                 "probe reports.")
+
+
+def expect_result(result, keys, *, what: str) -> dict:
+    """Assert that a probe's ``result`` is a dict with (at least) ``keys``; return it."""
+    if not isinstance(result, dict) or not set(keys) <= set(result):
+        raise AssertionError(f"{what}: the probe's result is not what its code returns (a dict with "
+                             f"{', '.join(sorted(keys))}). Do not change what the probe reports.")
+    return result
+
+
+def checked_layers(layer_list, input_shape, *, what: str) -> list[tuple]:
+    """:func:`check_layer_list` for a test: ``AssertionError`` saying why instead of ValueError."""
+    try:
+        return check_layer_list(layer_list, input_shape)
+    except ValueError as exc:
+        raise AssertionError(f"{what} cannot be recomputed from the layers and weights the probe returned: "
+                             f"{exc}.") from None
+
+
+def expect_probabilities(value, shape, *, what: str) -> np.ndarray:
+    """Assert that a probe returned a finite float array of ``shape`` (the model's output);
+    return it as float64. The message gives the shape it has, not the one expected."""
+    if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
+        raise AssertionError(f"{what} must come back as a float array, got "
+                             f"{type(value).__name__}{' of dtype ' + str(value.dtype) if isinstance(value, np.ndarray) else ''}.")
+    if value.shape != tuple(shape):
+        raise AssertionError(f"{what} has shape {value.shape}, which is not the shape (N, num_classes) of "
+                             "the inputs the grader chose.")
+    if not np.all(np.isfinite(value)):
+        raise AssertionError(f"{what} holds NaN or inf.")
+    return value.astype(np.float64)
+
+
+def checked_forward(layer_list, x, *, what: str):
+    """:func:`numpy_forward` for a test: a description that cannot be recomputed fails the test
+    with an ``AssertionError`` that says why (the ValueError's reason), instead of an error."""
+    try:
+        return numpy_forward(layer_list, x)
+    except ValueError as exc:
+        raise AssertionError(f"{what} cannot be recomputed from the layers and weights the probe returned: "
+                             f"{exc}.") from None
 
 
 def cross_entropy(probs, y) -> float:

@@ -138,36 +138,76 @@ def test_analysis_of_extracted_code_names_the_cell():
     assert out["f"] == ["dynamic code at top level (the cell starting `T = {}`, line 2: eval (code built at run time))"], out
 
 
+# ----------------------------------------------------------------------------- course helpers
+
+@pytest.mark.parametrize("src", [
+    "from autograder.tools.keras_utils import small_vgg16\ndef f(x):\n    return small_vgg16().layers[1].__class__\n",
+    "import autograder.tools.keras_utils as ku\ndef f(x):\n    return ku.get_vgg16()\n",
+    "def f(x):\n    from autograder.tools import keras_utils\n    return keras_utils.small_vgg16()\n",
+    "import autograder.tools as T\ndef f(x):\n    return T.keras_utils.small_vgg16()\n",
+])
+def test_a_helper_that_hands_out_a_forbidden_library_is_flagged(src):
+    out = flagged(src, modules=("torch", "tensorflow", "keras", "scipy"))
+    assert out == {"f": ["autograder.tools.keras_utils (a course helper that uses keras)"]}, out
+
+
+def test_helpers_are_flagged_only_where_what_they_need_is_forbidden():
+    src = "from autograder.tools.keras_utils import small_vgg16\ndef f(x):\n    return small_vgg16()\n"
+    assert flagged(src, modules=("torch",)) == {}
+    assert flagged(src, modules=("tensorflow",)) == {
+        "f": ["autograder.tools.keras_utils (a course helper that uses tensorflow)"]}
+    photo = "from autograder.tools import sample_photo\ndef f():\n    return sample_photo('camera')\n"
+    assert flagged(photo) == {"f": ["autograder.tools.sample_photo (a course helper that uses scipy)"]}
+    plain = "from autograder.tools import load_mnist, assert_close, load_digits_images\ndef f():\n    return load_mnist()\n"
+    assert flagged(plain, modules=("torch", "tensorflow", "keras", "scipy")) == {}
+
+
+def test_ps1_forbids_every_library_that_convolves():
+    from autograder.assignment import load_assignment
+    modules = set(load_assignment("ps1_convolution").forbidden["modules"])
+    assert {"torch", "tensorflow", "keras", "scipy"} <= modules, modules
+
+
 # ----------------------------------------------------------------------------- the sandbox's runtime guard
 
-GUARD_SCRIPT = r'''
-import sys
+GUARD_SCRIPT = r"""
+import sys, types
 import numpy as np
+import scipy.special                                  # preloaded before the guard, as a template may
+holder = types.ModuleType("holder")                   # an allowed module that kept references to it
+holder.sp, holder.expit = scipy, scipy.special.expit
+sys.modules["holder"] = holder
 from autograder import worker as W
-W.install_forbidden(["scipy"], ["numpy.correlate"])
+W.install_forbidden(["scipy", "keras", "tensorflow"], ["numpy.correlate"])
 W.install_notebook_stubs()
-out = {}
+out = {"purged": sorted(k for k in sys.modules if k == "scipy" or k.startswith("scipy."))}
 def attempt(label, src):
     try:
         exec(compile(src, "<cell 1>", "exec"), {"np": np})
         out[label] = "allowed"
-    except W.ForbiddenError:
+    except W.ForbiddenError as exc:
         out[label] = "refused"
-    for k in [k for k in sys.modules if k == "scipy" or k.startswith("scipy.")]:
-        del sys.modules[k]
+        out[label + " says"] = str(exc)
 attempt("import", "import scipy")
 attempt("exec", "exec('import sci' + 'py')")
 attempt("importlib", "import importlib\nimportlib.import_module('scipy.signal')")
 attempt("internal alias", "np._core.numeric.correlate(np.ones(3), np.ones(2))")
 attempt("display and magics", "display(1)\nget_ipython().run_line_magic('time', 'x = 1')")
-from autograder.tools.data import load_digits_images   # a course helper importing sklearn -> scipy
+attempt("kept module", "import holder\nholder.sp.signal")
+attempt("kept function", "import holder\nholder.expit(0.0)")
+attempt("helper", "from autograder.tools.keras_utils import small_vgg16\nsmall_vgg16()")
+attempt("optional import", "try:\n    import scipy\nexcept ImportError:\n    pass")
+from autograder.tools.data import load_digits_images   # reads scikit-learn's CSV, imports neither
 images, labels = load_digits_images()
-out["helper"] = str(images.shape)
+out["digits"] = str(images.shape)
 print(out)
-'''
+"""
 
 
-def test_runtime_guard_refuses_student_imports_but_not_the_course_helpers():
+def test_runtime_guard_refuses_forbidden_modules_for_everyone():
+    """The student's imports, a course helper's (small_vgg16 needs Keras: it fails saying so),
+    and what was imported before the guard (purged from sys.modules, and refused where an
+    allowed module kept it). A refused import is an ImportError, so optional imports fall back."""
     import subprocess
     import sys
     from pathlib import Path
@@ -175,5 +215,44 @@ def test_runtime_guard_refuses_student_imports_but_not_the_course_helpers():
     proc = subprocess.run([sys.executable, "-c", GUARD_SCRIPT], cwd=root, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = ast.literal_eval(proc.stdout.strip().splitlines()[-1])
-    assert out == {"import": "refused", "exec": "refused", "importlib": "refused", "internal alias": "refused",
-                   "display and magics": "allowed", "helper": "(1797, 8, 8)"}, out
+    says = {k: out.pop(k) for k in [k for k in out if k.endswith(" says")]}
+    assert out == {"purged": [], "import": "refused", "exec": "refused", "importlib": "refused",
+                   "internal alias": "refused", "display and magics": "allowed", "kept module": "refused",
+                   "kept function": "refused", "helper": "refused", "optional import": "allowed",
+                   "digits": "(1797, 8, 8)"}, out
+    assert says["helper says"] == ("importing keras is not allowed in this assignment (autograder.tools.keras_utils."
+                                   "small_vgg16 needs it, so that course helper cannot be used here)"), says
+    assert "scipy" in says["kept module says"] and "scipy.special" in says["kept function says"], says
+
+
+RUN_SCRIPT = r"""
+import sys
+from autograder.worker import run_checked_code
+def student(n):
+    caller = sys._getframe(1)
+    seen = sorted(k for k in ("describe", "x") if k in caller.f_globals)
+    caller.f_globals["describe"] = lambda v: "forged"
+    return n * 2, seen
+G = {"__builtins__": __builtins__, "student": student, "len": lambda v: -1}
+code = "def describe(v):\n    return [len([1, 2]), v]\ny, seen = student(x)\nresult = [describe(y), seen]\n"
+out = {"result": run_checked_code(code, {"x": 3}, G)}
+try:
+    run_checked_code("z = 1\n", {}, G)
+except KeyError as exc:
+    out["no result"] = str(exc)
+print(out)
+"""
+
+
+def test_probe_code_runs_where_the_students_functions_cannot_replace_its_helpers():
+    """A probe's helpers and inputs are locals of a function made for the call: the student's
+    function finds neither in its caller's globals, and writing there changes nothing; the
+    probe's builtins are Python's, not the notebook's."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "-c", RUN_SCRIPT], cwd=root, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = ast.literal_eval(proc.stdout.strip().splitlines()[-1])
+    assert out == {"result": [[2, 6], []], "no result": "'the checked code did not set `result`'"}, out
