@@ -6,11 +6,19 @@ Accepted layouts of ``SUBMISSIONS`` (a folder, or a ``.zip`` of one):
 * nbgrader's ``submitted/<student_id>/<assignment>/<notebook>.ipynb`` (with or without
   the ``submitted/`` level), a single wrapping folder (as zips often have) is looked through.
 
-Outputs in ``out_dir``: ``students/<student_id>/results.json`` and ``feedback.html``, written
-(atomically) as soon as that student is graded, so no student id can collide with the batch's
-own files and an interrupted run loses nothing; then ``grades.csv`` (``student_id, assignment,
-score, max_score, status``, ..., ``submitted_at, submitted_at_source``, sorted by student id), ``report.html`` and ``score_histogram.png``,
-rebuilt from every ``results.json`` on disk (a regrade of some students merges into the rest).
+Outputs in ``out_dir``: ``students/<folder>/results.json`` and ``feedback.html`` (``<folder>``:
+:func:`autograder.results.safe_dirname` of the student id, collision-free; a batch where two
+students would share one stops before grading), written (atomically) as soon as that student
+is graded, so no student id can collide with the batch's own files and an interrupted run
+loses nothing; then ``grades.csv`` (``student_id, assignment, score, max_score, status, ...,
+submitted_at, submitted_at_source``, sorted by student id), ``report.html`` and
+``score_histogram.png``, rebuilt from every ``results.json`` on disk (a regrade of some
+students merges into the rest).
+
+Lateness comes only from evidence the instructor's side produced (see ``TIME_SOURCES``):
+``--submitted-at``, nbgrader's ``submitted/<id>/<assignment>/timestamp.txt`` on disk, or the
+date of the notebook's entry in the zip; never from a ``timestamp.txt`` the student could have
+handed in nor from a file's modification time.
 ``resume=True`` skips students whose results were made from the same notebook bytes (sha256)
 and the same assignment version. A student folder without a notebook, with several notebooks
 none of which has the assignment's name, or given as a symbolic link gets an ``invalid`` row;

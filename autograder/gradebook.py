@@ -261,9 +261,9 @@ def record_results(assignment, results: list[SubmissionResult], db_url: str, *, 
             except MissingEntry:
                 with gb.db.no_autoflush:
                     sub = gb.add_submission(assignment.name, r.student_id)
-            when = _utc_naive(r.submitted_at)
-            if when is not None:
-                sub.timestamp = when
+            # The submission time only from the instructor's evidence (autograder.batch.TIME_SOURCES);
+            # without any, none: nbgrader's own late plugins then see no lateness either.
+            sub.timestamp = _utc_naive(r.submitted_at) if r.submitted_at_source != "none" else None
             snb = next((n for n in sub.notebooks if n.name == notebook), None)
             if snb is None:  # the notebook was added to the assignment after this submission
                 from nbgrader.api import SubmittedNotebook
@@ -452,12 +452,13 @@ def safe_attachments(value) -> dict:
 
 def inert_markdown(text: str, attachments: dict | None = None) -> str:
     """A markdown cell's text that renders to inert HTML (see :func:`html_is_inert`): raw HTML
-    shown as text (every ``<`` that could open a tag becomes ``&lt;``), MathJax's link and style
-    commands broken (``\\ href``); when the rendered cell still has anything else (a
-    ``javascript:`` link), the whole text is shown as a code block."""
+    shown as text (every ``<`` that could open a tag is followed by a zero-width space, so
+    neither markdown nor a browser reads a tag, and ``x<y`` in code still reads ``x<y``),
+    MathJax's link and style commands broken (``\\ href``); when the rendered cell still has
+    anything else (a ``javascript:`` link), the whole text is shown as a code block."""
     attachments = attachments or {}
     text = _MATH_COMMANDS.sub(r"\\ ", text)
-    inert = _TAG_START.sub("&lt;", text)
+    inert = _TAG_START.sub("<\u200b", text)
     page = _render_markdown(inert, attachments)
     if page is not None and html_is_inert(page):
         return inert

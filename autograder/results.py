@@ -213,7 +213,8 @@ _DANGEROUS_START = ("=", "+", "-", "@", "\t", "\r")
 def safe_cell(value) -> str:
     """A CSV cell a spreadsheet shows as text: control characters written out (:func:`visible`,
     so ESC or a line break never reaches a terminal or splits a row), then a string starting
-    with ``= + - @``, a tab or a CR gets a leading ``'``. Numbers are formatted plainly (``3``, ``2.5``); ``None`` is empty."""
+    with ``= + - @``, a tab or a CR gets a leading ``'``. Numbers are formatted plainly (``3``,
+    ``2.5``); ``None`` is empty."""
     if value is None:
         return ""
     if isinstance(value, bool):

@@ -154,7 +154,8 @@ class _Tags(HTMLParser):
             v = "".join((value or "").split()).lower()
             if name.startswith("on"):
                 self.bad.append(f"{tag} {name}={value}")
-            if name in ("href", "src", "action", "formaction", "xlink:href") and v.startswith(("javascript:", "vbscript:", "data:text")):
+            if name in ("href", "src", "action", "formaction", "xlink:href") \
+                    and v.startswith(("javascript:", "vbscript:", "data:text")):
                 self.bad.append(f"{tag} {name}={value}")
 
 
@@ -213,6 +214,15 @@ def test_autograded_notebook_holds_nothing_that_runs_in_formgrader(tmp_path):
     assert sketch.source == "My sketch: ![sketch](attachment:sketch.png)" and list(sketch.attachments) == ["sketch.png"]
     hidden = [c.source for c in src.cells if "BEGIN HIDDEN TESTS" in c.source]
     assert hidden and all(h in [c.source for c in nb.cells] for h in hidden)   # the instructor's tests
+
+
+def test_plain_answers_are_kept_as_written():
+    from autograder.gradebook import inert_markdown
+
+    plain = ("# Answer\n\nDropout *scales* by $1/(1-p)$, see [the paper](https://jmlr.org/x.html).\n\n"
+             "| p | scale |\n|:--|--:|\n| 0.5 | 2 |\n\n```python\nif x < y: pass\n```\n")
+    assert inert_markdown(plain) == plain
+    assert inert_markdown("`x<y`").replace("\u200b", "") == "`x<y`"      # reads the same, no tag
 
 
 def test_course_config_sanitizes_nbconverts_html():
