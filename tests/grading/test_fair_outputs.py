@@ -84,6 +84,22 @@ def test_without_a_due_date_the_source_is_still_recorded_and_nothing_is_noted(tm
     assert r.submitted_at_source == "none" and not r.late and F.NO_TIME_NOTE not in r.message
 
 
+def test_the_gradebook_holds_only_evidenced_times(tmp_path):
+    """nbgrader's own late plugins read the gradebook's submission timestamp: a forged stamp
+    leaves it empty, nbgrader's own stamp is recorded."""
+    from autograder import gradebook as nbgb
+
+    db = f"sqlite:///{tmp_path}/gradebook.db"
+    forged, _ = F.forged_stamp_plain(tmp_path / "a")
+    _grade(forged, tmp_path / "out-a", db_url=db)
+    honest, _ = F.nbgrader_submitted_late(tmp_path / "b")
+    with nbgb.open_gradebook(db) as gb:
+        assert gb.find_submission(F.NAME, "alice").timestamp is None
+    _grade(honest, tmp_path / "out-b", db_url=db)
+    with nbgb.open_gradebook(db) as gb:
+        assert str(gb.find_submission(F.NAME, "alice").timestamp) == "2026-03-01 02:30:00"
+
+
 def test_submitted_at_file_and_its_bad_lines(tmp_path):
     subs = tmp_path / "subs"
     for sid in F.SUBMITTED_AT_EXPECT:
