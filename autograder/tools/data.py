@@ -37,7 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["load_mnist", "prepare", "data_dir", "sample_photo", "load_digits_images", "MnistUnavailableError"]
+__all__ = ["load_mnist", "prepare", "data_dir", "sample_photo", "load_digits_images", "shift_digits",
+           "MnistUnavailableError"]
 
 # SHA-256 of the C-contiguous uint8 bytes of each array (labels hashed as uint8 too).
 MNIST_SHA256 = {
@@ -411,6 +412,30 @@ def load_digits_images():
     images = np.rint(d.images * (255.0 / 16.0)).astype(np.uint8)
     return images, d.target.astype(np.int64)
 
+
+
+def shift_digits(images, canvas: int = 10, seed: int = 0) -> np.ndarray:
+    """Place each 8x8 digit at a random offset on a larger blank canvas (ps5's capstone).
+
+    ``images``: (N, 8, 8) (uint8 in 0-255, as :func:`load_digits_images` gives them, or
+    floats in [0, 1]). Returns (N, canvas, canvas) float64 in [0, 1], zeros around the
+    digit; digit ``i`` is moved ``(a, b)`` pixels down and right, with ``a, b`` drawn
+    uniformly from 0..canvas-8 by ``np.random.default_rng(seed).integers(0, canvas - 7,
+    size=(N, 2))``, so the same seed gives the same shifts. Shifted digits are harder for a
+    classifier that reads fixed pixel positions (a linear model on the raw pixels).
+    """
+    images = np.asarray(images)
+    if images.ndim != 3 or images.shape[1:] != (8, 8):
+        raise ValueError(f"images must have shape (N, 8, 8), got {images.shape}")
+    if int(canvas) != canvas or canvas < 8:
+        raise ValueError(f"canvas must be an int >= 8, got {canvas!r}")
+    canvas = int(canvas)
+    scaled = images / 255.0 if images.dtype == np.uint8 else images.astype(np.float64)
+    offsets = np.random.default_rng(seed).integers(0, canvas - 7, size=(len(images), 2))
+    out = np.zeros((len(images), canvas, canvas))
+    for i, (a, b) in enumerate(offsets):
+        out[i, a:a + 8, b:b + 8] = scaled[i]
+    return out
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder.tools.data",

@@ -6,9 +6,11 @@ fixed, so regenerating gives the same notebook byte for byte. Run from the repos
     .venv/bin/python solutions/ps5_backprop/build_notebook.py
 
 Hidden tests compare the student's gradients with PyTorch autograd (float64), run in the
-grader through ``solutions.backprop.autograd_*``; the capstone's accuracy is computed by
-the grader from the weights the ``digits_weights`` probe returns, on images the sandbox
-never receives.
+grader through ``solutions.backprop.autograd_*``. The capstone: the ``digits_training``
+probe runs the grader's fixed schedule through the student's ``sgd_epoch`` (hence their
+``cnn_loss`` and backward functions); the grader recomputes every epoch from the student's
+previous state (``solutions.backprop.check_digits_training``) and measures the accuracy
+of the final weights on shifted digits the sandbox never receives.
 """
 from __future__ import annotations
 
@@ -44,8 +46,8 @@ $\partial L/\partial b$. Then pooling, a numerical gradient to check all of it, 
 capstone: a small CNN trained on handwritten digits with nothing but numpy and your own
 backward functions. Lecture `08_backprop_through_conv` shows every idea with pictures.
 
-**Predict before you run.** Several cells ask you to *predict* a value (`answer_... = ...`)
-before you have code that computes it. Work it out on paper: these answers are graded
+**Predict before you run.** Several cells ask you to *predict* a value before you have code
+that computes it: replace each `answer_... = None` line's `None` by your answer. Work it out on paper: these answers are graded
 (hidden tests), and they are the best way to find out whether you understand the rule
 before you program it.
 
@@ -68,6 +70,7 @@ import matplotlib.pyplot as plt
 
 from autograder.tools import (assert_close, assert_equal, assert_not_modified, assert_raises,
                               assert_shape, load_digits_images, run_probe, run_student)
+from autograder.tools.data import shift_digits
 """)
 
 md("md-given", r"""
@@ -163,6 +166,14 @@ solution("predict_conv", '''
 # (c) the same kernel and an all-ones dout, but x of shape (1, 1, 5, 5) and stride 2: dx[0, 0] (5x5).
 # (d) the same kernel, x of shape (1, 1, 3, 3), padding 1, dout all ones: dx[0, 0] (3x3).
 # (e) dout = np.ones((3, 4, 5, 5)) for a layer with 4 filters: db (4 numbers).
+#
+# Replace each None by your answer (plain values: a tuple, lists of lists of numbers)
+# and delete the `raise NotImplementedError()` line.
+answer_dout_shape = None          # (a)
+answer_dx_ones = None             # (b)
+answer_dx_ones_stride2 = None     # (c)
+answer_dx_ones_padded = None      # (d)
+answer_db = None                  # (e)
 ### BEGIN SOLUTION
 answer_dout_shape = (2, 4, 4, 4)
 answer_dx_ones = [[1, 2, 2, 1],
@@ -345,7 +356,7 @@ for _i, _name in enumerate(("dx", "dw", "db")):
 
 hidden("test_conv2d_backward_errors", 1, '''
 assert_raises(ValueError, conv2d_backward, np.ones((1, 2, 4, 4)), np.ones((1, 1, 5, 5)), np.ones((2, 1, 3, 3)),
-              because="dout must have the shape of the output (1, 2, 3, 3)")
+              because="dout must have the shape of the layer's output")
 assert_raises(ValueError, conv2d_backward, np.ones((1, 2, 3, 3)), np.ones((1, 1, 5, 5)), np.ones((2, 3, 3, 3)),
               because="w has 3 input channels but x has 1")
 ''')
@@ -377,6 +388,12 @@ solution("predict_pool", '''
 # (b) dx for average pooling (4x4).
 # (c) x = [[1, 5, 2, 0]] (one row) is max-pooled with k = (1, 2), stride 1, and
 #     dout = [[1, 1, 1]]: dx (1x4).
+#
+# Replace each None by your answer (lists of lists of numbers) and delete the
+# `raise NotImplementedError()` line.
+answer_maxpool_dx = None          # (a)
+answer_avgpool_dx = None          # (b)
+answer_overlap_dx = None          # (c)
 ### BEGIN SOLUTION
 answer_maxpool_dx = [[0, 1, 2, 0],
                      [0, 0, 0, 0],
@@ -516,7 +533,7 @@ hidden("test_pool2d_backward_errors", 1, '''
 assert_raises(ValueError, pool2d_backward, np.ones((2, 2)), np.ones((4, 4)), 2, mode="median",
               because="mode must be 'max' or 'avg'")
 assert_raises(ValueError, pool2d_backward, np.ones((3, 3)), np.ones((4, 4)), 2,
-              because="dout must have the output's shape (2, 2)")
+              because="dout must have the shape of the pooling's output")
 ''')
 
 # ---------------------------------------------------------------------------------------
@@ -541,6 +558,11 @@ solution("predict_gradcheck", '''
 #     (a number: by what factor does the error shrink?).
 # (b) The same ratio for the one-sided difference (roughly; a number).
 # (c) The centred difference of relu(x) = max(x, 0) at x = 0 with h = 1e-5 (a number).
+#
+# Replace each None by your answer (a number) and delete the `raise NotImplementedError()` line.
+answer_centred_factor = None      # (a)
+answer_one_sided_factor = None    # (b)
+answer_relu_at_zero = None        # (c)
 ### BEGIN SOLUTION
 answer_centred_factor = 100
 answer_one_sided_factor = 10
@@ -702,27 +724,35 @@ for mode in ("max", "avg"):
 
 # ---------------------------------------------------------------------------------------
 md("md-capstone", r"""
-## 4. Capstone: a CNN in numpy, trained on digits
+## 4. Capstone: a CNN in numpy, trained on shifted digits
 
 scikit-learn ships 1,797 handwritten digits of 8 x 8 pixels (`load_digits_images()` gives
-them as uint8 images with their labels). The network:
+them as uint8 images with their labels). Here each digit sits at a random place on a
+10 x 10 blank canvas (`shift_digits`: moved 0, 1 or 2 pixels down and right). That
+defeats a classifier that reads fixed pixel positions: logistic regression on the raw
+pixels gets about 56% of new digits right. A convolution looks at every position with
+the same filters, and *learned* filters do better than random ones. The network:
 
 | layer | output shape |
 |---|---|
-| input, grey levels scaled to [0, 1] | (N, 1, 8, 8) |
-| conv, 16 filters 3 x 3, padding 1, + bias; ReLU | (N, 16, 8, 8) |
-| max pool 2 x 2 | (N, 16, 4, 4) |
-| flatten; dense 256 -> 10, + bias | (N, 10) logits |
+| input, grey levels in [0, 1] | (N, 1, 10, 10) |
+| conv, 16 filters 3 x 3, padding 1, + bias; ReLU | (N, 16, 10, 10) |
+| max pool 2 x 2 | (N, 16, 5, 5) |
+| flatten; dense 400 -> 10, + bias | (N, 10) logits |
 | softmax cross-entropy with the labels | a number |
 
-Its parameters are a dict `{"w1": (16, 1, 3, 3), "b1": (16,), "w2": (256, 10), "b2": (10,)}`.
-Write the loss, its gradients with your backward functions, and a training loop (minibatch
-SGD). The grader trains your network on a training set it gives you and measures the
-accuracy itself, with its own forward pass, on digits your code never sees: **95% earns
-the points.** The reference reaches 97-99% in about 5 CPU seconds with He initialisation
-($w \sim \mathcal{N}(0, 2/\text{fan-in})$, zero biases), 20 epochs of batches of 16 and SGD
-with momentum: $v \leftarrow 0.9\, v - \eta\, g$, $\theta \leftarrow \theta + v$, with
-$\eta = 0.02 \cdot 0.9^{\text{epoch}}$. Your training must finish within a minute.
+Its parameters are a dict `{"w1": (16, 1, 3, 3), "b1": (16,), "w2": (400, 10), "b2": (10,)}`.
+You write the loss, its gradients with your backward functions (`cnn_loss`), and one
+epoch of training (`sgd_epoch`). **How it is graded:** the grader runs a fixed training
+schedule, 10 epochs from initial weights and visiting orders it chooses, calling your
+`sgd_epoch` once per epoch (probe `digits_training` in `grading.toml`). It recomputes every
+epoch itself, with correct gradients, starting from the weights your code had reached after
+the epoch before, and compares; then it measures the accuracy of your final weights, with
+its own forward pass, on shifted digits your code never sees. Both must hold: every epoch
+agrees and **at least 90% of the held-out digits** are classified correctly. Correct
+gradients reach about 92%. Filters that never learn (a blank `conv2d_backward`, zero
+gradients for `w1`) stay near 82%, what the same schedule gives with the random initial
+filters frozen.
 
 First the loss: $\text{softmax}(z)_k = e^{z_k}/\sum_j e^{z_j}$, the loss is the mean of
 $-\log \text{softmax}(z)_{y}$ over the batch, and its gradient with respect to the logits
@@ -779,8 +809,8 @@ def cnn_loss(params, x, y):
     """Loss and gradients of the capstone CNN on a batch.
 
     Args:
-        params: {"w1": (16, 1, 3, 3), "b1": (16,), "w2": (256, 10), "b2": (10,)}.
-        x: (N, 1, 8, 8) images in [0, 1]; y: (N,) labels in 0-9.
+        params: {"w1": (16, 1, 3, 3), "b1": (16,), "w2": (400, 10), "b2": (10,)}.
+        x: (N, 1, 10, 10) images in [0, 1]; y: (N,) labels in 0-9.
 
     Returns:
         (loss, grads): a float and a dict with the keys and shapes of params.
@@ -804,8 +834,8 @@ def cnn_loss(params, x, y):
 
 test("test_cnn_loss_public", 1, '''
 # Public test: shapes, and the loss of an all-zero network is log(10).
-params0 = {"w1": np.zeros((16, 1, 3, 3)), "b1": np.zeros(16), "w2": np.zeros((256, 10)), "b2": np.zeros(10)}
-loss0, grads0 = cnn_loss(params0, np.ones((3, 1, 8, 8)), np.array([0, 4, 9]))
+params0 = {"w1": np.zeros((16, 1, 3, 3)), "b1": np.zeros(16), "w2": np.zeros((400, 10)), "b2": np.zeros(10)}
+loss0, grads0 = cnn_loss(params0, np.ones((3, 1, 10, 10)), np.array([0, 4, 9]))
 assert_close(loss0, np.log(10), name="the loss of an all-zero network")
 for key, value in params0.items():
     assert_shape(grads0[key], value.shape, name=f"grads[{key!r}]")
@@ -818,7 +848,7 @@ _rng = np.random.default_rng(5010)
 _params = ref.init_digits_cnn(3)
 _params["b1"] = 0.1 * _rng.standard_normal(16)
 _params["b2"] = 0.1 * _rng.standard_normal(10)
-_x = _rng.random((6, 1, 8, 8))
+_x = _rng.random((6, 1, 10, 10))
 _y = _rng.integers(0, 10, size=6)
 _loss, _grads = cnn_loss(_params, _x, _y)
 _wl, _wg = ref.digits_cnn_loss(_params, _x, _y)
@@ -828,67 +858,111 @@ for _key in ("w1", "b1", "w2", "b2"):
 ''')
 
 md("md-train", r"""
-**Task.** `train_digits_cnn(x, y, seed=0)`: initialise the parameters (seeded, so a run
-can be repeated), train with minibatch SGD using `cnn_loss`, and return the parameters.
-The grader calls it through the probe `digits_weights` in `grading.toml` and measures the
-accuracy of the weights you return, so it is your network that counts, not what you print.
+**Task.** `sgd_epoch(params, velocity, x, y, order, lr)`: one epoch of minibatch SGD with
+momentum. The batches are `order[0:16]`, `order[16:32]`, ... (the last one may be
+shorter); for each batch `idx`, compute `loss, grads = cnn_loss(params, x[idx], y[idx])`,
+then for every key $k$: $v_k \leftarrow 0.9\, v_k - \eta\, g_k$ and
+$\theta_k \leftarrow \theta_k + v_k$ (`velocity[k] = momentum * velocity[k] - lr * grads[k]`,
+then `params[k] = params[k] + velocity[k]`). Return `(params, velocity)`.
+
+The grader calls it with its own weights, orders and learning rates, so do exactly this
+(no shuffling of your own, no other update rule). The schedule around it is the given
+`train_digits_cnn` below: He initialisation ($w \sim \mathcal{N}(0, 2/\text{fan-in})$, zero
+biases), 10 epochs, $\eta = 0.05 \cdot 0.85^{\text{epoch}}$.
 """)
 
-solution("train_digits_cnn", '''
-def train_digits_cnn(x, y, seed=0):
-    """Train the capstone CNN; return its parameters.
+solution("sgd_epoch", '''
+def sgd_epoch(params, velocity, x, y, order, lr, batch_size=16, momentum=0.9):
+    """One epoch of minibatch SGD with momentum on the capstone CNN.
 
     Args:
-        x: (N, 1, 8, 8) float images in [0, 1]; y: (N,) int labels in 0-9.
-        seed: seeds every random choice (initialisation, shuffling).
+        params, velocity: dicts with keys "w1", "b1", "w2", "b2" (the shapes of cnn_loss's
+            params); velocity starts at zeros.
+        x: (N, 1, 10, 10) images in [0, 1]; y: (N,) labels in 0-9.
+        order: (N,) ints, the order to visit the images in; the batches are
+            order[0:batch_size], order[batch_size:2 * batch_size], ...
+        lr: the learning rate of this epoch.
 
     Returns:
-        {"w1": (16, 1, 3, 3), "b1": (16,), "w2": (256, 10), "b2": (10,)} float arrays.
-        Must finish within a minute of CPU for N = 1,300.
+        (params, velocity) after the epoch: dicts of float arrays (new ones, or the
+        arguments updated in place).
     """
     ### BEGIN SOLUTION
-    rng = np.random.default_rng(seed)
-    params = {"w1": rng.standard_normal((16, 1, 3, 3)) * np.sqrt(2 / 9), "b1": np.zeros(16),
-              "w2": rng.standard_normal((256, 10)) * np.sqrt(2 / 256), "b2": np.zeros(10)}
-    velocity = {key: np.zeros_like(value) for key, value in params.items()}
-    x, y = np.asarray(x, dtype=float), np.asarray(y)
-    for epoch in range(20):
-        lr = 0.02 * 0.9 ** epoch
-        order = rng.permutation(len(y))
-        for start in range(0, len(y), 16):
-            idx = order[start:start + 16]
-            _, grads = cnn_loss(params, x[idx], y[idx])
-            for key in params:
-                velocity[key] = 0.9 * velocity[key] - lr * grads[key]
-                params[key] += velocity[key]
-    return params
+    params = {key: np.array(value, dtype=float) for key, value in params.items()}
+    velocity = {key: np.array(value, dtype=float) for key, value in velocity.items()}
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        _, grads = cnn_loss(params, x[idx], y[idx])
+        for key in params:
+            velocity[key] = momentum * velocity[key] - lr * grads[key]
+            params[key] = params[key] + velocity[key]
+    return params, velocity
     ### END SOLUTION
 ''')
 
-test("test_train_digits_cnn_public", 1, '''
-# Public test: on 64 images, the function returns parameters of the right shapes.
-imgs, labels = load_digits_images()
+test("test_sgd_epoch_public", 1, '''
+# Public test: one batch from zero velocity moves every parameter by -lr * gradient; with
+# two batches the second step carries 0.9 of the first (momentum).
 res = run_student("""
-params = train_digits_cnn(x, y, seed=0)
-result = {k: np.asarray(v) for k, v in params.items()}
-""", x=imgs[:64, None] / 255.0, y=labels[:64])
-for key, shape in {"w1": (16, 1, 3, 3), "b1": (16,), "w2": (256, 10), "b2": (10,)}.items():
-    assert key in res, f"train_digits_cnn returned no {key!r}"
-    assert_shape(res[key], shape, name=f"params[{key!r}]")
-print("train_digits_cnn: public test passed")
+rng = np.random.default_rng(1)
+p0 = {"w1": 0.3 * rng.standard_normal((16, 1, 3, 3)), "b1": np.zeros(16),
+      "w2": 0.05 * rng.standard_normal((400, 10)), "b2": np.zeros(10)}
+xs, ys = rng.random((5, 1, 10, 10)), np.array([3, 1, 4, 1, 5])
+def fresh():      # copies: sgd_epoch may update the dicts it is given in place
+    return {k: v.copy() for k, v in p0.items()}, {k: np.zeros_like(v) for k, v in p0.items()}
+_, g = cnn_loss(fresh()[0], xs[[2, 0, 4]], ys[[2, 0, 4]])
+p1, v1 = sgd_epoch(*fresh(), xs, ys, np.array([2, 0, 4]), 0.1)
+p1 = {k: np.array(p1[k], dtype=float) for k in p0}
+v1 = {k: np.array(v1[k], dtype=float) for k in p0}
+p2, v2 = sgd_epoch(*fresh(), xs, ys, np.array([2, 0, 4, 1, 3]), 0.1, batch_size=3)
+_, g2 = cnn_loss(p1, xs[[1, 3]], ys[[1, 3]])
+result = {"moved": {k: p1[k] - p0[k] for k in p0}, "step": {k: -0.1 * np.asarray(g[k]) for k in p0},
+          "v1": v1, "second": {k: np.asarray(p2[k], dtype=float) - p1[k] for k in p0},
+          "second_want": {k: 0.9 * v1[k] - 0.1 * np.asarray(g2[k]) for k in p0}}
+""")
+for key in ("w1", "b1", "w2", "b2"):
+    assert_close(res["moved"][key], res["step"][key], rtol=1e-9, atol=1e-12,
+                 name=f"params[{key!r}] after one batch minus before",
+                 hint="one step from zero velocity is -lr * the gradient of cnn_loss on the batch order[0:16].")
+    assert_close(res["v1"][key], res["step"][key], rtol=1e-9, atol=1e-12, name=f"velocity[{key!r}] after one batch")
+    assert_close(res["second"][key], res["second_want"][key], rtol=1e-9, atol=1e-12,
+                 name=f"the second step of params[{key!r}] (batch_size=3)",
+                 hint="v = momentum * v - lr * grad, then params + v; the batches are order[0:3] and order[3:6].")
+print("sgd_epoch: public test passed")
 ''')
 
-hidden("test_train_digits_cnn_accuracy", 6, '''
+hidden("test_sgd_epoch_capstone", 6, '''
 import solutions as ref
 _xtr, _ytr, _xte, _yte = ref.load_digits_split(seed=5011)     # the test part never leaves the grader
-_weights = run_probe("digits_weights", x=_xtr, y=_ytr, seed=0)
+_orders, _rates = ref.digits_schedule(0, len(_ytr))
+_run = run_probe("digits_training", x=_xtr, y=_ytr, params=ref.init_digits_cnn(0), orders=_orders, rates=_rates)
 try:
-    _acc = ref.digits_cnn_accuracy(_weights, _xte, _yte)
+    _bad, _params = ref.check_digits_training(_run, _xtr, _ytr, seed=0)
 except ValueError as _exc:
-    raise AssertionError(f"the parameters train_digits_cnn returned cannot be used: {_exc}") from None
-assert _acc >= 0.95, (
-    f"the trained network classifies {100 * _acc:.1f}% of held-out digits correctly; 95% is needed. "
-    "Check your gradients (section 3), then the learning rate, the number of epochs and the initialisation.")
+    raise AssertionError(f"the training run of your sgd_epoch cannot be used: {_exc}") from None
+assert _bad is None, (
+    f"epoch {_bad + 1} of 10 did not do what correct gradients do from the weights your code had reached: "
+    "check cnn_loss and your backward functions (section 3), then that sgd_epoch follows the update rule "
+    "exactly (batches in the given order, momentum, no other change to the weights).")
+_acc = ref.digits_cnn_accuracy(_params, _xte, _yte)
+assert _acc >= ref.DIGITS_PASS_ACCURACY, (
+    f"the trained network classifies {100 * _acc:.1f}% of held-out digits correctly; "
+    f"{100 * ref.DIGITS_PASS_ACCURACY:.0f}% is needed.")
+''')
+
+given("given_train", '''
+def train_digits_cnn(x, y, seed=0, epochs=10, lr=0.05, decay=0.85):
+    """The capstone's schedule (the one the grader runs): He initialisation, then `epochs`
+    calls of your sgd_epoch, each with a fresh visiting order and the rate lr * decay ** epoch."""
+    rng = np.random.default_rng(seed)
+    fan_in = 16 * (x.shape[-2] // 2) * (x.shape[-1] // 2)
+    params = {"w1": rng.standard_normal((16, 1, 3, 3)) * np.sqrt(2 / 9), "b1": np.zeros(16),
+              "w2": rng.standard_normal((fan_in, 10)) * np.sqrt(2 / fan_in), "b2": np.zeros(10)}
+    velocity = {key: np.zeros_like(value) for key, value in params.items()}
+    order_rng = np.random.default_rng(seed + 1)
+    for epoch in range(epochs):
+        params, velocity = sgd_epoch(params, velocity, x, y, order_rng.permutation(len(y)), lr * decay ** epoch)
+    return params
 ''')
 
 md("md-run-capstone", r"""
@@ -899,10 +973,10 @@ code("demo-capstone", '''
 import time
 
 images, labels = load_digits_images()
-assert images.shape == (1797, 8, 8) and set(np.unique(labels)) == set(range(10))
+shifted = shift_digits(images, canvas=10, seed=0)          # (1797, 10, 10) floats in [0, 1]
 order = np.random.default_rng(0).permutation(len(labels))
 train_idx, test_idx = order[:1300], order[1300:]
-x_all = images[:, None] / 255.0
+x_all = shifted[:, None]
 start = time.process_time()
 params = train_digits_cnn(x_all[train_idx], labels[train_idx], seed=0)
 logits = relu(conv2d(x_all[test_idx], params["w1"], params["b1"], padding=1))
@@ -916,7 +990,7 @@ for ax, i in zip(axes[0], range(8)):
     ax.set_title(f"filter {i}", fontsize=8)
     ax.axis("off")
 for ax, i in zip(axes[1], range(8)):
-    ax.imshow(images[test_idx[i]], cmap="gray_r")
+    ax.imshow(shifted[test_idx[i]], cmap="gray_r")
     ax.set_title(f"{predicted[i]} (true {labels[test_idx[i]]})", fontsize=8)
     ax.axis("off")
 plt.tight_layout()

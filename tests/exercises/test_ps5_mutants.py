@@ -105,7 +105,11 @@ def test_mutant_in_process(name, source_nb):
     ("predict_conv__db_without_batch", "test_predict_conv_shapes", "batch was not counted"),
     ("predict_pool__all_ties", "test_predict_pool_max", "every tied maximum"),
     ("predict_pool__avg_not_divided", "test_predict_pool_avg", "not divided by the window size"),
-    ("train_digits_cnn__wrong_shapes", "test_train_digits_cnn_accuracy", "expected (256, 10)"),
+    ("sgd_epoch__wrong_shapes", "test_sgd_epoch_capstone", "expected (400, 10)"),
+    ("sgd_epoch__nan_weights", "test_sgd_epoch_capstone", "NaN or infinite"),
+    ("sgd_epoch__solve_readout", "test_sgd_epoch_capstone", "epoch 1 of 10 did not do what correct gradients do"),
+    ("sgd_epoch__frozen_conv", "test_sgd_epoch_capstone", "epoch 1 of 10"),
+    ("cnn_loss__zero_conv_grads", "test_cnn_loss_hidden", "grads['w1']"),
 ])
 def test_messages_name_the_mistake(name, test_id, words, source_nb):
     run = _run_in_process(name, source_nb)
@@ -182,8 +186,8 @@ ENGINE_GROUPS = [
     ["conv2d_backward__dx_stride_ignored", "pool2d_backward__avg_not_divided", "numerical_gradient__fixed_step",
      "predict_pool__all_ties", "predict_gradcheck__relu_one", "cnn_loss__no_relu_backward"],
     ["conv2d_backward__padding_not_cropped", "pool2d_backward__last_tie", "numerical_gradient__nudges_x_in_place",
-     "rel_error__no_floor", "train_digits_cnn__untrained"],
-    ["conv2d_backward__db_wrong_axes", "numerical_gradient__divided_by_h", "train_digits_cnn__reports_accuracy"],
+     "rel_error__no_floor", "sgd_epoch__untrained"],
+    ["conv2d_backward__db_wrong_axes", "numerical_gradient__divided_by_h", "sgd_epoch__solve_readout"],
 ]
 
 
@@ -212,19 +216,20 @@ def test_engine_mutants_lose_points(group, engine, source_nb, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("ps5_engine_forbidden")
-def test_engine_forbidden_torch_and_fake_accuracy(engine, source_nb, tmp_path):
+def test_engine_forbidden_torch_and_solve_readout(engine, source_nb, tmp_path):
     assignment, grade = engine
-    fake = "train_digits_cnn__reports_accuracy"
+    fake = "sgd_epoch__solve_when_large"
     nb = H.replace_solution(source_nb, {"conv2d_backward": MUTANTS["conv2d_backward__forbidden_torch"][1],
-                                        "train_digits_cnn": MUTANTS[fake][1]})
+                                        "sgd_epoch": MUTANTS[fake][1]})
     path = tmp_path / "ps5_backprop.ipynb"
     nbformat.write(nb, str(path))
-    tests = {t.grade_id for t in assignment.tests if H.function_of(t.grade_id) in ("conv2d_backward", "train_digits_cnn")}
+    tests = {t.grade_id for t in assignment.tests if H.function_of(t.grade_id) in ("conv2d_backward", "sgd_epoch")}
     res = grade(path, "forbidden", tests=tests)
     by = {t.name: t for t in res.tests}
     conv = {g: t.status for g, t in by.items() if H.function_of(g) == "conv2d_backward"}
     assert set(conv.values()) == {"forbidden"}, conv
-    # the public shape test passes (the fake has the right keys), the accuracy earns nothing
-    assert by["test_train_digits_cnn_public"].status == "passed", by["test_train_digits_cnn_public"].message
-    assert by["test_train_digits_cnn_accuracy"].status == "failed" and by["test_train_digits_cnn_accuracy"].points == 0
-    assert res.score == by["test_train_digits_cnn_public"].max_points
+    # the public test passes (small inputs get real steps), the capstone earns nothing
+    assert by["test_sgd_epoch_public"].status == "passed", by["test_sgd_epoch_public"].message
+    assert by["test_sgd_epoch_capstone"].status == "failed" and by["test_sgd_epoch_capstone"].points == 0
+    assert "epoch 1 of 10" in by["test_sgd_epoch_capstone"].message
+    assert res.score == by["test_sgd_epoch_public"].max_points

@@ -130,7 +130,7 @@ def test_setup_and_given_cells(nb):
 
 def test_grading_toml():
     assert set(GRADING["forbidden"]["modules"]) >= {"torch", "tensorflow", "keras", "scipy"}
-    assert set(GRADING["probes"]) == {"numerical_gradient", "digits_weights"}
+    assert set(GRADING["probes"]) == {"numerical_gradient", "digits_training"}
     for name, code in GRADING["probes"].items():
         assert "result" in code and "ref." not in code and "solutions" not in code, name
     assert GRADING["limits"]["cpu_per_test"] >= 60     # the capstone trains in the sandbox

@@ -200,13 +200,15 @@ def test_softmax_cross_entropy_matches_torch():
 
 def test_digits_split_and_capstone_network():
     xtr, ytr, xte, yte = ref.load_digits_split(0)
-    assert xtr.shape == (1258, 1, 8, 8) and xte.shape == (539, 1, 8, 8)
+    assert xtr.shape == (1258, 1, 10, 10) and xte.shape == (539, 1, 10, 10)
     assert xtr.min() >= 0 and xtr.max() <= 1 and set(np.unique(ytr)) == set(range(10))
     a, b, c, d = ref.load_digits_split(0)
     np.testing.assert_array_equal(c, xte)
     # the network's gradients, checked numerically on a few images (noise added: the zero
     # background would put ReLU and max-pool ties exactly on their kinks)
     params = ref.init_digits_cnn(1)
+    assert {k: v.shape for k, v in params.items()} == ref.digits_shapes() == \
+        {"w1": (16, 1, 3, 3), "b1": (16,), "w2": (400, 10), "b2": (10,)}
     xs = xtr[:5] + 0.05 * np.random.default_rng(6).standard_normal(xtr[:5].shape)
     _, grads = ref.digits_cnn_loss(params, xs, ytr[:5])
     for key in ("w1", "b1", "b2"):
@@ -214,8 +216,71 @@ def test_digits_split_and_capstone_network():
             return ref.digits_cnn_loss({**params, key: v}, xs, ytr[:5])[0]
         assert ref.gradient_check(loss_of, params[key], 1.0, grads[key]) < 1e-5, key
     trained = ref.train_digits_cnn(xtr, ytr, seed=0)
-    assert ref.digits_cnn_accuracy(trained, xte, yte) >= 0.95
+    assert ref.digits_cnn_accuracy(trained, xte, yte) >= ref.DIGITS_PASS_ACCURACY
     with pytest.raises(ValueError, match="w2"):
         ref.digits_cnn_accuracy({k: v for k, v in trained.items() if k != "w2"}, xte, yte)
     with pytest.raises(ValueError, match="shape"):
         ref.digits_cnn_accuracy({**trained, "w1": trained["w1"][:3]}, xte, yte)
+    with pytest.raises(ValueError, match="NaN"):
+        ref.digits_cnn_accuracy({**trained, "b2": np.full(10, np.nan)}, xte, yte)
+    with pytest.raises(ValueError, match="real numbers"):
+        ref.digits_cnn_accuracy({**trained, "b2": np.array(["a"] * 10)}, xte, yte)
+
+
+def _training_run(x, y, seed=0, epochs=None):
+    """What the digits_training probe returns for a correct sgd_epoch (lists per epoch)."""
+    params = ref.init_digits_cnn(seed)
+    velocity = {k: np.zeros_like(v) for k, v in params.items()}
+    orders, rates = ref.digits_schedule(seed, len(y))
+    run = {k: [] for k in ("w1", "b1", "w2", "b2", "v_w1", "v_b1", "v_w2", "v_b2")}
+    for order, rate in list(zip(orders, rates))[:epochs]:
+        params, velocity = ref.sgd_epoch(params, velocity, x, y, order, rate)
+        for k in ("w1", "b1", "w2", "b2"):
+            run[k].append(params[k].copy())
+            run["v_" + k].append(velocity[k].copy())
+    return run
+
+
+def test_check_digits_training_recomputes_every_epoch():
+    xtr, ytr, _, _ = ref.load_digits_split(3)
+    x, y = xtr[:64], ytr[:64]                      # small: 4 batches an epoch
+    run = _training_run(x, y)
+    bad, params = ref.check_digits_training(run, x, y)
+    assert bad is None and set(params) == {"w1", "b1", "w2", "b2"}
+    np.testing.assert_array_equal(params["w2"], run["w2"][-1])
+    # one epoch nudged (a weight moved by a millionth of the scale is tolerated, by 1e-4 not)
+    for epoch in (0, 4, 9):
+        tampered = {k: [a.copy() for a in v] for k, v in run.items()}
+        tampered["w1"][epoch][0, 0, 1, 1] += 1e-4 * (1 + np.abs(run["w1"][epoch]).max())
+        assert ref.check_digits_training(tampered, x, y)[0] == epoch
+    # the same velocity check: a run whose momentum was dropped is caught in epoch 1
+    tampered = {k: [a.copy() for a in v] for k, v in run.items()}
+    tampered["v_b2"][0] = np.zeros(10)
+    assert ref.check_digits_training(tampered, x, y)[0] == 0
+    # frozen convolution (zero conv gradients) differs from epoch 1
+    params0 = ref.init_digits_cnn(0)
+    p, v = ref.sgd_epoch(params0, {k: np.zeros_like(a) for k, a in params0.items()}, x, y,
+                         ref.digits_schedule(0, len(y))[0][0], ref.digits_schedule(0, len(y))[1][0], frozen_conv=True)
+    frozen = {k: [a.copy() for a in vals] for k, vals in run.items()}
+    for k in ("w1", "b1", "w2", "b2"):
+        frozen[k][0], frozen["v_" + k][0] = p[k], v[k]
+    assert ref.check_digits_training(frozen, x, y)[0] == 0
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda r: r.pop("v_w2"), "velocity\\['w2'\\] after each of the 10 epochs"),
+    (lambda r: r["w1"].pop(), "after each of the 10 epochs"),
+    (lambda r: r.__setitem__("w2", [a.T for a in r["w2"]]), "after epoch 1 has shape \\(10, 400\\), expected \\(400, 10\\)"),
+    (lambda r: r["b1"].__setitem__(3, np.full(16, np.inf)), "NaN or infinite values after epoch 4"),
+    (lambda r: r["b1"].__setitem__(0, np.array(["x"] * 16)), "real numbers"),
+    (lambda r: r["b1"].__setitem__(0, [object()] * 16), "real numbers"),
+    (lambda r: r.__setitem__("b2", "all good"), "after each of the 10 epochs"),
+])
+def test_check_digits_training_validates_before_computing(change, match):
+    xtr, ytr, _, _ = ref.load_digits_split(3)
+    run = _training_run(xtr[:32], ytr[:32], epochs=10)
+    change(run)
+    with pytest.raises(ValueError, match=match):
+        ref.check_digits_training(run, xtr[:32], ytr[:32])
+    with pytest.raises(ValueError, match="dict"):
+        ref.check_digits_training([run], xtr[:32], ytr[:32])

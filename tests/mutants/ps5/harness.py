@@ -17,7 +17,7 @@ from harness import ROOT, Assignment
 
 NAME = "ps5_backprop"
 FUNCTIONS = ["predict_conv", "conv2d_backward", "predict_pool", "pool2d_backward", "predict_gradcheck",
-             "numerical_gradient", "rel_error", "softmax_cross_entropy", "cnn_loss", "train_digits_cnn"]
+             "numerical_gradient", "rel_error", "softmax_cross_entropy", "cnn_loss", "sgd_epoch"]
 ANSWERS = ["predict_conv", "predict_pool", "predict_gradcheck"]
 PROBES = tomllib.loads((ROOT / "solutions" / NAME / "grading.toml").read_text())["probes"]
 
