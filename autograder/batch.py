@@ -856,6 +856,9 @@ def grade_folder(assignment, submissions: Path | str, out_dir: Path | str, *, wo
                 notes.append(f"--resume: {len(kept)} student(s) already graded from the same notebook and tests "
                              "were not graded again")
             subs = todo
+        if grade_fn is None and runner is None:   # every import grading needs, before the pool's threads start
+            from autograder.engine import prepare_grader
+            prepare_grader(assignment, limits)
         results = grade_all(assignment, subs, workers=workers, insecure=insecure, limits=limits, seed=seed,
                             progress=progress, grade_fn=grade_fn, hide=[str(out_dir.resolve())],
                             on_result=on_result, runner=runner)

@@ -161,6 +161,10 @@ def grade_task(payload: dict, student_id: str, notebook_name: str, data: bytes, 
     if client_version != __version__:
         raise VersionMismatch(f"worker runs cnn-course {__version__}, the client runs cnn-course {client_version}")
     assignment, folder = worker_assignment(payload)
+    if grade_fn is None:
+        from autograder.engine import prepare_grader
+
+        prepare_grader(assignment, options.get("limits"))   # imports done before grading (engine.py)
     tmp = Path(tempfile.mkdtemp(prefix="cnn-course-sub-"))
     try:
         os.chmod(tmp, 0o700)

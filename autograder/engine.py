@@ -15,16 +15,24 @@ from __future__ import annotations
 import ast
 import builtins
 import hashlib
+import importlib
+import importlib.util
+import inspect
+import os
 import platform
+import resource
+import sys
 import threading
 import time
 import traceback
+import types
 import zlib
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__
+from . import protocol
 from . import pysource
 from .assignment import Assignment
 from .forbidden import analyze
@@ -36,16 +44,16 @@ from .sandbox import SandboxError, SandboxFault, isolation_available
 from .tools import checks
 
 # StudentCodeError, RemoteObject and isolation_available are re-exported: callers import them from here.
-__all__ = ["grade_notebook", "isolation_available", "StudentCodeError", "RemoteObject"]
+__all__ = ["grade_notebook", "prepare_grader", "isolation_available", "StudentCodeError", "RemoteObject"]
 
 
 # ----------------------------------------------------------------------------- test-cell namespace
 
-def _test_namespace(session: Session, setup_ns: dict) -> dict:
-    """A test cell's globals: the student's graded names (``Session.proxies``), then the
-    setup cell's names and the helpers, which no student name can replace; builtins are
-    the grader's own."""
-    ns = session.proxies()
+def _test_namespace(session: Session, setup_ns: dict, source: str | None = None) -> dict:
+    """A test cell's globals: the student's graded names (``Session.proxies``; ``source``,
+    the test's code, says which big values it uses), then the setup cell's names and the
+    helpers, which no student name can replace; builtins are the grader's own."""
+    ns = session.proxies(source)
     ns.update(setup_ns)
     ns.update(_helpers(session))
     return ns
@@ -102,19 +110,256 @@ def _setup_namespace(assignment: Assignment) -> dict:
 # ----------------------------------------------------------------------------- versions
 
 _VERSIONS: dict = {}
+_VERSIONS_LOCK = threading.Lock()
 
 
 def _versions() -> dict:
-    if not _VERSIONS:
-        from importlib import metadata
-        v = {"python": platform.python_version(), "autograder": __version__, "numpy": np.__version__}
-        for pkg in ("torch", "tensorflow-cpu", "tensorflow", "keras", "nbgrader"):
+    with _VERSIONS_LOCK:
+        if not _VERSIONS:
+            from importlib import metadata
+            v = {"python": platform.python_version(), "autograder": __version__, "numpy": np.__version__}
+            for pkg in ("torch", "tensorflow-cpu", "tensorflow", "keras", "nbgrader"):
+                try:
+                    v[pkg] = metadata.version(pkg)
+                except metadata.PackageNotFoundError:
+                    pass
+            _VERSIONS.update(v)
+        return dict(_VERSIONS)
+
+
+# ----------------------------------------------------------------------------- before any grading thread
+#
+# A grade must be a pure function of the submission. Python imports are not safe to run for
+# the first time on several threads at once: a thread that reaches torch while another is
+# still importing it sees a half-initialised module ("partially initialized module 'torch'
+# has no attribute 'Tensor'"), and the test that happened to run then fails for a student who
+# did nothing wrong. So everything the grading code may import is imported once, here, before
+# a thread pool starts (batch.grade_folder and distributed.grade_task call this; grade_notebook
+# calls it too, under a lock, so no path grades before it is done):
+#
+# * torch, when installed (protocol.decode rebuilds tensors with it);
+# * what the grader's own modules import lazily (IPython's input transformer, the data helpers,
+#   importlib.metadata for the versions);
+# * the assignment's setup cell, and every module its test cells import (``import X``, ``from X
+#   import Y``, at any depth), with the attributes the tests take from them (``ref.summarize``
+#   loads ``solutions.shapes`` lazily), and, for reference code of this repository, the imports
+#   inside the functions the tests use (``build_torch_model`` imports ``torch.nn`` when called),
+#   followed through the functions of the same module that those call.
+#
+# It also bounds the grader's own memory (:func:`set_grader_memory_limit`).
+
+_PREPARE_LOCK = threading.RLock()
+_PREPARED: set = set()
+_PROCESS_PREPARED: list = []
+REPO_DIR = Path(__file__).resolve().parents[1]
+MAX_WALKED = 2000                # functions and classes whose lazy imports are followed
+GRADER_MEMORY_FRACTION = 0.75    # default bound of the grader's own memory: this share of the RAM
+GRADER_MEMORY: dict = {}         # {"mb": the bound set, or None}
+
+
+def prepare_grader(assignment, limits: dict | None = None) -> None:
+    """Import, once per process and assignment, everything grading ``assignment`` may import,
+    before any grading thread runs (see above); never raises."""
+    try:
+        key = (getattr(assignment, "name", ""), str(getattr(assignment, "path", "")),
+               hashlib.sha256("\0".join(_grader_sources(assignment)).encode("utf-8", "surrogatepass")).hexdigest())
+    except Exception:  # noqa: BLE001 - an odd assignment object (tests' fakes): nothing to prepare
+        return
+    with _PREPARE_LOCK:
+        if not _PROCESS_PREPARED:
+            _prepare_process()
+            _PROCESS_PREPARED.append(True)
+        if key in _PREPARED:
+            return
+        try:
+            set_grader_memory_limit(assignment.effective_limits(limits))
+        except Exception:  # noqa: BLE001 - a fake assignment without limits
+            set_grader_memory_limit(limits)
+        if isinstance(getattr(assignment, "setup_source", None), str):
+            _setup_namespace(assignment)
+        for module_name, attrs in _imports_of(_grader_sources(assignment)).items():
+            _import_quietly(module_name, attrs)
+        _PREPARED.add(key)
+
+
+def _grader_sources(assignment) -> list[str]:
+    out = []
+    setup = getattr(assignment, "setup_source", "")
+    if isinstance(setup, str):
+        out.append(setup)
+    for spec in getattr(assignment, "tests", ()) or ():
+        src = getattr(spec, "source", "")
+        if isinstance(src, str):
+            out.append(src)
+    return out
+
+
+def _prepare_process() -> None:
+    protocol.load_torch()
+    _versions()
+    for name in ("autograder.tools.data", "autograder.tools.probes", "autograder.similarity"):
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - optional
+            pass
+    try:
+        from . import notebook
+        with pysource.AST_LOCK:
+            notebook._transformer()          # imports IPython's input transformers
+    except Exception:  # noqa: BLE001
+        pass
+    _walk_lazy_imports([getattr(checks, n, None) for n in checks.__all__], set())  # the helpers' (tomllib...)
+
+
+def _imports_of(sources) -> dict[str, set]:
+    """``{module: attributes taken from it}`` for the import statements of ``sources`` (at any
+    depth) and the attributes read off a name bound to an imported module (``ref.conv2d``)."""
+    out: dict[str, set] = {}
+    for src in sources:
+        try:
+            tree = pysource.parse(src)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        alias_of: dict[str, str] = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    out.setdefault(a.name, set())
+                    if a.asname:
+                        alias_of[a.asname] = a.name
+                    else:
+                        alias_of[a.name.split(".")[0]] = a.name.split(".")[0]
+                        out.setdefault(a.name.split(".")[0], set())
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                out.setdefault(node.module, set()).update(a.name for a in node.names if a.name != "*")
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in alias_of:
+                out[alias_of[node.value.id]].add(node.attr)
+    return out
+
+
+def _import_quietly(module_name: str, attrs=()) -> None:
+    """Import ``module_name`` and take ``attrs`` from it (a submodule if need be), then follow
+    the lazy imports of this repository's code among them; errors are ignored (the test will
+    meet them itself, the same way for every student)."""
+    try:
+        mod = importlib.import_module(module_name)
+    except Exception:  # noqa: BLE001 - not installed, or broken: the test reports it
+        return
+    objs = [mod]
+    for attr in sorted(attrs):
+        try:
+            objs.append(getattr(mod, attr))
+        except Exception:  # noqa: BLE001
             try:
-                v[pkg] = metadata.version(pkg)
-            except metadata.PackageNotFoundError:
+                objs.append(importlib.import_module(f"{module_name}.{attr}"))
+            except Exception:  # noqa: BLE001
                 pass
-        _VERSIONS.update(v)
-    return dict(_VERSIONS)
+    _walk_lazy_imports(objs, set())
+
+
+def _local(obj) -> bool:
+    """Whether ``obj`` (a module, function or class) is code of this repository (reference
+    solutions, the course's tools), whose function-level imports are followed."""
+    mod = obj if isinstance(obj, types.ModuleType) else sys.modules.get(getattr(obj, "__module__", "") or "")
+    f = getattr(mod, "__file__", None)
+    if not f:
+        return False
+    try:
+        p = Path(f).resolve()
+        return p.is_relative_to(REPO_DIR) and not any(part.startswith(".") or part == "site-packages"
+                                                      for part in p.relative_to(REPO_DIR).parts)
+    except (OSError, ValueError):
+        return False
+
+
+def _walk_lazy_imports(objs, seen: set) -> None:
+    """Import what the functions and classes among ``objs`` (this repository's only) import
+    when called, and do the same for the module-level functions they use."""
+    todo = list(objs)
+    while todo and len(seen) < MAX_WALKED:
+        obj = todo.pop()
+        if isinstance(obj, types.ModuleType) or not _local(obj) or id(obj) in seen:
+            continue
+        if not (inspect.isfunction(obj) or inspect.isclass(obj)):
+            continue
+        seen.add(id(obj))
+        try:
+            tree = pysource.parse(inspect.getsource(obj))
+        except Exception:  # noqa: BLE001 - no source (built at run time), or not parseable
+            continue
+        mod = sys.modules.get(obj.__module__)
+        package = getattr(mod, "__package__", None) or ""
+        glob = getattr(obj, "__globals__", None) or vars(mod) if mod is not None else {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    _import_only(a.name)
+            elif isinstance(node, ast.ImportFrom):
+                try:
+                    base = importlib.util.resolve_name("." * node.level + (node.module or ""), package) \
+                        if node.level else node.module
+                except (ImportError, ValueError):
+                    continue
+                if not base:
+                    continue
+                m = _import_only(base)
+                for a in node.names:
+                    if m is not None and a.name != "*" and not hasattr(m, a.name):
+                        _import_only(f"{base}.{a.name}")
+                    elif m is not None and a.name != "*":
+                        todo.append(getattr(m, a.name, None))
+            elif isinstance(node, ast.Name) and node.id in glob:
+                todo.append(glob[node.id])
+            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
+                    and isinstance(glob.get(node.value.id), types.ModuleType):
+                todo.append(getattr(glob[node.value.id], node.attr, None))
+
+
+def _import_only(name: str):
+    try:
+        return importlib.import_module(name)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def set_grader_memory_limit(limits: dict | None = None) -> int | None:
+    """Bound this process's own memory (RLIMIT_DATA, soft limit only): past it an allocation
+    fails with MemoryError in the one test that made it (engine turns it into that test's
+    failure) instead of the kernel killing the whole batch. ``limits["grader_memory_mb"]``,
+    else the environment's ``CNN_COURSE_GRADER_MEMORY_MB``, else 3/4 of the RAM; never under
+    a sandbox's ``memory_mb`` + 1 GB (sandboxes inherit the limit and have their own: it is
+    raised, within the hard limit, where an assignment's sandboxes need more), never over the
+    hard limit. Returns the bound in MB (None: not set)."""
+    lim = limits or {}
+    mb = lim.get("grader_memory_mb") or os.environ.get("CNN_COURSE_GRADER_MEMORY_MB") or 0
+    try:
+        mb = float(mb)
+    except (TypeError, ValueError):
+        mb = 0.0
+    if mb <= 0:
+        try:
+            ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            return None
+        mb = GRADER_MEMORY_FRACTION * ram / 2**20
+    try:
+        floor = float(lim.get("memory_mb", 0) or 0) + 1024
+    except (TypeError, ValueError):
+        floor = 1024.0
+    mb = max(mb, floor)
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+        want = int(mb * 2**20)
+        if hard != resource.RLIM_INFINITY:
+            want = min(want, hard)
+        if soft == resource.RLIM_INFINITY or want < soft or soft < floor * 2**20:
+            resource.setrlimit(resource.RLIMIT_DATA, (want, hard))
+        soft = resource.getrlimit(resource.RLIMIT_DATA)[0]
+    except (ValueError, OSError):
+        return None
+    GRADER_MEMORY["mb"] = None if soft == resource.RLIM_INFINITY else soft // 2**20
+    return GRADER_MEMORY["mb"]
 
 
 # ----------------------------------------------------------------------------- grading
@@ -141,7 +386,10 @@ def _scrub_hidden_source(message: str, source: str) -> str:
 
 
 def _run_test_cell(session: Session, spec, setup_ns: dict, names_defined: set) -> tuple[str, str]:
-    ns = _test_namespace(session, setup_ns)
+    try:
+        ns = _test_namespace(session, setup_ns, spec.source)
+    except MemoryError:
+        return ERROR, _memory_message(spec)
     hidden = spec.visibility == HIDDEN
     try:
         code = pysource.compile_code(spec.source, f"<test {spec.grade_id}>", "exec")
@@ -170,14 +418,31 @@ def _run_test_cell(session: Session, spec, setup_ns: dict, names_defined: set) -
         return ERROR, f"NameError: {exc}"
     except RecursionError:
         return ERROR, "RecursionError: maximum recursion depth exceeded"
+    except MemoryError as exc:
+        return ERROR, _memory_message(spec, exc)
     except Exception as exc:  # noqa: BLE001
         cause = exc.__context__
         prefix = ""
         if isinstance(cause, StudentCodeError):
             prefix = describe_student_error(cause) + "\n"
+        if isinstance(exc, RuntimeError) and "DefaultCPUAllocator" in str(exc):   # torch's MemoryError
+            return ERROR, _memory_message(spec, exc)
         where = "" if hidden else (f" (line {_test_lineno(exc, spec)} of the test)" if _test_lineno(exc, spec) else "")
         return ERROR, prefix + f"{type(exc).__name__}: {exc}{where}"
     return PASSED, ""
+
+
+def _memory_message(spec, exc: BaseException | None = None) -> str:
+    """A MemoryError in the grader while it checked this submission's values: this test fails
+    (no other submission is affected; the memory is freed with the test's namespace)."""
+    bound = GRADER_MEMORY.get("mb")
+    msg = ("checking your values needed more memory than the grader allows"
+           + (f" ({bound:,} MB)" if bound else "")
+           + ": what your code returned is probably far larger than the test expects (a wrong shape, or a "
+             "size from a wrong formula); compare your results' shapes with the expected ones")
+    if spec.visibility != HIDDEN and exc is not None and str(exc).strip():
+        msg += f" (MemoryError: {safe_text(str(exc), 300)})"
+    return msg
 
 
 def _test_lineno(exc, spec) -> int | None:
@@ -208,6 +473,7 @@ def grade_notebook(assignment: Assignment, notebook_path, student_id: str = "stu
     Returns a :class:`SubmissionResult` (status ``graded``, ``invalid`` or ``error``).
     """
     t0 = time.monotonic()
+    prepare_grader(assignment, limits)      # once per process and assignment, before any test runs
     lim = assignment.effective_limits(limits)
     specs = [t for t in assignment.tests if not (public_only and t.visibility == HIDDEN)]
     result = SubmissionResult(student_id=student_id, assignment=assignment.name, status=GRADED, score=0.0,

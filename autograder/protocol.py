@@ -10,11 +10,13 @@ side) and remote references (``{"$t": "ref"}``) for everything else.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
 import select
 import struct
+import threading
 import time
 
 import numpy as np
@@ -43,11 +45,72 @@ class NotEncodable(TypeError):
     """A value that cannot travel as plain data."""
 
 
-# ----------------------------------------------------------------------------- encoding
+class TooLarge(ProtocolError):
+    """A value is larger than the receiving side accepts (see :class:`Budget`)."""
 
-def _torch():
-    import sys
-    return sys.modules.get("torch")
+
+class Budget:
+    """What one decoded value may cost the receiving side: ``items`` Python objects (list,
+    tuple and dict entries, numbers, strings...) and ``nbytes`` bytes of arrays and bytes.
+
+    Checked while decoding, so refusing a huge value costs at most the budget itself
+    (a 4.5-million-element list sent back is refused after ``items`` nodes, never copied).
+    """
+
+    __slots__ = ("items", "nbytes", "max_items", "max_nbytes")
+
+    def __init__(self, items: int = 1_000_000, nbytes: int = 1 << 40):
+        self.items = self.max_items = int(items)
+        self.nbytes = self.max_nbytes = int(nbytes)
+
+    def take(self, items: int = 1, nbytes: int = 0) -> None:
+        self.items -= items
+        self.nbytes -= nbytes
+        if self.items < 0:
+            raise TooLarge(f"more than {self.max_items:,} items (lists, tuples and dicts count each element)")
+        if self.nbytes < 0:
+            raise TooLarge(f"more than {self.max_nbytes / 2**20:,.0f} MB of arrays")
+
+    @property
+    def used_items(self) -> int:
+        return self.max_items - self.items
+
+    @property
+    def used_nbytes(self) -> int:
+        return self.max_nbytes - self.nbytes
+
+
+# ----------------------------------------------------------------------------- torch
+
+# The torch module, imported whole once (:func:`load_torch`): decoding a tensor never imports
+# torch lazily on a grading thread (a second thread would see a half-initialised module),
+# and encoding never looks torch up at all (a tensor is recognised by its own type).
+_TORCH_LOCK = threading.Lock()
+_TORCH: list = []          # [] not loaded yet; [module] or [None] (not installed)
+
+
+def load_torch():
+    """The torch module (imported now if need be, under a lock), or None when torch is not
+    installed. The grader calls it before its thread pool starts (engine.prepare_grader)."""
+    if _TORCH:
+        return _TORCH[0]
+    with _TORCH_LOCK:
+        if not _TORCH:
+            mod = None
+            if importlib.util.find_spec("torch") is not None:
+                import torch as mod
+            _TORCH.append(mod)
+        return _TORCH[0]
+
+
+def _is_tensor(value) -> bool:
+    """A plain ``torch.Tensor`` (not a subclass such as ``Parameter``), recognised by its type:
+    no access to the torch module, which another thread may still be importing."""
+    t = type(value)
+    return t.__name__ == "Tensor" and t.__module__ == "torch" and t.__qualname__ == "Tensor"
+
+
+# ----------------------------------------------------------------------------- encoding
 
 
 def encode(value, bufs: list, arrays: list | None = None, to_ref=None, _depth: int = 0):
@@ -81,8 +144,7 @@ def encode(value, bufs: list, arrays: list | None = None, to_ref=None, _depth: i
     if isinstance(value, (bytes, bytearray)):
         bufs.append(bytes(value))
         return {"$t": "bytes", "b": len(bufs) - 1}
-    torch = _torch()
-    if torch is not None and isinstance(value, torch.Tensor) and type(value) is torch.Tensor:
+    if _is_tensor(value):
         try:
             arr = value.detach().cpu().numpy()
         except Exception:
@@ -125,37 +187,49 @@ class RefBase:
     _ref_id: int
 
 
-def decode(node, bufs: list, from_ref=None, arrays: list | None = None, _depth: int = 0):
+def decode(node, bufs: list, from_ref=None, arrays: list | None = None, _depth: int = 0,
+           budget: Budget | None = None):
     """Inverse of :func:`encode`. ``from_ref(id) -> object`` rebuilds references.
 
-    ``arrays`` (optional) collects ``(buffer_index, decoded_array)``.
+    ``arrays`` (optional) collects ``(buffer_index, decoded_array)``. ``budget`` (optional,
+    a :class:`Budget`) bounds what the value may cost: :class:`TooLarge` past it.
     """
     if _depth > MAX_DEPTH:
         raise ProtocolError("value nested too deeply")
+    if budget is not None:
+        budget.take(1)
     if node is None or isinstance(node, (bool, int, float, str)):
         return node
     if isinstance(node, dict):
         tag = node.get("$t")
         if tag == "list":
-            return [decode(v, bufs, from_ref, arrays, _depth + 1) for v in node["v"]]
+            return [decode(v, bufs, from_ref, arrays, _depth + 1, budget) for v in _seq(node["v"])]
         if tag == "tuple":
-            return tuple(decode(v, bufs, from_ref, arrays, _depth + 1) for v in node["v"])
+            return tuple(decode(v, bufs, from_ref, arrays, _depth + 1, budget) for v in _seq(node["v"]))
         if tag == "dict":
-            return {str(k): decode(v, bufs, from_ref, arrays, _depth + 1) for k, v in node["v"].items()}
+            items = node["v"]
+            if not isinstance(items, dict):
+                raise ProtocolError("bad dict")
+            return {str(k): decode(v, bufs, from_ref, arrays, _depth + 1, budget) for k, v in items.items()}
         if tag == "kv":
             out = {}
-            for k, v in node["v"]:
-                key = decode(k, bufs, None, None, _depth + 1)
+            for pair in _seq(node["v"]):
+                if not isinstance(pair, list) or len(pair) != 2:
+                    raise ProtocolError("bad key-value pair")
+                k, v = pair
+                key = decode(k, bufs, None, None, _depth + 1, budget)
                 if isinstance(key, list):
                     key = tuple(key)
-                out[key] = decode(v, bufs, from_ref, arrays, _depth + 1)
+                out[key] = decode(v, bufs, from_ref, arrays, _depth + 1, budget)
             return out
         if tag == "float":
             return float(node["v"])
         if tag in ("nd", "torch"):
-            arr = _decode_array(node, bufs)
+            arr = _decode_array(node, bufs, budget)
             if tag == "torch":
-                import torch
+                torch = load_torch()
+                if torch is None:
+                    raise ProtocolError("a torch tensor was sent, but torch is not installed here")
                 t = torch.from_numpy(arr)
                 if node.get("grad") and t.is_floating_point():
                     t.requires_grad_(True)
@@ -172,7 +246,10 @@ def decode(node, bufs: list, from_ref=None, arrays: list | None = None, _depth: 
                 raise ProtocolError("bad numpy scalar")
             return np.frombuffer(raw, dtype=dtype)[0]
         if tag == "bytes":
-            return bytes(_buf(bufs, node["b"]))
+            raw = _buf(bufs, node["b"])
+            if budget is not None:
+                budget.take(0, len(raw))
+            return bytes(raw)
         if tag == "ref":
             if from_ref is None:
                 raise ProtocolError("unexpected remote reference")
@@ -196,15 +273,26 @@ def _buf(bufs, i):
     return bufs[i]
 
 
-def _decode_array(node, bufs) -> np.ndarray:
+def _seq(items) -> list:
+    if not isinstance(items, list):
+        raise ProtocolError("bad sequence")
+    return items
+
+
+def _decode_array(node, bufs, budget: Budget | None = None) -> np.ndarray:
     dtype = _dtype(node["dtype"])
-    shape = tuple(int(s) for s in node["shape"])
+    shape = node["shape"]
+    if not isinstance(shape, list) or len(shape) > 64 or not all(type(s) is int for s in shape):
+        raise ProtocolError("bad array shape")
+    shape = tuple(shape)
     if any(s < 0 for s in shape):
         raise ProtocolError("negative array dimension")
     raw = _buf(bufs, node["b"])
     count = math.prod(shape)
     if len(raw) != count * dtype.itemsize:
         raise ProtocolError("array bytes do not match dtype and shape")
+    if budget is not None:
+        budget.take(0, len(raw))
     if count == 0:
         return np.zeros(shape, dtype=dtype)
     return np.frombuffer(raw, dtype=dtype).reshape(shape)  # raw is a bytearray: writable

@@ -15,13 +15,16 @@ from __future__ import annotations
 import ast
 import builtins
 import copy
+import re
 import threading
 import time
+
+import numpy as np
 
 from . import protocol as P
 from . import pysource
 from .assignment import Assignment
-from .results import CRASH, FORBIDDEN, HIDDEN, MEMORY, TIMEOUT, safe_text
+from .results import CRASH, ERROR, FORBIDDEN, HIDDEN, MEMORY, TIMEOUT, safe_text
 from .sandbox import Sandbox, SandboxFault
 from .tools import checks
 
@@ -29,6 +32,28 @@ __all__ = ["StudentCodeError", "Abort", "RemoteObject", "Session", "student_exce
            "graded_names", "where_in_notebook", "BUILTIN_NAMES", "KINDS"]
 
 MAX_LOAD_RETRIES = 8
+
+# What the grader accepts from a sandbox, on top of sandbox.DEFAULT_LIMITS; each may be set in
+# grading.toml [limits] (or the command line's limits) like the others.
+GRADER_LIMITS = {
+    # The whole answer to "load" (names, values, errors, output; its JSON header included): past
+    # it, the load is done again with every value left in the sandbox. Under it, each value is
+    # decoded within value_items: a name past the budget alone stays in the sandbox.
+    "load_mb": 32,
+    "value_items": 100_000,     # Python objects in the values sent back at load, all names together
+    "answer_items": 1_000_000,  # Python objects in one answer (a list of a million numbers...)
+    "answer_mb": 256,           # MB of arrays in one answer
+}
+SMALL_VALUE_ITEMS = 1_000      # values up to this size are copied for every test (cheap)
+SMALL_VALUE_BYTES = 1 << 20
+
+
+def grader_limit(limits: dict, key: str) -> float:
+    """``limits[key]`` when it is a positive number, else :data:`GRADER_LIMITS`'s default."""
+    v = (limits or {}).get(key, GRADER_LIMITS[key])
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+        return float(GRADER_LIMITS[key])
+    return float(v)
 
 
 class StudentCodeError(Exception):
@@ -185,6 +210,7 @@ class Session:
         self.notes: list[str] = []
         self.names: dict[str, dict] = {}
         self.values: dict[str, object] = {}
+        self.value_cost: dict[str, tuple] = {}   # name -> (objects, array bytes, immutable)
         self.loaded = False
         self.load_s = 0.0
         # per-test state
@@ -223,7 +249,7 @@ class Session:
                         current["k"] = ev.get("i")
                 budget = float(self.limits["startup_cpu"])
                 try:
-                    head, bufs = self.sb.request(
+                    head, bufs = self._load_request(
                         {"op": "load", "stmts": [self.code.stmts[i] for i in sent], "cells": self.code.cells,
                          "graded": self.graded, "values": not send_values_failed},
                         cpu_limit=budget, wall_limit=max(1.0, min(self._wall(budget),
@@ -236,8 +262,13 @@ class Session:
                         if send_values_failed:
                             raise
                         send_values_failed = True
+                        if "larger than the allowed size" in fault.message or "too large" in fault.message:
+                            why = (f"together they are larger than the {grader_limit(self.limits, 'load_mb'):g} MB "
+                                   "the grader accepts at once")
+                        else:
+                            why = safe_text(fault.message, 300)
                         self.notes.append(f"The values your notebook defines could not be sent back whole "
-                                          f"({safe_text(fault.message, 300)}); they were used remotely.")
+                                          f"({why}); the tests used them where they live, in the sandbox.")
                         continue
                     k = current["k"]
                     if not isinstance(k, int) or not 0 <= k < len(sent):
@@ -270,6 +301,24 @@ class Session:
         finally:
             self.load_s += time.monotonic() - t0
 
+    def _load_request(self, header: dict, *, cpu_limit: float, wall_limit: float, on_event):
+        """The "load" request, its answer capped at ``load_mb`` (JSON header included: a list of
+        millions of numbers is refused as it arrives, before it is parsed). A MemoryError of the
+        grader's own while reading it is this submission's fault: its sandbox is stopped."""
+        reader = getattr(self.sb, "reader", None)
+        old = getattr(reader, "max_bytes", None)
+        if reader is not None and old is not None:
+            reader.max_bytes = min(old, int(grader_limit(self.limits, "load_mb") * (1 << 20)))
+        try:
+            return self.sb.request(header, cpu_limit=cpu_limit, wall_limit=wall_limit, on_event=on_event)
+        except MemoryError:
+            self.sb.kill()
+            raise SandboxFault(MEMORY, "reading the values it sent back needed more memory than the grader "
+                                       "allows") from None
+        finally:
+            if reader is not None and old is not None:
+                reader.max_bytes = old
+
     def _set_names(self, head, bufs):
         self.names = {}
         self.values = {}
@@ -287,12 +336,31 @@ class Session:
         dropped = output.get("dropped")
         self.load_output_dropped = dropped if type(dropped) is int and dropped > 0 else 0
         values = head.get("values") if isinstance(head.get("values"), dict) else {}
+        # Decoded once, within one budget for all names: a value past it stays in the sandbox
+        # (a remote object), at a cost of at most the budget here.
+        budget = P.Budget(int(grader_limit(self.limits, "value_items")),
+                          int(grader_limit(self.limits, "load_mb") * (1 << 20)))
+        self.value_cost = {}
         for name, node in values.items():
-            if name in self.names:
-                try:
-                    self.values[name] = P.decode(node, bufs)
-                except (P.ProtocolError, KeyError, TypeError, ValueError):
-                    self.names[name]["kind"] = "object"
+            if name not in self.names:
+                continue
+            items0, bytes0 = budget.used_items, budget.used_nbytes
+            try:
+                value = P.decode(node, bufs, budget=budget)
+            except P.TooLarge as exc:
+                self.names[name]["kind"] = "object"
+                note = (f"`{safe_text(name, 100)}` is too large to be sent to the grader as a value ({exc}); "
+                        "the tests use it where it lives, in the sandbox. Check its type and size: the question "
+                        "expects a much smaller value.")
+                if note not in self.notes:      # (a sandbox started again loads the notebook again)
+                    self.notes.append(note)
+                budget.items, budget.nbytes = budget.max_items - items0, budget.max_nbytes - bytes0
+                continue
+            except (P.ProtocolError, KeyError, TypeError, ValueError, IndexError, RecursionError, MemoryError):
+                self.names[name]["kind"] = "object"
+                continue
+            self.values[name] = value
+            self.value_cost[name] = (budget.used_items - items0, budget.used_nbytes - bytes0, _immutable(value))
 
     def close(self) -> None:
         self.sb.close()
@@ -326,6 +394,10 @@ class Session:
             raise Abort(CRASH, "the sandbox is not running")
         try:
             head, rbufs = self.sb.request(header, bufs, cpu_limit=cpu_left, wall_limit=wall_left)
+        except MemoryError:
+            self.sb.kill()          # the answer was read halfway: this sandbox's pipe is out of step
+            raise Abort(MEMORY, f"{label}: reading the value it returned needed more memory than the grader "
+                        "allows; the test expects a much smaller result: check its type and shape") from None
         except SandboxFault as fault:
             if fault.kind == TIMEOUT:
                 # The same words whichever limit stopped it (CPU, or the wall-clock backstop on a
@@ -343,7 +415,9 @@ class Session:
                 raise Abort(FORBIDDEN, f"{label}: {info.get('message')}")
             raise student_exception(info, label)
         try:
-            value = P.decode(head.get("value"), rbufs, self._from_ref)
+            value = P.decode(head.get("value"), rbufs, self._from_ref,
+                             budget=P.Budget(int(grader_limit(self.limits, "answer_items")),
+                                             int(grader_limit(self.limits, "answer_mb") * (1 << 20))))
             if isinstance(value, RemoteObject):
                 object.__setattr__(value, "_label", label + "(...)" if header.get("op") == "call" else label)
                 if len(self.ref_labels) < 10_000:
@@ -352,6 +426,13 @@ class Session:
             if mut and arrays:
                 changed = {m for m in mut[:10_000] if isinstance(m, int)}
                 self.mutated.extend(orig for b, orig in arrays if b in changed)
+        except P.TooLarge as exc:
+            raise Abort(ERROR, f"{label} returned a value too large for the grader to check ({exc}); the test "
+                        "expects a much smaller result: check its type and shape (a numpy array rather than a "
+                        "long list?)") from None
+        except MemoryError:
+            raise Abort(MEMORY, f"{label}: checking the value it returned needed more memory than the grader "
+                        "allows; the test expects a much smaller result: check its type and shape") from None
         except (P.ProtocolError, KeyError, TypeError, ValueError, IndexError, RecursionError) as exc:
             raise Abort(CRASH, f"{label}: the sandbox sent an invalid answer ({safe_text(exc, 200)})") from None
         return value
@@ -456,20 +537,46 @@ class Session:
             except SandboxFault:
                 pass
 
-    def proxies(self) -> dict:
+    def proxies(self, source: str | None = None) -> dict:
         """The student's *graded names* as a test cell sees them (the names the assignment's
-        solution cells define): small plain-data values as private copies, everything else as
-        a :class:`RemoteObject`. Modules and names of builtins are left out."""
+        solution cells define): plain-data values sent back at load, everything else as a
+        :class:`RemoteObject`. Modules and names of builtins are left out.
+
+        No test can change what the next one sees, and a big value costs nothing to the tests
+        that do not use it: an immutable value (numbers, strings, tuples of them) is shared; a
+        small mutable one is copied for every test; a big one (more than
+        :data:`SMALL_VALUE_ITEMS` objects or :data:`SMALL_VALUE_BYTES` bytes) is copied only
+        for a test whose ``source`` names it, the others get a remote object for it.
+        """
         ns: dict = {}
+        costs = getattr(self, "value_cost", {})
         for name, info in self.names.items():
             kind = info.get("kind")
             if kind == "module" or name in BUILTIN_NAMES:
                 continue
             if kind == "value" and name in self.values:
-                ns[name] = copy.deepcopy(self.values[name])
+                items, nbytes, immutable = costs.get(name, (0, 0, False))
+                if immutable:
+                    ns[name] = self.values[name]
+                elif (items <= SMALL_VALUE_ITEMS and nbytes <= SMALL_VALUE_BYTES) or source is None \
+                        or re.search(rf"\b{re.escape(name)}\b", source):
+                    ns[name] = copy.deepcopy(self.values[name])
+                else:
+                    ns[name] = RemoteObject(self, {"global": name}, name)
             else:
                 ns[name] = RemoteObject(self, {"global": name}, name)
         return ns
+
+
+def _immutable(value, _depth: int = 0) -> bool:
+    """Whether a decoded value can be shared by tests: no list, dict, array or tensor in it."""
+    if value is None or type(value) in (bool, int, float, complex, str, bytes):
+        return True
+    if isinstance(value, np.generic):
+        return True
+    if type(value) is tuple and _depth < 50:
+        return all(_immutable(v, _depth + 1) for v in value)
+    return False
 
 
 KINDS = ("module", "class", "function", "value", "object")
