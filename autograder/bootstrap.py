@@ -12,7 +12,8 @@ the repository). In order it:
 4. covers each folder of ``hide`` with an empty 1 MB tmpfs, shortest first (a folder
    under one already covered is gone, so skipped), and ``/tmp`` with a tmpfs of ``tmp_mb`` MB;
 5. binds each handle back at its target (the source path when the target is None),
-   read-only, nosuid, nodev;
+   read-only, nosuid, nodev; mounts the worker's own tmpfs on ``/tmp/work``; makes the
+   covers, ``/tmp`` and the system folders (``/usr``, ``/etc``...) read-only;
 6. makes ``/tmp/work`` (the worker's cwd) and ``/tmp/work/.output`` (its stdout/stderr)
    owned by ``uid``; sets the rlimits; drops to ``uid``/``gid`` with no supplementary
    groups; PR_SET_NO_NEW_PRIVS; stdin from ``/dev/null``;
@@ -36,15 +37,24 @@ import sys
 
 EXIT_BOOTFAIL = 70
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
+MS_NOEXEC, MS_NOATIME, MS_NODIRATIME, MS_RELATIME = 8, 1024, 2048, 1 << 21
+# statvfs f_flag bit -> the mount flag to keep when remounting a bind read-only: in a user
+# namespace the flags of a mount inherited from the host are locked and must be kept.
+KEPT_FLAGS = ((8, MS_NOEXEC), (1024, MS_NOATIME), (2048, MS_NODIRATIME), (4096, MS_RELATIME))
+CLONE_NEWUSER = 0x10000000
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
 RLIMITS = ("RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_NPROC", "RLIMIT_NOFILE", "RLIMIT_CORE")
 HIDE_OPTIONS = "mode=755,size=1m"
 WORKDIR = "/tmp/work"
+# Made read-only in every sandbox (bound onto themselves): as root the worker's uid owns
+# nothing there anyway; in a user namespace the worker is the grader's own uid, which may own
+# files there, so this keeps the rule "nothing is writable but /tmp/work" the same.
+SYSTEM_RO = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/usr", "/etc")
 
 # key -> the type its value must have (bool is refused where an int is expected)
 FIELDS = {
     "cgroups": list, "binds": dict, "hide": list, "uid": int, "rlimits": dict, "python": str,
-    "in_fd": int, "out_fd": int, "worker_cfg": str, "env": dict, "tmp_mb": int,
+    "in_fd": int, "out_fd": int, "worker_cfg": str, "env": dict, "tmp_mb": int, "userns": bool,
 }
 # A template (``"mode": "template"``, see zygote.py): the same view of the machine, then
 # ``python -m autograder.zygote CTRL_FD PRELOAD_JSON`` instead of a worker; it stays root.
@@ -54,6 +64,7 @@ TEMPLATE_FIELDS = {
 # One sandbox forked from a template: what differs from one submission to the next.
 FORK_FIELDS = {
     "cgroups": list, "hide": list, "uid": int, "rlimits": dict, "worker_cfg": str, "tmp_mb": int,
+    "userns": bool,
 }
 
 
@@ -148,7 +159,11 @@ def mount_plan(cfg: dict, isdir=os.path.isdir, islink=os.path.islink) -> list:
     - ``("open", path)``: take an O_PATH handle on a directory to bind back later;
     - ``("tmpfs", path, options)``: cover ``path`` with an empty tmpfs;
     - ``("bind", path, target)``: bind the handle of ``path`` at ``target``;
-    - ``("readonly", target)``: remount that bind read-only, nosuid, nodev.
+    - ``("readonly", target)``: remount that bind read-only, nosuid, nodev;
+    - ``("mkdir", WORKDIR)``, ``("tmpfs", WORKDIR, options)``: the worker's cwd, its only
+      writable folder (``tmp_mb`` MB; a template's forks mount their own over it);
+    - ``("seal", path)``: remount a tmpfs of the plan (a cover, ``/tmp``) read-only;
+    - ``("selfbind", path)``: bind a system folder onto itself (then ``readonly``).
 
     Handles are opened before anything is hidden (a bind source may lie under a hidden
     folder, the venv under the repository); hidden folders go shortest first (then by
@@ -160,12 +175,28 @@ def mount_plan(cfg: dict, isdir=os.path.isdir, islink=os.path.islink) -> list:
     plan = [("private", "/")]
     opened = [p for p in cfg["binds"] if isdir(p)]
     plan += [("open", p) for p in opened]
-    plan += hide_plan(cfg["hide"], isdir, islink)
+    # /tmp is replaced whole: a folder under it needs no cover of its own (and one would be
+    # buried by /tmp's tmpfs before it could be made read-only)
+    covers = hide_plan([h for h in cfg["hide"] if not (h + "/").startswith("/tmp/")], isdir, islink)
+    plan += covers
     plan.append(("tmpfs", "/tmp", "mode=755,size=%dm" % cfg.get("tmp_mb", 1)))
     for p in opened:
         target = cfg["binds"][p] or p
         plan += [("bind", p, target), ("readonly", target)]
+    # a template's imports write there (caches, copied to each fork), its forks mount their own
+    plan += [("mkdir", WORKDIR), ("tmpfs", WORKDIR, "mode=700,size=%dm" % cfg.get("tmp_mb", 64))]
+    plan += seal_plan(covers) + [("seal", "/tmp")]
+    for d in SYSTEM_RO:
+        if isdir(d) and not islink(d):
+            plan += [("selfbind", d), ("readonly", d)]
     return plan
+
+
+def seal_plan(covers: list) -> list:
+    """``("seal", path)`` for each ``("tmpfs", path, ...)`` step of ``covers`` (from
+    :func:`hide_plan`): an empty cover is read-only, so nothing can be written there (in a
+    user namespace the worker's uid owns it)."""
+    return [("seal", step[1]) for step in covers if step[0] == "tmpfs"]
 
 
 def hide_plan(hide, isdir=os.path.isdir, islink=os.path.islink) -> list:
@@ -222,10 +253,23 @@ def apply_mounts(plan: list, libc) -> None:
             os.makedirs(step[2], exist_ok=True)
             _mount(libc, "/proc/self/fd/%d" % fds[step[1]], step[2], None, MS_BIND | MS_REC)
             os.close(fds.pop(step[1]))
-        elif kind == "readonly":
+        elif kind == "mkdir":
+            os.makedirs(step[1], exist_ok=True)
+        elif kind == "seal":
             _mount(libc, None, step[1], None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        elif kind == "selfbind":
+            _mount(libc, step[1], step[1], None, MS_BIND | MS_REC)
+        elif kind == "readonly":
+            _mount(libc, None, step[1], None,
+                   MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | kept_flags(os.statvfs(step[1]).f_flag))
         else:
             raise ValueError("unknown mount step %r" % (kind,))
+
+
+def kept_flags(f_flag: int) -> int:
+    """The mount flags (noexec, atime) of a mount whose ``statvfs().f_flag`` is ``f_flag``,
+    which a read-only remount of a bind of it must repeat (locked in a user namespace)."""
+    return sum(ms for st, ms in KEPT_FLAGS if f_flag & st)
 
 
 def _fail(out_fd, msg: str):
@@ -236,20 +280,32 @@ def _fail(out_fd, msg: str):
     os._exit(EXIT_BOOTFAIL)
 
 
-def enter(uid: int, rlimits: dict, libc) -> None:
+def enter(uid: int, rlimits: dict, libc, userns: bool = False) -> None:
     """The last steps before the student's code, as root in the sandbox's namespaces with
     ``WORKDIR`` existing: make it and ``WORKDIR/.output`` (the worker's stdout/stderr)
     owned by ``uid``; set the rlimits; drop to ``uid``/``gid`` with no supplementary groups;
-    PR_SET_NO_NEW_PRIVS; die with the parent; cwd ``WORKDIR``; stdin from ``/dev/null``."""
+    PR_SET_NO_NEW_PRIVS; die with the parent; cwd ``WORKDIR``; stdin from ``/dev/null``.
+
+    ``userns``: "root" here is the grader's own (unprivileged) user, mapped by
+    ``unshare --user --map-root-user``; no other uid exists. Then :func:`drop_to_userns`
+    replaces the uid switch (a nested user namespace in which the grader's uid is ``uid``,
+    with no capabilities), and the rlimits are set after it, so RLIMIT_NPROC counts the
+    processes of this sandbox only (the kernel counts them per user namespace)."""
     gid = uid
-    os.chown(WORKDIR, uid, gid)
+    if not userns:
+        os.chown(WORKDIR, uid, gid)
     out = os.open(WORKDIR + "/.output", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchown(out, uid, gid)
-    set_rlimits(rlimits)
+    if not userns:
+        os.fchown(out, uid, gid)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    os.setgroups([])
-    os.setgid(gid)
-    os.setuid(uid)
+    if userns:
+        drop_to_userns(uid, libc)
+        set_rlimits(rlimits)
+    else:
+        set_rlimits(rlimits)
+        os.setgroups([])
+        os.setgid(gid)
+        os.setuid(uid)
     libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # after setuid, which clears it
     os.chdir(WORKDIR)
@@ -261,6 +317,21 @@ def enter(uid: int, rlimits: dict, libc) -> None:
     os.close(devnull)
 
 
+def drop_to_userns(uid: int, libc) -> None:
+    """Leave the capabilities of this user namespace: enter a new one in which this process's
+    uid and gid (0 here) are ``uid``, and become ``uid``. The mounts made here (the tmpfs
+    covers) are then locked: nothing in the sandbox can unmount them to see what they hide."""
+    if libc.unshare(CLONE_NEWUSER) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, "unshare(CLONE_NEWUSER) for the worker: %s (is user.max_user_namespaces "
+                         "large enough for nested namespaces?)" % os.strerror(e))
+    for name, text in (("setgroups", "deny"), ("uid_map", "%d 0 1" % uid), ("gid_map", "%d 0 1" % uid)):
+        with open("/proc/self/" + name, "w") as f:
+            f.write(text)
+    os.setgid(uid)
+    os.setuid(uid)          # a non-zero uid: the capabilities of the new namespace are dropped too
+
+
 def main(argv) -> None:
     out_fd = 2
     try:
@@ -268,8 +339,6 @@ def main(argv) -> None:
         if isinstance(raw, dict) and raw.get("mode") == "template":
             cfg = validate_template(raw)
             apply_mounts(mount_plan(cfg), _libc())
-            os.makedirs(WORKDIR, exist_ok=True)      # where each forked sandbox mounts its own tmpfs
-            os.chmod("/tmp", 0o755)
         else:
             if isinstance(raw, dict) and isinstance(raw.get("out_fd"), int):
                 out_fd = raw["out_fd"]
@@ -279,9 +348,7 @@ def main(argv) -> None:
                 with open(procs, "w") as f:
                     f.write("0")
             apply_mounts(mount_plan(cfg), libc)
-            os.makedirs(WORKDIR, exist_ok=True)
-            os.chmod("/tmp", 0o755)
-            enter(cfg["uid"], cfg["rlimits"], libc)
+            enter(cfg["uid"], cfg["rlimits"], libc, userns=cfg["userns"])
     except Exception as exc:  # noqa: BLE001 - every failure is reported to the grader
         _fail(out_fd, "%s: %s" % (type(exc).__name__, exc))
     if cfg.get("mode") == "template":

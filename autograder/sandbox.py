@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import os
 import select
 import shutil
@@ -40,8 +41,35 @@ from pathlib import Path
 
 from . import protocol as P
 
+_LOG = logging.getLogger("autograder.sandbox")
+_LOG.addHandler(logging.NullHandler())     # silent unless the program configures logging
+
 PKG_DIR = Path(__file__).resolve().parent
 REPO = PKG_DIR.parent
+
+
+def _within(path: str, folder: str) -> bool:
+    folder = folder.rstrip("/") or "/"
+    return path == folder or path.startswith(folder + "/") or folder == "/"
+
+
+def course_checkout() -> str | None:
+    """The course repository the grader runs from (hidden in every sandbox: solutions/,
+    exercises/, .git...), or None when ``autograder`` is an installed package (a student's
+    ``pip install``: its parent is a ``site-packages`` of the Python installation, which the
+    sandbox must see, not hide)."""
+    import site
+    import sysconfig
+
+    repo = str(REPO)
+    prefixes = {sys.prefix, sys.base_prefix, *sysconfig.get_paths().values()}
+    try:
+        prefixes.update(site.getsitepackages())
+    except AttributeError:
+        pass
+    if any(p and _within(repo, os.path.realpath(p)) for p in prefixes):
+        return None
+    return repo
 SYSTEM_DIRS = {"bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr", "etc", "proc", "sys", "dev"}
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CGROUP_CONTROLLERS = ("memory", "pids", "cpuacct")
@@ -233,7 +261,7 @@ class Template:
                "env": view["env"], "ctrl_fd": theirs.fileno(), "preload": list(preload)}
         try:
             self.proc = subprocess.Popen(
-                [probe()["unshare"], "--mount", sys.executable, "-I", "-S", str(BOOTSTRAP), json.dumps(cfg)],
+                [*probe()["prefix"], "--mount", sys.executable, "-I", "-S", str(BOOTSTRAP), json.dumps(cfg)],
                 pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=self.log, close_fds=True, start_new_session=True)
         except OSError as exc:
@@ -309,10 +337,11 @@ class Template:
     def retire(self, why: str) -> None:
         if not self.retired:
             self.retired = f"the sandbox template was retired: {why}"
-            import warnings
-
-            warnings.warn(f"{self.retired}; sandboxes start afresh (slower, same results)",
-                          RuntimeWarning, stacklevel=2)
+            # Not a Python warning: a student's `cnn-course check` must not print internals.
+            # Instructors' tools read template_notices() (or configure logging).
+            note = f"{self.retired}; sandboxes start afresh (slower, same results)"
+            _NOTICES.append(note)
+            _LOG.warning("%s", note)
         self.close()
 
     def close(self) -> None:
@@ -326,6 +355,14 @@ class Template:
 
 
 _TEMPLATES: dict[str, Template] = {}
+_NOTICES: list[str] = []
+
+
+def template_notices() -> list[str]:
+    """Why templates were retired in this process (one line each, oldest first)."""
+    return list(_NOTICES)
+
+
 _TEMPLATE_STARTS: dict[str, int] = {}
 _TEMPLATES_LOCK = threading.Lock()
 TEMPLATE_MAX_STARTS = 3      # a template that keeps dying is not started again
@@ -347,7 +384,7 @@ def templates_available() -> str:
     """Why sandboxes cannot be forked from a template here ("" when they can): starts (and
     keeps) the template of a sandbox with no preload."""
     if not probe()["namespaces"]:
-        return "no namespaces (needs root and unshare)"
+        return "no namespaces: " + probe()["why"]
     tpl = template_for(Sandbox({})._view(), [])
     if tpl is None:
         key = json.dumps([Sandbox({})._view(), []], sort_keys=True)
@@ -413,21 +450,65 @@ def _cgroups_writable() -> list[str]:
     return out
 
 
+USERNS_PREFIX = ("--user", "--map-root-user")
+USERNS_HELP = ("enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 on "
+               "Debian/Ubuntu kernels, user.max_user_namespaces > 0, and on Ubuntu 24.04+ "
+               "kernel.apparmor_restrict_unprivileged_userns=0), or grade as root")
+
+
+def _try(cmd: list[str]) -> str:
+    """"" when ``cmd`` succeeds, else its last line of error output."""
+    try:
+        r = subprocess.run(cmd, capture_output=True, timeout=20, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    if r.returncode == 0:
+        return ""
+    lines = r.stderr.decode(errors="replace").strip().splitlines()
+    return lines[-1] if lines else f"exit status {r.returncode}"
+
+
 def probe() -> dict:
-    """What this machine offers (cached): namespaces, cgroup controllers."""
+    """What this machine offers (cached): the sandbox's backend and cgroup controllers.
+
+    - ``backend`` "root": run as root, ``unshare`` makes the namespaces and the worker runs
+      as a uid of its own (:data:`UIDS`), in cgroups where they are writable;
+    - ``backend`` "userns": not root, but unprivileged user namespaces work: ``unshare
+      --user --map-root-user`` makes the same namespaces (pid, net, mount, ipc, uts) and
+      the worker runs in a nested user namespace without capabilities (bootstrap.py,
+      ``drop_to_userns``); no cgroups (CPU is measured per process, memory by RLIMIT_AS);
+    - ``backend`` "": no sandbox; ``why`` says why in one line, and what to enable.
+
+    ``prefix`` is the ``unshare`` command line before the namespace flags.
+    """
     with _PROBE_LOCK:
         if _PROBE:
             return _PROBE
-        ns = False
+        backend, why, prefix = "", "", []
         unshare = shutil.which("unshare")
-        if sys.platform.startswith("linux") and os.geteuid() == 0 and unshare:
-            try:
-                r = subprocess.run([unshare, *UNSHARE_FLAGS, "true"], capture_output=True, timeout=20)
-                ns = r.returncode == 0
-            except (OSError, subprocess.TimeoutExpired):
-                ns = False
-        _PROBE.update(namespaces=ns, unshare=unshare, cgroups=_cgroups_writable() if ns else [])
+        if not sys.platform.startswith("linux"):
+            why = f"the sandbox needs Linux namespaces (this is {sys.platform})"
+        elif not unshare:
+            why = "the unshare command (util-linux) is not installed"
+        elif os.geteuid() == 0:
+            err = _try([unshare, *UNSHARE_FLAGS, "true"])
+            backend, prefix = ("root", [unshare]) if not err else ("", [])
+            why = f"unshare as root failed ({err})" if err else ""
+        else:
+            err = _try([unshare, *USERNS_PREFIX, *UNSHARE_FLAGS, unshare, "--user", "true"])
+            if not err:
+                backend, prefix = "userns", [unshare, *USERNS_PREFIX]
+            else:
+                why = (f"unprivileged user namespaces are not available to user {os.geteuid()} "
+                       f"(unshare --user: {err}); {USERNS_HELP}")
+        _PROBE.update(namespaces=bool(backend), backend=backend, unshare=unshare, prefix=prefix, why=why,
+                      cgroups=_cgroups_writable() if backend == "root" else [])
         return _PROBE
+
+
+def why_no_isolation() -> str:
+    """One line: why no sandbox is available here and what to enable ("" when one is)."""
+    return probe()["why"]
 
 
 def isolation_available() -> str | None:
@@ -435,7 +516,11 @@ def isolation_available() -> str | None:
     p = probe()
     if not p["namespaces"]:
         return None
-    desc = "namespaces(pid,net,mount,ipc,uts)+uid+no_new_privs+rlimits(as,cpu,fsize,nproc,nofile,core)"
+    limits = "no_new_privs+rlimits(as,cpu,fsize,nproc,nofile,core)"
+    if p["backend"] == "userns":
+        return (f"user_namespace(unprivileged, uid {os.geteuid()})+namespaces(pid,net,mount,ipc,uts)"
+                f"+nested_userns_uid(no capabilities)+{limits}")
+    desc = f"namespaces(pid,net,mount,ipc,uts)+uid+{limits}"
     if p["cgroups"]:
         desc += "+cgroup_v1(" + ",".join(p["cgroups"]) + ")"
     return desc
@@ -504,7 +589,8 @@ class Sandbox:
                 view = self._view()
                 fork_cfg = {"cgroups": cg_procs, "hide": sorted(self.extra_hide), "uid": self.uid,
                             "rlimits": rlimits, "worker_cfg": worker_cfg,
-                            "tmp_mb": max(16, min(256, int(lim["memory_mb"]) // 4))}
+                            "tmp_mb": max(16, min(256, int(lim["memory_mb"]) // 4)),
+                            "userns": p["backend"] == "userns"}
                 mech = isolation_available() or ""
                 if cg_procs:
                     mech = mech.split("+cgroup")[0] + "+cgroup_v1(" + ",".join(self.cgroups) + ")"
@@ -536,7 +622,10 @@ class Sandbox:
             binds[shared] = env["CNN_COURSE_DATA"]
         hide = {"/" + d for d in os.listdir("/") if d not in SYSTEM_DIRS and os.path.isdir("/" + d)
                 and not os.path.islink("/" + d)}
-        hide |= {str(REPO), "/var/tmp", "/dev/shm"}
+        hide |= {"/var/tmp", "/dev/shm"}
+        repo = course_checkout()
+        if repo is not None:
+            hide.add(repo)
         hide -= {"/tmp"}
         return {"binds": binds, "hide": sorted(hide), "python": os.path.join(sys.prefix, "bin", "python"),
                 "env": env}
@@ -585,9 +674,9 @@ class Sandbox:
                 "hide": sorted({*view["hide"], *self.extra_hide}), "uid": fork_cfg["uid"],
                 "rlimits": fork_cfg["rlimits"], "python": view["python"],
                 "in_fd": req_r, "out_fd": resp_w, "worker_cfg": fork_cfg["worker_cfg"], "env": view["env"],
-                "tmp_mb": fork_cfg["tmp_mb"],
+                "tmp_mb": fork_cfg["tmp_mb"], "userns": fork_cfg["userns"],
             }
-            cmd = [p["unshare"], *UNSHARE_FLAGS, sys.executable, "-I", "-S", str(BOOTSTRAP), json.dumps(cfg)]
+            cmd = [*p["prefix"], *UNSHARE_FLAGS, sys.executable, "-I", "-S", str(BOOTSTRAP), json.dumps(cfg)]
             self.proc = subprocess.Popen(cmd, pass_fds=(req_r, resp_w), stdin=subprocess.DEVNULL,
                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                          close_fds=True, start_new_session=True)

@@ -193,9 +193,10 @@ def _worker(req: dict, in_fd: int, out_fd: int, libc) -> None:
                 f.write("0")
         B._mount(libc, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
         B._mount(libc, "tmpfs", B.WORKDIR, "tmpfs", MS_NOSUID | MS_NODEV, "mode=700,size=%dm" % req["tmp_mb"])
-        B.apply_mounts(B.hide_plan(req["hide"]), libc)
-        restore_home(HOME, req["uid"])
-        B.enter(req["uid"], req["rlimits"], libc)
+        covers = B.hide_plan(req["hide"])
+        B.apply_mounts(covers + B.seal_plan(covers), libc)
+        restore_home(HOME, 0 if req["userns"] else req["uid"])     # 0: the grader's own uid in a user namespace
+        B.enter(req["uid"], req["rlimits"], libc, userns=req["userns"])
         tempfile = sys.modules.get("tempfile")
         if tempfile is not None:
             tempfile.tempdir = None      # chosen by root in the template: choose again as the uid

@@ -32,7 +32,7 @@ def config(**changes) -> dict:
         "in_fd": 5, "out_fd": 8,
         "worker_cfg": json.dumps({"seed": 0}),
         "env": {"PATH": "/usr/bin", "HOME": "/tmp/work"},
-        "tmp_mb": 64,
+        "tmp_mb": 64, "userns": False,
     }
     cfg.update(changes)
     return cfg
@@ -80,6 +80,7 @@ def test_validate_accepts_the_sandbox_shape():
     ({"rlimits": {"RLIMIT_CPU": -1}}, "RLIMIT_CPU must be an int >= 0"),
     ({"rlimits": {"RLIMIT_CPU": 1.5}}, "RLIMIT_CPU must be an int >= 0"),
     ({"tmp_mb": 0}, "'tmp_mb' must be 1..4096"),
+    ({"userns": 1}, "'userns' must be a bool"),
     ({"out_fd": 1}, "'out_fd' must be a pipe fd"),
     ({"env": {"PATH": 1}}, "'env' must map str to str"),
     ({"extra": 1}, "unknown configuration keys: extra"),
@@ -122,19 +123,34 @@ def test_mount_plan_order():
     # every bind source is opened before the first tmpfs covers anything
     first_tmpfs = kinds.index("tmpfs")
     assert [s[1] for s in plan[1:first_tmpfs]] == list(cfg["binds"]) and set(kinds[1:first_tmpfs]) == {"open"}
-    hidden = [s[1] for s in plan if s[0] == "tmpfs"]
+    hidden = [s[1] for s in plan if s[0] == "tmpfs" and s[1] != "/tmp/work"]
     assert hidden == ["/opt", "/data", "/home", "/repo", "/var/tmp", "/tmp"], (
         f"hidden folders must go shortest first, then by name; symlinks, missing folders and folders under "
         f"one already covered (/repo/out) skipped; /tmp last; got {hidden}")
-    assert all(s[2] == B.HIDE_OPTIONS for s in plan if s[0] == "tmpfs" and s[1] != "/tmp")
+    assert all(s[2] == B.HIDE_OPTIONS for s in plan if s[0] == "tmpfs" and s[1] not in ("/tmp", "/tmp/work"))
     assert ("tmpfs", "/tmp", "mode=755,size=64m") in plan
-    binds = plan[kinds.index("bind"):]
+    binds = plan[kinds.index("bind"):kinds.index("bind") + 8]
     assert binds == [
         ("bind", "/opt/venv", "/opt/venv"), ("readonly", "/opt/venv"),
         ("bind", "/usr/local/python", "/usr/local/python"), ("readonly", "/usr/local/python"),
         ("bind", "/repo/autograder", "/tmp/lib/autograder"), ("readonly", "/tmp/lib/autograder"),
         ("bind", "/data/sandbox-abc", "/data"), ("readonly", "/data"),
     ], f"each bind must follow the tmpfs mounts and be made read-only at once; got {binds}"
+    rest = plan[kinds.index("bind") + 8:]
+    assert rest[:2] == [("mkdir", "/tmp/work"), ("tmpfs", "/tmp/work", "mode=700,size=64m")], rest
+    # every cover and /tmp are made read-only after the binds landed in them
+    assert [s[1] for s in rest if s[0] == "seal"] == hidden
+    assert rest.index(("seal", "/tmp")) > 0
+
+
+def test_mount_plan_makes_system_folders_read_only():
+    cfg = dict(config(), mode="template")
+    isdir, islink = fake_tree(dirs={"/opt/venv", "/usr", "/etc", "/lib"}, links={"/bin"})
+    plan = B.mount_plan(cfg, isdir=isdir, islink=islink)
+    assert ("tmpfs", "/tmp/work", "mode=700,size=64m") in plan      # where the template's imports write
+    tail = [s for s in plan if s[0] in ("selfbind", "readonly") and s[1] in ("/usr", "/etc", "/lib", "/bin")]
+    assert tail == [("selfbind", "/lib"), ("readonly", "/lib"), ("selfbind", "/usr"), ("readonly", "/usr"),
+                    ("selfbind", "/etc"), ("readonly", "/etc")], tail
 
 
 def test_mount_plan_skips_what_a_covered_parent_removed():
@@ -142,7 +158,13 @@ def test_mount_plan_skips_what_a_covered_parent_removed():
     cfg = config(hide=["/var/tmp", "/var", "/work/main", "/work", "/workshop"])
     isdir, islink = fake_tree(dirs={"/var", "/var/tmp", "/work", "/work/main", "/workshop", "/opt/venv"})
     hidden = [s[1] for s in B.mount_plan(cfg, isdir=isdir, islink=islink) if s[0] == "tmpfs"]
-    assert hidden == ["/var", "/work", "/workshop", "/tmp"], hidden
+    assert hidden == ["/var", "/work", "/workshop", "/tmp", "/tmp/work"], hidden
+    # a folder under /tmp (a grader's temporary folder) goes with /tmp, before it could be sealed
+    cfg = config(hide=["/tmp/grader/out", "/work"])
+    isdir, islink = fake_tree(dirs={"/tmp/grader/out", "/work", "/opt/venv"})
+    plan = B.mount_plan(cfg, isdir=isdir, islink=islink)
+    assert [s[1] for s in plan if s[0] == "tmpfs"] == ["/work", "/tmp", "/tmp/work"]
+    assert [s[1] for s in plan if s[0] == "seal"] == ["/work", "/tmp"]
 
 
 def test_mount_plan_skips_missing_bind_sources():
@@ -173,7 +195,8 @@ def test_apply_mounts_runs_the_plan_in_order(tmp_path):
     assert calls[0][3] == B.MS_REC | B.MS_PRIVATE
     assert calls[1][:3] == (b"tmpfs", b"/hidden", b"tmpfs") and calls[1][4] == B.HIDE_OPTIONS.encode()
     assert calls[2][0].startswith(b"/proc/self/fd/") and calls[2][3] == B.MS_BIND | B.MS_REC
-    assert calls[3][3] == B.MS_BIND | B.MS_REMOUNT | B.MS_RDONLY | B.MS_NOSUID | B.MS_NODEV
+    assert calls[3][3] == (B.MS_BIND | B.MS_REMOUNT | B.MS_RDONLY | B.MS_NOSUID | B.MS_NODEV
+                           | B.kept_flags(os.statvfs(target).f_flag))   # the mount's own noexec/atime kept
 
 
 def test_apply_mounts_reports_a_failed_mount():
@@ -250,3 +273,13 @@ def test_sandbox_reports_the_bootstrap_failure(monkeypatch):
     finally:
         sb.close()
     assert "ConfigError: 'uid' must be an unprivileged uid (> 0), got 0" in str(info.value), str(info.value)
+
+
+def test_kept_flags_repeats_noexec_and_atime_of_the_mount():
+    # a read-only remount of a bind must repeat the (locked) flags of a host mount in a user
+    # namespace: without them the kernel refuses it (EPERM) and no rootless sandbox starts
+    assert B.kept_flags(0) == 0
+    assert B.kept_flags(1 | 2 | 4) == 0                                   # rdonly, nosuid, nodev: set anyway
+    assert B.kept_flags(8) == B.MS_NOEXEC
+    assert B.kept_flags(4096) == B.MS_RELATIME
+    assert B.kept_flags(8 | 1024 | 2048) == B.MS_NOEXEC | B.MS_NOATIME | B.MS_NODIRATIME
