@@ -94,3 +94,49 @@ def test_ps4_forged_probe_description_fails_clearly_and_the_grader_stays_small(t
     # the rest of the notebook is the reference: it keeps its points
     assert {n for n, (s, _) in tests.items() if s != "passed"} == {"test_build_transfer_model_hidden",
                                                                   "test_build_transfer_model_fit"}, tests
+
+
+# Run inside a sandbox: every module and every module attribute that still comes from a forbidden module.
+SCAN = r'''
+def scan(forbidden):
+    import sys, types
+    def bad(name):
+        return isinstance(name, str) and any(name == m or name.startswith(m + ".") for m in forbidden)
+    found = sorted(n for n in sys.modules if bad(n))
+    for mod_name, mod in list(sys.modules.items()):
+        for attr, value in list(getattr(mod, "__dict__", {}).items()):
+            if isinstance(value, types.ModuleType):
+                origin = value.__dict__.get("__name__")
+                live = not type(value).__name__.startswith("_Forbidden")
+            elif isinstance(value, (type, types.FunctionType)):
+                origin, live = getattr(value, "__module__", None), True
+            else:
+                continue
+            if live and bad(origin):
+                found.append(f"{mod_name}.{attr}")
+    return found[:20]
+'''
+
+
+def _sandbox_config(case):
+    if case == "scipy behind sklearn":       # a template whose preload imports a forbidden module
+        return ["scipy"], ["sklearn.datasets"]
+    a = load_assignment(case)
+    return list(a.forbidden["modules"]), a.sandbox_preload
+
+
+@needs_sandbox
+@pytest.mark.parametrize("case", ["ps1_convolution", "ps2_shapes", "ps5_backprop", "scipy behind sklearn"])
+def test_nothing_forbidden_is_reachable_in_the_sandbox(case):
+    """Whatever the sandbox's template preloaded: no forbidden module in sys.modules, none (nor
+    a class or function of one) as an attribute of an allowed module. (sklearn keeps SciPy's
+    modules and functions as attributes: the guard replaces them by placeholders that refuse.)"""
+    import sandbox_calls
+    from autograder.sandbox import Sandbox
+    modules, preload = _sandbox_config(case)
+    assert modules, case
+    with Sandbox({"cpu_per_test": 20, "startup_cpu": 30, "memory_mb": 4096, "processes": 32, "output_kb": 16},
+                 {"modules": modules, "names": []}, preload=preload) as sb:
+        sb.start()
+        sandbox_calls.load(sb, SCAN, cpu_limit=30, wall_limit=120)
+        assert sandbox_calls.call(sb, "scan", modules, cpu_limit=30, wall_limit=120) == []
