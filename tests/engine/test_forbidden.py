@@ -165,7 +165,7 @@ def test_helpers_are_flagged_only_where_what_they_need_is_forbidden():
 def test_ps1_forbids_every_library_that_convolves():
     from autograder.assignment import load_assignment
     modules = set(load_assignment("ps1_convolution").forbidden["modules"])
-    assert {"torch", "tensorflow", "keras", "scipy"} <= modules, modules
+    assert {"torch", "tensorflow", "keras", "scipy", "jax"} <= modules, modules
 
 
 # ----------------------------------------------------------------------------- the sandbox's runtime guard
