@@ -275,11 +275,10 @@ def assert_close(
     from the student's own results); ``equal_nan=True`` accepts NaN where ``expected`` has NaN
     and an infinity where ``expected`` has the same one.
     """
-    reveal = _reveal()
     act = _as_numeric_array(actual, name)
     exp = np.asarray(expected)
     if act.shape != exp.shape:
-        msg = _shape_message(act.shape, exp.shape, name, axes, reveal)
+        msg = _shape_message(act.shape, exp.shape, name, axes, _reveal())
         mistake = _match_mistake(act, mistakes, rtol, atol)
         if mistake:
             msg += f" It looks like {mistake}."
@@ -299,7 +298,7 @@ def assert_close(
     bad = np.argwhere(~close)
     first = tuple(bad[0])
     at = f" at index {_fmt_index(first)}" if act.ndim else ""
-    if reveal:
+    if _reveal():
         with np.errstate(invalid="ignore", over="ignore"):
             err = np.abs(act.astype(np.float64) - exp.astype(np.float64))
         max_err = float(np.nanmax(err)) if np.isfinite(err).any() else float("nan")
@@ -327,8 +326,6 @@ def assert_equal(actual, expected, *, name: str = "result", hint: str | None = N
     Where ``expected`` is an ``int``, ``actual`` must be an integer too (``5.0`` is
     not accepted for a size).
     """
-    reveal = _reveal()
-
     def fail(msg):
         for description, wrong in (mistakes or {}).items():
             try:
@@ -345,24 +342,24 @@ def assert_equal(actual, expected, *, name: str = "result", hint: str | None = N
     if isinstance(expected, numbers.Integral) and not isinstance(expected, bool):
         if isinstance(actual, bool) or not isinstance(actual, numbers.Integral):
             fail(f"{name} should be an int equal to {expected}, got {_short_repr(actual)} ({type(actual).__name__})."
-                 if reveal else f"{name} should be an int, got {_short_repr(actual)} ({type(actual).__name__}).")
+                 if _reveal() else f"{name} should be an int, got {_short_repr(actual)} ({type(actual).__name__}).")
         if int(actual) != int(expected):
-            fail(f"{name} is {int(actual)}, expected {int(expected)}." if reveal
+            fail(f"{name} is {int(actual)}, expected {int(expected)}." if _reveal()
                  else f"{name} is {int(actual)}, which is not right.")
         return
     if isinstance(expected, (tuple, list)):
         if not isinstance(actual, (tuple, list)):
             fail(f"{name} should be a {type(expected).__name__} like {_short_repr(expected)}, got {_short_repr(actual)}."
-                 if reveal else f"{name} should be a {type(expected).__name__}, got {_short_repr(actual)}.")
+                 if _reveal() else f"{name} should be a {type(expected).__name__}, got {_short_repr(actual)}.")
         if len(actual) != len(expected):
             fail(f"{name} has {len(actual)} entries, expected {len(expected)}: got {_short_repr(actual)}, "
-                 f"expected {_short_repr(expected)}." if reveal
+                 f"expected {_short_repr(expected)}." if _reveal()
                  else f"{name} has {len(actual)} entries, which is not the right number: got {_short_repr(actual)}.")
         for i, (a, e) in enumerate(zip(actual, expected)):
             try:
                 assert_equal(a, e, name=f"{name}[{i}]")
             except AssertionError as exc:
-                fail(f"{exc} (whole value: got {_short_repr(actual)}, expected {_short_repr(expected)})" if reveal
+                fail(f"{exc} (whole value: got {_short_repr(actual)}, expected {_short_repr(expected)})" if _reveal()
                      else f"{exc} (whole value: got {_short_repr(actual)})")
         return
     if isinstance(expected, dict):
@@ -370,13 +367,13 @@ def assert_equal(actual, expected, *, name: str = "result", hint: str | None = N
             fail(f"{name} should be a dict, got {type(actual).__name__}.")
         missing = [k for k in expected if k not in actual]
         if missing:
-            fail(f"{name} is missing the key(s) {missing}." if reveal
+            fail(f"{name} is missing the key(s) {missing}." if _reveal()
                  else f"{name} is missing {len(missing)} of the {len(expected)} keys it should have.")
         for k in expected:
             assert_equal(actual[k], expected[k], name=f"{name}[{k!r}]")
         return
     if actual != expected:
-        fail(f"{name} is {_short_repr(actual)}, expected {_short_repr(expected)}." if reveal
+        fail(f"{name} is {_short_repr(actual)}, expected {_short_repr(expected)}." if _reveal()
              else f"{name} is {_short_repr(actual)}, which is not right.")
 
 
