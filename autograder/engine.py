@@ -20,6 +20,7 @@ import importlib.util
 import inspect
 import os
 import platform
+import random
 import resource
 import sys
 import threading
@@ -27,6 +28,7 @@ import time
 import traceback
 import types
 import zlib
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -362,11 +364,75 @@ def set_grader_memory_limit(limits: dict | None = None) -> int | None:
     return GRADER_MEMORY["mb"]
 
 
+# ----------------------------------------------------------------------------- the grader's global state
+#
+# Test cells run in the grader, several submissions' at once on a thread pool, and reference
+# code uses the process's global random generators (``_torch.manual_seed(0); ref.LeNet5()``
+# builds the reference network from torch's global generator; numpy's and Python's legacy
+# globals likewise). Another thread seeding or drawing between those two lines would change
+# the reference a student is compared with. So a test cell's own code runs alone (one lock),
+# with the global generators seeded from the test and the submission's seed; while it waits
+# for its sandbox (most of a test's time) the lock is let go, and the generators' state is
+# put back as the test left it when it takes the lock again. The sandbox calls of all
+# threads still overlap; only the grader's own Python work is serialised, as the GIL mostly
+# did anyway.
+
+_GRADER_LOCK = threading.Lock()
+
+
+def _rng_state():
+    torch = protocol.load_torch()
+    return (random.getstate(), np.random.get_state(),
+            torch.random.get_rng_state() if torch is not None else None)
+
+
+def _set_rng_state(state) -> None:
+    py, npy, tor = state
+    random.setstate(py)
+    np.random.set_state(npy)
+    if tor is not None:
+        protocol.load_torch().random.set_rng_state(tor)
+
+
+def _seed_globals(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch = protocol.load_torch()
+    if torch is not None:
+        torch.random.default_generator.manual_seed(seed)
+
+
+@contextmanager
+def _sandbox_wait():
+    """Let the other threads' test cells run while this one waits for its sandbox."""
+    state = _rng_state()
+    _GRADER_LOCK.release()
+    try:
+        yield
+    finally:
+        _GRADER_LOCK.acquire()
+        _set_rng_state(state)
+
+
+@contextmanager
+def _test_globals(session: Session, seed: int):
+    """Run a test cell's grader-side code alone, with the global generators seeded by ``seed``."""
+    _GRADER_LOCK.acquire()
+    try:
+        _seed_globals(seed)
+        session.request_gate = _sandbox_wait
+        yield
+    finally:
+        session.request_gate = None
+        _GRADER_LOCK.release()
+
+
 # ----------------------------------------------------------------------------- grading
 
 def _run_test(session: Session, spec, setup_ns: dict, names_defined: set) -> tuple[str, str]:
     try:
-        status, message = _run_test_cell(session, spec, setup_ns, names_defined)
+        with _test_globals(session, (zlib.crc32(spec.grade_id.encode()) + session.seed) % (2**31)):
+            status, message = _run_test_cell(session, spec, setup_ns, names_defined)
     finally:
         session.end_test()
     if spec.visibility == HIDDEN:

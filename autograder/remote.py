@@ -225,6 +225,9 @@ class Session:
         self.mutated: list = []          # grader-side arrays whose sandbox copy a call changed
         self.test_refs: list[int] = []   # remote references made during the current test
         self.visibility = "public"       # of the current test
+        # A context-manager factory entered around each request of a test (engine.py: the test
+        # cell lets the other threads' test cells run while it waits for its sandbox).
+        self.request_gate = None
         # What the student's code printed while loading (the worker keeps the first output_kb
         # KB and counts the rest), for feedback: capped again here, it comes from the sandbox.
         self.load_output = ""
@@ -393,7 +396,11 @@ class Session:
         if not self.sb.alive():
             raise Abort(CRASH, "the sandbox is not running")
         try:
-            head, rbufs = self.sb.request(header, bufs, cpu_limit=cpu_left, wall_limit=wall_left)
+            if self.request_gate is None:
+                head, rbufs = self.sb.request(header, bufs, cpu_limit=cpu_left, wall_limit=wall_left)
+            else:
+                with self.request_gate():
+                    head, rbufs = self.sb.request(header, bufs, cpu_limit=cpu_left, wall_limit=wall_left)
         except MemoryError:
             self.sb.kill()          # the answer was read halfway: this sandbox's pipe is out of step
             raise Abort(MEMORY, f"{label}: reading the value it returned needed more memory than the grader "

@@ -98,17 +98,64 @@ def memory_source_notebook():
     return nb.build()
 
 
-def write_memory_source(source_dir) -> Path:
+RNG_NAME = "fair_rng"
+RNG_TESTS = 6
+
+
+def rng_source_notebook():
+    """``fair_rng``: :data:`RNG_TESTS` tests that seed numpy's and Python's global generators,
+    call the student's ``double`` (the sandbox round trip, during which the other grading
+    threads' tests run) and then draw the reference input: a test's draws must not depend on
+    what its classmates' tests drew meanwhile. One point each."""
+    from autograder.authoring import NotebookSource
+
+    nb = NotebookSource()
+    nb.md("md-title", "# Global generators\nReference inputs drawn from the grader's global generators.")
+    nb.setup("setup", """
+        import numpy as np
+        from autograder.tools import assert_equal
+        """)
+    nb.solution("double", '''
+        def double(x):
+            """2 x."""
+            ### BEGIN SOLUTION
+            return 2 * x
+            ### END SOLUTION
+        ''')
+    for i in range(RNG_TESTS):
+        nb.test(f"test_draws_{i}", 1, f"""
+            import random
+            np.random.seed({i})
+            random.seed({i})
+            _first = np.random.rand(3)
+            assert_equal(double(2), 4, name="double(2)")
+            _then, _r = np.random.rand(3), random.random()
+            np.random.seed({i})
+            random.seed({i})
+            _expected = np.random.rand(6)[3:]
+            _e = random.random()
+            assert np.array_equal(_then, _expected) and _r == _e, "another test drew from this test's generator"
+            _unseeded = np.random.rand(2)   # the same for every copy: seeded by the grader per test
+            assert_equal(double(1), 2, name="double(1)")
+            """)
+    return nb.build()
+
+
+def write_source(source_dir, name: str, build, memory_mb: int = 512) -> Path:
     from autograder.release import write_notebook
     from autograder.samples import TOY_GRADING_TOML
 
-    folder = Path(source_dir) / MEM_NAME
+    folder = Path(source_dir) / name
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{MEM_NAME}.ipynb"
-    write_notebook(memory_source_notebook(), path)
-    (folder / "grading.toml").write_text(TOY_GRADING_TOML.replace("memory_mb = 4096", "memory_mb = 512"),
+    path = folder / f"{name}.ipynb"
+    write_notebook(build(), path)
+    (folder / "grading.toml").write_text(TOY_GRADING_TOML.replace("memory_mb = 4096", f"memory_mb = {memory_mb}"),
                                          encoding="utf-8")
     return path
+
+
+def write_memory_source(source_dir) -> Path:
+    return write_source(source_dir, MEM_NAME, memory_source_notebook)
 
 
 def write_class(folder, assignment, students: dict) -> Path:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from autograder import batch
 from autograder.assignment import load_assignment
 from autograder.engine import isolation_available
 
@@ -53,3 +54,17 @@ def test_ps2_copies_whose_tests_import_torch(tmp_path):
     folder = F.write_class(tmp_path / "subs", a, {s: None for s in copies})
     runs = {w: F.grade_in_fresh_process(a.name, folder, w) for w in (1, 3)}
     _check_identical(runs, copies, float(sum(t.points for t in a.tests)))
+
+
+def test_global_random_generators_are_private_to_each_test(tmp_path):
+    """Reference inputs drawn from numpy's and Python's global generators after a call of the
+    student's code are the test's own, whatever the other threads' tests drew meanwhile."""
+    F.write_source(tmp_path / "src", F.RNG_NAME, F.rng_source_notebook)
+    a = load_assignment(F.RNG_NAME, source_dir=tmp_path / "src")
+    copies = [f"s{i}" for i in range(6)]
+    folder = F.write_class(tmp_path / "subs", a, {s: None for s in copies})
+    res = batch.grade_all(a, batch.find_submissions(folder, a.name, f"{a.name}.ipynb"), workers=4, progress=False)
+    digests = {r.student_id: F._digest(r) for r in res}
+    for sid in copies:
+        assert digests[sid]["score"] == F.RNG_TESTS, [t for t in digests[sid]["tests"] if t[1] != "passed"][:3]
+        assert digests[sid] == digests[copies[0]]
