@@ -8,8 +8,7 @@ small convolution measured 60 ms with 2 threads under load, 0.05 ms alone):
 
 * medium: N=32, C 16 -> 32, 32x32, k=3, pad 1, float32: im2col, solutions.conv2d, torch;
 * small:  N=2, C 3 -> 4, 16x16, k=3, pad 1, float64: the same plus the naive loop version
-  (solutions.conv2d_naive), whose speed-up the lecture quotes.
-
+  (solutions.conv2d_naive), whose speed-up the lecture quotes;
 * conv_transpose2d (a matmul and col2im, im2col's adjoint) against F.conv_transpose2d.
 
 No assertions on time.
