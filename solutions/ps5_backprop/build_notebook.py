@@ -36,15 +36,15 @@ md("md-title", r"""
 # Problem set 5: backpropagation through convolution and pooling
 
 *Measured run time of the whole notebook with the reference solutions (full mode; there is no
-fast mode to turn on): 1.0 min wall-clock on 2 busy CPU cores, 23 seconds of CPU; training the
-capstone network takes about 6 of them.*
+fast mode to turn on): 1.5 min wall-clock on 2 busy CPU cores, 18 seconds of CPU; training the
+capstone network takes about 3 of them.*
 
 In ps1 you wrote the forward pass of a convolutional layer. Here you write its backward
 pass, the part a framework's autograd does for you: given $\partial L/\partial\,\text{out}$
 (called `dout`), compute $\partial L/\partial x$, $\partial L/\partial w$ and
 $\partial L/\partial b$. Then pooling, a numerical gradient to check all of it, and a
-capstone: a small CNN trained on handwritten digits with nothing but numpy and your own
-backward functions. Lecture `08_backprop_through_conv` shows every idea with pictures.
+capstone: a small CNN trained on handwritten digits, shifted around a larger canvas, with
+nothing but numpy and your own backward functions. Lecture `08_backprop_through_conv` shows every idea with pictures.
 
 **Predict before you run.** Several cells ask you to *predict* a value before you have code
 that computes it: replace each `answer_... = None` line's `None` by your answer. Work it out on paper: these answers are graded
