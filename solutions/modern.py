@@ -499,11 +499,11 @@ def conv_transpose2d(x, w, b=None, stride=1, padding=0, output_padding=0) -> np.
     oh, ow = _pair(output_padding, "output_padding", 0)
     Hout = conv_transpose2d_output_size(H, KH, sh, ph, oh)
     Wout = conv_transpose2d_output_size(W, KW, sw, pw, ow)
-    dtype = _float_dtype(x, w) if b is None else _float_dtype(x, w, b)
     if b is not None:
         b = _array(b, "b", 1, "(C_out,)")
         if b.shape[0] != Cout:
             raise ValueError(f"b has {b.shape[0]} entries but w has {Cout} output channels (its second axis)")
+    dtype = _float_dtype(x, w) if b is None else _float_dtype(x, w, b)
     # the product (N H W, C_in) @ (C_in, C_out KH KW) = im2col's layout, then col2im; computed
     # directly in col2im's (KH, KW, N, C_out, H, W) block layout (the same numbers, no transpose copy)
     wk = w.astype(dtype, copy=False).transpose(2, 3, 1, 0)[:, :, None]             # (KH, KW, 1, C_out, C_in)
@@ -750,7 +750,8 @@ def make_depth_stack(block_kind, depth, seed=0, channels=STACK_CHANNELS):
     ``Conv2d(1, channels, 3, padding=1)`` (the *first layer*, with a bias) -> ``depth`` blocks
     (``PlainBlock`` or ``BasicBlock(channels, channels)``; block_kind "plain" or "residual") ->
     ``AdaptiveAvgPool2d(1)`` -> ``Flatten`` -> ``Linear(channels, 10)``. The weights are drawn
-    after ``torch.manual_seed(seed)``. Input (N, 1, H, W) -> logits (N, 10).
+    after ``torch.manual_seed(seed)`` inside ``torch.random.fork_rng``, so the caller's global
+    random state is unchanged. Input (N, 1, H, W) -> logits (N, 10).
     """
     import torch
     from torch import nn
@@ -761,9 +762,11 @@ def make_depth_stack(block_kind, depth, seed=0, channels=STACK_CHANNELS):
         raise ValueError(f"depth must be <= {MAX_DEPTH}, got {depth}")
     channels = _int(channels, "channels", 1)
     block = _torch_classes()["PlainBlock" if block_kind == "plain" else "BasicBlock"]
-    torch.manual_seed(_int(seed, "seed", 0))
-    net = nn.Sequential(nn.Conv2d(1, channels, 3, padding=1), *[block(channels, channels) for _ in range(depth)],
-                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, STACK_CLASSES))
+    seed = _int(seed, "seed", 0)
+    with torch.random.fork_rng(devices=[]):          # the caller's global RNG state is left as it was
+        torch.manual_seed(seed)
+        net = nn.Sequential(nn.Conv2d(1, channels, 3, padding=1), *[block(channels, channels) for _ in range(depth)],
+                            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, STACK_CLASSES))
     return net.double()
 
 

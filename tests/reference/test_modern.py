@@ -467,7 +467,9 @@ def test_grad_norm_vs_depth_plain_varies_far_more_than_residual():
 
 
 def test_first_layer_grad_norm_from_weights_equals_from_model_and_checks_weights():
+    state = torch.get_rng_state()
     net = M.make_depth_stack("residual", 2, seed=3)
+    assert torch.equal(torch.get_rng_state(), state), "building a stack must not move the global RNG"
     weights = M.stack_weights(net)
     assert len(weights) == 4 + 6 * 2 and weights[0].shape == (16, 1, 3, 3)
     a = M.first_layer_grad_norm(net)
