@@ -562,7 +562,7 @@ def expect_layers(layer_list, expected, *, what: str) -> None:
                              "probe reports.")
     for i, (spec, (kind, shapes)) in enumerate(zip(layer_list, expected)):
         got_kind = spec.get("class") if isinstance(spec, dict) else None
-        weights = spec.get("weights") if isinstance(spec, dict) else None
+        weights = spec.get("weights", []) if isinstance(spec, dict) else None
         got = [tuple(w.shape) for w in weights] if isinstance(weights, list) and all(
             isinstance(w, np.ndarray) for w in weights) else None
         if got_kind != kind or got != [tuple(s) for s in shapes]:
