@@ -309,3 +309,18 @@ def test_assert_finite_and_expect_array():
         msg = _message(fn, *args, **kwargs)
         assert words in msg, (fn.__name__, args, msg)
     checks.expect_array(np.array([np.nan]), finite=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ps1_convolution", "ps2_shapes"])
+def test_blank_release_hidden_messages_hold_no_expected_value(name):
+    """Every hidden test of a blank ps1/ps2 notebook fails without stating a reference value."""
+    from autograder.engine import grade_notebook, isolation_available
+
+    res = grade_notebook(_assignment(name), ROOT / "exercises" / name / f"{name}.ipynb", "blank",
+                         insecure=isolation_available() is None)
+    assert res.status == GRADED and res.score == 0, res.message
+    hidden = [t for t in res.tests if t.visibility == "hidden"]
+    assert hidden and all(t.status in ("failed", "error") for t in hidden)
+    leaks = {t.name: t.message for t in hidden if F.EXPECTED_VALUE.search(t.message)}
+    assert not leaks, leaks
