@@ -80,6 +80,7 @@ _EXPORTS = {
     "sgd_epoch": "solutions.backprop",
     "check_digits_training": "solutions.backprop",
     "DIGITS_PASS_ACCURACY": "solutions.backprop",
+    "read_answer": "solutions.backprop",
     "autograd_conv2d_backward": "solutions.backprop",
     "autograd_pool2d_backward": "solutions.backprop",
     "conv2d_backward_mistakes": "solutions.backprop",

@@ -61,6 +61,7 @@ __all__ = [
     "sgd_epoch",
     "check_digits_params",
     "check_digits_training",
+    "read_answer",
     "autograd_conv2d_backward",
     "autograd_pool2d_backward",
     "conv2d_backward_mistakes",
@@ -591,9 +592,36 @@ def check_digits_training(result, x, y, seed: int = 0):
         velocity = {k: run["v_" + k][epoch] for k in DIGITS_KEYS}
         for k in DIGITS_KEYS:
             for got, want in ((params[k], want_p[k]), (velocity[k], want_v[k])):
-                if np.max(np.abs(got - want)) > DIGITS_TRAINING_ATOL * (1 + np.max(np.abs(want))):
+                with np.errstate(all="ignore"):       # a NaN anywhere counts as a difference
+                    agree = np.all(np.abs(got - want) <= DIGITS_TRAINING_ATOL * (1 + np.max(np.abs(want))))
+                if not agree:
                     return epoch, params
     return None, params
+
+
+def read_answer(value, name: str, shape=None, integers: bool = False) -> np.ndarray:
+    """A predict-before-you-run answer from a submission, validated before any use.
+
+    Returns it as a float64 array. Raises AssertionError with a message for the student
+    when it is still None, is not plain numbers (a number, or a list/tuple of them, nested),
+    is not finite, has another shape than ``shape`` (the shape the question states), or,
+    with ``integers``, holds a non-integer.
+    """
+    if value is None:
+        raise AssertionError(f"{name} is still None: replace None by your prediction.")
+    if isinstance(value, (str, bytes, dict, set)) or callable(value):
+        raise AssertionError(f"{name} must be a number or a list of numbers, got {type(value).__name__}.")
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise AssertionError(f"{name} must be a number or a list of numbers (rows of equal length).") from None
+    if shape is not None and arr.shape != tuple(shape):
+        raise AssertionError(f"{name} must have shape {tuple(shape)}, got {arr.shape}.")
+    if not np.all(np.isfinite(arr)):
+        raise AssertionError(f"{name} holds NaN or infinite values.")
+    if integers and not np.array_equal(arr, np.round(arr)):
+        raise AssertionError(f"{name} must hold whole numbers.")
+    return arr
 
 
 # ---------------------------------------------------------------------------

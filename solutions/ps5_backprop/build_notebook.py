@@ -195,9 +195,10 @@ answer_db = [75, 75, 75, 75]
 hidden("test_predict_conv_shapes", 2, '''
 import solutions as ref
 _x, _w = np.zeros((2, 3, 7, 7)), np.zeros((4, 3, 3, 3))
-assert_equal(tuple(int(v) for v in answer_dout_shape), ref.conv2d(_x, _w, stride=2, padding=1).shape,
+assert_equal(tuple(int(v) for v in ref.read_answer(answer_dout_shape, "answer_dout_shape", (4,), integers=True)),
+             ref.conv2d(_x, _w, stride=2, padding=1).shape,
              name="answer_dout_shape", hint="dout has the shape of the layer's output: (N, F, H', W').")
-assert_close(np.asarray(answer_db, dtype=float), ref.conv2d_backward(np.ones((3, 4, 5, 5)), np.zeros((3, 3, 5, 5)),
+assert_close(ref.read_answer(answer_db, "answer_db", (4,)), ref.conv2d_backward(np.ones((3, 4, 5, 5)), np.zeros((3, 3, 5, 5)),
                                                                      np.zeros((4, 3, 1, 1)))[2],
              rtol=0, atol=1e-9, name="answer_db",
              mistakes={"the batch was not counted (db sums over N too)": np.full(4, 25.0)})
@@ -207,7 +208,7 @@ hidden("test_predict_conv_dx", 2, '''
 import solutions as ref
 _k = np.ones((1, 1, 3, 3))
 _want = ref.conv2d_backward(np.ones((1, 1, 2, 2)), np.zeros((1, 1, 4, 4)), _k)[0][0, 0]
-assert_close(np.asarray(answer_dx_ones, dtype=float), _want, rtol=0, atol=1e-9, name="answer_dx_ones",
+assert_close(ref.read_answer(answer_dx_ones, "answer_dx_ones", (4, 4)), _want, rtol=0, atol=1e-9, name="answer_dx_ones",
              hint="count, for each input pixel, how many 3x3 windows contain it.")
 ''')
 
@@ -215,10 +216,10 @@ hidden("test_predict_conv_stride_padding", 2, '''
 import solutions as ref
 _k = np.ones((1, 1, 3, 3))
 _want = ref.conv2d_backward(np.ones((1, 1, 2, 2)), np.zeros((1, 1, 5, 5)), _k, stride=2)[0][0, 0]
-assert_close(np.asarray(answer_dx_ones_stride2, dtype=float), _want, rtol=0, atol=1e-9,
+assert_close(ref.read_answer(answer_dx_ones_stride2, "answer_dx_ones_stride2", (5, 5)), _want, rtol=0, atol=1e-9,
              name="answer_dx_ones_stride2", hint="with stride 2 the windows start at rows/columns 0 and 2.")
 _want = ref.conv2d_backward(np.ones((1, 1, 3, 3)), np.zeros((1, 1, 3, 3)), _k, padding=1)[0][0, 0]
-assert_close(np.asarray(answer_dx_ones_padded, dtype=float), _want, rtol=0, atol=1e-9,
+assert_close(ref.read_answer(answer_dx_ones_padded, "answer_dx_ones_padded", (3, 3)), _want, rtol=0, atol=1e-9,
              name="answer_dx_ones_padded", hint="windows also cover the zeros of the padding; only real pixels get a gradient.")
 ''')
 
@@ -411,7 +412,7 @@ hidden("test_predict_pool_max", 2, '''
 import solutions as ref
 _A = np.array([[1, 3, 2, 2], [3, 0, 1, 2], [4, 4, 0, 5], [1, 4, 6, 0]], dtype=float)
 _d = np.array([[1.0, 2.0], [3.0, 4.0]])
-assert_close(np.asarray(answer_maxpool_dx, dtype=float), ref.pool2d_backward(_d, _A, 2), rtol=0, atol=1e-9,
+assert_close(ref.read_answer(answer_maxpool_dx, "answer_maxpool_dx", (4, 4)), ref.pool2d_backward(_d, _A, 2), rtol=0, atol=1e-9,
              name="answer_maxpool_dx", mistakes=ref.pool2d_backward_mistakes(_d, _A, 2),
              hint="three of the four windows have tied maxima.")
 ''')
@@ -420,14 +421,14 @@ hidden("test_predict_pool_avg", 1, '''
 import solutions as ref
 _A = np.array([[1, 3, 2, 2], [3, 0, 1, 2], [4, 4, 0, 5], [1, 4, 6, 0]], dtype=float)
 _d = np.array([[1.0, 2.0], [3.0, 4.0]])
-assert_close(np.asarray(answer_avgpool_dx, dtype=float), ref.pool2d_backward(_d, _A, 2, mode="avg"), rtol=0,
+assert_close(ref.read_answer(answer_avgpool_dx, "answer_avgpool_dx", (4, 4)), ref.pool2d_backward(_d, _A, 2, mode="avg"), rtol=0,
              atol=1e-9, name="answer_avgpool_dx", mistakes=ref.pool2d_backward_mistakes(_d, _A, 2, mode="avg"))
 ''')
 
 hidden("test_predict_pool_overlap", 1, '''
 import solutions as ref
 _x = np.array([[1.0, 5.0, 2.0, 0.0]])
-assert_close(np.asarray(answer_overlap_dx, dtype=float), ref.pool2d_backward(np.ones((1, 3)), _x, (1, 2), 1),
+assert_close(ref.read_answer(answer_overlap_dx, "answer_overlap_dx", (1, 4)), ref.pool2d_backward(np.ones((1, 3)), _x, (1, 2), 1),
              rtol=0, atol=1e-9, name="answer_overlap_dx",
              hint="the 5 is the maximum of two windows.")
 ''')
@@ -573,20 +574,21 @@ answer_relu_at_zero = 0.5
 hidden("test_predict_gradcheck_centred", 1, '''
 import solutions as ref
 _err = [abs(ref.numerical_gradient(lambda z: z ** 3, np.ones(1), np.ones(1), h=_h)[0] - 3) for _h in (0.1, 0.01)]
-assert abs(float(answer_centred_factor) - _err[0] / _err[1]) < 1, (
+assert abs(float(ref.read_answer(answer_centred_factor, "answer_centred_factor", ())) - _err[0] / _err[1]) < 1, (
     f"answer_centred_factor is {answer_centred_factor!r}: the centred difference's error is proportional to h ** 2.")
 ''')
 
 hidden("test_predict_gradcheck_one_sided", 1, '''
+import solutions as ref
 _err = [abs(((1 + _h) ** 3 - 1) / _h - 3) for _h in (0.1, 0.01)]
-assert 0.9 * _err[0] / _err[1] < float(answer_one_sided_factor) < 1.1 * _err[0] / _err[1], (
+assert 0.9 * _err[0] / _err[1] < float(ref.read_answer(answer_one_sided_factor, "answer_one_sided_factor", ())) < 1.1 * _err[0] / _err[1], (
     f"answer_one_sided_factor is {answer_one_sided_factor!r}: the one-sided difference's error is proportional to h.")
 ''')
 
 hidden("test_predict_gradcheck_relu", 1, '''
 import solutions as ref
 _want = ref.numerical_gradient(lambda z: np.maximum(z, 0), np.zeros(1), np.ones(1), h=1e-5)[0]
-assert abs(float(answer_relu_at_zero) - _want) < 1e-6, (
+assert abs(float(ref.read_answer(answer_relu_at_zero, "answer_relu_at_zero", ())) - _want) < 1e-6, (
     f"answer_relu_at_zero is {answer_relu_at_zero!r}: evaluate (relu(h) - relu(-h)) / (2h).")
 ''')
 

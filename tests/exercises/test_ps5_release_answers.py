@@ -7,7 +7,7 @@ so every one of those names must be written there, outside the solution block (t
 each ``None`` the release shows by the right value (taken from the instructor's solution
 block by name) and deletes the ``raise NotImplementedError()`` line; nothing else. Those
 answers must earn all 13 points, and the untouched release must fail them without a
-NameError (the names exist, they are just still None).
+NameError (the names exist, they are just still None, and the message says so).
 """
 from __future__ import annotations
 
@@ -100,4 +100,4 @@ def test_filling_the_release_earns_the_prediction_points(released):
     run = H.run_notebook(blank)
     for gid, r in run.results.items():
         if H.function_of(gid) in ANSWERS:
-            assert not r.passed and "is not defined" not in r.error, (gid, r.error)
+            assert not r.passed and "is still None: replace None by your prediction" in r.error, (gid, r.error)

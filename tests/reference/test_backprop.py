@@ -284,3 +284,38 @@ def test_check_digits_training_validates_before_computing(change, match):
         ref.check_digits_training(run, xtr[:32], ytr[:32])
     with pytest.raises(ValueError, match="dict"):
         ref.check_digits_training([run], xtr[:32], ytr[:32])
+
+
+def test_check_digits_training_counts_nan_as_a_difference(monkeypatch):
+    """Were the recomputed epoch NaN (weights that overflow), it must not count as agreeing."""
+    xtr, ytr, _, _ = ref.load_digits_split(3)
+    run = _training_run(xtr[:32], ytr[:32])
+    import solutions.backprop as bp
+
+    real = bp.sgd_epoch
+
+    def nan_epoch(*args, **kwargs):
+        p, v = real(*args, **kwargs)
+        return {**p, "b2": np.full(10, np.nan)}, v
+    monkeypatch.setattr(bp, "sgd_epoch", nan_epoch)
+    assert ref.check_digits_training(run, xtr[:32], ytr[:32])[0] == 0
+
+
+@pytest.mark.parametrize("value, kwargs, match", [
+    (None, {}, "still None"),
+    ("2444", {}, "must be a number"),
+    ({"a": 1}, {}, "must be a number"),
+    ([[1, 2], [3]], {}, "rows of equal length"),
+    ([1, 2, 3], {"shape": (4,)}, r"shape \(4,\), got \(3,\)"),
+    ([1.0, float("nan")], {}, "NaN or infinite"),
+    ([2, 4, 4.5, 4], {"shape": (4,), "integers": True}, "whole numbers"),
+])
+def test_read_answer_rejects(value, kwargs, match):
+    with pytest.raises(AssertionError, match=match):
+        ref.read_answer(value, "answer_x", **kwargs)
+
+
+def test_read_answer_accepts_numbers():
+    np.testing.assert_array_equal(ref.read_answer((2, 4, 4, 4), "a", (4,), integers=True), [2, 4, 4, 4])
+    np.testing.assert_array_equal(ref.read_answer([[1, 2], [3, 4]], "a", (2, 2)), [[1, 2], [3, 4]])
+    assert ref.read_answer(0.5, "a", ()).shape == () and ref.read_answer(np.float32(3), "a", ()) == 3
