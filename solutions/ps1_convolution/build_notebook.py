@@ -573,7 +573,7 @@ import solutions as ref
 assert_equal(answer_torch_rows, ref.conv_output_size(9, 4, 1, 2), name="answer_torch_rows",
              mistakes={"that is Keras' 'same' (ceil(9 / 2)); PyTorch applies the formula with p = 1": 5,
                        "the +1 is missing": 3},
-             hint="floor((n + 2p - k) / s) + 1 with n = 9, k = 4, p = 1, s = 2.")
+             hint="PyTorch applies floor((n + 2p - k) / s) + 1 with its padding p (zeros on each side).")
 """)
 
 # ---------------------------------------------------------------------------------------
