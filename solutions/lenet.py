@@ -35,7 +35,8 @@ from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Sequential
 
 __all__ = ["LeNet5", "train_one_epoch", "evaluate", "predict", "seed_everything", "make_loader",
            "get_device", "preprocess", "stage_outputs", "count_parameters", "MNIST_MEAN", "MNIST_STD",
-           "STAGES", "load_weights", "mean_loss", "accuracy"]
+           "STAGES", "load_weights", "checked_state", "train_reference",
+           "assert_trained_like", "mean_loss", "accuracy"]
 
 # Mean and standard deviation of the 60,000 training images' pixels scaled to [0, 1].
 MNIST_MEAN = 0.1307
@@ -112,41 +113,165 @@ LAYER_NAMES = {"features.0": "C1 Conv2d", "features.3": "C3 Conv2d", "features.6
                "classifier.1": "F6 Linear", "classifier.3": "output Linear"}
 
 
+def _layer(key) -> str:
+    return LAYER_NAMES.get(str(key).rsplit(".", 1)[0], str(key))
+
+
+def checked_state(weights, num_classes: int = 10, modern: bool = False,
+                  whose: str = "your LeNet5") -> dict[str, np.ndarray]:
+    """``weights`` validated against a reference ``LeNet5(num_classes, modern)``: a copy as
+    {state_dict key: float32 array}.
+
+    ``weights`` usually comes from a sandbox (untrusted): it must be a dict with exactly
+    the reference's keys, each value a numpy array of floats with the reference's shape and
+    only finite values. Raises AssertionError naming the missing or unexpected keys, or the
+    first layer whose tensor is not an array of floats, has another shape (both shapes) or
+    holds NaN or infinite values, so a grader can say what differs from the reference.
+    """
+    want = LeNet5(num_classes=num_classes, modern=modern).state_dict()
+    if not isinstance(weights, dict):
+        raise AssertionError(f"the weights of {whose} should be a dict of arrays, got {type(weights).__name__}.")
+    missing = [k for k in want if k not in weights]
+    extra = [k for k in list(weights)[:1000] if k not in want]
+    if missing or extra or len(weights) != len(want):
+        shown = lambda keys: repr(keys[:5])[:-1] + (", ...]" if len(keys) > 5 else "]")
+        raise AssertionError(
+            f"the parameters of {whose} do not match LeNet-5's layers: "
+            + (f"missing {shown(missing)}" if missing else "")
+            + ("; " if missing and extra else "")
+            + (f"unexpected {shown([str(k)[:60] for k in extra])}" if extra else "")
+            + f" (expected the keys {list(want)}: two nn.Sequential children 'features' and 'classifier' "
+              "with the layers in the order of the table).")
+    state = {}
+    for k, ref in want.items():
+        arr = weights[k]
+        layer = _layer(k)
+        if not isinstance(arr, np.ndarray) or arr.dtype.kind != "f":
+            what = f"an array of dtype {arr.dtype}" if isinstance(arr, np.ndarray) else f"a {type(arr).__name__}"
+            raise AssertionError(f"{layer} ({k}) of {whose} should be an array of floats, got {what}.")
+        if tuple(arr.shape) != tuple(ref.shape):
+            raise AssertionError(f"{layer} ({k}) of {whose} has shape {tuple(arr.shape)}, expected "
+                                 f"{tuple(ref.shape)}.")
+        arr = arr.astype(np.float32)            # a copy, also of float64 weights
+        if not np.isfinite(arr).all():
+            what = "NaN" if np.isnan(arr).any() else "infinite values"
+            raise AssertionError(f"the weights of layer {layer} ({k}) of {whose} contain {what}: a network's "
+                                 "weights should be finite numbers.")
+        state[k] = arr
+    return state
+
+
 def load_weights(weights: dict, num_classes: int = 10, modern: bool = False,
                  whose: str = "your LeNet5") -> LeNet5:
     """A reference ``LeNet5(num_classes, modern)`` holding ``weights``, in eval mode.
 
     ``weights``: {state_dict key: array}, e.g. ``{k: v.numpy() for k, v in
     model.state_dict().items()}`` of another LeNet5 built with the same structure
-    (``features`` / ``classifier`` children). Raises AssertionError naming the missing or
-    unexpected keys, or the first layer whose tensor has another shape (both shapes), so
-    a grader can say what differs from the reference.
+    (``features`` / ``classifier`` children). Validated by :func:`checked_state` first (keys,
+    float dtype, shapes, finite values): a grader can say what differs from the reference.
     """
+    state = checked_state(weights, num_classes=num_classes, modern=modern, whose=whose)
     net = LeNet5(num_classes=num_classes, modern=modern)
-    want = net.state_dict()
-    if not isinstance(weights, dict):
-        raise AssertionError(f"the weights of {whose} should be a dict of arrays, got {type(weights).__name__}.")
-    missing = [k for k in want if k not in weights]
-    extra = [k for k in weights if k not in want]
-    if missing or extra:
-        raise AssertionError(
-            f"the parameters of {whose} do not match LeNet-5's layers: "
-            + (f"missing {missing}" if missing else "")
-            + ("; " if missing and extra else "")
-            + (f"unexpected {extra}" if extra else "")
-            + f" (expected the keys {list(want)}: two nn.Sequential children 'features' and 'classifier' "
-              "with the layers in the order of the table).")
-    state = {}
-    for k, ref in want.items():
-        arr = np.asarray(weights[k])
-        layer = LAYER_NAMES.get(k.rsplit(".", 1)[0], k)
-        if tuple(arr.shape) != tuple(ref.shape):
-            raise AssertionError(f"{layer} ({k}) of {whose} has shape {tuple(arr.shape)}, expected "
-                                 f"{tuple(ref.shape)}.")
-        state[k] = torch.as_tensor(arr, dtype=ref.dtype)
-    net.load_state_dict(state)
+    net.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
     net.eval()
     return net
+
+
+# Reference training runs, by a hash of their inputs: the hidden tests of ps3 train the same
+# grader-chosen weights on the same data for every submission, so a grading process runs each
+# reference run once. Bounded; the values are never handed out (copies are).
+_REFERENCE_RUNS: dict[str, tuple[dict, list, list]] = {}
+
+
+def train_reference(state: dict, X, y, *, optimizer: str = "sgd", lr: float = 0.1, batch_size: int = 32,
+                    epochs: int = 1, shuffle: bool = False, seed: int = 0, zero_grad: bool = True):
+    """What ps3's probe ``train`` gives for the reference ``train_one_epoch``.
+
+    ``state``: LeNet-5 weights {key: float32 array}; X: uint8 images (N, 28, 28), normalised as
+    in ``make_loader``, or float32 (N, 1, 28, 28); y: int64 labels (N,). ``epochs`` epochs of
+    the reference loop (zero_grad, forward, loss, backward, step for each batch) on a
+    ``LeNet5`` holding ``state``, with ``torch.optim.SGD`` or ``torch.optim.Adam``
+    (``optimizer`` "sgd" / "adam", learning rate ``lr``) and ``nn.CrossEntropyLoss``, one
+    thread, batches from a ``DataLoader`` built as the probe builds it. ``zero_grad=False``
+    gives the classic mistake (gradients never reset), for messages.
+
+    Returns (the weights afterwards {key: float32 array}, the mean loss per sample of each
+    epoch, the mean loss of each batch of the first epoch). Same inputs, same result: cached
+    by a hash of the inputs.
+    """
+    import hashlib
+
+    X, y = np.ascontiguousarray(X), np.ascontiguousarray(y, dtype=np.int64)
+    h = hashlib.sha256(repr((optimizer, float(lr), int(batch_size), int(epochs), bool(shuffle), int(seed),
+                             bool(zero_grad), X.dtype.str, X.shape, y.shape, sorted(state))).encode())
+    for k in sorted(state):
+        h.update(np.ascontiguousarray(state[k], dtype=np.float32).tobytes())
+    h.update(X.tobytes())
+    h.update(y.tobytes())
+    key = h.hexdigest()
+    if key not in _REFERENCE_RUNS:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                net = LeNet5()
+                net.load_state_dict({k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in state.items()})
+                images = torch.from_numpy(X.copy())
+                if images.dtype == torch.uint8:
+                    images = ((images.float() / 255 - 0.1307) / 0.3081).unsqueeze(1)
+                loader = DataLoader(TensorDataset(images, torch.from_numpy(y.copy())), batch_size=batch_size,
+                                    shuffle=shuffle, generator=torch.Generator().manual_seed(seed))
+                opt = (torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam)(net.parameters(), lr=lr)
+                loss_fn = nn.CrossEntropyLoss()
+                net.train()
+                losses, batches = [], []
+                for epoch in range(epochs):
+                    total, n = 0.0, 0
+                    for xb, yb in loader:
+                        if zero_grad:
+                            opt.zero_grad()
+                        loss = loss_fn(net(xb), yb)
+                        loss.backward()
+                        opt.step()
+                        total += loss.item() * len(yb)
+                        n += len(yb)
+                        if epoch == 0:
+                            batches.append(loss.item())
+                    losses.append(total / n)
+        finally:
+            torch.set_num_threads(threads)
+        if len(_REFERENCE_RUNS) >= 16:
+            _REFERENCE_RUNS.pop(next(iter(_REFERENCE_RUNS)))
+        _REFERENCE_RUNS[key] = ({k: v.detach().numpy().copy() for k, v in net.state_dict().items()},
+                                losses, batches)
+    after, losses, batches = _REFERENCE_RUNS[key]
+    return {k: v.copy() for k, v in after.items()}, list(losses), list(batches)
+
+
+def assert_trained_like(got: dict, start: dict, want: dict, *, what: str, hint: str,
+                        tolerance: float = 0.01) -> None:
+    """Assert weights ``got`` (validated by :func:`checked_state`) are the reference's ``want``,
+    both trained from ``start``: for every layer, the distance ||got - want|| at most
+    ``tolerance`` times the reference's change ||want - start|| (L2 norms). Rounding alone
+    (the same loop written another way) stays near 1e-5; another batch order, another start
+    or a missing step is 0.5 or more. The message names the layer, never a reference value.
+    """
+    if all(np.array_equal(got[k], start[k]) for k in start):
+        raise AssertionError(f"{what}: the weights did not change at all. {hint}")
+    worst, where = 0.0, None
+    for k in start:
+        change = float(np.linalg.norm(want[k].astype(np.float64) - start[k]))
+        off = float(np.linalg.norm(got[k].astype(np.float64) - want[k]))
+        rel = off / max(change, 1e-6 * np.sqrt(start[k].size))
+        if rel > worst:
+            worst, where = rel, k
+    if worst > tolerance:
+        off = f"{worst:.0%} of" if worst < 2 else f"{worst:.0f} times"
+        raise AssertionError(
+            f"{what}: the weights differ from those of the reference loop run from the same starting weights "
+            f"on the same batches; the most in layer {_layer(where)} ({where}), off by {off} the "
+            f"reference's change (at most {tolerance:.0%} of it is allowed). {hint}")
 
 
 @torch.no_grad()

@@ -56,7 +56,10 @@ grader loads those weights into its own LeNet-5 and computes the losses and accu
 itself: a comparison of your training loop with a reference on the same batches, whether
 one epoch lowers the loss, whether your network learns 128 images by heart, and a short
 training run (one epoch on 2,000 MNIST images) after which the grader measures how well your
-weights label 1,000 digits that never reach your code. Only your imports, functions, classes and
+weights label 1,000 digits that never reach your code. Each of these training tests also
+compares your weights with those the reference loop reaches from the same starting weights on
+the same batches (rounding aside, they should be the same): weights that do not come from
+training the model you are given earn nothing. Only your imports, functions, classes and
 `answer_...` values are used for grading: the training and plotting cells below are for you.
 
 **Rules.** Do not change the names or signatures of `LeNet5`, `train_one_epoch` and
@@ -214,13 +217,25 @@ answer_torch_same_stride2 = "D"                    # ValueError: not supported f
 
 test("test_answer_c1_shape_hidden", 1, r'''
 ### BEGIN HIDDEN TESTS
+# Measured on the reference. Like every hidden test, the message says what is wrong and how
+# to find the answer, never the answer itself.
+import numbers as _numbers
 import torch as _torch
 _want = tuple(_torch.nn.Conv2d(1, 6, kernel_size=5)(_torch.zeros(1, 1, 28, 28)).shape[1:])
 _got = answer_c1_shape_without_padding
+_hint = ("Hint: (C, H, W) has one map per kernel, and along a side of H pixels a K x K kernel without "
+         "padding fits at H - K + 1 positions.")
 assert _got is not None, "answer_c1_shape_without_padding is still None: write your answer as a tuple (C, H, W)."
-assert isinstance(_got, (tuple, list)) and tuple(_got) == _want, (
-    f"answer_c1_shape_without_padding = {_got!r}; C1 without padding maps 28 x 28 to {_want} "
-    "(28 - 5 + 1 per side, one map per kernel).")
+assert (isinstance(_got, (tuple, list)) and len(_got) == 3
+        and all(isinstance(_v, _numbers.Integral) and not isinstance(_v, bool) for _v in _got)), (
+    f"answer_c1_shape_without_padding should be a tuple of 3 ints (C, H, W), got {repr(_got)[:60]}.")
+_got = tuple(int(_v) for _v in _got)
+if _got != _want:
+    _why = {(6, 28, 28): " it is C1's shape with padding=2: without padding the maps shrink",
+            (6, 23, 23): " the size is off by one",
+            (6, 25, 25): " the size is off by one"}.get(_got, "")
+    raise AssertionError(f"answer_c1_shape_without_padding = {_got} is not right" + (f":{_why}." if _why else ".")
+                         + " " + _hint)
 ### END HIDDEN TESTS
 ''')
 
@@ -241,14 +256,18 @@ if _outcome is None:
     _outcome = {(16, 5, 5): "A", (120, 0, 0): "B", (120, 2, 2): "D"}.get(tuple(_h.shape[1:]), "?")
 _got = answer_without_padding_outcome
 assert _got is not None, 'answer_without_padding_outcome is still None: write one letter, e.g. "A".'
-assert str(_got).strip().upper() == _outcome, (
-    f"answer_without_padding_outcome = {_got!r}, expected {_outcome!r}: without padding the maps are "
-    "24 x 24 after C1, 12 after S2, 8 after C3 and 4 x 4 after S4, smaller than C5's 5 x 5 kernel.")
+assert isinstance(_got, str) and _got.strip().upper() in ("A", "B", "C", "D"), (
+    f'answer_without_padding_outcome should be one of the letters "A", "B", "C", "D", got {repr(_got)[:40]}.')
+assert _got.strip().upper() == _outcome, (
+    f"answer_without_padding_outcome = {_got!r} is not right. Hint: follow the side of the maps through "
+    "features without C1's padding (a 5 x 5 convolution without padding takes 4 off it, a 2 x 2 pooling "
+    "halves it) and compare what reaches C5 with C5's kernel.")
 ### END HIDDEN TESTS
 ''')
 
 test("test_answer_params_conv_pooling_hidden", 1, r'''
 ### BEGIN HIDDEN TESTS
+import numbers as _numbers
 import torch as _torch
 import solutions as ref
 _net = ref.LeNet5()
@@ -257,33 +276,46 @@ _net.features[5] = _torch.nn.Conv2d(16, 16, kernel_size=2, stride=2)
 _want = sum(p.numel() for p in _net.parameters())
 _got = answer_params_conv_pooling
 assert _got is not None, "answer_params_conv_pooling is still None: write an int."
-assert_equal(_got, _want, name="answer_params_conv_pooling",
-             mistakes={"LeNet-5's own count (pooling layers have no parameters, these convolutions do)": 61706,
-                       "a count without the biases of the two new convolutions": _want - 22,
-                       "a count with one 2 x 2 filter per channel (each output channel sees every input channel)":
-                           61706 + 6 * 4 + 6 + 16 * 4 + 16},
-             hint="a Conv2d(C, C, 2) has C * (2 * 2 * C) weights and C biases; the other layers keep their 61,706.")
+assert isinstance(_got, _numbers.Integral) and not isinstance(_got, bool), (
+    f"answer_params_conv_pooling should be an int, got {repr(_got)[:40]} ({type(_got).__name__}).")
+if int(_got) != _want:
+    _why = {61706: "LeNet-5's own count: pooling layers have no parameters, these convolutions do",
+            _want - 22: "a count without the biases of the two new convolutions",
+            61706 + 6 * 4 + 6 + 16 * 4 + 16: "a count with one 2 x 2 filter per channel: each output channel "
+                                              "sees every input channel"}.get(int(_got))
+    raise AssertionError(
+        f"answer_params_conv_pooling = {int(_got)} is not right" + (f": it looks like {_why}." if _why else ".")
+        + " Hint: a Conv2d(C, C, kernel_size=2) has C filters of 2 x 2 x C weights plus C biases; add the two "
+          "new layers' parameters to LeNet-5's 61,706.")
 ### END HIDDEN TESTS
 ''')
 
 test("test_answer_c1_multiplications_hidden", 1, r'''
 ### BEGIN HIDDEN TESTS
+import numbers as _numbers
 import torch as _torch
 import solutions as ref
 _c1 = ref.LeNet5().features[0]
 _want = int(_c1(_torch.zeros(1, 1, 28, 28)).numel() * _c1.weight[0].numel())
 _got = answer_c1_multiplications
 assert _got is not None, "answer_c1_multiplications is still None: write an int."
-assert_equal(_got, _want, name="answer_c1_multiplications",
-             mistakes={"the number of C1's weights (each weight is used at every position)": 150,
-                        "the number of C1's outputs (each needs 25 products)": 6 * 28 * 28},
-             hint="one product per weight of a 5 x 5 x 1 kernel, for each of the 6 x 28 x 28 outputs.")
+assert isinstance(_got, _numbers.Integral) and not isinstance(_got, bool), (
+    f"answer_c1_multiplications should be an int, got {repr(_got)[:40]} ({type(_got).__name__}).")
+if int(_got) != _want:
+    _why = {150: "the number of C1's weights: each weight is used at every position",
+            6 * 28 * 28: "the number of C1's outputs: each output needs several products",
+            6 * 24 * 24 * 25: "a count for C1 without its padding"}.get(int(_got))
+    raise AssertionError(
+        f"answer_c1_multiplications = {int(_got)} is not right" + (f": it looks like {_why}." if _why else ".")
+        + " Hint: count C1's outputs for one image (channels x height x width, with padding=2) and the "
+          "products each output needs (one per weight of its kernel).")
 ### END HIDDEN TESTS
 ''')
 
 test("test_answer_receptive_field_hidden", 1, r'''
 ### BEGIN HIDDEN TESTS
 # Measured on the reference: the input pixels whose gradient reaches one C5 output.
+import numbers as _numbers
 import torch as _torch
 import solutions as ref
 _torch.manual_seed(0)
@@ -295,10 +327,16 @@ _cols = np.nonzero(_x.grad[0, 0].abs().sum(0).numpy())[0]
 _want = int(_cols.max() - _cols.min() + 1)
 _got = answer_c5_receptive_field
 assert _got is not None, "answer_c5_receptive_field is still None: write an int."
-assert_equal(_got, _want, name="answer_c5_receptive_field",
-             mistakes={"5 (C5's kernel only: the window grows through every layer below)": 5,
-                       "28 (the unpadded image; the question asks about the padded 32 x 32 input)": 28},
-             hint="go down from C5: a 5-wide window of S4 covers 10 of C3, then 14 of S2, 28 of C1, 32 of the input.")
+assert isinstance(_got, _numbers.Integral) and not isinstance(_got, bool), (
+    f"answer_c5_receptive_field should be an int, got {repr(_got)[:40]} ({type(_got).__name__}).")
+if int(_got) != _want:
+    _why = {5: "C5's kernel only: the window grows through every layer below",
+            28: "the size of the unpadded image: the question asks about the window in the padded input"
+            }.get(int(_got))
+    raise AssertionError(
+        f"answer_c5_receptive_field = {int(_got)} is not right" + (f": it looks like {_why}." if _why else ".")
+        + " Hint: go down from C5 one layer at a time: a K x K convolution (stride 1) widens the window "
+          "by K - 1 pixels, a 2 x 2 pooling with stride 2 doubles it.")
 ### END HIDDEN TESTS
 ''')
 
@@ -312,9 +350,11 @@ except (ValueError, RuntimeError):
     _want = "D"
 _got = answer_torch_same_stride2
 assert _got is not None, 'answer_torch_same_stride2 is still None: write one letter, e.g. "A".'
-assert str(_got).strip().upper() == _want, (
-    f"answer_torch_same_stride2 = {_got!r}, expected {_want!r}: PyTorch accepts padding='same' only "
-    "for stride 1; with stride 2 give the padding as a number (padding=2 gives 14 x 14 here).")
+assert isinstance(_got, str) and _got.strip().upper() in ("A", "B", "C", "D"), (
+    f'answer_torch_same_stride2 should be one of the letters "A", "B", "C", "D", got {repr(_got)[:40]}.')
+assert _got.strip().upper() == _want, (
+    f"answer_torch_same_stride2 = {_got!r} is not right. Hint: try it: build that layer in a cell and pass "
+    "a (1, 1, 28, 28) tensor through it; PyTorch's padding='same' is not Keras' for every stride.")
 ### END HIDDEN TESTS
 ''')
 
@@ -359,6 +399,8 @@ counts = run_student("""
 net = LeNet5()
 result = [[name, int(p.numel())] for name, p in net.named_parameters()]
 """)
+assert isinstance(counts, list) and all(isinstance(c, list) and len(c) == 2 and isinstance(c[1], int)
+                                        for c in counts), "LeNet5().named_parameters() could not be read."
 total = sum(n for _, n in counts)
 expected = {"C1": 156, "C3": 2416, "C5": 48120, "F6": 10164, "output": 850}
 detail = ", ".join(f"{name}: {n:,}" for name, n in counts)
@@ -406,6 +448,7 @@ hints = {"C1 Conv2d": "C1 needs padding=2 to keep 28 x 28.",
          "C5 Conv2d": "C5 has 120 kernels of 5 x 5 x 16 and no padding: 5 - 5 + 1 = 1."}
 for block, want in (("features", want_features), ("classifier", want_classifier)):
     got = report[block]
+    assert isinstance(got, list), f"the layers of {block} could not be read."
     for i, (stage, layer_type, shape) in enumerate(want):
         where = f"{block}[{i}] ({stage})"
         assert i < len(got), (f"{block} has {len(got)} layers, expected {len(want)}: "
@@ -413,8 +456,10 @@ for block, want in (("features", want_features), ("classifier", want_classifier)
         name, out = got[i]
         assert name == layer_type, f"{where} is {name}, expected {layer_type}."
         assert not isinstance(out, str), f"{where} raised {out}"
+        assert isinstance(out, list) and len(out) <= 8 and all(isinstance(s, int) and s >= 0 for s in out), (
+            f"the output shape of {where} could not be read: {str(out)[:60]}")
         axes = ("N", "C", "H", "W") if len(shape) == 4 else ("N", "features")
-        assert_shape(np.empty(out, dtype=np.uint8), shape, name=f"the output of {where}", axes=axes,
+        assert_shape(np.broadcast_to(np.uint8(0), out), shape, name=f"the output of {where}", axes=axes,
                      hint=hints.get(stage))
     assert len(got) == len(want), f"{block} has {len(got)} layers, expected {len(want)}."
 print("LeNet5: every stage has the right shape: public test passed")
@@ -429,7 +474,11 @@ net = LeNet5()
 with torch.no_grad():
     result = net(torch.randn(8, 1, 28, 28)).numpy()
 """)
+assert isinstance(out, np.ndarray) and out.dtype.kind == "f", (
+    f"LeNet5()(X) should return a float tensor of logits, got {type(out).__name__}.")
 assert_shape(out, (8, 10), name="LeNet5()(X) for X of shape (8, 1, 28, 28)", axes=("N", "classes"))
+assert np.isfinite(out).all(), ("LeNet5()(X) contains NaN or infinite values: the logits of a freshly "
+                                "initialised network should be finite numbers.")
 sums = out.sum(axis=1)
 assert not (np.all(out >= 0) and np.allclose(sums, 1, atol=1e-4)), (
     "the outputs are probabilities (each row sums to 1): remove the softmax at the end of forward; "
@@ -443,29 +492,47 @@ print("LeNet5 returns logits: public test passed")
 
 test("test_lenet_hidden_variants", 1, r'''
 ### BEGIN HIDDEN TESTS
-# modern=True (ReLU + max pooling) and other num_classes. The probe returns the student's
-# freshly built weights and its logits on inputs chosen here; the grader loads the weights
-# into the reference network and computes the logits it should have given.
+# modern=True (ReLU + max pooling) and other num_classes. The probe builds the student's
+# network, sends back its fresh weights (checked: LeNet-5's shapes, finite), loads weights
+# chosen here and sends back its logits on inputs chosen here; the grader loads the same
+# weights into the reference network and computes the logits it should have given.
 import torch as _torch
 import solutions as ref
-from solutions.lenet import load_weights
+from solutions.lenet import checked_state
 _X = np.random.default_rng(3).standard_normal((5, 1, 28, 28)).astype(np.float32)
 _want_types = ["Conv2d", "ReLU", "MaxPool2d", "Conv2d", "ReLU", "MaxPool2d", "Conv2d", "ReLU",
                "Flatten", "Linear", "ReLU", "Linear"]
-for _k, _modern in ((7, True), (1, False)):
+for _k, _modern, _seed in ((7, True, 4), (1, False, 5)):
     _what = f"LeNet5(num_classes={_k}, modern={_modern})"
-    _got = run_probe("lenet_forward", num_classes=_k, modern=_modern, seed=3, X=_X)
-    if _modern:
-        assert_equal(_got["types"], _want_types, name=f"the layers of {_what}",
-                     hint="modern=True swaps every nn.Tanh for nn.ReLU and every nn.AvgPool2d for nn.MaxPool2d.")
-    _net = load_weights(_got["state"], num_classes=_k, modern=_modern, whose=_what)
-    with _torch.no_grad():
-        _want = _net(_torch.from_numpy(_X)).numpy()
-    assert_shape(np.asarray(_got["logits"]), _want.shape, name=f"{_what}(X) for 5 images", axes=("N", "classes"),
+    _torch.manual_seed(_seed)
+    _ref = ref.LeNet5(num_classes=_k, modern=_modern).eval()
+    _state = {_n: _v.detach().numpy().copy() for _n, _v in _ref.state_dict().items()}
+    _got = run_probe("lenet_forward", num_classes=_k, modern=_modern, seed=3, X=_X, state=_state)
+    assert isinstance(_got, dict) and {"types", "state", "logits", "error"} <= set(_got), (
+        f"the probe lenet_forward did not return its result for {_what}.")
+    _types = _got["types"]
+    assert isinstance(_types, list) and len(_types) <= 100 and all(isinstance(_t, str) for _t in _types), (
+        f"the layers of {_what} could not be read.")
+    if _modern and _types != _want_types:
+        raise AssertionError(f"the layers of {_what} are not right: modern=True swaps every nn.Tanh for nn.ReLU "
+                             "and every nn.AvgPool2d for nn.MaxPool2d, and changes nothing else.")
+    checked_state(_got["state"], num_classes=_k, modern=_modern, whose=_what)   # keys, shapes, finite
+    assert _got["error"] is None, (f"{_what} could not load weights of LeNet-5's shapes: "
+                                   f"{str(_got['error'])[:200]}")
+    _logits = _got["logits"]
+    assert isinstance(_logits, np.ndarray) and _logits.dtype.kind == "f", (
+        f"{_what}(X) should return a float tensor of logits.")
+    assert_shape(_logits, (5, _k), name=f"{_what}(X) for 5 images", axes=("N", "classes"),
                  hint="the last Linear layer has num_classes outputs.")
-    assert_close(_got["logits"], _want, rtol=1e-4, atol=1e-5, name=f"the logits of {_what}",
-                 hint="with your weights, the reference network computes these logits: check the activation "
-                      "and pooling layers and their order.")
+    assert np.isfinite(_logits).all(), f"the logits of {_what} contain NaN or infinite values."
+    with _torch.no_grad():
+        _want = _ref(_torch.from_numpy(_X)).numpy()
+    _err = np.abs(_logits.astype(np.float64) - _want)
+    if not np.all(_err <= 1e-5 + 1e-4 * np.abs(_want)):
+        _i, _j = np.unravel_index(int(np.argmax(_err)), _err.shape)
+        raise AssertionError(f"the logits of {_what}, holding the grader's weights, differ from those of the "
+                             f"reference network with the same weights (the most for image {_i}, class {_j}). "
+                             "Hint: check the activation and pooling layers and their order.")
 ### END HIDDEN TESTS
 ''')
 
@@ -529,9 +596,12 @@ _acc = _net.features[0].weight.grad
 _want = "B" if _torch.allclose(_acc, _grads[0] + _grads[1], atol=1e-6) else "?"
 _got = answer_without_zero_grad
 assert _got is not None, 'answer_without_zero_grad is still None: write one letter, e.g. "A".'
-assert str(_got).strip().upper() == _want, (
-    f"answer_without_zero_grad = {_got!r}, expected {_want!r}: loss.backward() adds the new gradient to "
-    "p.grad; only optimizer.zero_grad() clears it, so without it step k uses the sum of k gradients.")
+assert isinstance(_got, str) and _got.strip().upper() in ("A", "B", "C", "D"), (
+    f'answer_without_zero_grad should be one of the letters "A", "B", "C", "D", got {repr(_got)[:40]}.')
+assert _got.strip().upper() == _want, (
+    f"answer_without_zero_grad = {_got!r} is not right. Hint: what does loss.backward() do with a gradient "
+    "already stored in p.grad? Try it: two backward passes on the same network without zero_grad, then "
+    "compare p.grad with the gradient of each pass.")
 ### END HIDDEN TESTS
 ''')
 
@@ -562,108 +632,162 @@ def train_one_epoch(model, loader, optimizer, loss_fn, device=None):
 ''')
 
 test("test_train_one_epoch_runs", 1, r'''
-# Public test: one epoch on 64 random images changes the weights and returns a float.
+# Public test: one epoch of plain SGD (lr 0.1) on a small linear model, 40 samples in batches
+# of 16, 16 and 8. The weights and the mean loss to expect are computed here by hand, in
+# numpy: for each batch, the gradient of the batch's mean cross-entropy, then W -= lr * grad.
+rng = np.random.default_rng(0)
+W0 = (0.01 * rng.standard_normal((10, 784))).astype(np.float32)
+b0 = (0.1 * rng.standard_normal(10)).astype(np.float32)
+X = rng.standard_normal((40, 1, 28, 28)).astype(np.float32)
+y = rng.integers(0, 10, 40).astype(np.int64)
 res = run_student("""
 import torch
 from torch import nn
-torch.manual_seed(0)
-net = LeNet5()
-X, y = torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,))
-loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, y), batch_size=16)
-optimizer = torch.optim.SGD(net.parameters(), lr=0.05)
-before = [p.detach().clone() for p in net.parameters()]
-loss = train_one_epoch(net, loader, optimizer, nn.CrossEntropyLoss(), device="cpu")
-changed = sum(int(not torch.equal(a, b.detach())) for a, b in zip(before, net.parameters()))
+model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+with torch.no_grad():
+    model[1].weight.copy_(torch.from_numpy(W0))
+    model[1].bias.copy_(torch.from_numpy(b0))
+loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.from_numpy(X), torch.from_numpy(y)),
+                                     batch_size=16)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+loss = train_one_epoch(model, loader, optimizer, nn.CrossEntropyLoss(), device="cpu")
 result = {"loss": loss if isinstance(loss, float) else None, "type": type(loss).__name__,
-          "changed": changed, "total": len(before)}
-""")
+          "W": model[1].weight.detach().cpu().numpy(), "b": model[1].bias.detach().cpu().numpy()}
+""", W0=W0, b0=b0, X=X, y=y)
+
+
+def sgd_epoch(W, b, reset=True):
+    """Weights after one epoch, the mean loss per sample and the mean of the batch means.
+    reset=False: the gradients are never reset (each step uses the sum of all so far)."""
+    W, b = W.astype(np.float64), b.astype(np.float64)
+    gW, gb, total, means = 0.0, 0.0, 0.0, []
+    for i in range(0, len(y), 16):
+        xb, yb = X[i:i + 16].reshape(-1, 784).astype(np.float64), y[i:i + 16]
+        z = xb @ W.T + b
+        p = np.exp(z - z.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        loss = -np.log(p[np.arange(len(yb)), yb]).mean()
+        total, means = total + loss * len(yb), means + [loss]
+        p[np.arange(len(yb)), yb] -= 1                  # d(mean loss)/dz = (p - one_hot(y)) / B
+        if reset:
+            gW, gb = 0.0, 0.0
+        gW, gb = gW + p.T @ xb / len(yb), gb + p.sum(axis=0) / len(yb)
+        W, b = W - 0.1 * gW, b - 0.1 * gb
+    return W, b, total / len(y), float(np.mean(means))
+
+
+assert isinstance(res, dict) and {"loss", "type", "W", "b"} <= set(res), "the checked code returned no result."
 assert res["loss"] is not None, (
     f"train_one_epoch should return the mean loss as a Python float, got a {res['type']}"
     + (": use loss.item() when you add up the batch losses." if res["type"] == "Tensor" else "."))
-assert np.isfinite(res["loss"]) and res["loss"] > 0, f"the mean loss should be a positive number, got {res['loss']}."
-assert res["changed"] == res["total"], (
-    f"only {res['changed']} of the {res['total']} parameter tensors changed after an epoch: "
-    "call loss.backward() and optimizer.step() for every batch.")
-assert 1.5 < res["loss"] < 3.5, (
-    f"the mean cross-entropy of an untrained 10-class network should be near ln(10) = 2.30, got "
-    f"{res['loss']:.4g}: return the mean per sample, not the sum.")
+W1, b1, want_loss, mean_of_means = sgd_epoch(W0, b0)
+W_acc, _, _, _ = sgd_epoch(W0, b0, reset=False)
+for name, got in (("weight", res["W"]), ("bias", res["b"])):
+    assert isinstance(got, np.ndarray) and got.dtype.kind == "f", f"the model's {name} could not be read."
+    assert np.isfinite(got).all(), f"the {name} of the linear layer contains NaN or infinite values after training."
+assert_shape(res["W"], W1.shape, name="the weight of the linear layer")
+assert not (np.array_equal(res["W"], W0) and np.array_equal(res["b"], b0)), (
+    "the weights did not change after an epoch: call loss.backward() and optimizer.step() for every batch.")
+if not np.allclose(res["W"], W1, rtol=1e-4, atol=1e-6) and np.allclose(res["W"], W_acc, rtol=1e-4, atol=1e-6):
+    raise AssertionError("the gradients are never reset: call optimizer.zero_grad() before each backward pass, "
+                         "otherwise each step uses the sum of all gradients so far.")
+hint = ("for each batch of the loader: optimizer.zero_grad(), forward, loss_fn, loss.backward(), optimizer.step(); "
+        "train the model you are given, from the weights it holds, with the optimizer you are given.")
+assert_close(res["W"], W1, rtol=1e-4, atol=1e-6, name="the weight after one epoch", axes=("class", "pixel"),
+             hint=hint)
+assert_close(res["b"], b1, rtol=1e-4, atol=1e-6, name="the bias after one epoch", hint=hint)
+assert_close(res["loss"], want_loss, rtol=1e-5, atol=1e-7, name="the returned mean loss",
+             mistakes={"the mean of the batch means (the last batch has 8 samples, not 16)": mean_of_means,
+                       "each batch counted as a full batch of 16 (the last has 8 samples)": mean_of_means * 3 * 16 / 40,
+                       "the sum of the batch losses": mean_of_means * 3},
+             hint="add loss.item() * len(y) for each batch and divide by the number of samples.")
 print("train_one_epoch: public test passed")
 ''')
 
 test("test_train_one_epoch_hidden_matches_reference", 2, r'''
 ### BEGIN HIDDEN TESTS
 # Same start, same batches, plain SGD: the weights after the student's epoch must match the
-# reference loop's, run here in the grader. The sandbox only trains (probe "train").
+# reference loop's, run here in the grader (solutions.lenet.train_reference). Two starting
+# weights chosen here: the result must follow them. The sandbox only trains (probe "train");
+# what comes back is checked (LeNet-5's keys and shapes, floats, finite) before any use.
+import numbers as _numbers
 import torch as _torch
 import solutions as ref
-from solutions.lenet import load_weights
+from solutions.lenet import checked_state, train_reference, assert_trained_like
 _rng = np.random.default_rng(11)
 _X = _rng.standard_normal((100, 1, 28, 28)).astype(np.float32)
 _y = _rng.integers(0, 10, 100).astype(np.int64)
-_torch.manual_seed(11)
-_state0 = {k: v.numpy().copy() for k, v in ref.LeNet5().state_dict().items()}
-res = run_probe("train", state=_state0, X=_X, y=_y, batch_size=32, shuffle=False, seed=0,
-                optimizer="sgd", lr=0.1, epochs=1)
-
-def _reference(reset):
-    _torch.set_num_threads(1)
-    net = load_weights(_state0, whose="the reference")
-    opt = _torch.optim.SGD(net.parameters(), lr=0.1)
-    loss_fn = _torch.nn.CrossEntropyLoss()
-    net.train()
-    total, means = 0.0, []
-    for i in range(0, 100, 32):
-        xb, yb = _torch.from_numpy(_X[i:i + 32]), _torch.from_numpy(_y[i:i + 32])
-        if reset:
-            opt.zero_grad()
-        loss = loss_fn(net(xb), yb)
-        loss.backward()
-        opt.step()
-        total += loss.item() * len(yb)
-        means.append(loss.item())
-    return total / 100, float(np.mean(means)), {k: v.detach().numpy() for k, v in net.named_parameters()}
-
-_want_loss, _mean_of_means, _want_w = _reference(True)
-_, _, _acc_w = _reference(False)
-_got_w = {k: v.detach().numpy() for k, v in load_weights(res["state"]).named_parameters()}
-assert_equal(res["calls"]["step"], 4, name="the number of optimizer.step() calls for 4 batches")
-_close = lambda a, b: all(np.allclose(a[k], b[k], rtol=1e-4, atol=1e-5) for k in b)
-if not _close(_got_w, _want_w) and _close(_got_w, _acc_w):
-    raise AssertionError("the gradients are never reset: call optimizer.zero_grad() before each "
-                         "backward pass, otherwise each step uses the sum of all gradients so far.")
-for _k in _want_w:
-    assert_close(_got_w[_k], _want_w[_k], rtol=1e-4, atol=1e-5, name=f"parameter {_k} after one epoch",
-                 hint="each batch: zero_grad, forward, loss, backward, step (in this order).")
-_reported = res["reported"][0]
-assert isinstance(_reported, float), f"train_one_epoch should return a float, got {_reported}."
-assert_close(_reported, _want_loss, rtol=1e-4, atol=1e-6, name="the returned mean loss",
-             mistakes={"the mean of the batch means (the last batch has 4 samples, not 32)": _mean_of_means,
-                       "the sum of the batch losses": _mean_of_means * 4},
-             hint="add loss.item() * len(y) for each batch and divide by the number of samples.")
+_fix = ("Hint: for each batch of the loader: optimizer.zero_grad(), forward, loss_fn, loss.backward(), "
+        "optimizer.step(); train the model you are given, from its weights, with the optimizer you are given.")
+for _seed in (11, 12):
+    _torch.manual_seed(_seed)
+    _state0 = checked_state({k: v.numpy() for k, v in ref.LeNet5().state_dict().items()}, whose="the grader")
+    res = run_probe("train", state=_state0, X=_X, y=_y, batch_size=32, shuffle=False, seed=0,
+                    optimizer="sgd", lr=0.1, epochs=1)
+    assert isinstance(res, dict) and {"state", "reported", "calls"} <= set(res), "the probe train returned no result."
+    _got_w = checked_state(res["state"], whose="your LeNet5 after train_one_epoch")
+    _want_w, _losses, _batches = train_reference(_state0, _X, _y, optimizer="sgd", lr=0.1, batch_size=32)
+    _steps = res["calls"].get("step") if isinstance(res["calls"], dict) else None
+    if isinstance(_steps, _numbers.Integral) and not isinstance(_steps, bool) and _steps != 4:
+        raise AssertionError(f"optimizer.step() was called {int(_steps)} times for the 4 batches of the loader: "
+                             "call it once per batch. " + _fix)
+    _acc_w, _, _ = train_reference(_state0, _X, _y, optimizer="sgd", lr=0.1, batch_size=32, zero_grad=False)
+    try:
+        assert_trained_like(_got_w, _state0, _acc_w, what="", hint="")
+        _accumulates = True
+    except AssertionError:
+        _accumulates = False
+    if _accumulates:
+        raise AssertionError("the gradients are never reset: call optimizer.zero_grad() before each "
+                             "backward pass, otherwise each step uses the sum of all gradients so far.")
+    assert_trained_like(_got_w, _state0, _want_w, what="after one epoch of SGD (4 batches)", hint=_fix)
+    _reported = res["reported"][0] if isinstance(res["reported"], list) and res["reported"] else None
+    assert isinstance(_reported, float), (
+        f"train_one_epoch should return the mean loss as a float, got {str(_reported)[:80]}.")
+    assert np.isfinite(_reported), f"train_one_epoch returned {_reported}: the mean loss should be a finite number."
+    if not abs(_reported - _losses[0]) <= 1e-4 * abs(_losses[0]) + 1e-6:
+        _why = next((w for w, v in (("the mean of the batch means (the last batch has 4 samples, not 32)",
+                                     float(np.mean(_batches))),
+                                    ("the sum of the batch losses", float(np.sum(_batches))),
+                                    ("the loss of the last batch only", _batches[-1]))
+                     if abs(_reported - v) <= 1e-4 * abs(v) + 1e-6), None)
+        raise AssertionError("the returned mean loss is not the mean loss per sample over the epoch"
+                             + (f": it looks like {_why}." if _why else ".")
+                             + " Hint: add loss.item() * len(y) for each batch and divide by the number of samples.")
 ### END HIDDEN TESTS
 ''')
 
 test("test_train_one_epoch_hidden_loss_falls", 1, r'''
 ### BEGIN HIDDEN TESTS
 # One epoch of the student's loop (Adam, 512 real digits in batches of 32) from weights chosen
-# here. The grader computes the loss of the weights before and after on the same 512 digits;
-# the losses train_one_epoch reports are not used.
+# here. The grader computes the loss of the weights before and after on the same 512 digits
+# (the losses train_one_epoch reports are not used), then checks that the weights are those
+# of the reference loop from the same start (solutions.lenet.train_reference): weights that
+# do not come from training the given ones earn nothing. Calibration (grader's loss after /
+# before): the reference 0.44 here, 0.44-0.49 over 5 seeds; pass mark 0.7.
 import torch as _torch
 import solutions as ref
-from solutions.lenet import load_weights, mean_loss
+from solutions.lenet import checked_state, load_weights, mean_loss, train_reference, assert_trained_like
 from autograder.tools.data import load_mnist as _load
 (_xs, _ys), _ = _load(subset="small", verbose=False)
-_X, _Y = _xs[:512], _ys[:512]
-_torch.manual_seed(0)
-_state0 = {k: v.numpy().copy() for k, v in ref.LeNet5().state_dict().items()}
+_X, _Y = _xs[512:1024], _ys[512:1024]
+_torch.manual_seed(1)
+_state0 = checked_state({k: v.numpy() for k, v in ref.LeNet5().state_dict().items()}, whose="the grader")
 res = run_probe("train", state=_state0, X=_X, y=_Y, batch_size=32, shuffle=False, seed=0,
                 optimizer="adam", lr=2e-3, epochs=1)
+assert isinstance(res, dict) and "state" in res, "the probe train returned no result."
+_got_w = checked_state(res["state"], whose="your LeNet5 after train_one_epoch")
 _before = mean_loss(load_weights(_state0), _X, _Y)
-_after = mean_loss(load_weights(res["state"]), _X, _Y)
+_after = mean_loss(load_weights(_got_w), _X, _Y)
 assert _after < 0.7 * _before, (
     f"after one epoch on 512 digits the loss on those digits (computed by the grader from your weights) "
     f"went from {_before:.4g} to {_after:.4g}; the reference about halves it (the pass mark is "
     f"{0.7 * _before:.3g}). Check that every batch calls zero_grad, backward and step.")
+_want_w, _, _ = train_reference(_state0, _X, _Y, optimizer="adam", lr=2e-3, batch_size=32)
+assert_trained_like(_got_w, _state0, _want_w, what="after one epoch of Adam on 512 digits",
+                    hint="Train the model you are given, from the weights it holds, with the optimizer and "
+                         "loss_fn you are given: one zero_grad, forward, backward and step per batch of the "
+                         "loader, in its order; load no other weights.")
 ### END HIDDEN TESTS
 ''')
 
@@ -732,65 +856,85 @@ _pred = (_X.reshape(300, -1) @ _W.T + _b).argmax(axis=1)
 _y = np.where(_rng.random(300) < 0.6, _pred, _rng.integers(0, 10, 300)).astype(np.int64)
 _want = float((_pred == _y).mean())
 res = run_probe("evaluate_linear", W=_W, b=_b, X=_X, y=_y, dropout=0.8, batch_size=64)
-assert isinstance(res["accuracy"], float), f"evaluate should return a float, got {res['accuracy']}."
-assert_close(res["accuracy"], _want, rtol=0, atol=1e-9, name="evaluate(...) of a model with dropout",
-             hint="call model.eval() first: in training mode dropout zeroes random outputs.")
-assert not res["grad"], "evaluate should not compute gradients: wrap it in torch.no_grad()."
+assert isinstance(res, dict) and {"accuracy", "grad"} <= set(res), "the probe evaluate_linear returned no result."
+_acc = res["accuracy"]
+assert isinstance(_acc, float) and np.isfinite(_acc), f"evaluate should return a float, got {str(_acc)[:80]}."
+assert 0 <= _acc <= 1, f"evaluate returned {_acc:.4g}: the accuracy is a fraction between 0 and 1."
+assert abs(_acc - _want) <= 1e-9, (
+    f"evaluate(...) of a model with dropout returned {_acc:.4g}, not that model's accuracy in evaluation mode. "
+    "Hint: call model.eval() first: in training mode dropout zeroes random outputs.")
+assert res["grad"] is False, "evaluate should not compute gradients: wrap it in torch.no_grad()."
 ### END HIDDEN TESTS
 ''')
 
 test("test_lenet_hidden_overfits", 2, r'''
 ### BEGIN HIDDEN TESTS
 # LeNet5 + train_one_epoch must learn 128 digits by heart: 8 epochs of Adam (lr 5e-3, batches
-# of 32, 32 steps in all). The grader measures the accuracy of the returned weights itself.
-# Calibration (the grader's accuracy on the 128 training images; other seeds: other images,
-# initial weights and shuffles): the reference 100% here, 99.2-100% over 5 seeds; pass mark
-# 95%. Caught here: no zero_grad 74%, training on the first batch only 76%, ReLU in the
-# classic network 75%, max pooling in it 91%, softmax before the loss 92%; no step, no
-# backward or zero_grad between backward and step 15%.
+# of 32 in a fixed order, 32 steps in all) from weights chosen here. The grader measures the
+# accuracy of the returned weights itself, then checks they are those of the reference loop
+# from the same start (solutions.lenet.train_reference): weights from elsewhere earn nothing.
+# Calibration (the grader's accuracy on the 128 training images; other seeds: other images
+# and initial weights): the reference 100% here and over 5 seeds; pass mark 95%. Caught here:
+# no zero_grad, training on the first batch only, ReLU or max pooling in the classic network,
+# softmax before the loss (by the accuracy or by the comparison with the reference); no step,
+# no backward or zero_grad between backward and step.
 import torch as _torch
 import solutions as ref
-from solutions.lenet import load_weights, accuracy
+from solutions.lenet import checked_state, load_weights, accuracy, train_reference, assert_trained_like
 from autograder.tools.data import load_mnist as _load
 (_xs, _ys), _ = _load(subset="small", verbose=False)
-_X, _Y = _xs[:128], _ys[:128]
-_torch.manual_seed(0)
-_state0 = {k: v.numpy().copy() for k, v in ref.LeNet5().state_dict().items()}
-res = run_probe("train", state=_state0, X=_X, y=_Y, batch_size=32, shuffle=True, seed=0,
+_X, _Y = _xs[256:384], _ys[256:384]
+_torch.manual_seed(2)
+_state0 = checked_state({k: v.numpy() for k, v in ref.LeNet5().state_dict().items()}, whose="the grader")
+res = run_probe("train", state=_state0, X=_X, y=_Y, batch_size=32, shuffle=False, seed=0,
                 optimizer="adam", lr=5e-3, epochs=8)
-_acc = accuracy(load_weights(res["state"]), _X, _Y)
+assert isinstance(res, dict) and "state" in res, "the probe train returned no result."
+_got_w = checked_state(res["state"], whose="your LeNet5 after 8 epochs")
+_acc = accuracy(load_weights(_got_w), _X, _Y)
 assert _acc >= 0.95, (f"after 8 epochs on the same 128 images your weights label {_acc:.1%} of them "
                       "correctly (measured by the grader); LeNet-5 should learn them by heart (the "
                       "reference reaches 100%, the pass mark is 95%).")
+_want_w, _, _ = train_reference(_state0, _X, _Y, optimizer="adam", lr=5e-3, batch_size=32, epochs=8)
+assert_trained_like(_got_w, _state0, _want_w, what="after 8 epochs of Adam on 128 digits",
+                    hint="Each call of train_one_epoch trains the model it is given, from the weights it "
+                         "holds, with the optimizer and loss_fn it is given: one zero_grad, forward, backward and "
+                         "step per batch of the loader, in its order; load no other weights.")
 ### END HIDDEN TESTS
 ''')
 
 test("test_lenet_hidden_trains", 3, r'''
 ### BEGIN HIDDEN TESTS
 # Short fixed training: one epoch of the student's loop on 2,000 small-subset images (Adam,
-# lr 2e-3, batches of 32, weights initialised here, seed 0, one thread). The grader loads the
-# returned weights into the reference LeNet-5 and measures the accuracy on 1,000 MNIST test
-# images the sandbox never sees (1,000 rather than 2,000 halves the grader's work; the
-# reference's figure moves by 0.05 points). Calibration: the reference 88.4% here (88.5% on
-# 2,000), 88.4-88.8% over 5 seeds and both halves of the subset; pass mark 82%. Caught here: max pooling in the
-# classic network 75% (75-88% over 3 seeds; test_lenet_shapes also catches it), ReLU in it
-# 60%, no zero_grad 59%, first batch only 10%, no step/backward 14%; softmax before the loss
-# passes with 86% (test_lenet_logits catches it).
+# lr 2e-3, batches of 32 in a fixed order, weights initialised here, one thread). The grader
+# loads the returned weights into the reference LeNet-5 and measures the accuracy on 1,000
+# MNIST test images the sandbox never sees, then checks the weights are those of the
+# reference loop from the same start (solutions.lenet.train_reference): weights trained
+# elsewhere earn nothing. Calibration: the reference 87.9% here, 85.1-88.5% over 5 starting
+# weights and both halves of the subset; pass mark 82%. Caught here: max pooling or ReLU in
+# the classic network, no zero_grad, first batch only, no step/backward (by the accuracy or
+# by the comparison with the reference).
 import torch as _torch
 import solutions as ref
-from solutions.lenet import load_weights, accuracy
+from solutions.lenet import checked_state, load_weights, accuracy, train_reference, assert_trained_like
 from autograder.tools.data import load_mnist as _load
 (_xs, _ys), _ = _load(subset="small", verbose=False)
 _, (_xt, _yt) = _load(verbose=False)
 _idx = np.random.default_rng(5).choice(len(_xt), 1000, replace=False)
-_torch.manual_seed(0)
-_state0 = {k: v.numpy().copy() for k, v in ref.LeNet5().state_dict().items()}
-res = run_probe("train", state=_state0, X=_xs[:2000], y=_ys[:2000], batch_size=32, shuffle=True, seed=0,
+_torch.manual_seed(3)
+_state0 = checked_state({k: v.numpy() for k, v in ref.LeNet5().state_dict().items()}, whose="the grader")
+res = run_probe("train", state=_state0, X=_xs[2000:4000], y=_ys[2000:4000], batch_size=32, shuffle=False, seed=0,
                 optimizer="adam", lr=2e-3, epochs=1)
-_acc = accuracy(load_weights(res["state"]), _xt[_idx], _yt[_idx])
+assert isinstance(res, dict) and "state" in res, "the probe train returned no result."
+_got_w = checked_state(res["state"], whose="your LeNet5 after train_one_epoch")
+_acc = accuracy(load_weights(_got_w), _xt[_idx], _yt[_idx])
 assert _acc >= 0.82, (f"after one epoch on 2,000 images your weights label {_acc:.1%} of 1,000 new digits "
                       f"correctly (measured by the grader); the reference reaches about 88%, the pass mark "
                       f"is 82%.")
+_want_w, _, _ = train_reference(_state0, _xs[2000:4000], _ys[2000:4000], optimizer="adam", lr=2e-3, batch_size=32)
+assert_trained_like(_got_w, _state0, _want_w, what="after one epoch of Adam on 2,000 digits",
+                    hint="Train the model you are given, from the weights it holds, with the optimizer and "
+                         "loss_fn you are given: one zero_grad, forward, backward and step per batch of the "
+                         "loader, in its order; load no other weights.")
 ### END HIDDEN TESTS
 ''')
 

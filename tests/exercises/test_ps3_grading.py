@@ -47,19 +47,19 @@ MUTANTS = {
         ["test_lenet_shapes", "test_lenet_hidden_overfits", "test_lenet_hidden_trains"], "test_lenet_parameters"),
     "missing_zero_grad": (
         "train_one_epoch", "        optimizer.zero_grad()\n", "",
-        ["test_train_one_epoch_hidden_matches_reference", "test_lenet_hidden_overfits", "test_lenet_hidden_trains"],
-        "test_train_one_epoch_runs"),
+        ["test_train_one_epoch_runs", "test_train_one_epoch_hidden_matches_reference", "test_lenet_hidden_overfits",
+         "test_lenet_hidden_trains"], "test_lenet_parameters"),
     "missing_step": (
         "train_one_epoch", "        optimizer.step()\n", "",
         ["test_train_one_epoch_runs", "test_train_one_epoch_hidden_loss_falls", "test_lenet_hidden_overfits",
          "test_lenet_hidden_trains"], "test_lenet_parameters"),
     "first_batch_only": (
         "train_one_epoch", "        n += len(y)\n", "        n += len(y)\n        break\n",
-        ["test_train_one_epoch_hidden_matches_reference", "test_lenet_hidden_overfits", "test_lenet_hidden_trains"],
-        "test_train_one_epoch_runs"),
+        ["test_train_one_epoch_runs", "test_train_one_epoch_hidden_matches_reference", "test_lenet_hidden_overfits",
+         "test_lenet_hidden_trains"], "test_lenet_parameters"),
     "loss_mean_of_batch_means": (
         "train_one_epoch", "total += loss.item() * len(y)", "total += loss.item() * loader.batch_size",
-        ["test_train_one_epoch_hidden_matches_reference"], "test_train_one_epoch_runs"),
+        ["test_train_one_epoch_runs", "test_train_one_epoch_hidden_matches_reference"], "test_lenet_parameters"),
     "evaluate_without_argmax": (
         "evaluate", "model(X).argmax(dim=1)", "model(X).max(dim=1).values",
         ["test_evaluate_known_answer"], "test_lenet_parameters"),
@@ -87,15 +87,18 @@ MUTANTS = {
 
 # Messages that must name the mistake: {mutant: {test: words}}.
 MESSAGES = {
-    "missing_zero_grad": {"test_train_one_epoch_hidden_matches_reference": ["zero_grad", "never reset"]},
+    "missing_zero_grad": {"test_train_one_epoch_hidden_matches_reference": ["zero_grad", "never reset"],
+                          "test_train_one_epoch_runs": ["zero_grad", "never reset"]},
+    "first_batch_only": {"test_train_one_epoch_runs": ["the weight after one epoch"]},
     "softmax_before_cross_entropy": {"test_lenet_logits": ["softmax", "probabilities"]},
     "log_softmax_output": {"test_lenet_logits": ["log-probabilities"]},
     "c1_without_padding": {"test_lenet_shapes": ["features[0] (C1 Conv2d)", "(2, 6, 24, 24)", "padding=2"]},
     "relu_in_classic": {"test_lenet_shapes": ["features[1] (C1 activation) is ReLU, expected Tanh"]},
-    "loss_mean_of_batch_means": {"test_train_one_epoch_hidden_matches_reference": ["mean loss"]},
+    "loss_mean_of_batch_means": {"test_train_one_epoch_hidden_matches_reference": ["mean loss"],
+                                 "test_train_one_epoch_runs": ["counted as a full batch"]},
     "evaluate_percent": {"test_evaluate_known_answer": ["percent"]},
     "evaluate_in_train_mode": {"test_evaluate_hidden_eval_mode": ["model.eval()"]},
-    "answer_shape_with_padding": {"test_answer_c1_shape_hidden": ["(6, 24, 24)"]},
+    "answer_shape_with_padding": {"test_answer_c1_shape_hidden": ["with padding=2", "not right"]},
     "answer_receptive_field_unpadded": {"test_answer_receptive_field_hidden": ["unpadded image"]},
     "answer_zero_grad_unanswered": {"test_answer_zero_grad_hidden": ["still None"]},
 }
@@ -217,7 +220,9 @@ def test_source_notebook_is_clean():
 # public test sees them change) and returns a loss that falls every call, evaluate claims
 # 99% for any LeNet5; neither trains anything. With the old hidden tests, which believed the
 # reported losses, it earned the "loss falls" point (9 of 16 points in all); now every test
-# that grades training measures the returned weights itself.
+# that grades training measures the returned weights itself, and the public test compares
+# them with one epoch of SGD computed by hand (it passed the older public test, which only
+# asked for changed weights).
 FAKE_TRAIN = '''
 _calls = [0]
 
@@ -268,12 +273,13 @@ def test_invented_reports_earn_nothing(assignment, tmp_path):
     sub = dataclasses.replace(assignment, tests=[t for t in assignment.tests if t.grade_id in keep])
     r = grade_notebook(sub, path, "fake")
     status = {t.name: t for t in r.tests}
-    # the fake passes what it can fake: the public test and evaluate on models other than LeNet5
-    for gid in ("test_train_one_epoch_runs", "test_evaluate_known_answer", "test_evaluate_hidden_eval_mode"):
+    # the fake passes what it can fake: evaluate on models other than LeNet5
+    for gid in ("test_evaluate_known_answer", "test_evaluate_hidden_eval_mode"):
         assert status[gid].status == "passed", (gid, status[gid].message)
     # and earns nothing for training
-    for gid in TRAINING_TESTS:
+    for gid in TRAINING_TESTS | {"test_train_one_epoch_runs"}:
         assert status[gid].status in ("failed", "error") and status[gid].points == 0, (gid, status[gid].status)
     assert "measured by the grader" in status["test_lenet_hidden_trains"].message
     assert "computed by the grader" in status["test_train_one_epoch_hidden_loss_falls"].message
-    assert r.score == sum(t.points for t in assignment.tests if t.grade_id in keep - TRAINING_TESTS)
+    assert r.score == sum(t.points for t in assignment.tests
+                          if t.grade_id in keep - TRAINING_TESTS - {"test_train_one_epoch_runs"})
