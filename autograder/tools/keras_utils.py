@@ -11,6 +11,12 @@ Everything here uses Keras 3's backend-agnostic API, so it runs with
   a target task (digits 5-9, a few labels per class), for the develop-model approach.
 - :func:`make_augmenter` -- the seed's ImageDataGenerator settings as Keras preprocessing layers.
 
+In an assignment that forbids Keras (ps1, ps2 and ps5 forbid it), these helpers cannot be used
+while grading: they would hand Keras' classes to the student's code (``small_vgg16().layers[1]``
+is a Keras ``Conv2D``). The sandbox refuses their import of Keras with a message naming the
+helper, and the static analysis flags a function that uses this module
+(``autograder.forbidden.HELPERS_NEEDING``).
+
 Environment variables: ``CNN_COURSE_VGG16_WEIGHTS`` (path to a VGG16 weights file),
 ``KERAS_HOME`` (Keras cache: ``$KERAS_HOME/models/`` holds downloaded weights),
 ``CNN_COURSE_FAST=1`` (small mode: fewer images and epochs).
