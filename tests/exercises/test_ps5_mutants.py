@@ -15,6 +15,7 @@ instructor notebook (answer mutants override one prediction). Two levels:
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 from pathlib import Path
 
@@ -38,6 +39,7 @@ def _all_mutants() -> dict[str, tuple[str, str]]:
 
 
 MUTANTS = _all_mutants()
+HIDDEN_TESTS = {H.nbgrader(c)["grade_id"] for c in H.test_cells(H.load()) if H.is_hidden(c.source)}
 
 
 def only_tests_of(nb, functions):
@@ -215,6 +217,8 @@ def test_engine_mutants_lose_points(group, engine, source_nb, tmp_path):
         assert {own[g].status for g in lost} <= {"failed", "error"}, {g: own[g].status for g in lost}
         # the engine and the in-process run agree on which tests catch it
         assert lost == set(_run_in_process(name, source_nb).failed_for(target)), (name, lost)
+        for g in lost & HIDDEN_TESTS:        # a hidden test names the mistake, never the answer
+            assert not re.search(r"expected[ :]+[-\d(\[]", own[g].message), (name, g, own[g].message)
 
 
 @pytest.mark.slow
