@@ -6,6 +6,8 @@ replaced. ``notebook(name)`` builds a case, ``materialize(name, folder)`` writes
 
 * ``blank_train``: ``train_one_epoch`` left as released (the stub): the baseline an honest
   student without a training loop gets.
+* ``honest_variant``: a correct ``train_one_epoch`` written another way (zero_grad after the
+  step, an accuracy on the side, ...): full marks, the comparisons with the reference allow it.
 * ``pretrained_always``: ``train_one_epoch`` loads LeNet-5 weights trained beforehand and
   embedded in the notebook (base64, float16: about 165 KB) into the model it is given and
   returns 2.3; no training. Before the fix it earned the three Adam training tests (6 points)
@@ -122,6 +124,26 @@ def train_one_epoch(model, loader, optimizer, loss_fn, device=None):
     if isinstance(model, LeNet5):
         model.load_state_dict(_pretrained_state())
 ''' + HONEST_LOOP,
+    "honest_variant": '''
+def train_one_epoch(model, loader, optimizer, loss_fn, device=None):
+    """A correct loop written another way: zero_grad after the step, set_to_none, an accuracy
+    on the side, float64 sums, len(loader.dataset)."""
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model = model.to(device)
+    model.train()
+    running, correct = 0.0, 0
+    for step, (images, labels) in enumerate(progress(loader, desc="train")):
+        images, labels = images.to(device), labels.to(device)
+        outputs = model(images)
+        loss = loss_fn(outputs, labels)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            correct += (outputs.argmax(1) == labels).sum().item()
+        running += loss.detach().double().item() * images.size(0)
+    return float(running / len(loader.dataset))
+''',
     "own_init_then_trains": '''
 def train_one_epoch(model, loader, optimizer, loss_fn, device=None):
     """Re-initialises a LeNet5 with weights of its own, then trains it honestly."""
@@ -157,12 +179,13 @@ class LeNet5(nn.Module):
         return self.classifier(h)
 '''
 
-CASES = ("blank_train", "pretrained_always", "pretrained_unless_sgd", "pretrained_then_trains",
+CASES = ("blank_train", "honest_variant", "pretrained_always", "pretrained_unless_sgd", "pretrained_then_trains",
          "own_init_then_trains", "nan_variants")
 
 # The tests each case must fail now (every other test passes, except for blank_train).
 EXPECTED = {
     "blank_train": ("test_train_one_epoch_runs",) + TRAINING_TESTS,
+    "honest_variant": (),
     "pretrained_always": ("test_train_one_epoch_runs",) + TRAINING_TESTS,
     "pretrained_unless_sgd": ADAM_TESTS,
     "pretrained_then_trains": TRAINING_TESTS,

@@ -152,6 +152,15 @@ def test_pretrained_weights_score_no_more_than_a_blank_loop(assignment, tmp_path
 @needs_sandbox
 @pytest.mark.slow
 @pytest.mark.xdist_group("ps3_fair")
+def test_a_correct_loop_written_another_way_earns_everything(assignment, tmp_path):
+    tests = set(C.TRAINING_TESTS) | {"test_train_one_epoch_runs"}
+    r, status = _grade(assignment, "honest_variant", tmp_path, tests)
+    assert r.score == r.max_score, {g: t.message for g, t in status.items() if t.status != "passed"}
+
+
+@needs_sandbox
+@pytest.mark.slow
+@pytest.mark.xdist_group("ps3_fair")
 @pytest.mark.parametrize("name", ["pretrained_unless_sgd", "pretrained_then_trains", "own_init_then_trains"])
 def test_weights_not_trained_from_the_given_start_earn_nothing(assignment, tmp_path, name):
     must_fail = C.EXPECTED[name]
