@@ -329,12 +329,14 @@ def set_grader_memory_limit(limits: dict | None = None) -> int | None:
     """Bound this process's own memory (RLIMIT_DATA, soft limit only): past it an allocation
     fails with MemoryError in the one test that made it (engine turns it into that test's
     failure) instead of the kernel killing the whole batch. ``limits["grader_memory_mb"]``,
-    else the environment's ``CNN_COURSE_GRADER_MEMORY_MB``, else 3/4 of the RAM; never under
+    else the environment's ``CNN_COURSE_GRADER_MEMORY_MB`` (``off``: no bound), else 3/4 of the RAM; never under
     a sandbox's ``memory_mb`` + 1 GB (sandboxes inherit the limit and have their own: it is
     raised, within the hard limit, where an assignment's sandboxes need more), never over the
     hard limit. Returns the bound in MB (None: not set)."""
     lim = limits or {}
     mb = lim.get("grader_memory_mb") or os.environ.get("CNN_COURSE_GRADER_MEMORY_MB") or 0
+    if str(mb).strip().lower() in ("off", "none", "unlimited"):
+        return None                       # left as it is (e.g. a GPU host where it was found to hurt)
     try:
         mb = float(mb)
     except (TypeError, ValueError):
@@ -378,6 +380,7 @@ def set_grader_memory_limit(limits: dict | None = None) -> int | None:
 # did anyway.
 
 _GRADER_LOCK = threading.Lock()
+_HOLDER: list = [None]          # the thread holding _GRADER_LOCK for its test cell
 
 
 def _rng_state():
@@ -405,12 +408,17 @@ def _seed_globals(seed: int) -> None:
 @contextmanager
 def _sandbox_wait():
     """Let the other threads' test cells run while this one waits for its sandbox."""
+    if _HOLDER[0] != threading.get_ident():     # a thread the test cell started: it holds nothing
+        yield
+        return
     state = _rng_state()
+    _HOLDER[0] = None
     _GRADER_LOCK.release()
     try:
         yield
     finally:
         _GRADER_LOCK.acquire()
+        _HOLDER[0] = threading.get_ident()
         _set_rng_state(state)
 
 
@@ -418,12 +426,14 @@ def _sandbox_wait():
 def _test_globals(session: Session, seed: int):
     """Run a test cell's grader-side code alone, with the global generators seeded by ``seed``."""
     _GRADER_LOCK.acquire()
+    _HOLDER[0] = threading.get_ident()
     try:
         _seed_globals(seed)
         session.request_gate = _sandbox_wait
         yield
     finally:
         session.request_gate = None
+        _HOLDER[0] = None
         _GRADER_LOCK.release()
 
 
