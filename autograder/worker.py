@@ -522,8 +522,8 @@ def run_checked_code(code: str, inputs: dict, namespace: dict):
     """
     tree = ast.parse(code, "<run_student>")
     params = [k for k in inputs if isinstance(k, str) and k.isidentifier() and not keyword.iskeyword(k)]
-    if len(params) != len(inputs):
-        raise ValueError("input names must be identifiers")
+    if len(params) != len(inputs) or "result" in inputs or any(k.startswith("__") for k in params):
+        raise ValueError("input names must be identifiers, not `result` nor dunder names")
     marker = "__result_unset__"
     body = [ast.Assign(targets=[ast.Name("result", ast.Store())], value=ast.Name(marker, ast.Load()), lineno=0),
             *tree.body,
