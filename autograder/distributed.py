@@ -50,7 +50,7 @@ from concurrent.futures import CancelledError
 from pathlib import Path
 
 from autograder import __version__
-from autograder.results import CRASH, SubmissionResult, TestResult, fmt_num
+from autograder.results import CRASH, SubmissionResult, TestResult, fmt_num, visible
 
 # What the schedulers this module starts are configured with; an existing scheduler
 # (--scheduler) should be started with the same (see docs/scaling.md):
@@ -377,7 +377,8 @@ class DaskRunner:
             if on_result is not None:
                 on_result(res)
             if bar is not None:
-                bar.set_postfix_str(f"{res.student_id}: {fmt_num(res.score)}/{fmt_num(res.max_score)}", refresh=False)
+                bar.set_postfix_str(f"{visible(res.student_id)}: {fmt_num(res.score)}/{fmt_num(res.max_score)}",
+                                    refresh=False)
                 bar.update(1)
 
         todo = []
