@@ -2,7 +2,7 @@
 
 * ps1 forbids Keras, TensorFlow, PyTorch and SciPy. A ``conv2d`` that takes Keras' ``Conv2D``
   from a course helper (``small_vgg16().layers[1].__class__``: autograder.tools.keras_utils
-  imported Keras for it) used to score 57/57 with nothing flagged. It must score what a
+  imported Keras for it) used to score 57/57 with nothing flagged (this one: 56/57). It must score what a
   blank ``conv2d`` scores, and be reported as forbidden: by the static analysis where the
   helper is named (:data:`PS1_KERAS_HELPER`), by the sandbox's runtime guard where it is not
   (:data:`PS1_KERAS_HELPER_STAR`, a star import the analysis does not follow).
