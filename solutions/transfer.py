@@ -335,7 +335,7 @@ FORWARD_LAYERS = ("InputLayer", "Dropout", "Conv2D", "MaxPooling2D", "AveragePoo
 ACTIVATIONS = ("linear", "relu", "softmax")
 MAX_LAYERS = 64                 # layers in one description
 MAX_WEIGHT_VALUES = 4_000_000   # numbers in all the weights together
-MAX_ACTIVATION_VALUES = 20_000_000   # numbers in one layer's output (and a convolution's windows)
+MAX_ACTIVATION_VALUES = 4_000_000    # numbers in one layer's output (and a convolution's windows): 32 MB
 
 
 def _small_int_pair(value, what, low):

@@ -57,6 +57,7 @@ BROADCASTING = [(S, 1, 1, 1, 1, 1, 1, 1), (1, S, 1, 1, 1, 1, 1, 1), (1, 1, S, 1,
     (GOOD[:5] + [dense(16, 7, "gelu")], "activation 'gelu' cannot be recomputed"),
     ([{"class": "Dropout"}] * 65, "between 1 and 64 are accepted"),
     (GOOD[:1] + [conv(f=300_000)], "more than 4,000,000 numbers"),
+    (GOOD[:1] + [conv(f=30_000)], "its output would hold 5,760,000 numbers; at most 4,000,000"),
     ("not a list", "must be a list"),
     ([["InputLayer"]], "layer 0 is a list"),
 ])
