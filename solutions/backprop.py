@@ -59,6 +59,7 @@ __all__ = [
     "digits_shapes",
     "digits_schedule",
     "sgd_epoch",
+    "digits_cnn_loss_fast",
     "check_digits_params",
     "check_digits_training",
     "read_answer",
@@ -449,6 +450,41 @@ def digits_cnn_loss(params: dict, x, y, frozen_conv: bool = False):
     return loss, {"w1": dw1, "b1": db1, "w2": dw2, "b2": db2}
 
 
+def digits_cnn_loss_fast(params: dict, x, y, frozen_conv: bool = False):
+    """:func:`digits_cnn_loss` for the capstone's own layout only (one input channel, 3x3
+    kernels, padding 1, 2x2 max pooling of an even-sized image), about 4x faster: the
+    convolution as one matrix product over the 3x3 windows, no gradient for the input
+    (the network's first layer needs none). Same gradients (same tie rule: the first
+    maximum of a pooling window in row-major order takes it), up to rounding; the grader
+    recomputes the student's training with it.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    N, _, H, W = x.shape
+    w1 = params["w1"]
+    F = w1.shape[0]
+    Hp, Wp = H // 2, W // 2
+    xp = np.pad(x[:, 0], ((0, 0), (1, 1), (1, 1)))
+    cols = np.lib.stride_tricks.sliding_window_view(xp, (3, 3), axis=(1, 2)).reshape(N * H * W, 9)
+    z = (cols @ w1.reshape(F, 9).T + params["b1"]).reshape(N, H, W, F)
+    a = np.maximum(z, 0)
+    windows = a.reshape(N, Hp, 2, Wp, 2, F).transpose(0, 1, 3, 5, 2, 4).reshape(N, Hp, Wp, F, 4)
+    first = windows.argmax(axis=-1)                                  # the first maximum, row-major
+    pooled = np.take_along_axis(windows, first[..., None], axis=-1)[..., 0]      # (N, Hp, Wp, F)
+    flat = pooled.transpose(0, 3, 1, 2).reshape(N, -1)              # the reference's (F, Hp, Wp) order
+    loss, dlogits = softmax_cross_entropy(flat @ params["w2"] + params["b2"], y)
+    grads = {"w2": flat.T @ dlogits, "b2": dlogits.sum(axis=0)}
+    if frozen_conv:
+        return loss, {"w1": np.zeros_like(w1), "b1": np.zeros_like(params["b1"]), **grads}
+    dpooled = (dlogits @ params["w2"].T).reshape(N, F, Hp, Wp).transpose(0, 2, 3, 1)
+    dwindows = np.zeros(windows.shape)
+    np.put_along_axis(dwindows, first[..., None], dpooled[..., None], axis=-1)
+    da = dwindows.reshape(N, Hp, Wp, F, 2, 2).transpose(0, 1, 4, 2, 5, 3).reshape(N, H, W, F)
+    dz = np.where(z > 0, da, 0.0).reshape(N * H * W, F)
+    grads["w1"] = (dz.T @ cols).reshape(w1.shape)
+    grads["b1"] = dz.sum(axis=0)
+    return loss, grads
+
+
 def check_digits_params(params, shapes=None) -> dict:
     """Validate trained parameters from a submission: a dict with w1, b1, w2, b2 of the
     capstone's shapes, real finite numbers. Returns them as float64 copies; raises
@@ -514,9 +550,12 @@ def sgd_epoch(params: dict, velocity: dict, x, y, order, lr: float, batch_size: 
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y)
     order = np.asarray(order)
+    fast = x.ndim == 4 and x.shape[1] == 1 and x.shape[2] % 2 == 0 and x.shape[3] % 2 == 0 \
+        and np.shape(params["w1"])[1:] == (1, 3, 3)
+    loss_fn = digits_cnn_loss_fast if fast else digits_cnn_loss
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
-        _, grads = digits_cnn_loss(params, x[idx], y[idx], frozen_conv=frozen_conv)
+        _, grads = loss_fn(params, x[idx], y[idx], frozen_conv=frozen_conv)
         for key in DIGITS_KEYS:
             velocity[key] = momentum * velocity[key] - lr * grads[key]
             params[key] = params[key] + velocity[key]

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import solutions as ref
+import solutions.backprop as bp
 
 pytestmark = pytest.mark.xdist_group("backprop_reference")
 
@@ -319,3 +320,24 @@ def test_read_answer_accepts_numbers():
     np.testing.assert_array_equal(ref.read_answer((2, 4, 4, 4), "a", (4,), integers=True), [2, 4, 4, 4])
     np.testing.assert_array_equal(ref.read_answer([[1, 2], [3, 4]], "a", (2, 2)), [[1, 2], [3, 4]])
     assert ref.read_answer(0.5, "a", ()).shape == () and ref.read_answer(np.float32(3), "a", ()) == 3
+
+
+def test_fast_digits_loss_matches_the_reference_ties_included():
+    """The grader's fast path (digits_cnn_loss_fast) gives digits_cnn_loss's gradients: on
+    shifted digits with positive biases (blank regions make every pooling window a tie),
+    on small-integer images (ties among positive values) and with the convolution frozen."""
+    xtr, ytr, _, _ = ref.load_digits_split(2)
+    rng = np.random.default_rng(7)
+    for trial, x in enumerate([xtr[:20], rng.integers(0, 3, size=(20, 1, 10, 10)).astype(float),
+                               rng.integers(0, 2, size=(6, 1, 6, 8)).astype(float)]):
+        params = ref.init_digits_cnn(trial, canvas=x.shape[-1]) if x.shape[-1] == x.shape[-2] else {
+            "w1": np.round(rng.standard_normal((16, 1, 3, 3))), "b1": np.abs(rng.standard_normal(16)),
+            "w2": rng.standard_normal((16 * 3 * 4, 10)), "b2": np.zeros(10)}
+        params["b1"] = np.abs(params["b1"]) + 0.1
+        y = rng.integers(0, 10, size=len(x))
+        for frozen in (False, True):
+            loss, grads = ref.digits_cnn_loss(params, x, y, frozen_conv=frozen)
+            fast_loss, fast = bp.digits_cnn_loss_fast(params, x, y, frozen_conv=frozen)
+            assert fast_loss == pytest.approx(loss, rel=1e-13)
+            for key in grads:
+                np.testing.assert_allclose(fast[key], grads[key], rtol=1e-10, atol=1e-13, err_msg=key)
