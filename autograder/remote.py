@@ -331,6 +331,8 @@ class Session:
             if not isinstance(info, dict) or name not in graded:
                 continue
             self.names[name] = {"kind": info.get("kind") if info.get("kind") in KINDS else "object"}
+            if info.get("large") is True:
+                self._note_too_large(name, "more than 1 MB as data")
         shadowed = head.get("shadowed") if isinstance(head.get("shadowed"), list) else []
         self.shadowed = sorted({n for n in shadowed[:200] if isinstance(n, str) and n in BUILTIN_NAMES
                                 and not n.startswith("_")})
@@ -352,11 +354,7 @@ class Session:
                 value = P.decode(node, bufs, budget=budget)
             except P.TooLarge as exc:
                 self.names[name]["kind"] = "object"
-                note = (f"`{safe_text(name, 100)}` is too large to be sent to the grader as a value ({exc}); "
-                        "the tests use it where it lives, in the sandbox. Check its type and size: the question "
-                        "expects a much smaller value.")
-                if note not in self.notes:      # (a sandbox started again loads the notebook again)
-                    self.notes.append(note)
+                self._note_too_large(name, str(exc))
                 budget.items, budget.nbytes = budget.max_items - items0, budget.max_nbytes - bytes0
                 continue
             except (P.ProtocolError, KeyError, TypeError, ValueError, IndexError, RecursionError, MemoryError):
@@ -364,6 +362,13 @@ class Session:
                 continue
             self.values[name] = value
             self.value_cost[name] = (budget.used_items - items0, budget.used_nbytes - bytes0, _immutable(value))
+
+    def _note_too_large(self, name: str, why: str) -> None:
+        note = (f"`{safe_text(name, 100)}` is too large to be sent to the grader as a value ({safe_text(why, 200)}); "
+                "the tests use it where it lives, in the sandbox. Check its type and size: the question "
+                "expects a much smaller value.")
+        if note not in self.notes:      # (a sandbox started again loads the notebook again)
+            self.notes.append(note)
 
     def close(self) -> None:
         self.sb.close()

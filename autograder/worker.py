@@ -383,15 +383,18 @@ class Worker:
                           and not n.startswith("_"))[:MAX_NAMES]
         bufs_out: list = []
         encoded = {}
+        total = 0          # bytes of the answer so far: array buffers *and* JSON (a long plain list is all JSON)
         for name, info in names.items():
             if info["kind"] == "value" and req.get("values", True):
                 try:
                     tmp: list = []
                     node = P.encode(self.G[name], tmp, None, None)
-                    size = sum(len(b) for b in tmp)
-                    if size > VALUE_BYTES or sum(len(b) for b in bufs_out) + size > 8 * VALUE_BYTES:
+                    size = sum(len(b) for b in tmp) + len(json.dumps(node, separators=(",", ":"), allow_nan=False))
+                    if size > VALUE_BYTES or total + size > 8 * VALUE_BYTES:
                         info["kind"] = "object"
+                        info["large"] = True          # the grader tells the student why
                         continue
+                    total += size
                     shift = len(bufs_out)
                     bufs_out.extend(tmp)
                     encoded[name] = _shift_buffers(node, shift)

@@ -99,8 +99,7 @@ def test_a_huge_list_answer_costs_the_grader_little_and_is_explained(tmp_path):
     assert set(failed) == {"test_answer_unseen_pixels"}, failed     # its other answers are still values
     assert r["score"] == max_score - points["test_answer_unseen_pixels"]
     assert "answer_unseen_pixels should be an int" in failed["test_answer_unseen_pixels"][3], failed
-    assert ("`answer_unseen_pixels` is too large to be sent to the grader as a value (more than 100,000 items"
-            in r["message"]), r["message"]
+    assert "`answer_unseen_pixels` is too large to be sent to the grader as a value (" in r["message"], r["message"]
     r = run["results"]["huger_list"]
     assert [t[1] for t in r["tests"] if t[0] == "test_answer_unseen_pixels"] == ["failed"], r
 
