@@ -23,13 +23,18 @@ export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install install-student data test lectures lectures-full bench demo release clean
+# pyproject's requires-python (>=3.11,<3.13), said in one line before pip starts.
+PYCHECK = $(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if (3, 11) <= v[:2] < (3, 13) else \
+  f"cnn-course needs Python 3.11 or 3.12; $(PYTHON) is {sys.version.split()[0]}: run make $@ PYTHON=python3.11")'
+
+.PHONY: help install install-student student-wheel data test lectures lectures-full bench demo release clean
 
 help:
 	@echo "make demo      set up, release the exercises, grade the sample submissions, write a report"
 	@echo "make test      set up, then run every test (unit, grading, mutation, lectures)"
 	@echo "make install   create .venv with the project (editable) and prepare offline data"
 	@echo "make install-student  create .venv-student: what a student gets (no reference library)"
+	@echo "make student-wheel    build build/dist/cnn_course-*.whl without solutions/, to hand out to students"
 	@echo "make bench     print speed ratios measured in one run"
 	@echo "make release   run each solutions/<ps>/build_notebook.py, then regenerate exercises/ from solutions/"
 	@echo "make lectures  execute every lecture notebook in course/"
@@ -38,7 +43,7 @@ help:
 install: $(STAMP) data
 
 $(STAMP): pyproject.toml setup.py requirements.lock
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/python || { $(PYCHECK) && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -c requirements.lock -e '.[test]'
@@ -49,12 +54,23 @@ data: $(STAMP)
 	@$(BIN)/python -m autograder.tools.data prepare
 
 install-student:
-	@test -x .venv-student/bin/python || $(PYTHON) -m venv .venv-student
+	@test -x .venv-student/bin/python || { $(PYCHECK) && $(PYTHON) -m venv .venv-student; }
 	.venv-student/bin/python -m pip install -q --upgrade pip
 	.venv-student/bin/python -m pip install -q torch==2.13.0
 	CNN_COURSE_STUDENT=1 .venv-student/bin/python -m pip install -q -c requirements.lock .
 	.venv-student/bin/python -m autograder.tools.data prepare
 	@echo "Student environment ready: .venv-student (no reference library inside)."
+
+# The student package (autograder + cnn-course CLI, no solutions/): students run
+# `pip install torch==2.13.0 && pip install -c requirements.lock cnn_course-0.1.0-py3-none-any.whl`.
+student-wheel: $(STAMP)
+	@rm -rf build/student-wheel && mkdir -p build/student-wheel build/dist
+	@git ls-files -z autograder setup.py pyproject.toml README.md | xargs -0 cp --parents -t build/student-wheel
+	cd build/student-wheel && CNN_COURSE_STUDENT=1 $(BIN)/python -m pip wheel -q --no-deps --no-build-isolation . -w $(CURDIR)/build/dist
+	@$(BIN)/python -c 'import glob, sys, zipfile; w = sorted(glob.glob("build/dist/cnn_course-*.whl"))[-1]; \
+	  bad = [n for n in zipfile.ZipFile(w).namelist() if n.startswith("solutions/")]; \
+	  sys.exit(f"{w} contains solutions/") if bad else print(f"{w}: the student package (no solutions/ inside)")'
+
 
 test: install
 	@mkdir -p build/tmp
