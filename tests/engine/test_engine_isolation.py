@@ -210,6 +210,54 @@ def test_killing_the_sandbox_does_not_take_the_grader_down():
         assert groups and not any(d.exists() for d in groups.values())   # removed by close()
 
 
+STRAY = r'''
+import ctypes, os, time
+def leave_a_daemon(name):
+    """A grandchild in its own session (setsid, double fork), named ``name``: it outlives
+    the worker's own children unless the sandbox takes it down."""
+    r, w = os.pipe()
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            ctypes.CDLL(None).prctl(15, name.encode(), 0, 0, 0)      # PR_SET_NAME
+            os.write(w, b"x")
+            while True:
+                time.sleep(1)
+        os._exit(0)
+    os.read(r, 1)
+    return True
+'''
+
+
+def _named(name: str) -> list:
+    out = []
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().strip() == name:
+                    out.append(int(pid))
+        except (OSError, ValueError):
+            pass
+    return out
+
+
+@needs_isolation
+@pytest.mark.parametrize("template", [False, True])
+def test_a_daemon_the_student_left_dies_with_the_sandbox(template):
+    name = f"stray{os.getpid() % 100000}{int(template)}"
+    with Sandbox(LIMITS, template=template) as sb:
+        sb.start()
+        load(sb, STRAY)
+        assert call(sb, "leave_a_daemon", name) is True
+        assert _named(name), "the daemon should run while the sandbox does"
+    for _ in range(200):          # the PID namespace's init is gone: the kernel kills the rest
+        if not _named(name):
+            break
+        import time
+        time.sleep(0.05)
+    assert not _named(name), "a process the student started outlived the sandbox"
+
+
 def write_assignment(folder: Path, setup: str, solution: str, tests: list, toml: str = "") -> Path:
     """A one-off assignment ``folder/x/x.ipynb``; returns the folder of sources."""
     nb = nbformat.v4.new_notebook()
