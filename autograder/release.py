@@ -268,7 +268,116 @@ def check_release(source_nb, released_nb, *, name: str = "notebook") -> list[str
     return problems
 
 
+# ---------------------------------------------------------------- every point can be earned
+
+
+_WORD = r"(?<![A-Za-z0-9_]){}(?![A-Za-z0-9_])"
+
+
+def _parse(code: str):
+    import ast
+
+    try:
+        return ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+
+
+def _names_read(tree, probes: dict, _depth: int = 0) -> set[str]:
+    """Names the code ``tree`` reads without binding them itself; the code of a probe it names
+    (``run_probe("train", ...)``: any string equal to a probe's name) and code it passes as a
+    string (``run_student("result = f(x)")``) count as read too."""
+    import ast
+
+    if tree is None or _depth > 3:
+        return set()
+    loads, bound = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (loads if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and len(node.value) < 20_000:
+            if node.value in probes:
+                loads |= _names_read(_parse(probes[node.value]), probes, _depth + 1)
+            elif "\n" in node.value or "=" in node.value:
+                loads |= _names_read(_parse(node.value), probes, _depth + 1)
+    return loads - bound
+
+
+def graded_names_read(source_nb, probes: dict | None = None) -> dict[str, list[str]]:
+    """{student name: the test cells that read it} for the names the solution cells define
+    (the graded names: functions, answer variables, classes) that a test cell, hidden or
+    public, reads, directly or through the probes it runs (``probes``: ``grading.toml``'s)."""
+    from autograder.assignment import defined_names
+
+    if not hasattr(source_nb, "cells"):
+        source_nb = nbformat.read(str(source_nb), as_version=4)
+    probes = {k: v for k, v in (probes or {}).items() if isinstance(v, str)}
+    graded: set[str] = set()
+    for cell in source_nb.cells:
+        if cell.cell_type == "code" and cells.is_solution(_nbg(cell)):
+            graded |= defined_names(cell.source)
+    readers: dict[str, list[str]] = {}
+    for i, cell in enumerate(source_nb.cells):
+        meta = _nbg(cell)
+        if cell.cell_type != "code" or not cells.is_test(meta):
+            continue
+        gid = meta.get("grade_id") or f"cell {i}"
+        for name in sorted(_names_read(_parse(cell.source), probes) & graded):
+            readers.setdefault(name, []).append(gid)
+    return readers
+
+
+def shown_text(released_nb) -> str:
+    """What a release shows a student of the names to write: its markdown (instructions) and
+    its solution cells (stub lines such as ``answer_x = None``, signatures), never test cells."""
+    parts = []
+    for cell in released_nb.cells:
+        meta = _nbg(cell)
+        if cell.cell_type == "markdown":
+            parts.append(cell.source.replace("\\_", "_"))     # answer\_x in markdown reads answer_x
+        elif cell.cell_type == "code" and meta.get("solution") and not meta.get("grade"):
+            parts.append(cell.source)
+    return "\n".join(parts)
+
+
+def check_names(source_nb, released_nb, *, probes: dict | None = None, name: str = "notebook") -> list[str]:
+    """Problems that leave points out of a student's reach (empty list: none): a graded name a
+    test reads that the release never writes outside its test cells (in the instructions, a
+    stub line, a signature), so a student working from the release cannot know to define it."""
+    if not hasattr(source_nb, "cells"):
+        source_nb = nbformat.read(str(source_nb), as_version=4)
+    if not hasattr(released_nb, "cells"):
+        released_nb = nbformat.read(str(released_nb), as_version=4)
+    shown = shown_text(released_nb)
+    missing = {n: gids for n, gids in graded_names_read(source_nb, probes).items()
+               if not re.search(_WORD.format(re.escape(n)), shown)}
+    return [f"{name}: the test(s) {', '.join(gids)} read {n!r}, which the release never names outside its test "
+            f"cells: write it where students see it (a stub line such as `{n} = None` before "
+            f"### BEGIN SOLUTION, the function's signature, or the instructions)."
+            for n, gids in sorted(missing.items())]
+
+
 # ---------------------------------------------------------------- release
+
+
+def _probes(folder: Path) -> dict:
+    """``[probes]`` of the assignment's grading.toml (empty when it has none or cannot be read:
+    loading the assignment reports a bad file)."""
+    import tomllib
+
+    try:
+        probes = tomllib.loads((Path(folder) / "grading.toml").read_text(encoding="utf-8")).get("probes", {})
+    except (OSError, ValueError):
+        return {}
+    return probes if isinstance(probes, dict) else {}
 
 
 def release_one(
@@ -298,6 +407,8 @@ def release_one(
             shutil.copy2(p, staging / "source" / name / p.name)
         out = _generate(name, staging, db_url)
         problems: list[str] = []
+        unreachable: list[str] = []
+        probes = _probes(src)
         final = staging / "final"
         final.mkdir()
         for p in keep:
@@ -308,15 +419,18 @@ def release_one(
             if p.suffix == ".ipynb":
                 nb = nbformat.read(str(produced), as_version=4)
                 normalize_notebook(nb)
-                problems += check_release(nbformat.read(str(p), as_version=4), nb, name=f"{name}/{p.name}")
+                source_nb = nbformat.read(str(p), as_version=4)
+                problems += check_release(source_nb, nb, name=f"{name}/{p.name}")
+                unreachable += check_names(source_nb, nb, probes=probes, name=f"{name}/{p.name}")
                 write_notebook(nb, final / p.name)
             else:
                 shutil.copyfile(produced, final / p.name)
-        if problems:
-            raise ReleaseError(
-                "refusing to release " + name + ": it would show students what they must not see.\n  "
-                + "\n  ".join(problems)
-            )
+        if problems or unreachable:
+            raise ReleaseError("\n".join(
+                [f"refusing to release {name}: it would show students what they must not see.\n  "
+                 + "\n  ".join(problems)] * bool(problems)
+                + [f"refusing to release {name}: students could not earn every point, the tests read names "
+                   f"the release never shows.\n  " + "\n  ".join(unreachable)] * bool(unreachable)))
         dest = release_dir / name
         if dest.exists():
             shutil.rmtree(dest)
