@@ -44,6 +44,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path, PurePosixPath
 
 from autograder import __version__
+from autograder.options import GradingOptions
 from autograder.results import (ERROR, GRADED, INVALID, MISSING, SubmissionResult, apply_scores, fmt_num,
                                 late_penalty_fn, safe_cell, safe_dirname, visible)
 from autograder.sandbox import close_templates
@@ -57,7 +58,8 @@ MAX_RATIO = 200                      # uncompressed / compressed, per member
 _SKIP_DIRS = {"__MACOSX", ".ipynb_checkpoints", "__pycache__", ".git"}
 STUDENTS_DIR = "students"            # out_dir/students/<student_id>/
 CSV_COLUMNS = ("student_id", "assignment", "score", "max_score", "status", "auto_score", "manual_score",
-               "needs_manual_grading", "late", "late_by", "late_penalty", "submitted_at", "submitted_at_source")
+               "needs_manual_grading", "late", "late_by", "late_penalty", "submitted_at", "submitted_at_source",
+               "comments")
 
 
 class BatchError(ValueError):
@@ -456,17 +458,27 @@ def invalid_result(assignment, sub: Submission, message: str) -> SubmissionResul
     )
 
 
-def grade_one(assignment, sub: Submission, *, grade_fn=None, insecure: bool = False, limits: dict | None = None,
-              seed: int = 0, hide=()) -> SubmissionResult:
-    """Grade one submission as a batch does (its notes appended, never raising); both fan-outs
-    (the thread pool here, a Dask worker in :mod:`autograder.distributed`) call this."""
-    extra = {"hide": list(hide)} if hide else {}
-    if grade_fn is None:
-        from autograder.engine import grade_notebook as grade_fn
+def settle(assignment, sub: Submission) -> SubmissionResult | None:
+    """The result of a submission that needs no grading, by the rules every fan-out applies
+    (the thread pool and Dask alike): a student who handed in other work only is ``missing``,
+    one with nothing gradable ``invalid``; None when ``sub`` is to be graded."""
     if sub.missing:
         return missing_result(assignment, sub.student_id)
     if sub.path is None:
         return invalid_result(assignment, sub, sub.problem)
+    return None
+
+
+def grade_one(assignment, sub: Submission, *, grade_fn=None, insecure: bool = False, limits: dict | None = None,
+              seed: int = 0, hide=()) -> SubmissionResult:
+    """Grade one submission as a batch does (its notes appended, never raising); both fan-outs
+    (the thread pool here, a Dask worker in :mod:`autograder.distributed`) call this."""
+    settled = settle(assignment, sub)
+    if settled is not None:
+        return settled
+    extra = {"hide": list(hide)} if hide else {}
+    if grade_fn is None:
+        from autograder.engine import grade_notebook as grade_fn
     t0 = time.perf_counter()
     try:
         res = grade_fn(assignment, sub.path, sub.student_id, insecure=insecure, limits=limits, seed=seed, **extra)
@@ -479,48 +491,59 @@ def grade_one(assignment, sub: Submission, *, grade_fn=None, insecure: bool = Fa
     return res
 
 
+class ThreadRunner:
+    """The fan-out on this machine: a pool of ``workers`` threads, each grading one submission
+    in its own sandbox. Every runner (this one, :class:`autograder.distributed.DaskRunner`)
+    has ``grade_all(assignment, subs, options, on_result)`` and settles the submissions that
+    need no grading with :func:`settle`, so both apply the same missing/invalid rules."""
+
+    def __init__(self, workers: int | None = None):
+        self.workers = workers
+
+    def grade_all(self, assignment, subs: list[Submission], options: GradingOptions | None = None,
+                  on_result=None) -> list[SubmissionResult]:
+        o = options or GradingOptions()
+        workers = max(1, int(self.workers or o.workers or os.cpu_count() or 1))
+        results: dict[str, SubmissionResult] = {}
+
+        def one(sub: Submission) -> SubmissionResult:
+            return grade_one(assignment, sub, grade_fn=o.grade_fn, insecure=o.insecure, limits=o.limits,
+                             seed=o.seed, hide=o.hide)
+
+        bar = None
+        if o.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(subs), desc=f"grading {assignment.name}", unit="sub", dynamic_ncols=True)
+        try:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grade") as pool:
+                futures = {pool.submit(one, s): s for s in subs}
+                for fut in as_completed(futures):
+                    res = fut.result()
+                    results[futures[fut].student_id] = res
+                    if on_result is not None:
+                        on_result(res)
+                    if bar is not None:
+                        bar.set_postfix_str(f"{visible(res.student_id)[:40]}: {fmt_num(res.score)}/"
+                                            f"{fmt_num(res.max_score)}", refresh=False)
+                        bar.update(1)
+        finally:
+            if bar is not None:
+                bar.close()
+            close_templates()        # a template holds its imports (1 GB for TensorFlow) until closed
+        return [results[k] for k in sorted(results)]
+
+
 def grade_all(assignment, subs: list[Submission], *, workers: int | None = None, insecure: bool = False,
               limits: dict | None = None, seed: int = 0, progress: bool = True, grade_fn=None,
               hide=(), on_result=None, runner=None) -> list[SubmissionResult]:
-    """Grade ``subs`` with ``workers`` threads; results sorted by student id.
-
-    ``grade_fn`` defaults to :func:`autograder.engine.grade_notebook` (tests pass a fake);
-    ``hide``: paths the sandbox must not see (the output folder); ``on_result(result)`` is
-    called (in this thread) as each student's result arrives, e.g. to write it to disk.
-    ``runner``: another fan-out with a ``grade_all`` method taking the same keywords (but
-    ``workers``), e.g. :class:`autograder.distributed.DaskRunner`; ``None``: the thread pool.
-    """
-    if runner is not None:
-        return runner.grade_all(assignment, subs, insecure=insecure, limits=limits, seed=seed, progress=progress,
-                                grade_fn=grade_fn, hide=hide, on_result=on_result)
-    workers = max(1, int(workers or os.cpu_count() or 1))
-    results: dict[str, SubmissionResult] = {}
-
-    def one(sub: Submission) -> SubmissionResult:
-        return grade_one(assignment, sub, grade_fn=grade_fn, insecure=insecure, limits=limits, seed=seed, hide=hide)
-
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(subs), desc=f"grading {assignment.name}", unit="sub", dynamic_ncols=True)
-    try:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grade") as pool:
-            futures = {pool.submit(one, s): s for s in subs}
-            for fut in as_completed(futures):
-                res = fut.result()
-                results[futures[fut].student_id] = res
-                if on_result is not None:
-                    on_result(res)
-                if bar is not None:
-                    bar.set_postfix_str(f"{visible(res.student_id)[:40]}: {fmt_num(res.score)}/{fmt_num(res.max_score)}",
-                                        refresh=False)
-                    bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
-        close_templates()        # a template holds its imports (1 GB for TensorFlow) until closed
-    return [results[k] for k in sorted(results)]
+    """Grade ``subs`` (results sorted by student id) with ``runner`` (default: a
+    :class:`ThreadRunner` of ``workers`` threads); ``on_result(result)`` is called in this
+    thread as each result arrives. ``grade_fn`` defaults to the engine (tests pass a fake);
+    ``hide``: paths the sandbox must not see."""
+    o = GradingOptions(workers=workers, insecure=insecure, limits=limits, seed=seed, progress=progress,
+                       grade_fn=grade_fn, hide=list(hide))
+    return (runner or ThreadRunner(workers)).grade_all(assignment, subs, o, on_result)
 
 
 # ---------------------------------------------------------------- outputs
@@ -536,7 +559,8 @@ def grades_csv_text(results: list[SubmissionResult]) -> str:
                     "" if r.manual_score is None else fmt_num(r.manual_score),
                     "yes" if r.needs_manual_grading else "", "yes" if r.late else "",
                     _late_by(r.late_by_s) if r.late else "", fmt_num(r.late_penalty) if r.late else "",
-                    safe_cell(r.submitted_at), safe_cell(r.submitted_at_source or "none")])
+                    safe_cell(r.submitted_at), safe_cell(r.submitted_at_source or "none"),
+                    safe_cell(" | ".join(f"{k}: {v}" for k, v in sorted((r.comments or {}).items())))])
     return buf.getvalue()
 
 
@@ -546,6 +570,22 @@ def _late_by(seconds: float) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
+_UMASK: list[int] = []
+
+
+def _umask() -> int:
+    """This process's umask (read once, without changing it where /proc tells it)."""
+    if not _UMASK:
+        try:
+            line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("Umask:"))
+            _UMASK.append(int(line.split()[1], 8))
+        except (OSError, StopIteration, ValueError, IndexError):
+            old = os.umask(0o022)
+            os.umask(old)
+            _UMASK.append(old)
+    return _UMASK[0]
+
+
 def atomic_write(path: Path, data: bytes | str) -> None:
     """Write ``path`` so that readers see the old file or the new one, never a part."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -553,6 +593,7 @@ def atomic_write(path: Path, data: bytes | str) -> None:
         data = data.encode("utf-8", "replace")
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())      # as open() would: a TA group reads what the umask lets it
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
@@ -581,23 +622,31 @@ def write_student(assignment, result: SubmissionResult, out_dir: Path | str) -> 
     return d
 
 
-def write_summary(assignment, out_dir: Path | str, *, invalid_notes=None, problems=None) -> dict:
-    """Rebuild grades.csv, report.html and the histogram from every results.json under
-    ``out_dir`` (students graded earlier included); return their paths and the results."""
+def write_summary(assignment, out_dir: Path | str, *, invalid_notes=None, problems=None, store=None,
+                  off_roster=()) -> dict:
+    """Write grades.csv, report.html and the histogram from ``store`` (a
+    :class:`autograder.store.ResultStore`; default: the results stored in ``out_dir``, students
+    graded earlier included); return their paths and the results."""
     from autograder import report
-    from autograder.export import load_results
+    from autograder.store import ResultStore
 
     out_dir = Path(out_dir)
     problems = [] if problems is None else problems
-    results = [r for r in load_results(out_dir, problems=problems) if r.assignment == assignment.name]
+    if store is None:
+        store = ResultStore(assignment, out_dir, problems=problems)
+    else:
+        problems.extend(p for p in store.problems if p not in problems)
+    results = store.results()
     paths = {"grades": out_dir / "grades.csv", "report": out_dir / "report.html",
              "histogram": out_dir / "score_histogram.png",
              "students": {r.student_id: student_dir(out_dir, r.student_id) for r in results}, "results": results}
     atomic_write(paths["grades"], grades_csv_text(results))
-    png = report.histogram_png([r.score for r in results], _max_score(assignment), title=assignment.name)
+    full = max([float(r.max_score) for r in results] + [_max_score(assignment)])
+    png = report.histogram_png([r.score for r in results if r.status != MISSING], full, title=assignment.name)
     atomic_write(paths["histogram"], png)
     notes = list(invalid_notes or []) + [f"not read: {p}" for p in problems]
-    atomic_write(paths["report"], report.report_html(results, assignment, png, notes=notes))
+    atomic_write(paths["report"], report.report_html(results, assignment, png, notes=notes,
+                                                     off_roster=list(off_roster)))
     return paths
 
 
@@ -608,16 +657,10 @@ def write_outputs(assignment, results: list[SubmissionResult], out_dir: Path | s
     return write_summary(assignment, out_dir, invalid_notes=invalid_notes)
 
 
-def _done_before(assignment, sub: Submission, out_dir: Path) -> SubmissionResult | None:
+def _done_before(assignment, sub: Submission, store) -> SubmissionResult | None:
     """The stored result of ``sub`` when it was graded from the same bytes and tests."""
-    path = student_dir(out_dir, sub.student_id) / "results.json"
-    try:
-        if not path.is_file() or path.stat().st_size > 50 * 2**20:
-            return None
-        old = SubmissionResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError, KeyError, RecursionError):
-        return None
-    if old.status == ERROR or old.student_id != sub.student_id:
+    old = store.get(sub.student_id)
+    if old is None or old.status in (ERROR, MISSING):
         return None
     if old.assignment_version != getattr(assignment, "version", "") or old.sha256 != _sha256(sub.path):
         return None
@@ -658,11 +701,64 @@ def read_roster(path: Path | str) -> list[str]:
     return sorted({r[col].strip() for r in rows if (r.get(col) or "").strip()})
 
 
+def judge_lateness(r: SubmissionResult, due: datetime | None, policy: str | None) -> None:
+    """Set ``r.late``, ``late_by_s`` and ``late_policy`` from its (evidenced) ``submitted_at``,
+    the assignment's ``due`` date and late ``policy``: the one place lateness is decided, for
+    fresh results and stored ones alike."""
+    r.late, r.late_by_s = False, 0.0
+    r.late_policy = policy or "none"
+    if due is None or r.status == MISSING or not r.submitted_at or (r.submitted_at_source or "none") == "none":
+        return
+    try:
+        when = datetime.fromisoformat(r.submitted_at)
+    except ValueError:
+        return
+    when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    if when > due:
+        r.late = True
+        r.late_by_s = round((when - due).total_seconds(), 3)
+
+
+MAX_NOTEBOOK_BYTES = MAX_MEMBER_BYTES
+
+
+def blank_answers(assignment, path: Path | None) -> list[str]:
+    """The hand-graded answers of the notebook at ``path`` left as released (the stub
+    ``YOUR ANSWER HERE``, or nothing): nbgrader's autograde scores those 0 without a grader.
+    The file is read bounded and parsed as plain JSON; anything unreadable gives ``[]``."""
+    from autograder.cells import CODE_STUB, TEXT_STUB
+
+    ids = {m.grade_id for m in getattr(assignment, "manual", [])}
+    if not ids or path is None:
+        return []
+    try:
+        if path.is_symlink() or path.stat().st_size > MAX_NOTEBOOK_BYTES:
+            return []
+        nb = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return []
+    stubs = {"", TEXT_STUB.strip(), CODE_STUB.strip()}
+    out = []
+    cells = nb.get("cells") if isinstance(nb, dict) else None
+    for cell in cells if isinstance(cells, list) else []:
+        meta = cell.get("metadata") if isinstance(cell, dict) else None
+        nbg = meta.get("nbgrader") if isinstance(meta, dict) else None
+        gid = nbg.get("grade_id") if isinstance(nbg, dict) else None
+        if not isinstance(gid, str) or gid not in ids or gid in out:
+            continue
+        src = cell.get("source", "")
+        src = "".join(x for x in src if isinstance(x, str)) if isinstance(src, list) else src
+        if isinstance(src, str) and src.strip() in stubs:
+            out.append(gid)
+    return sorted(out)
+
+
 class Finisher:
     """Makes each fresh result final before it is written: the submission time and lateness,
-    the scores entered by hand (read from the gradebook), the late policy."""
+    the answers left blank, the scores and comments entered by hand (read from the gradebook),
+    the late policy."""
 
-    def __init__(self, assignment, subs: list[Submission], *, due: datetime | None, late_policy: str,
+    def __init__(self, assignment, subs: list[Submission], *, due: datetime | None, late_policy: str | None,
                  entered: dict):
         self.assignment = assignment
         self.by_id = {s.student_id: s for s in subs}
@@ -676,16 +772,14 @@ class Finisher:
         when = sub.submitted_at if sub is not None else None
         r.submitted_at = when.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds") if when else ""
         r.submitted_at_source = sub.submitted_at_source if (sub is not None and when) else "none"
-        r.late, r.late_by_s = False, 0.0      # a resumed result is judged again on today's evidence
-        if when is not None and self.due is not None and when > self.due:
-            r.late = True
-            r.late_by_s = round((when - self.due).total_seconds(), 3)
+        judge_lateness(r, self.due, self.policy)   # a resumed result is judged again on today's evidence
         if when is None and self.due is not None and r.status != MISSING and NO_TIME_NOTE not in r.message:
             r.message = "; ".join(filter(None, [r.message, NO_TIME_NOTE]))
-        r.late_policy = self.policy
+        if r.status == GRADED and sub is not None:
+            r.blank_answers = blank_answers(self.assignment, sub.path)
         adj = self.entered.get(r.student_id, {})
         return apply_scores(r, getattr(self.assignment, "manual", []), adj.get("manual", {}),
-                            self.fn if r.late else None)
+                            self.fn if r.late else None, comments=adj.get("comments", {}))
 
 
 def _case_insensitive(folder: Path) -> bool:
@@ -742,61 +836,69 @@ def missing_result(assignment, student_id: str) -> SubmissionResult:
 
 def stale_students(assignment, out_dir: Path | str) -> list[str]:
     """Students whose stored results were made with another version of the tests."""
-    from autograder.export import load_results
+    from autograder.store import ResultStore
 
-    out_dir = Path(out_dir)
-    if not (out_dir / STUDENTS_DIR).is_dir():
-        return []
-    version = getattr(assignment, "version", "")
-    return [r.student_id for r in load_results(out_dir, problems=[])
-            if r.assignment == assignment.name and r.status != MISSING and r.assignment_version != version]
+    return ResultStore(assignment, out_dir).stale()
 
 
-def grade_folder(assignment, submissions: Path | str, out_dir: Path | str, *, workers: int | None = None,
-                 insecure: bool = False, limits: dict | None = None, seed: int = 0, progress: bool = True,
-                 db_url: str | None = None, grade_fn=None, resume: bool = False,
-                 runner=None, students=None, regrade_stale: bool = False, roster=None,
-                 due: datetime | None = None, late_policy: str = "none",
-                 autograded_root: Path | str | None = None, submitted_at: Path | str | None = None,
-                 zip_tz: str | None = None) -> tuple[list[SubmissionResult], dict]:
+def grade_folder(assignment, submissions: Path | str, out_dir: Path | str, options: GradingOptions | None = None,
+                 **kw) -> tuple[list[SubmissionResult], dict]:
     """Find, grade and write everything for one batch; return ``(results, output paths)``.
 
+    ``options``: a :class:`autograder.options.GradingOptions`; keyword arguments set its fields
+    (``workers``, ``insecure``, ``db_url``, ``roster``, ``due``, ``late_policy``...; see there).
     ``results`` are this batch's students (resumed ones included); the summary files cover
-    every student under ``out_dir``. ``db_url``: nbgrader gradebook to record the scores in
-    (``None``: skip). ``resume``: do not grade again students whose stored results match.
-    ``runner``: the fan-out (see :func:`grade_all`; ``None``: a thread pool of ``workers``).
-    ``students``: grade only these ids (merged into the existing outputs); ``regrade_stale``:
-    grade only the students graded with an older version of the tests. ``roster``: ids that
-    should have submitted (with the gradebook's students): the others get status ``missing``.
-    ``due``/``late_policy``: lateness (``none``, ``zero``, ``per-hour:P``); the due date
-    defaults to the gradebook's. ``autograded_root``: write nbgrader's autograded notebooks
-    there (``<root>/<student>/<assignment>/<notebook>``) so formgrader can open them.
-    ``submitted_at``: the instructor's CSV of submission times (``--submitted-at``); ``zip_tz``:
-    the zone of a zip's entry dates (``--zip-tz``, default UTC); see :data:`TIME_SOURCES`.
-    Each result's ``submitted_at_source`` says which evidence dated it.
+    every student under ``out_dir``, all computed from one :class:`autograder.store.ResultStore`
+    made current with the gradebook's scores and comments. The due date and the late policy
+    are stored with the assignment (``out_dir/assignment.json`` and the gradebook's due date)
+    and reused by every later run; an explicit ``due``/``late_policy`` replaces them (noted).
+    A download from an LMS (Canvas, Moodle, Blackboard: :mod:`autograder.lms`) is read as its
+    students' folders; ``roster_rows`` map the LMS's ids to student ids.
     """
-    try:
-        late_penalty_fn(late_policy)    # a bad policy is a usage error, before any grading
-    except ValueError as exc:
-        raise BatchError(f"--late-penalty: {exc}") from None
+    from autograder import lms
+    from autograder.store import ResultStore, read_policy, write_policy
+
+    o = GradingOptions.build(options, **kw)
+    if o.late_policy is not None:
+        try:
+            late_penalty_fn(o.late_policy)    # a bad policy is a usage error, before any grading
+        except ValueError as exc:
+            raise BatchError(f"--late-penalty: {exc}") from None
     submissions, out_dir = Path(submissions), Path(out_dir)
     if not submissions.exists():
         raise BatchError(f"SUBMISSIONS={str(submissions)!r} does not exist.")
     if submissions.is_dir() and _inside(out_dir, submissions):
         raise BatchError(f"--out {out_dir} is inside SUBMISSIONS {submissions}: choose an output folder elsewhere.")
-    zone = parse_zone(zip_tz)
-    given, time_notes = read_submitted_at(submitted_at) if submitted_at else ({}, [])
+    zone = parse_zone(o.zip_tz)
+    given, time_notes = read_submitted_at(o.submitted_at) if o.submitted_at else ({}, [])
     notes: list[str] = list(time_notes)
     zip_times: dict = {}
-    tmp = None
+    tmps: list[Path] = []
     try:
+        zip_root = None
         if submissions.is_file():
-            tmp = Path(tempfile.mkdtemp(prefix="cnn-course-subs-"))
-            notes += safe_extract(submissions, tmp, zip_times)
-            root = tmp
+            zip_root = Path(tempfile.mkdtemp(prefix="cnn-course-subs-"))
+            tmps.append(zip_root)
+            notes += safe_extract(submissions, zip_root, zip_times)
+            root = zip_root
         else:
             root = submissions
         notebook_name = getattr(assignment, "notebook_name", None) or f"{assignment.name}.ipynb"
+        arranged = lms.arrange(root, notebook_name, roster_rows=o.roster_rows or [],
+                               roster_ids=set(o.roster or []))
+        if arranged is not None:
+            tmps.append(arranged.root)
+            notes += arranged.notes
+            if zip_root is not None:
+                zip_times = {new: zip_times[old] for new, old in arranged.origin.items() if old in zip_times}
+                zip_root = arranged.root
+            root = arranged.root
+        if zip_root is not None and root == zip_root and _notebooks(root) and not _visible_dirs(root):
+            raise BatchError(
+                f"{submissions.name}: its notebooks ({', '.join(visible(p.name) for p in _notebooks(root)[:3])}"
+                f"{' ...' if len(_notebooks(root)) > 3 else ''}) lie side by side with no student folder, and their "
+                "names are not those of a Canvas, Moodle or Blackboard download: expected <student_id>/"
+                f"{notebook_name} folders (docs/instructor-guide.md, LMS downloads).")
         if _notebooks(root) and not _visible_dirs(root):   # SUBMISSIONS is one student's folder (bob/)
             subs = find_submissions(root.parent, assignment.name, notebook_name)
             subs = [s for s in subs if s.student_id == root.name]
@@ -807,7 +909,8 @@ def grade_folder(assignment, submissions: Path | str, out_dir: Path | str, *, wo
                 f"no student folders found in {submissions}: expected <student_id>/{notebook_name} "
                 f"or submitted/<student_id>/{assignment.name}/{notebook_name}.")
         out_dir.mkdir(parents=True, exist_ok=True)
-        assign_submission_times(subs, assignment.name, given=given, zip_root=tmp, zip_times=zip_times, zip_tz=zone)
+        assign_submission_times(subs, assignment.name, given=given, zip_root=zip_root, zip_times=zip_times,
+                                zip_tz=zone)
         everyone = {s.student_id for s in subs}
         unknown_times = sorted(set(given) - everyone)
         if unknown_times:
@@ -815,83 +918,120 @@ def grade_folder(assignment, submissions: Path | str, out_dir: Path | str, *, wo
                               + ", ".join(repr(visible(i)) for i in unknown_times[:20])
                               + (" ..." if len(unknown_times) > 20 else ""))
             notes.append(time_notes[-1])
-        if students:
-            unknown = sorted(set(students) - everyone)
+        if o.students:
+            unknown = sorted(set(o.students) - everyone)
             if unknown:
                 raise BatchError(f"--student {', '.join(unknown)}: no submission in {submissions} "
                                  f"(found {len(everyone)} students).")
-            subs = [s for s in subs if s.student_id in set(students)]
-        if regrade_stale:
-            stale = set(stale_students(assignment, out_dir))
+            subs = [s for s in subs if s.student_id in set(o.students)]
+        store = ResultStore(assignment, out_dir)
+        if o.regrade_stale:
+            stale = set(store.stale())
             subs = [s for s in subs if s.student_id in stale]
             notes.append(f"--regrade-stale: {len(subs)} student(s) graded with an older version were graded again")
-        entered, expected = {}, set(roster or [])
-        if db_url:
+        entered, expected = {}, set(o.roster or [])
+        gb_due = None
+        if o.db_url:
             from autograder import gradebook as nbgb
 
-            entered = nbgb.manual_scores(db_url, assignment.name)
-            expected |= set(nbgb.roster(db_url))
-            if due is None:
-                due = nbgb.duedate(db_url, assignment.name)
-        finish = Finisher(assignment, subs, due=due, late_policy=late_policy, entered=entered)
+            entered = nbgb.manual_scores(o.db_url, assignment.name)
+            expected |= set(nbgb.roster(o.db_url))
+            gb_due = nbgb.duedate(o.db_url, assignment.name)
+        due, policy, policy_notes = _lateness_rules(o, read_policy(out_dir), gb_due)
+        notes += policy_notes
+        time_notes += policy_notes
+        if o.due is not None or o.late_policy is not None or (out_dir / "assignment.json").exists() \
+                or due is not None:
+            write_policy(out_dir, assignment.name, due, policy)
+        if o.db_url and due is not None and due != gb_due:
+            from autograder import gradebook as nbgb
+
+            nbgb.set_duedate(o.db_url, assignment.name, due)
+        finish = Finisher(assignment, subs, due=due, late_policy=policy, entered=entered)
         check_folder_names(sorted(everyone | expected), out_dir)
+        off_roster = sorted(everyone - expected) if expected else []
+        if off_roster:
+            time_notes.append(f"{len(off_roster)} student(s) handed in but are not on the roster"
+                              + (" nor in the gradebook" if o.db_url else "") + ": "
+                              + ", ".join(repr(visible(i)) for i in off_roster[:20])
+                              + (" ..." if len(off_roster) > 20 else ""))
 
         def on_result(r):
             finish(r)
-            write_student(assignment, r, out_dir)
-            if autograded_root is not None and r.status == GRADED:
+            store.put(r)
+            if o.autograded_root is not None and r.status == GRADED:
                 sub = finish.by_id.get(r.student_id)
                 if sub is not None and sub.path is not None:
-                    write_autograded(assignment, sub.path, Path(autograded_root), r.student_id)
+                    write_autograded(assignment, sub.path, Path(o.autograded_root), r.student_id, result=r)
         kept: list[SubmissionResult] = []
-        if resume:
+        if o.resume:
             todo = []
             for sub in subs:
-                old = _done_before(assignment, sub, out_dir)
+                old = _done_before(assignment, sub, store)
                 if old is not None:
                     finish(old)               # today's evidence of lateness, scores entered by hand
-                    write_student(assignment, old, out_dir)
+                    store.put(old)
                 (kept if old is not None else todo).append(old if old is not None else sub)
             if kept:
                 notes.append(f"--resume: {len(kept)} student(s) already graded from the same notebook and tests "
                              "were not graded again")
             subs = todo
-        if grade_fn is None and runner is None:   # every import grading needs, before the pool's threads start
+        if o.grade_fn is None and o.runner is None:   # every import grading needs, before the pool's threads start
             from autograder.engine import prepare_grader
-            prepare_grader(assignment, limits)
-        results = grade_all(assignment, subs, workers=workers, insecure=insecure, limits=limits, seed=seed,
-                            progress=progress, grade_fn=grade_fn, hide=[str(out_dir.resolve())],
-                            on_result=on_result, runner=runner)
+            prepare_grader(assignment, o.limits)
+        o = GradingOptions.build(o, hide=[*o.hide, str(out_dir.resolve())])
+        runner = o.runner or ThreadRunner(o.workers)
+        results = runner.grade_all(assignment, subs, o, on_result)
         # On the roster, nothing submitted, never graded: `missing` (not in the class statistics).
-        have = {p.parent.name for p in (out_dir / STUDENTS_DIR).glob("*/results.json")}
-        missing = [missing_result(assignment, sid) for sid in sorted(expected - everyone)
-                   if safe_dirname(sid) not in have or _stored_status(out_dir, sid) == MISSING]
+        missing = [missing_result(assignment, sid) for sid in store.missing(expected - everyone)]
         for r in missing:
-            write_student(assignment, r, out_dir)
+            store.put(r)
         results = sorted(results + kept + missing, key=lambda r: r.student_id)
+        # The current truth for everyone held (graded earlier included): the gradebook's scores and
+        # comments, the assignment's due date and policy.
+        store.refresh(entered, due=due, policy=policy)
     finally:
-        if tmp is not None:
+        for tmp in tmps:
             shutil.rmtree(tmp, ignore_errors=True)
-    paths = write_summary(assignment, out_dir, invalid_notes=notes)
+    paths = write_summary(assignment, out_dir, invalid_notes=notes, store=store, off_roster=off_roster)
     paths["resumed"] = len(kept)
     paths["time_notes"] = time_notes
-    paths["stale"] = [] if regrade_stale else stale_students(assignment, out_dir)
-    if db_url:
+    paths["off_roster"] = off_roster
+    paths["due"], paths["late_policy"] = due, policy
+    paths["stale"] = [] if o.regrade_stale else store.stale()
+    if o.db_url:
         from autograder.gradebook import record_results
 
-        paths["gradebook"] = db_url
-        paths["gradebook_notes"] = record_results(assignment, paths["results"], db_url)
+        paths["gradebook"] = o.db_url
+        paths["gradebook_notes"] = record_results(assignment, paths["results"], o.db_url)
     return results, paths
 
 
-def _stored_status(out_dir: Path, student_id: str) -> str:
-    try:
-        return json.loads((student_dir(out_dir, student_id) / "results.json").read_text(encoding="utf-8")).get("status", "")
-    except (OSError, ValueError, AttributeError):
-        return ""
+def _when(d: datetime | None) -> str:
+    return d.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if d is not None else "none"
 
 
-def write_autograded(assignment, submitted: Path, root: Path, student_id: str) -> Path | None:
+def _lateness_rules(o: GradingOptions, stored: dict, gb_due: datetime | None) -> tuple:
+    """``(due, policy, notes)`` of this run: what was given now, else what is stored with the
+    assignment (assignment.json, then the gradebook's due date), else no due date and ``none``."""
+    notes = []
+    old_due = stored.get("due") or gb_due
+    old_policy = stored.get("late_policy")
+    due = o.due if o.due is not None else old_due
+    policy = o.late_policy if o.late_policy is not None else (old_policy or "none")
+    if o.due is not None and old_due is not None and o.due != old_due:
+        notes.append(f"--due replaces the stored due date {_when(old_due)} by {_when(o.due)} for every student")
+    if o.late_policy is not None and old_policy is not None and o.late_policy != old_policy:
+        notes.append(f"--late-penalty replaces the stored late policy {old_policy} by {o.late_policy} for every "
+                     "student")
+    if o.due is None and old_due is not None:
+        notes.append(f"due date {_when(old_due)} and late policy {policy} as stored with the assignment "
+                     "(--due/--late-penalty replace them)")
+    return due, policy, notes
+
+
+def write_autograded(assignment, submitted: Path, root: Path, student_id: str,
+                     result: SubmissionResult | None = None) -> Path | None:
     """nbgrader's autograded notebook of one student (what formgrader shows for hand grading):
     the submitted notebook with every test cell replaced by the instructor's, by grade_id, and
     cleared of outputs, attachments, metadata and live HTML (:func:`autograder.gradebook.
@@ -917,36 +1057,63 @@ def write_autograded(assignment, submitted: Path, root: Path, student_id: str) -
         if gid in tests:
             nb.cells[i] = nbformat.from_dict(dict(tests[gid]))
     clean_submitted_notebook(nb, src)     # nothing of the submission runs in formgrader's page
+    if result is not None:
+        test_outputs(nb, result)
     out = root / student_id / assignment.name / Path(getattr(assignment, "notebook_name", "") or
                                                      f"{assignment.name}.ipynb").name
     atomic_write(out, nbformat.writes(nb))
     return out
 
 
+def test_outputs(nb, result: SubmissionResult) -> None:
+    """Each test cell of the autograded notebook ``nb`` gets its test's message as its output,
+    as nbgrader's autograde leaves the cell's output: a failed test an ``error`` output (plain
+    text, no traceback frames of the grader), a passed one nothing. The message is the stored,
+    student-safe one (a hidden test's never holds its code or reference answers); text only,
+    control characters written out (formgrader renders outputs as escaped text)."""
+    import nbformat
+
+    from autograder.cells import nbgrader_of
+    from autograder.results import PASSED, safe_text
+
+    by_id = {t.name: t for t in result.tests if t.status != "manual"}
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        t = by_id.get(nbgrader_of(cell).get("grade_id"))
+        if t is None:
+            continue
+        cell.outputs = []
+        if t.status != PASSED:
+            text = visible(safe_text(t.message or t.status), keep_newlines=True)
+            cell.outputs.append(nbformat.v4.new_output(
+                "error", ename=f"Test{t.status.capitalize()}", evalue=text.split("\n", 1)[0][:500],
+                traceback=[f"{t.status}: {fmt_num(t.points)} / {fmt_num(t.max_points)} points", text]))
+
+
 def refresh_folder(assignment, out_dir: Path | str, db_url: str | None) -> dict:
-    """``cnn-course report``: read the scores entered by hand (formgrader) back from the
-    gradebook into every stored result of ``out_dir``, rewrite each student's files whose score
-    changed, record the final scores in the gradebook and rebuild the summary."""
-    from autograder.export import load_results
-    from autograder.results import refresh
+    """``cnn-course report``: read the scores and comments entered by hand (formgrader) back
+    from the gradebook into every stored result of ``out_dir`` with the assignment's stored due
+    date and late policy, rewrite each student's files that changed, record the final scores in
+    the gradebook and rebuild the summary."""
+    from autograder.store import ResultStore, read_policy
 
     out_dir = Path(out_dir)
     if not (out_dir / STUDENTS_DIR).is_dir():
         raise BatchError(f"no graded results in {out_dir} (run `cnn-course grade` first, or pass --out DIR).")
-    entered = {}
+    entered, gb_due = {}, None
     if db_url:
         from autograder import gradebook as nbgb
 
         entered = nbgb.manual_scores(db_url, assignment.name)
-    changed = 0
-    results = [r for r in load_results(out_dir, problems=[]) if r.assignment == assignment.name]
-    for r in results:
-        before = (r.score, r.manual_score, r.needs_manual_grading)
-        refresh(r, entered.get(r.student_id, {}).get("manual", {}), getattr(assignment, "manual", None))
-        if (r.score, r.manual_score, r.needs_manual_grading) != before:
-            write_student(assignment, r, out_dir)
-            changed += 1
-    paths = write_summary(assignment, out_dir)
+        gb_due = nbgb.duedate(db_url, assignment.name)
+    stored = read_policy(out_dir)
+    store = ResultStore(assignment, out_dir)
+    if stored.get("late_policy") is not None or stored.get("due") is not None:
+        changed = store.refresh(entered, due=stored.get("due") or gb_due, policy=stored.get("late_policy") or "none")
+    else:
+        changed = store.refresh(entered)
+    paths = write_summary(assignment, out_dir, store=store)
     paths["changed"] = changed
     if db_url:
         from autograder.gradebook import record_results

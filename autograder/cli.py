@@ -266,7 +266,8 @@ def run_grade(assignment, submissions, out_dir, args, db_url) -> tuple[list, dic
             seed=args.seed, progress=not args.quiet, db_url=db_url, resume=getattr(args, "resume", False),
             runner=runner, students=getattr(args, "student", None) or None,
             regrade_stale=getattr(args, "regrade_stale", False), roster=_roster(getattr(args, "roster", None)),
-            due=_due(getattr(args, "due", None)), late_policy=getattr(args, "late_penalty", None) or "none",
+            roster_rows=_roster_rows(getattr(args, "roster", None)),
+            due=_due(getattr(args, "due", None)), late_policy=getattr(args, "late_penalty", None),
             autograded_root=_autograded_root(db_url), submitted_at=getattr(args, "submitted_at", None),
             zip_tz=getattr(args, "zip_tz", None))
     finally:
@@ -287,6 +288,19 @@ def _roster(path):
     from autograder.batch import read_roster
 
     return read_roster(path)
+
+
+def _roster_rows(path):
+    """The roster's rows with their LMS ids (canvas_id, sis_login_id...), to read an LMS download."""
+    if not path:
+        return None
+    from autograder import export as ex
+    from autograder.batch import BatchError
+
+    try:
+        return ex.read_roster(path)
+    except ex.ExportError as exc:
+        raise BatchError(f"--roster: {exc}") from None
 
 
 def _due(text):
@@ -317,10 +331,18 @@ def _print_paths(paths, out_dir) -> None:
              "`--regrade-stale` regrades them")
     waiting = sum(1 for r in paths.get("results", []) if getattr(r, "needs_manual_grading", False))
     if waiting:
-        _say(f"  {waiting} student(s) have answers awaiting grading by hand: `nbgrader formgrader`, then "
+        _say(f"  {waiting} student(s) have answers awaiting grading by hand: grade them in formgrader (run "
+             "`jupyter lab` or `jupyter notebook` in the course folder and open its Formgrader tab or menu), then "
              "`cnn-course report ASSIGNMENT` (or grade again) to include the scores")
+    off = paths.get("off_roster") or []
+    if off:
+        _say(f"  NOTE: {len(off)} student(s) handed in but are not on the roster: "
+             + ", ".join(_shown(s) for s in off[:10]) + (" ..." if len(off) > 10 else ""))
     if paths.get("gradebook"):
-        _say(f"  gradebook: {paths['gradebook']}  (`nbgrader export` lists the scores)")
+        db = paths["gradebook"]
+        course = _COURSE or Course.locate()
+        how = "`nbgrader export`" if db == course.db_url else f"`nbgrader export --db {db}`"
+        _say(f"  gradebook: {db}  ({how} lists the scores)")
         for note in paths.get("gradebook_notes") or []:
             _say(f"  note: {note}")
 
@@ -441,7 +463,14 @@ def cmd_export(args) -> int:
         raise UsageError(f"--roster {args.roster!r} does not exist (expected a CSV: {','.join(ex.ROSTER_COLUMNS)}).")
     if args.all:
         root = Path(args.grades) if args.grades else _grades_root()
-        names = ex.find_graded_assignments(root)
+        from autograder.release import find_assignments
+
+        course = _course(args)
+        known = find_assignments(course.source) if (not args.grades and course.source.is_dir()) else None
+        early: list[str] = []
+        names = ex.find_graded_assignments(root, known, problems=early)
+        for p in early:
+            _say(f"warning: {_shown(p)}", file=sys.stderr)
         if not names:
             raise UsageError(f"--all: no graded assignment in {root} (expected <assignment>/students/<id>/results.json).")
         folders = {n: root / n for n in names}
@@ -567,10 +596,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="grade only this student (repeatable); the results merge into --out")
     g.add_argument("--regrade-stale", action="store_true",
                    help="grade again only the students graded with an older version of the tests")
-    g.add_argument("--roster", metavar="CSV", help="students who should submit (column student_id); with the "
-                   "gradebook's students, those without a submission get status `missing`")
+    g.add_argument("--roster", metavar="CSV", help="students who should submit (column student_id; canvas_id, "
+                   "sis_login_id, sis_user_id and name map an LMS download's names); with the gradebook's students, "
+                   "those without a submission get status `missing`, those not on it are reported")
     g.add_argument("--due", metavar="ISO8601", help="due date, e.g. 2026-03-01T00:00:00 (UTC unless a zone is "
-                   "given; default: the gradebook's due date of the assignment)")
+                   "given); stored with the assignment (OUT/assignment.json and the gradebook) and reused by later "
+                   "runs until another --due replaces it")
     g.add_argument("--submitted-at", metavar="CSV",
                    help="the submission times you vouch for (columns student_id,submitted_at; ISO 8601, UTC unless "
                         "a zone is given), e.g. from the LMS's export; they come before any other evidence. Without "
@@ -580,9 +611,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--zip-tz", metavar="ZONE", default=None,
                    help="the zone of the dates in a SUBMISSIONS zip (zips store local time): UTC (default), local, "
                         "+01:00 or Europe/Paris; entries with Info-ZIP's UTC timestamp need none")
-    g.add_argument("--late-penalty", metavar="POLICY", default="none",
-                   help="none (default), zero (late work scores 0) or per-hour:P (P points off per started hour, "
-                        "as nbgrader's SubMarks plugin)")
+    g.add_argument("--late-penalty", metavar="POLICY", default=None,
+                   help="none, zero (late work scores 0) or per-hour:P (P points off per started hour, as nbgrader's "
+                        "SubMarks plugin); stored with the assignment and reused by later runs (default: the stored "
+                        "one, else none)")
     dk = g.add_mutually_exclusive_group()
     dk.add_argument("--cluster", metavar="local:N",
                     help="grade on a Dask cluster of N local worker processes (on 127.0.0.1) instead of threads")

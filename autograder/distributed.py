@@ -348,9 +348,11 @@ class DaskRunner:
             return 1
 
     # -- grading
-    def grade_all(self, assignment, subs, *, insecure: bool = False, limits: dict | None = None, seed: int = 0,
-                  progress: bool = True, grade_fn=None, hide=(), on_result=None) -> list[SubmissionResult]:
-        """Grade ``subs`` on the cluster; same contract as :func:`autograder.batch.grade_all`.
+    def grade_all(self, assignment, subs, options=None, on_result=None, **kw) -> list[SubmissionResult]:
+        """Grade ``subs`` on the cluster; the runner interface of :class:`autograder.batch.ThreadRunner`
+        (``options``: a :class:`autograder.options.GradingOptions`; keywords set its fields).
+        Submissions that need no grading are settled here by :func:`autograder.batch.settle`,
+        the thread pool's rules (other work only: ``missing``; nothing gradable: ``invalid``).
 
         Raises :class:`ClusterError` when the scheduler is lost or a worker runs another
         cnn-course version; results delivered to ``on_result`` before that are kept.
@@ -358,11 +360,14 @@ class DaskRunner:
         from distributed import as_completed
         from distributed.scheduler import KilledWorker
 
-        from autograder.batch import invalid_result
+        from autograder.batch import invalid_result, settle
+        from autograder.options import GradingOptions
 
+        o = GradingOptions.build(options, **{k: (list(v) if k == "hide" else v) for k, v in kw.items()})
+        insecure, limits, seed, progress, hide = o.insecure, o.limits, o.seed, o.progress, o.hide
         if self.client is None:
             self.connect()
-        grade_fn = grade_fn if grade_fn is not None else self.grade_fn
+        grade_fn = o.grade_fn if o.grade_fn is not None else self.grade_fn
         payload = assignment_payload(assignment)
         options = {"insecure": bool(insecure), "limits": limits, "seed": seed, "hide": [str(h) for h in hide]}
         results: dict[str, SubmissionResult] = {}
@@ -383,8 +388,9 @@ class DaskRunner:
 
         todo = []
         for sub in subs:
-            if sub.path is None:      # nothing to send: the batch's invalid row, as the thread pool makes it
-                deliver(invalid_result(assignment, sub, sub.problem))
+            settled = settle(assignment, sub)    # nothing to send: the thread pool's missing/invalid rows
+            if settled is not None:
+                deliver(settled)
             else:
                 todo.append(sub)
         window = self.window or max(8, 4 * self.n_threads())

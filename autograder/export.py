@@ -41,7 +41,8 @@ from pathlib import Path
 from autograder.results import (HIDDEN, PASSED, SubmissionResult, TestResult, fmt_num, refresh,  # noqa: F401
                                 safe_cell, safe_dirname)
 
-MAX_RESULTS_BYTES = 50 * 2**20      # a results.json larger than this is skipped
+from autograder.store import MAX_RESULTS_BYTES, StoreError, parse_result, read_result, result_files  # noqa: E402,F401
+from autograder.store import load_results as _load_results  # noqa: E402
 MAX_ROSTER_BYTES = 20 * 2**20
 MAX_OUTPUT_CHARS = 20_000           # per Gradescope test output
 FORMATS = ("csv", "canvas", "gradescope")
@@ -77,96 +78,21 @@ def _number(value, what: str) -> float:
 
 
 def result_from_json(data, fallback_id: str = "") -> SubmissionResult:
-    """A :class:`SubmissionResult` from a parsed results.json; unknown keys are kept in
-    ``result.extra`` (a dict attribute); raises ValueError when a required field is wrong."""
-    if not isinstance(data, dict):
-        raise ValueError(f"the top level is a {type(data).__name__}, expected an object")
-    known = {k: v for k, v in data.items() if k in _RESULT_FIELDS}
-    extra = {k: v for k, v in data.items() if k not in _RESULT_FIELDS}
-    sid = known.get("student_id")
-    if not isinstance(sid, str) or not sid:
-        if not fallback_id:
-            raise ValueError("student_id is missing")
-        known["student_id"] = fallback_id
-    for key in ("assignment", "status"):
-        if not isinstance(known.get(key), str):
-            raise ValueError(f"{key} must be a string, got {known.get(key)!r}")
-    known["score"] = _number(known.get("score"), "score")
-    known["max_score"] = _number(known.get("max_score"), "max_score")
-    tests = known.get("tests", [])
-    if not isinstance(tests, list):
-        raise ValueError(f"tests must be a list, got {type(tests).__name__}")
-    parsed = []
-    for i, t in enumerate(tests):
-        if not isinstance(t, dict) or not isinstance(t.get("name"), str) or not isinstance(t.get("status"), str):
-            raise ValueError(f"tests[{i}] must be an object with a string name and status")
-        fields = {k: v for k, v in t.items() if k in _TEST_FIELDS}
-        fields["points"] = _number(fields.get("points"), f"tests[{i}].points")
-        fields["max_points"] = _number(fields.get("max_points"), f"tests[{i}].max_points")
-        fields["message"] = str(fields.get("message", ""))
-        parsed.append(TestResult(**fields))
-    known["tests"] = parsed
-    for key in ("message", "sha256", "grader_version", "notebook", "isolation"):
-        if key in known and not isinstance(known[key], str):
-            known[key] = str(known[key])
-    for key in ("durations", "versions"):
-        if key in known and not isinstance(known[key], dict):
-            known[key] = {}
-    result = SubmissionResult(**known)
-    result.extra = extra
-    return result
+    """:func:`autograder.store.parse_result`, the one validating parser of results.json."""
+    return parse_result(data, fallback_id)
 
 
 def _result_files(out_dir: Path) -> list[Path]:
-    students = out_dir / "students"
-    if students.is_dir():
-        new = sorted(p for p in students.glob("*/results.json") if p.is_file())
-        if new:
-            return new
-    return sorted(p for p in out_dir.glob("*/results.json") if p.is_file())
+    return result_files(out_dir)
 
 
 def load_results(out_dir: Path | str, *, problems: list | None = None) -> list[SubmissionResult]:
-    """Every student's result in the folder ``cnn-course grade`` wrote, sorted by student id.
-
-    Reads ``out_dir/students/*/results.json`` or, when there is none, ``out_dir/*/results.json``
-    (the older layout). A file over :data:`MAX_RESULTS_BYTES` is skipped; an unreadable or
-    malformed one is reported, not fatal; of two files with the same student id, the one in the
-    student's own folder (:func:`safe_dirname`) is kept, else the first.
-    Reports go to ``problems`` (a list) when given, else to stderr. Raises
-    :class:`ExportError` when ``out_dir`` is not a folder.
-    """
-    out_dir = Path(out_dir)
-    if not out_dir.is_dir():
-        raise ExportError(f"no graded results in {out_dir}: it is not a folder (run `cnn-course grade` first, "
-                          "or pass --grades DIR)")
-    results: dict[str, SubmissionResult] = {}
-    where: dict[str, str] = {}             # student id -> the file it was read from
-    for path in _result_files(out_dir):
-        shown = path.relative_to(out_dir).as_posix()
-        try:
-            size = path.stat().st_size
-            if size > MAX_RESULTS_BYTES:
-                _report(problems, f"{shown}: skipped, {size} bytes (limit {MAX_RESULTS_BYTES})")
-                continue
-            data = json.loads(path.read_bytes().decode("utf-8"))
-            result = result_from_json(data, fallback_id=path.parent.name)
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError, ValueError, TypeError) as exc:
-            _report(problems, f"{shown}: skipped, not a readable results.json ({type(exc).__name__}: {exc})")
-            continue
-        if result.student_id in results:
-            first = where[result.student_id]
-            own = safe_dirname(result.student_id)
-            if Path(first).parent.name != own and path.parent.name == own:
-                # the student's own folder wins over one an older version named (folder names that collided)
-                _report(problems, f"{first}: skipped, student id {result.student_id!r} is read from {shown}, "
-                                  "its own folder")
-            else:
-                _report(problems, f"{shown}: skipped, student id {result.student_id!r} already read from another file")
-                continue
-        where[result.student_id] = shown
-        results[result.student_id] = result
-    return [results[k] for k in sorted(results)]
+    """Every student's result in the folder ``cnn-course grade`` wrote (:func:`autograder.store.
+    load_results`); raises :class:`ExportError` when ``out_dir`` is not a folder."""
+    try:
+        return _load_results(out_dir, problems=problems)
+    except StoreError as exc:
+        raise ExportError(str(exc)) from None
 
 
 # ---------------------------------------------------------------- gradebook (manual scores, late penalties)
@@ -220,20 +146,22 @@ def csv_rows(batches: list[tuple[str, list[SubmissionResult], dict]], *, prefix_
               for name, results, adj in batches for r in results}
     extras = [c for c in EXTRA_COLUMNS if any(s[c] is not None for s in scores.values())]
     header = ["student_id", "assignment", "status", "score", "max_score", *extras]
+    commented = {(f"{name}:{t.name}" if prefix_tests else t.name) for name, results, _ in batches
+                 for r in results for t in r.tests if t.comment}
     for key in tests:
-        header += [key, f"{key} status"]
+        header += [key, f"{key} status"] + ([f"{key} comment"] if key in commented else [])
     rows = [header]
     for name, results, _ in batches:
         for r in results:
             cells: dict[str, tuple] = {}
             for t in r.tests:
                 key = f"{name}:{t.name}" if prefix_tests else t.name
-                cells.setdefault(key, (t.points, t.status))
+                cells.setdefault(key, (t.points, t.status, t.comment))
             row = [r.student_id, r.assignment or name, r.status, r.score, r.max_score]
             row += [scores[(name, r.student_id)][c] for c in extras]
             for key in tests:
-                points, status = cells.get(key, (None, None))
-                row += [points, status]
+                points, status, comment = cells.get(key, (None, None, None))
+                row += [points, status] + ([comment] if key in commented else [])
             rows.append(row)
     rows[1:] = sorted(rows[1:], key=lambda row: (str(row[0]), str(row[1])))
     return rows
@@ -363,6 +291,8 @@ def gradescope_json(result: SubmissionResult, adjust: dict | None = None) -> dic
     tests = []
     for i, t in enumerate(result.tests, 1):
         output = t.message or ("passed" if t.status == PASSED else t.status)
+        if t.comment:
+            output += f"\n\nGrader's comment: {t.comment}"
         if len(output) > MAX_OUTPUT_CHARS:
             output = output[:MAX_OUTPUT_CHARS] + "\n[... output cut]"
         tests.append({"name": t.name, "number": str(i), "score": round(float(t.points), 4),
@@ -414,12 +344,29 @@ def write_gradescope(batches: list[tuple[str, list[SubmissionResult], dict]], ou
 # ---------------------------------------------------------------- one entry point
 
 
-def find_graded_assignments(grades_root: Path | str) -> list[str]:
-    """Sub-folders of ``grades_root`` that hold graded results (``--all``)."""
+def _holds(folder: Path, name: str) -> bool:
+    """Whether ``folder``'s results are of the assignment ``name`` (a copy or a backup folder is not)."""
+    for path in _result_files(folder)[:3]:
+        try:
+            if read_result(path).assignment == name:
+                return True
+        except (OSError, ValueError, TypeError, UnicodeDecodeError):
+            continue
+    return False
+
+
+def find_graded_assignments(grades_root: Path | str, known=None, *, problems: list | None = None) -> list[str]:
+    """Sub-folders of ``grades_root`` that hold graded results (``--all``); with ``known`` (the
+    course's assignments), only those: any other folder is reported and left out."""
     root = Path(grades_root)
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and _result_files(p))
+    found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and _result_files(p))
+    other = [n for n in found if (known is not None and n not in set(known)) or not _holds(root / n, n)]
+    if other:
+        _report(problems, f"{len(other)} folder(s) under {root} are not assignments of this course, left out: "
+                          + ", ".join(repr(n) for n in other[:20]))
+    return [n for n in found if n not in other]
 
 
 def export(fmt: str, assignments: dict[str, Path], out: Path | str, *, db_url: str | None = None,
@@ -440,7 +387,8 @@ def export(fmt: str, assignments: dict[str, Path], out: Path | str, *, db_url: s
         entered = gradebook_adjustments(db_url, name, problems=problems)
         for r in results:
             adj = entered.get(r.student_id, {})
-            refresh(r, adj.get("manual", {}), gradebook_penalty=adj.get("late_penalty"))
+            refresh(r, adj.get("manual", {}), gradebook_penalty=adj.get("late_penalty"),
+                    comments=adj.get("comments", {}) if entered else None)
         batches.append((name, results, {}))
     n = len({r.student_id for _, results, _ in batches for r in results})
     if fmt == "csv":

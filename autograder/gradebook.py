@@ -272,6 +272,7 @@ def record_results(assignment, results: list[SubmissionResult], db_url: str, *, 
                 gb.db.add(snb)
             snb.late_submission_penalty = float(r.late_penalty or 0.0)
             grades = {g.name: g for g in snb.grades}
+            blank = set(r.blank_answers or [])
             points = {t.name: float(t.points) for t in r.tests if t.name in auto_ids}
             for name, cell in cells.items():
                 g = grades.get(name)
@@ -282,17 +283,22 @@ def record_results(assignment, results: list[SubmissionResult], db_url: str, *, 
                     g.auto_score = points.get(name, 0.0)
                     g.needs_manual_grade = False
                 elif name in manual_ids:                  # an answer graded by hand: never overwritten
-                    g.auto_score = None
-                    g.needs_manual_grade = g.manual_score is None
+                    if name in blank:                     # left as released: 0, as nbgrader's autograde
+                        g.auto_score = 0.0
+                        g.needs_manual_grade = False
+                    else:
+                        g.auto_score = None
+                        g.needs_manual_grade = g.manual_score is None
         gb.db.commit()
     return notes
 
 
 def manual_scores(db_url: str | None, assignment: str, notebook: str | None = None, *,
                   course_id: str = COURSE_ID) -> dict[str, dict]:
-    """``{student_id: {"manual": {grade_id: points}, "late_penalty": float}}``: every score
-    entered by hand (formgrader, or nbgrader's API) for ``assignment`` and the late penalty the
-    gradebook holds; ``{}`` when there is no gradebook (none is created)."""
+    """``{student_id: {"manual": {grade_id: points}, "comments": {grade_id: text},
+    "late_penalty": float}}``: every score and comment entered by hand (formgrader, or
+    nbgrader's API) for ``assignment`` and the late penalty the gradebook holds; ``{}`` when
+    there is no gradebook (none is created)."""
     if not db_url or (db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///"):]).is_file()):
         return {}
     from nbgrader.api import MissingEntry
@@ -304,7 +310,7 @@ def manual_scores(db_url: str | None, assignment: str, notebook: str | None = No
         except MissingEntry:
             return {}
         for sub in a.submissions:
-            entry = out.setdefault(sub.student_id, {"manual": {}, "late_penalty": 0.0})
+            entry = out.setdefault(sub.student_id, {"manual": {}, "comments": {}, "late_penalty": 0.0})
             for snb in sub.notebooks:
                 if notebook and snb.name != notebook:
                     continue
@@ -312,6 +318,10 @@ def manual_scores(db_url: str | None, assignment: str, notebook: str | None = No
                 for g in snb.grades:
                     if g.manual_score is not None:
                         entry["manual"][g.name] = float(g.manual_score)
+                for c in snb.comments:
+                    text = c.manual_comment
+                    if isinstance(text, str) and text.strip():
+                        entry["comments"][c.name] = text[:4_000]
     return out
 
 
@@ -335,6 +345,14 @@ def duedate(db_url: str | None, assignment: str, *, course_id: str = COURSE_ID) 
         except MissingEntry:
             return None
     return due.replace(tzinfo=timezone.utc) if due is not None else None
+
+
+def set_duedate(db_url: str, assignment: str, due: datetime | None, *, course_id: str = COURSE_ID) -> None:
+    """Store ``due`` (aware, or None) as nbgrader's ``Assignment.duedate`` (naive UTC), so
+    formgrader shows it and later runs reuse it."""
+    naive = due.astimezone(timezone.utc).replace(tzinfo=None) if due is not None else None
+    with open_gradebook(db_url, course_id) as gb:
+        gb.update_or_create_assignment(assignment, duedate=naive)
 
 
 def is_manual_cell(cell) -> bool:

@@ -14,7 +14,8 @@ import statistics
 from collections import Counter
 from urllib.parse import quote
 
-from autograder.results import HIDDEN, INVALID, MISSING, TEST_STATUSES, SubmissionResult, fmt_num, safe_dirname
+from autograder.results import (HIDDEN, INVALID, MANUAL, MISSING, TEST_STATUSES, SubmissionResult, fmt_num, fmt_stat,
+                                safe_dirname)
 
 STATUS_HELP = {
     "passed": "the test ran without an error.",
@@ -132,6 +133,8 @@ def feedback_html(result: SubmissionResult, assignment=None) -> str:
             if t.visibility != HIDDEN and spec is not None and getattr(spec, "source", "").strip():
                 code = f"<details><summary class=\"muted\">test code</summary><pre>{esc(spec.source)}</pre></details>"
             msg = f"<pre>{esc(t.message)}</pre>" if t.message else ""
+            if t.comment:
+                msg += f"<p class=\"comment\"><b>Grader's comment:</b></p><pre>{esc(t.comment)}</pre>"
             rows.append(
                 f"<tr><td><code>{esc(t.name)}</code><br><span class=\"muted\">{esc(t.visibility)}</span></td>"
                 f"<td class=\"num\">{_num(t.points)} / {_num(t.max_points)}</td><td>{badge(t.status)}</td>"
@@ -152,6 +155,10 @@ def feedback_html(result: SubmissionResult, assignment=None) -> str:
             f"isolation: {esc(result.isolation or '-')}"]
     parts.append("<p class=\"muted\">" + "<br>".join(meta) + "</p>")
     return _page(f"{result.assignment} feedback: {result.student_id}", "\n".join(parts))
+
+
+def _cut(text: str, n: int) -> str:
+    return text if len(text) <= n else text[:n] + " ..."
 
 
 def _source(result: SubmissionResult) -> str:
@@ -198,18 +205,49 @@ def per_test_stats(results: list[SubmissionResult]) -> list[dict]:
                                  "counts": Counter(), "points": 0.0}
             stats[t.name]["counts"][t.status] += 1
             stats[t.name]["points"] += t.points
+            if t.status == MANUAL:
+                stats[t.name]["manual"] = True
+                if not t.awaiting:
+                    stats[t.name].setdefault("scored", []).append(t.points / t.max_points if t.max_points else 0.0)
     out = []
     for name in order:
         s = stats[name]
         n = sum(s["counts"].values())
         s["n"] = n
-        s["pass_rate"] = s["counts"]["passed"] / n if n else 0.0
+        if s.get("manual"):     # graded by hand: its score, among the answers graded so far
+            scored = s.get("scored", [])
+            s["pass_rate"] = sum(scored) / len(scored) if scored else None
+        else:
+            s["pass_rate"] = s["counts"]["passed"] / n if n else 0.0
         s["mean_points"] = s["points"] / n if n else 0.0
         out.append(s)
     return out
 
 
-def report_html(results: list[SubmissionResult], assignment=None, png: bytes | None = None, *, notes=()) -> str:
+def _rate(s: dict) -> str:
+    if s["pass_rate"] is None:
+        return "not graded yet"
+    return f"{100 * s['pass_rate']:.0f}%" + (" (score)" if s.get("manual") else "")
+
+
+FORMGRADER_HINT = ("open formgrader from Jupyter (<code>jupyter lab</code> or <code>jupyter notebook</code> in the "
+                   "course folder, then its Formgrader tab or menu)")
+
+
+def _split_notes(results: list[SubmissionResult]) -> tuple[list[str], dict[str, str]]:
+    """The parts of the students' notes (``; ``-separated) every one of them has, listed once,
+    and each student's own parts."""
+    parts = {r.student_id: [p for p in (r.message or "").split("; ") if p] for r in results}
+    common: list[str] = []
+    if len(results) > 1:
+        first = parts[results[0].student_id]
+        common = [p for p in first if all(p in parts[r.student_id] for r in results)]
+    own = {sid: "; ".join(p for p in ps if p not in common) for sid, ps in parts.items()}
+    return common, own
+
+
+def report_html(results: list[SubmissionResult], assignment=None, png: bytes | None = None, *, notes=(),
+                off_roster=()) -> str:
     """The class report: summary, histogram, per-test pass rates, slowest and invalid submissions."""
     name = results[0].assignment if results else getattr(assignment, "name", "")
     missing = [r for r in results if r.status == MISSING]
@@ -227,12 +265,12 @@ def report_html(results: list[SubmissionResult], assignment=None, png: bytes | N
                                                    sorted(Counter(_source(r) for r in results).items())) or "-"),
                ("max score", _num(max_score))]
     if waiting:
-        n_answers = sum(sum(1 for t in r.tests if t.status == "manual" and "awaits" in t.message) for r in waiting)
+        n_answers = sum(sum(1 for t in r.tests if t.status == MANUAL and t.awaiting) for r in waiting)
         parts.append(f"<p><strong>{n_answers} answers await grading</strong> by hand ({len(waiting)} students): "
-                     "grade them in formgrader (<code>nbgrader formgrader</code>), then run "
+                     f"grade them in formgrader ({FORMGRADER_HINT}), then run "
                      "<code>cnn-course report</code> or <code>cnn-course grade</code> again to include the scores.</p>")
     if scores:
-        summary += [("mean", _num(statistics.fmean(scores))), ("median", _num(statistics.median(scores))),
+        summary += [("mean", fmt_stat(statistics.fmean(scores))), ("median", fmt_stat(statistics.median(scores))),
                     ("min", _num(min(scores))), ("max", _num(max(scores))),
                     ("full marks", sum(s >= max_score for s in scores) if max_score else 0)]
     parts.append("<table>" + "".join(f"<tr><th>{esc(k)}</th><td class=\"num\">{esc(v)}</td></tr>" for k, v in summary)
@@ -247,7 +285,7 @@ def report_html(results: list[SubmissionResult], assignment=None, png: bytes | N
         head = "".join(f"<th>{esc(s)}</th>" for s in statuses)
         rows = "".join(
             f"<tr><td><code>{esc(s['name'])}</code></td><td>{esc(s['visibility'])}</td>"
-            f"<td class=\"num\">{_num(s['max_points'])}</td><td class=\"num\">{100 * s['pass_rate']:.0f}%</td>"
+            f"<td class=\"num\">{_num(s['max_points'])}</td><td class=\"num\">{_rate(s)}</td>"
             f"<td class=\"num\">{_num(s['mean_points'])}</td>"
             + "".join(f"<td class=\"num\">{s['counts'][st] or ''}</td>" for st in statuses) + "</tr>"
             for s in stats)
@@ -278,13 +316,19 @@ def report_html(results: list[SubmissionResult], assignment=None, png: bytes | N
     if invalid:
         rows = "".join(f"<tr><td>{esc(r.student_id)}</td><td><pre>{esc(r.message)}</pre></td></tr>" for r in invalid)
         parts.append("<h2>Invalid submissions</h2><table><tr><th>student</th><th>why</th></tr>" + rows + "</table>")
+    if off_roster:
+        parts.append("<h2>Not on the roster</h2><p class=\"muted\">Handed in, graded, but not on the roster (nor in "
+                     "the gradebook's students): check the id, or add them to the roster.</p><p>"
+                     + ", ".join(esc(s) for s in off_roster) + "</p>")
+    common, own = _split_notes([r for r in all_results if r.status != MISSING])
+    notes = list(notes) + [f"every submission: {c}" for c in common]
     if notes:
         parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>")
     rows = "".join(
         f"<tr><td><a href=\"students/{quote(safe_dirname(r.student_id))}/feedback.html\">{esc(r.student_id)}</a></td>"
         f"<td class=\"num\">{_num(r.score)} / {_num(r.max_score)}</td><td>{badge(r.status)}</td>"
         f"<td>{esc(r.submitted_at or '-')}</td><td>{esc(_source(r))}</td>"
-        f"<td>{esc(r.message[:200])}</td></tr>" for r in all_results)
+        f"<td>{esc(_cut(own.get(r.student_id, r.message), 400))}</td></tr>" for r in all_results)
     parts.append("<h2>Students</h2><p class=\"muted\">Submission times (UTC) come only from the instructor's "
                  "evidence: <code>--submitted-at</code>, nbgrader's timestamp.txt in its submitted/ folder, or the "
                  "entry dates of the LMS's zip; <code>none</code>: not checked for lateness.</p>"

@@ -39,6 +39,13 @@ class TestResult:
     visibility: str = PUBLIC   # PUBLIC or HIDDEN
     duration_s: float = 0.0    # wall-clock seconds
     cpu_s: float = 0.0         # CPU seconds used in the sandbox during the test
+    # Answers graded by hand (status MANUAL) only, as fields (never read back from the message):
+    awaiting: bool = False     # no score entered yet
+    blank: bool = False        # unchanged from the release: 0 points, as nbgrader's autograde scores it
+    position: int = 0          # 1, 2, ... among the notebook's hand-graded answers (0: unknown)
+    of: int = 0                # how many hand-graded answers the notebook has
+    prompt: str = ""           # first line of the question above the answer (never the answer's text)
+    comment: str = ""          # the grader's comment (formgrader), shown next to the score
 
 
 @dataclass
@@ -69,6 +76,8 @@ class SubmissionResult:
     late_by_s: float = 0.0               # seconds past the due date
     late_penalty: float = 0.0            # points taken off for lateness
     late_policy: str = ""                # "", "none", "zero" or "per-hour:P" (see late_penalty_fn)
+    blank_answers: list = field(default_factory=list)   # hand-graded answers left as released (grade_ids)
+    comments: dict = field(default_factory=dict)        # grade_id -> the grader's comment (formgrader)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -84,18 +93,25 @@ class SubmissionResult:
 
 
 def apply_scores(result: SubmissionResult, manual_cells=(), entered: dict | None = None,
-                 late_penalty_fn=None, fixed_penalty: float | None = None) -> SubmissionResult:
+                 late_penalty_fn=None, fixed_penalty: float | None = None,
+                 comments: dict | None = None) -> SubmissionResult:
     """Make ``result``'s score the final one, in place: score = auto_score + manual_score -
     late_penalty (at least 0). ``manual_cells``: the answers graded by hand (``ManualCell``s);
     ``entered``: grade_id -> points entered by hand (for a manual cell, its score; for an
-    autograded test, an instructor's override of the autograder's points); the late penalty
-    is ``late_penalty_fn(raw_score, late_by_s)`` or, failing that, ``fixed_penalty``. Every
-    place that shows a score (results.json, feedback, grades.csv, report, gradebook, exports)
-    uses what this computes."""
+    autograded test, an instructor's override of the autograder's points); ``comments``:
+    grade_id -> the grader's comment (None: keep the result's own); the late penalty
+    is ``late_penalty_fn(raw_score, late_by_s)`` or, failing that, ``fixed_penalty``. An answer
+    left as released (``result.blank_answers``) scores 0 without waiting for a grader, as
+    nbgrader's autograde does, unless a score was entered. Every place that shows a score
+    (results.json, feedback, grades.csv, report, gradebook, exports) uses what this computes."""
     entered = entered or {}
+    if comments is not None:
+        result.comments = {str(k): safe_text(v, 4_000) for k, v in comments.items() if str(v or "").strip()}
+    blank = set(result.blank_answers or [])
     result.tests = [t for t in result.tests if t.status != MANUAL]
     auto, by_hand, any_entered = 0.0, 0.0, False
     for t in result.tests:
+        t.comment = result.comments.get(t.name, "")
         if t.name in entered:
             v = max(0.0, min(float(entered[t.name]), float(t.max_points)))
             if not (t.message or "").startswith("score changed by hand"):
@@ -106,23 +122,34 @@ def apply_scores(result: SubmissionResult, manual_cells=(), entered: dict | None
             any_entered = True
         else:
             auto += float(t.points)
+    old_manual_max = float(result.manual_max or 0)
     auto_max = (float(sum(t.max_points for t in result.tests)) if result.tests
-                else float(result.max_score or 0) - float(result.manual_max or 0))
+                else float(result.max_score or 0) - old_manual_max)
     waiting, mmax = 0, 0.0
     for m in manual_cells:
         mmax += float(m.points)
         if result.status != GRADED:
             continue
         pts = entered.get(m.grade_id)
-        if pts is None:
+        awaiting = is_blank = False
+        if pts is None and m.grade_id in blank:
+            is_blank, pts_f = True, 0.0
+            msg = "left as released (no answer written): 0 points"
+        elif pts is None:
             waiting += 1
-            msg, pts_f = "awaits grading by hand", 0.0
+            awaiting, pts_f = True, 0.0
+            msg = "awaits grading by hand"
         else:
             pts_f = max(0.0, min(float(pts), float(m.points)))
             by_hand += pts_f
             any_entered = True
             msg = f"graded by hand: {fmt_num(pts_f)} / {fmt_num(m.points)}"
-        result.tests.append(TestResult(m.grade_id, pts_f, float(m.points), MANUAL, msg + manual_locator(m), PUBLIC))
+        result.tests.append(TestResult(
+            m.grade_id, pts_f, float(m.points), MANUAL, msg + manual_locator(m), PUBLIC, awaiting=awaiting,
+            blank=is_blank, position=int(getattr(m, "position", 0) or 0), of=int(getattr(m, "of", 0) or 0),
+            prompt=str(getattr(m, "prompt", "") or "")[:100], comment=result.comments.get(m.grade_id, "")))
+    if not manual_cells and result.status != GRADED:
+        mmax = old_manual_max                 # a missing or invalid result keeps the assignment's whole max
     result.auto_score = auto
     result.manual_max = mmax
     result.manual_score = by_hand if any_entered else None
@@ -174,31 +201,43 @@ def manual_locator(cell) -> str:
 
 
 def manual_cells_of(result: SubmissionResult) -> list:
-    """The hand-graded cells a result knows of (its ``manual`` tests), for :func:`refresh`. The
-    locator is read back from the message; an older result's "(the answer starting ...)", which
-    quoted the instructor's answer, is dropped."""
+    """The hand-graded cells a result knows of (its ``manual`` tests), for :func:`refresh`, from
+    their fields (``position``, ``of``, ``prompt``). A result written before those fields
+    existed has its locator in the message: read once here, bounded; an older result's
+    "(the answer starting ...)", which quoted the instructor's answer, is dropped."""
     import types
     out = []
     for t in result.tests:
-        if t.status == MANUAL:
-            m = _LOCATOR.search(t.message or "")
-            under = re.search(r" \(under `([^`\n]{0,100})`\)$", t.message or "") if not m else None
-            out.append(types.SimpleNamespace(
-                grade_id=t.name, points=t.max_points,
-                position=int(m.group(1)) if m else 0, of=int(m.group(2)) if m else 0,
-                prompt=(m.group(3) or "") if m else (under.group(1) if under else "")))
+        if t.status != MANUAL:
+            continue
+        pos, of, prompt = int(t.position or 0), int(t.of or 0), str(t.prompt or "")
+        if not (pos or prompt):               # results.json of an older version
+            msg = (t.message or "")[-400:]
+            m = _LOCATOR.search(msg)
+            under = re.search(r" \(under `([^`\n]{0,100})`\)$", msg) if not m else None
+            if m:
+                pos, of, prompt = int(m.group(1)), int(m.group(2)), m.group(3) or ""
+            elif under:
+                prompt = under.group(1)
+        out.append(types.SimpleNamespace(grade_id=t.name, points=t.max_points, position=pos, of=of, prompt=prompt))
     return out
 
 
 def refresh(result: SubmissionResult, entered: dict | None, manual_cells=None,
-            gradebook_penalty: float | None = None) -> SubmissionResult:
+            gradebook_penalty: float | None = None, comments: dict | None = None) -> SubmissionResult:
     """Re-apply the scores entered by hand (``{grade_id: points}`` from the gradebook) and the
     late policy to a stored result: the one final score, recomputed the same way by ``grade``,
     ``report`` and ``export``. A penalty the gradebook holds (nbgrader's own late plugin)
     applies when the result was graded without a late policy."""
     cells = manual_cells if manual_cells is not None else manual_cells_of(result)
     fn = late_penalty_fn(result.late_policy) if (result.late and result.late_policy) else None
-    return apply_scores(result, cells, entered, fn, None if fn else gradebook_penalty)
+    return apply_scores(result, cells, entered, fn, None if fn else gradebook_penalty, comments)
+
+
+def fmt_stat(x) -> str:
+    """A class statistic (mean, median) for display: at most 2 decimals (``44.13``, ``18.57``)."""
+    x = round(float(x), 2)
+    return str(int(x)) if x == int(x) else f"{x:g}"
 
 
 def fmt_num(x) -> str:

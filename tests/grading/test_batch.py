@@ -87,13 +87,13 @@ def _hashes(root: Path) -> dict:
 
 EXPECTED_CSV = (
     "student_id,assignment,score,max_score,status,auto_score,manual_score,needs_manual_grading,late,late_by,"
-    "late_penalty,submitted_at,submitted_at_source\n"
-    "alice,toy_add,3,3,graded,3,,,,,,,none\n"
-    "bob,toy_add,1,3,graded,1,,,,,,,none\n"
-    "carol,toy_add,0,3,invalid,0,,,,,,,none\n"
-    "dave,toy_add,0,3,invalid,0,,,,,,,none\n"
-    "eve,toy_add,0,3,invalid,0,,,,,,,none\n"
-    "frank,toy_add,3,3,graded,3,,,,,,,none\n"
+    "late_penalty,submitted_at,submitted_at_source,comments\n"
+    "alice,toy_add,3,3,graded,3,,,,,,,none,\n"
+    "bob,toy_add,1,3,graded,1,,,,,,,none,\n"
+    "carol,toy_add,0,3,invalid,0,,,,,,,none,\n"
+    "dave,toy_add,0,3,invalid,0,,,,,,,none,\n"
+    "eve,toy_add,0,3,invalid,0,,,,,,,none,\n"
+    "frank,toy_add,3,3,graded,3,,,,,,,none,\n"
 )
 
 

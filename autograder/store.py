@@ -1,0 +1,287 @@
+"""The one store of results of an output folder (``cnn-course grade --out DIR``).
+
+``DIR/students/<folder>/results.json`` is written by :meth:`ResultStore.put` and read back by
+:func:`parse_result`, the one validating parser (bounded size, every field checked) that
+``grade``, ``report`` and ``export`` share. A :class:`ResultStore` holds in memory what is
+stored for one assignment merged with what was graded now, and everything the batch shows is
+computed from it: grades.csv, the report, the stale and the missing students.
+
+``DIR/assignment.json`` (:func:`read_policy`, :func:`write_policy`) holds the assignment's due
+date and late policy once given (``--due``, ``--late-penalty``), so a later run of a few
+students (``--student``, ``--regrade-stale``, ``report``) applies the same lateness rules.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from datetime import datetime, timezone
+from pathlib import Path
+
+from autograder.results import (MISSING, TEST_STATUSES, SUBMISSION_STATUSES, SubmissionResult, TestResult,  # noqa: F401
+                                late_penalty_fn, safe_dirname, safe_text)
+
+MAX_RESULTS_BYTES = 50 * 2**20      # a results.json larger than this is skipped
+MAX_TESTS = 10_000
+MAX_POLICY_BYTES = 64 * 1024
+POLICY_FILE = "assignment.json"
+STUDENTS_DIR = "students"
+_RESULT_FIELDS = {f.name for f in dataclasses.fields(SubmissionResult)}
+_TEST_FIELDS = {f.name for f in dataclasses.fields(TestResult)}
+
+
+class StoreError(ValueError):
+    """The folder cannot be read as graded results."""
+
+
+def _number(value, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{what} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _text(value, limit: int) -> str:
+    return safe_text(value if isinstance(value, str) else ("" if value is None else str(value)), limit)
+
+
+def parse_result(data, fallback_id: str = "") -> SubmissionResult:
+    """A :class:`SubmissionResult` from a parsed results.json, every field validated (numbers
+    finite, strings bounded, the manual answers' fields typed); unknown keys are kept in
+    ``result.extra``. Raises ValueError when a required field is wrong."""
+    if not isinstance(data, dict):
+        raise ValueError(f"the top level is a {type(data).__name__}, expected an object")
+    known = {k: v for k, v in data.items() if k in _RESULT_FIELDS}
+    extra = {k: v for k, v in data.items() if k not in _RESULT_FIELDS}
+    sid = known.get("student_id")
+    if not isinstance(sid, str) or not sid:
+        if not fallback_id:
+            raise ValueError("student_id is missing")
+        known["student_id"] = fallback_id
+    for key in ("assignment", "status"):
+        if not isinstance(known.get(key), str):
+            raise ValueError(f"{key} must be a string, got {known.get(key)!r}")
+    for key in ("score", "max_score"):
+        known[key] = _number(known.get(key), key)
+    for key in ("auto_score", "manual_max", "late_by_s", "late_penalty"):
+        if key in known:
+            known[key] = _number(known[key], key)
+    if known.get("manual_score") is not None:
+        known["manual_score"] = _number(known["manual_score"], "manual_score")
+    for key in ("needs_manual_grading", "late"):
+        if key in known:
+            known[key] = bool(known[key]) if isinstance(known[key], (bool, int)) else False
+    tests = known.get("tests", [])
+    if not isinstance(tests, list) or len(tests) > MAX_TESTS:
+        raise ValueError(f"tests must be a list of at most {MAX_TESTS}, got {type(tests).__name__}")
+    parsed = []
+    for i, t in enumerate(tests):
+        if not isinstance(t, dict) or not isinstance(t.get("name"), str) or not isinstance(t.get("status"), str):
+            raise ValueError(f"tests[{i}] must be an object with a string name and status")
+        f = {k: v for k, v in t.items() if k in _TEST_FIELDS}
+        f["points"] = _number(f.get("points"), f"tests[{i}].points")
+        f["max_points"] = _number(f.get("max_points"), f"tests[{i}].max_points")
+        for key in ("duration_s", "cpu_s"):
+            if key in f:
+                f[key] = _number(f[key], f"tests[{i}].{key}")
+        f["message"] = _text(f.get("message", ""), 20_000)
+        for key, limit in (("visibility", 20), ("prompt", 100), ("comment", 4_000)):
+            if key in f:
+                f[key] = _text(f[key], limit)
+        for key in ("awaiting", "blank"):
+            if key in f:
+                f[key] = f[key] is True
+        for key in ("position", "of"):
+            if key in f:
+                v = f[key]
+                f[key] = v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 10_000 else 0
+        parsed.append(TestResult(**f))
+    known["tests"] = parsed
+    for key in ("message", "sha256", "grader_version", "notebook", "isolation", "assignment_version",
+                "submitted_at", "submitted_at_source", "late_policy"):
+        if key in known:
+            known[key] = _text(known[key], 20_000 if key == "message" else 200)
+    for key in ("durations", "versions"):
+        if key in known and not isinstance(known[key], dict):
+            known[key] = {}
+    blank = known.get("blank_answers", [])
+    known["blank_answers"] = [b[:200] for b in blank if isinstance(b, str)][:1000] if isinstance(blank, list) else []
+    comments = known.get("comments", {})
+    known["comments"] = ({str(k)[:200]: _text(v, 4_000) for k, v in list(comments.items())[:1000]}
+                         if isinstance(comments, dict) else {})
+    if "seed" in known and (not isinstance(known["seed"], int) or isinstance(known["seed"], bool)):
+        known["seed"] = 0
+    result = SubmissionResult(**known)
+    result.extra = extra
+    return result
+
+
+def read_result(path: Path, fallback_id: str = "") -> SubmissionResult:
+    """One results.json, bounded (:data:`MAX_RESULTS_BYTES`); ValueError/OSError when unusable."""
+    if path.is_symlink():
+        raise ValueError("a symbolic link")
+    size = path.stat().st_size
+    if size > MAX_RESULTS_BYTES:
+        raise ValueError(f"{size} bytes (limit {MAX_RESULTS_BYTES})")
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    return parse_result(data, fallback_id=fallback_id)
+
+
+def result_files(out_dir: Path) -> list[Path]:
+    students = out_dir / STUDENTS_DIR
+    if students.is_dir():
+        new = sorted(p for p in students.glob("*/results.json") if p.is_file())
+        if new:
+            return new
+    return sorted(p for p in out_dir.glob("*/results.json") if p.is_file())
+
+
+def load_results(out_dir: Path | str, *, problems: list | None = None) -> list[SubmissionResult]:
+    """Every student's result stored in ``out_dir`` (``students/*/results.json``, else the older
+    ``*/results.json``), sorted by student id; unreadable files are reported to ``problems``
+    (a list; None: stderr) and skipped; of two files with one student id, the one in the
+    student's own folder wins. Raises :class:`StoreError` when ``out_dir`` is not a folder."""
+    import sys
+
+    def report(msg):
+        if problems is None:
+            print(f"warning: {msg}", file=sys.stderr, flush=True)
+        else:
+            problems.append(msg)
+
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        raise StoreError(f"no graded results in {out_dir}: it is not a folder (run `cnn-course grade` first, "
+                         "or pass --grades DIR)")
+    results: dict[str, SubmissionResult] = {}
+    where: dict[str, str] = {}
+    for path in result_files(out_dir):
+        shown = path.relative_to(out_dir).as_posix()
+        try:
+            result = read_result(path, fallback_id=path.parent.name)
+        except (OSError, UnicodeDecodeError, ValueError, TypeError) as exc:
+            report(f"{shown}: skipped, not a readable results.json ({type(exc).__name__}: {exc})")
+            continue
+        if result.student_id in results:
+            first = where[result.student_id]
+            own = safe_dirname(result.student_id)
+            if Path(first).parent.name != own and path.parent.name == own:
+                report(f"{first}: skipped, student id {result.student_id!r} is read from {shown}, its own folder")
+            else:
+                report(f"{shown}: skipped, student id {result.student_id!r} already read from another file")
+                continue
+        where[result.student_id] = shown
+        results[result.student_id] = result
+    return [results[k] for k in sorted(results)]
+
+
+# ---------------------------------------------------------------- the assignment's lateness rules
+
+
+def read_policy(out_dir: Path | str) -> dict:
+    """``{"due": aware UTC datetime or None, "late_policy": str or None}`` stored in ``out_dir``
+    (``{}`` values None when there is none or it is unreadable)."""
+    path = Path(out_dir) / POLICY_FILE
+    empty = {"due": None, "late_policy": None}
+    try:
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > MAX_POLICY_BYTES:
+            return empty
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return empty
+    if not isinstance(data, dict):
+        return empty
+    out = dict(empty)
+    due = data.get("due")
+    if isinstance(due, str) and len(due) <= 64:
+        try:
+            when = datetime.fromisoformat(due)
+            out["due"] = (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+        except ValueError:
+            pass
+    policy = data.get("late_policy")
+    if isinstance(policy, str) and len(policy) <= 64:
+        try:
+            late_penalty_fn(policy)
+            out["late_policy"] = policy
+        except ValueError:
+            pass
+    return out
+
+
+def write_policy(out_dir: Path | str, assignment: str, due: datetime | None, late_policy: str | None) -> Path:
+    from autograder.batch import atomic_write
+
+    path = Path(out_dir) / POLICY_FILE
+    data = {"assignment": assignment,
+            "due": due.astimezone(timezone.utc).isoformat() if due is not None else None,
+            "late_policy": late_policy or "none"}
+    atomic_write(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+# ---------------------------------------------------------------- the store
+
+
+class ResultStore:
+    """Stored ∪ fresh results of one assignment in ``out_dir``, in memory.
+
+    ``put`` writes a student's files and keeps the result; ``results()``, ``stale()``,
+    ``missing()`` and ``refresh()`` work on what is held, so nothing is parsed twice."""
+
+    def __init__(self, assignment, out_dir: Path | str, *, problems: list | None = None):
+        self.assignment = assignment
+        self.out_dir = Path(out_dir)
+        self.problems = [] if problems is None else problems
+        self.by_id: dict[str, SubmissionResult] = {}
+        if (self.out_dir / STUDENTS_DIR).is_dir() or any(self.out_dir.glob("*/results.json")):
+            for r in load_results(self.out_dir, problems=self.problems):
+                if r.assignment == assignment.name:
+                    self.by_id[r.student_id] = r
+
+    def get(self, student_id: str) -> SubmissionResult | None:
+        return self.by_id.get(student_id)
+
+    def put(self, result: SubmissionResult) -> Path:
+        """Write ``result``'s results.json and feedback.html and hold it."""
+        from autograder.batch import write_student
+
+        self.by_id[result.student_id] = result
+        return write_student(self.assignment, result, self.out_dir)
+
+    def results(self) -> list[SubmissionResult]:
+        return [self.by_id[k] for k in sorted(self.by_id)]
+
+    def stale(self) -> list[str]:
+        """Students whose results were made with another version of the tests."""
+        version = getattr(self.assignment, "version", "")
+        return [r.student_id for r in self.results() if r.status != MISSING and r.assignment_version != version]
+
+    def missing(self, expected) -> list[str]:
+        """Of ``expected``, who has no result, or only a ``missing`` one."""
+        return sorted(s for s in set(expected) if s not in self.by_id or self.by_id[s].status == MISSING)
+
+    def refresh(self, entered: dict, *, due=None, policy: str | None = None, write: bool = True) -> int:
+        """Re-apply the gradebook's scores and comments (``{student: {"manual": {...}, "comments":
+        {...}, "late_penalty": p}}``) and the late rule to every held result (``due``/``policy``:
+        the assignment's, judged again for everyone; None: each result's own); rewrite the files
+        of those that changed; return how many changed."""
+        from autograder.batch import judge_lateness
+        from autograder.results import refresh
+
+        cells = getattr(self.assignment, "manual", None)
+        changed = 0
+        for r in self.results():
+            if policy is not None:
+                judge_lateness(r, due, policy)
+            adj = entered.get(r.student_id, {})
+            before = json.dumps(r.to_dict(), sort_keys=True, default=str)
+            refresh(r, adj.get("manual", {}), cells, gradebook_penalty=adj.get("late_penalty"),
+                    comments=adj.get("comments", {}))
+            if json.dumps(r.to_dict(), sort_keys=True, default=str) != before:
+                changed += 1
+                if write:
+                    self.put(r)
+        return changed
