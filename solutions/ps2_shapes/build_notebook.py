@@ -242,8 +242,10 @@ A layer is a dict with a `"type"` and the arguments the matching Keras layer tak
 
 * `kernel_size`, `strides` and `pool_size` are an int or a pair `(along H, along W)`.
 * `padding` is `"valid"` or `"same"` for both conv and pool; a conv layer may also give
-  the number of zeros added on each side, an int `p` or a pair `(ph, pw)` (the
-  practice network of `course/02_padding_stride_shapes.ipynb` pads by 2, which no Keras padding word expresses).
+  the number of zeros added on each side, an int `p` or a pair `(ph, pw)`. Some paddings have
+  no Keras word: torchvision's AlexNet pads its first layer (11x11 kernels, stride 4) by 2 on
+  every side of a 224x224 input and gets 55x55, where `"valid"` gives 54 and `"same"` gives 56
+  (TensorFlow adds 3 zero rows on top and 4 at the bottom there).
 * $H'$ and $W'$ come from `conv_output_size`, one axis at a time. Pooling is a window
   sliding like a kernel, so the same formula applies.
 * `Dense` applied to an image acts on its last axis (every pixel's channel vector goes
@@ -321,6 +323,10 @@ assert_equal(layer_output_shape((28, 28, 3), ten), (24, 24, 10), name="28x28x3, 
 assert_equal(layer_output_shape((28, 28, 1), {"type": "conv", "filters": 32, "kernel_size": (3, 3), "activation": "relu"}),
              (26, 26, 32), name="MNIST conv2d")
 assert_equal(layer_output_shape((12, 12, 64), {"type": "flatten"}), (9216,), name="MNIST flatten")
+# AlexNet's first layer as torchvision pads it (course/06_architectures.ipynb): 2 zeros on each side
+assert_equal(layer_output_shape((224, 224, 3), {"type": "conv", "filters": 96, "kernel_size": 11, "strides": 4,
+                                                "padding": 2}), (55, 55, 96), name="224x224x3, 11x11, stride 4, pad 2",
+             hint="an int padding adds that many zeros on every side: (224 + 2 * 2 - 11) // 4 + 1")
 assert_equal(layer_output_shape((9216,), {"type": "dense", "units": 128}), (128,), name="MNIST dense")
 print("The lectures' layers have the right shapes.")
 ''', "test_layer_output_shape_seeds", 2)
@@ -931,16 +937,17 @@ md(r'''
 | C3 | conv | 256 | 27x27 | 5x5 | 1 | same |
 | S4 | max pool | 256 | 13x13 | 3x3 | 2 | valid |
 | C5, C6, C7 | conv | 384, 384, 256 | 13x13 | 3x3 | 1 | same |
-| F8, F9 | dense | | 4096 | | | |
+| F9, F10 | dense | | 4096 | | | |
 | Out | dense | | 1000 | | | |
 
 Check C1 with your `conv_output_size`: a 224x224 input with "same" padding and stride 4
 gives ceil(224 / 4) = 56, not 55, so the table's "same" cannot be right. Two fixes give 55:
 a **227x227** input with no padding, (227 - 11) / 4 + 1 = 55, or a 224x224 input with a
-symmetric integer padding (the question below asks which). The original paper says 224.
+symmetric padding of 2 (torchvision's choice). The original paper says 224.
 S2 brings every version back to 27x27, so the rest of the table holds either way. The table
 also leaves out the 3x3 / stride 2 max pooling after C7 that the real AlexNet has: without
-it F8 would see 13x13x256 inputs instead of 6x6x256 = 9216.
+it F9 would see 13x13x256 inputs instead of 6x6x256 = 9216. (The names follow
+`course/06_architectures.ipynb`: that pooling is S8, so the dense layers are F9 and F10.)
 
 **Questions (predict before you run; write plain values, not code that calls your
 functions: the grader keeps only plain values from these cells).**
@@ -967,33 +974,39 @@ def answer_test(name, body):
 md(r'''
 1. The smallest symmetric integer padding $p$ (zeros on each side, as PyTorch's
    `nn.Conv2d(3, 96, 11, stride=4, padding=p)` takes it) for which C1 turns a 224x224 input
-   into 55x55.
-2. Keras' `padding="same"` on C1 (224x224, 11x11, stride 4): how many zero rows does
-   TensorFlow add on top, and how many at the bottom? Give `(top, bottom)`.
+   into 56x56, the side Keras' `"same"` gives.
+2. Keras' `padding="same"` on C1 (11x11, stride 4) with the **227x227** input: how many zero
+   rows does TensorFlow add on top, and how many at the bottom? Give `(top, bottom)`.
 ''')
 
-answer("answer_c1_padding_224", "the smallest symmetric padding p giving 55 from 224 (an int)", "2")
+answer("answer_c1_padding_224", "the smallest symmetric padding p giving 56 from 224 (an int)", "4")
 
 answer_test("answer_c1_padding_224", '''
 import solutions as ref
-want = min(p for p in range(10) if ref.conv_output_size(224, 11, p, 4) == 55)
+want = min(p for p in range(10) if ref.conv_output_size(224, 11, p, 4) == 56)
 assert_equal(answer_c1_padding_224, want, name="answer_c1_padding_224",
-             mistakes={"p = 3 also gives 55, but it is not the smallest": 3,
-                       "with p = 0 the output is 54 (and 227 is the other fix)": 0,
-                       "that is TensorFlow's total padding for 'same', which gives 56": 7})
+             mistakes={"that padding gives 55, the table's size, not 56": 2,
+                       "that padding gives 55 too: the floor drops the extra row": 3,
+                       "that is TensorFlow's total padding for 'same' (both sides together), not a per-side padding": 7,
+                       "that padding gives 56 too, but it is not the smallest": 5},
+             hint="use Part 1's output-size formula with p zeros on each side, and look for the smallest p that works.")
 ''')
 
-answer("answer_c1_same_pads", "(zero rows on top, zero rows at the bottom) of Keras' 'same' on C1 (a tuple of 2 ints)",
-       "(3, 4)")
+answer("answer_c1_same_pads", "(zero rows on top, zero rows at the bottom) of Keras' 'same' on C1, 227x227 (a tuple of 2 ints)",
+       "(4, 4)")
 
 answer_test("answer_c1_same_pads", '''
 import solutions as ref
-rows = ref.conv_output_size(224, 11, "same", 4)
-total = max((rows - 1) * 4 + 11 - 224, 0)
+rows = ref.conv_output_size(227, 11, "same", 4)
+total = max((rows - 1) * 4 + 11 - 227, 0)
 want = (total // 2, total - total // 2)
+assert want[0] == want[1], want
 assert_equal(tuple(answer_c1_same_pads), want, name="answer_c1_same_pads",
-             mistakes={"TensorFlow puts the odd extra zero at the bottom, not on top": want[::-1],
-                       "that is the symmetric (k - 1) / 2 of stride 1": (5, 5)})
+             mistakes={"that is the split for the 224x224 input: the input side changes the total padding": (3, 4),
+                       "'valid' fits 227 without padding, but 'same' pads up to ceil(227 / 4) output rows": (0, 0),
+                       "that is the symmetric (k - 1) / 2 of stride 1": (5, 5)},
+             hint="'same' first fixes the number of output rows, then pads just enough zeros for them; "
+                  "TensorFlow puts an odd extra zero at the bottom.")
 ''')
 
 md(r'''
@@ -1051,7 +1064,7 @@ assert_equal(answer_mnist_pool_first, want, name="answer_mnist_pool_first",
 
 md(r'''
 Now write `alexnet_layers(c1_padding)`: the table's layers in order, with the missing
-pooling layer (S8) after C7 and a flatten before F8, and C1 using the padding given (a word
+pooling layer (S8) after C7 and a flatten before F9, and C1 using the padding given (a word
 or an int, as in Part 2).
 ''')
 

@@ -146,3 +146,43 @@ def test_student_workflow_without_the_reference(source, released, monkeypatch):
     assert not done.failed, {g: done.results[g].error for g in done.failed}
 
 
+
+
+def _tf_same_pads(n, k, s):
+    """(output rows, zero rows on top, zero rows at the bottom) of TensorFlow's 'SAME', measured:
+    a one-hot kernel at the window's first row reads the (padded) input's row i * s."""
+    import numpy as np
+    tf = pytest.importorskip("tensorflow")
+    x = np.arange(1, n + 1, dtype="float32").reshape(1, n, 1, 1)
+    w = np.zeros((k, 1, 1, 1), "float32")
+    w[0] = 1
+    y = tf.nn.conv2d(x, w, strides=(s, 1), padding="SAME").numpy().ravel()
+    top = next(t for t in range(k) if np.array_equal(
+        np.concatenate([np.zeros(t), x.ravel(), np.zeros(k)])[np.arange(len(y)) * s], y))
+    return len(y), top, (len(y) - 1) * s + k - n - top
+
+
+def test_padding_claims_hold_under_tensorflows_rule(source):
+    """Part 2 says a symmetric pad of 2 on AlexNet's C1 (224, k 11, s 4) has no Keras padding word;
+    the questions' reference answers follow TensorFlow's 'same'. (The old text claimed the same of
+    the practice network's pad 2 at 13x13, k 5, s 2, where 'same' pads exactly (2, 2).)"""
+    import solutions as ref
+    assert _tf_same_pads(13, 5, 2) == (7, 2, 2)            # why the practice network was the wrong example
+    rows, top, bottom = _tf_same_pads(224, 11, 4)
+    assert (top, bottom) != (2, 2) and rows != ref.conv_output_size(224, 11, 2, 4) == 55
+    assert ref.conv_output_size(224, 11, "valid", 4) == 54
+    text = "\n".join(c.source for c in source.cells)
+    assert "which no Keras padding word expresses" not in text
+    assert "3 zero rows on top and 4 at the bottom" in text and (top, bottom) == (3, 4)
+    answers = {H.nbgrader(c)["grade_id"]: c.source for c in source.cells if H.nbgrader(c).get("solution")}
+    want = _tf_same_pads(227, 11, 4)
+    assert f"answer_c1_same_pads = {want[1:]}" in answers["answer_c1_same_pads"]
+    p = min(p for p in range(10) if ref.conv_output_size(224, 11, p, 4) == rows)
+    assert f"answer_c1_padding_224 = {p}" in answers["answer_c1_padding_224"]
+
+
+def test_alexnet_names_follow_lecture_06(source):
+    """Lecture 06 names AlexNet's last pooling S8 and its dense layers F9, F10: no F8 beside S8."""
+    text = "\n".join(c.source for c in source.cells)
+    assert "S8" in text and "F9, F10" in text
+    assert "F8" not in text

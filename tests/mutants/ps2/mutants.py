@@ -500,7 +500,7 @@ def _mut_alexnet(c1_padding="valid", s8=True, c3_padding="same"):
 
 
 def alexnet_layers__no_s8(c1_padding="valid"):
-    """The lecture's table taken literally: no pooling after C7 (177M weights in F8)."""
+    """The lecture's table taken literally: no pooling after C7 (177M weights in F9)."""
     return _mut_alexnet(c1_padding, s8=False)
 
 
@@ -517,12 +517,16 @@ def alexnet_layers__c3_valid(c1_padding="valid"):
 # ------------------------------------------------------------ predict-before-run answers
 # wrong answers to the questions: {"<answer name>__<what>": source of the value}
 ANSWERS = {
+    "answer_c1_padding_224__lecture_55": "2",
     "answer_c1_padding_224__three": "3",
     "answer_c1_padding_224__none": "0",
     "answer_c1_padding_224__tf_total": "7",
-    "answer_c1_same_pads__extra_on_top": "(4, 3)",
+    "answer_c1_padding_224__not_smallest": "5",
+    "answer_c1_same_pads__split_of_224": "(3, 4)",
+    "answer_c1_same_pads__extra_at_bottom": "(3, 5)",
+    "answer_c1_same_pads__valid": "(0, 0)",
     "answer_c1_same_pads__symmetric": "(5, 5)",
-    "answer_c1_same_pads__one_number": "7",
+    "answer_c1_same_pads__one_number": "8",
     "answer_vgg16_fc1__no_bias": "(102_760_448, 2_097_152)",
     "answer_vgg16_fc1__gap_per_pixel": "(102_764_544, 102_764_544)",
     "answer_vgg16_fc1__swapped": "(2_101_248, 102_764_544)",
