@@ -188,12 +188,14 @@ grades each one (1 point each).
 5. `answer_c5_receptive_field`: one output value of C5 depends on a square window of the
    padded 32 x 32 input. How many pixels wide is it (an int)?
 6. `answer_torch_same_stride2`: Keras' `Conv2D(6, 5, strides=2, padding="same")` turns a
-   28 x 28 image into 14 x 14 maps. What does PyTorch do with
-   `nn.Conv2d(1, 6, kernel_size=5, stride=2, padding="same")`? One letter:
-   * `"A"`: the same as Keras: 14 x 14 maps;
-   * `"B"`: it pads 2 zeros on each side, as for stride 1, and gives 14 x 14 maps;
-   * `"C"`: it gives 28 x 28 maps ("same" size as the input);
-   * `"D"`: creating the layer raises an error.
+   28 x 28 image into 14 x 14 maps. PyTorch refuses `padding="same"` for a stride above 1,
+   so a port to PyTorch writes `nn.Conv2d(1, 6, kernel_size=5, stride=2, padding=2)` and
+   copies the Keras layer's weights into it (transposed to PyTorch's layout). On the same
+   image, what does the PyTorch layer give? One letter:
+   * `"A"`: 14 x 14 maps equal to Keras' (up to rounding);
+   * `"B"`: 14 x 14 maps, but not Keras' values: the two layers do not pad the same rows and columns;
+   * `"C"`: 13 x 13 maps: one zero per side short of Keras' size;
+   * `"D"`: 15 x 15 maps: one zero per side too many.
 """)
 
 solution("answers_lenet", r'''
@@ -211,7 +213,7 @@ answer_without_padding_outcome = "C"               # S2 12, C3 8, S4 4: a 4 x 4 
 answer_params_conv_pooling = 62896                 # 61,706 + (6*6*2*2 + 6) + (16*16*2*2 + 16)
 answer_c1_multiplications = 117600                 # 6 * 28 * 28 outputs, 5 * 5 * 1 products each
 answer_c5_receptive_field = 32                     # 5 -> 10 (S4) -> 14 (C3) -> 28 (S2) -> 32 (C1)
-answer_torch_same_stride2 = "D"                    # ValueError: not supported for strided convolutions
+answer_torch_same_stride2 = "B"                    # Keras pads (1, 2): its windows start one row/column later
 ### END SOLUTION
 ''')
 
@@ -342,19 +344,32 @@ if int(_got) != _want:
 
 test("test_answer_torch_same_stride2_hidden", 1, r'''
 ### BEGIN HIDDEN TESTS
+# Keras' "same" by TensorFlow's rule (course/02_padding_stride_shapes.ipynb measures it): ceil(n / s)
+# outputs, (out - 1) * s + k - n zeros in all, the odd one at the bottom/right. Compared with the
+# PyTorch layer on the same random image and weights.
 import torch as _torch
-try:
-    _side = _torch.nn.Conv2d(1, 6, kernel_size=5, stride=2, padding="same")(_torch.zeros(1, 1, 28, 28)).shape[-1]
-    _want = {14: "A", 28: "C"}.get(int(_side), "?")
-except (ValueError, RuntimeError):
-    _want = "D"
+import torch.nn.functional as _F
+_n, _k, _s = 28, 5, 2
+_out = -(-_n // _s)
+_total = max((_out - 1) * _s + _k - _n, 0)
+_lo, _hi = _total // 2, _total - _total // 2
+_g = _torch.Generator().manual_seed(5)
+_x = _torch.randn(1, 1, _n, _n, generator=_g, dtype=_torch.float64)
+_w = _torch.randn(6, 1, _k, _k, generator=_g, dtype=_torch.float64)
+_keras = _F.conv2d(_F.pad(_x, (_lo, _hi, _lo, _hi)), _w, stride=_s)
+_port = _F.conv2d(_x, _w, stride=_s, padding=2)
+if _port.shape[-1] != _keras.shape[-1]:
+    _want = {_keras.shape[-1] - 1: "C", _keras.shape[-1] + 1: "D"}.get(_port.shape[-1], "?")
+else:
+    _want = "A" if _torch.allclose(_port, _keras) else "B"
 _got = answer_torch_same_stride2
 assert _got is not None, 'answer_torch_same_stride2 is still None: write one letter, e.g. "A".'
 assert isinstance(_got, str) and _got.strip().upper() in ("A", "B", "C", "D"), (
     f'answer_torch_same_stride2 should be one of the letters "A", "B", "C", "D", got {repr(_got)[:40]}.')
 assert _got.strip().upper() == _want, (
-    f"answer_torch_same_stride2 = {_got!r} is not right. Hint: try it: build that layer in a cell and pass "
-    "a (1, 1, 28, 28) tensor through it; PyTorch's padding='same' is not Keras' for every stride.")
+    f"answer_torch_same_stride2 = {_got!r} is not right. Hint: the output side follows from the formula "
+    "with p = 2; then work out how many zero rows Keras' 'same' adds on top and at the bottom for 28 rows, "
+    "kernel 5, stride 2 (course/02_padding_stride_shapes.ipynb), and compare with 2 and 2.")
 ### END HIDDEN TESTS
 ''')
 

@@ -206,7 +206,7 @@ ANSWER_TEXTS = {
     "test_answer_params_conv_pooling_hidden": ["62896", "62,896", "expected"],
     "test_answer_c1_multiplications_hidden": ["117600", "117,600", "expected"],
     "test_answer_receptive_field_hidden": ["32", "expected"],
-    "test_answer_torch_same_stride2_hidden": ["'D'", '"D"', "expected", "error"],
+    "test_answer_torch_same_stride2_hidden": ["'B'", '"B"', "expected", "(1, 2)"],
     "test_answer_zero_grad_hidden": ["'B'", '"B"', "expected", "sum"],
 }
 

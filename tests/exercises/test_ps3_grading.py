@@ -78,7 +78,7 @@ MUTANTS = {
         "answers_lenet", "answer_c5_receptive_field = 32", "answer_c5_receptive_field = 28",
         ["test_answer_receptive_field_hidden"], "test_answer_c1_multiplications_hidden"),
     "answer_torch_same_like_keras": (
-        "answers_lenet", 'answer_torch_same_stride2 = "D"', 'answer_torch_same_stride2 = "A"',
+        "answers_lenet", 'answer_torch_same_stride2 = "B"', 'answer_torch_same_stride2 = "A"',
         ["test_answer_torch_same_stride2_hidden"], "test_answer_without_padding_hidden"),
     "answer_zero_grad_unanswered": (
         "answers_train", 'answer_without_zero_grad = "B"', "answer_without_zero_grad = None",
@@ -200,7 +200,7 @@ def test_hidden_code_not_released():
     text = RELEASED.read_text()
     for secret in ("import solutions as ref", "BEGIN SOLUTION", "BEGIN HIDDEN", "_reference(", "load_weights(",
                    "nn.AvgPool2d if modern", "answer_c1_shape_without_padding = (6, 24, 24)",
-                   'answer_without_zero_grad = "B"', 'answer_torch_same_stride2 = "D"'):
+                   'answer_without_zero_grad = "B"', 'answer_torch_same_stride2 = "B"'):
         assert secret not in text, secret
     nb = nbformat.read(str(RELEASED), as_version=4)
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
