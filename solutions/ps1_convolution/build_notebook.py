@@ -800,12 +800,13 @@ assert_raises(ValueError, conv2d_single, np.ones((5, 5)), np.ones((3, 3)), paddi
 ''')
 
 md("md-practice-flip", r"""
-**Question: the flipped-kernel practice problem, by hand.** The public test above checks
-the first row, `12 18 3 21 0`. The kernel `[[3, 0, 0], [0, 0, 0], [0, 0, -3]]` rotated by
-180 degrees is `[[-3, 0, 0], [0, 0, 0], [0, 0, 3]]`, so each output value is
-$3 \times$ (bottom-right pixel of the window) $- 3 \times$ (top-left pixel), with zeros
-outside the image (padding 1). Work out the **second** row by hand before you run anything.
-(Not graded: why is the cross-correlation of this kernel exactly the negative of its
+**Question: a variant of the flipped-kernel practice problem, by hand.** The public test above
+checks the first row of the lecture's practice problem, `12 18 3 21 0` (the lecture works out
+the whole answer). Now take the same image and padding 1 with the kernel mirrored left-right,
+`[[0, 0, 3], [0, 0, 0], [-3, 0, 0]]`, again as a true convolution (kernel flipped). Rotate this
+kernel by 180 degrees yourself, decide which two pixels of each 3 x 3 window each output value
+uses (zeros outside the image), and work out the **second** row by hand before you run anything.
+(Not graded: why is the cross-correlation of these kernels exactly the negative of their
 convolution?)
 """)
 
@@ -816,21 +817,26 @@ X_practice = np.array([[5, 1, 3, 7, 8],
                        [4, 9, 4, 5, 9],
                        [7, 9, 8, 7, 9]])
 K_practice = np.array([[3, 0, 0], [0, 0, 0], [0, 0, -3]])
-show_matrices([X_practice, K_practice, K_practice[::-1, ::-1]],
-              ["X (padding 1 added when sliding)", "K", "K rotated by 180 degrees"]);
+K_mirrored = np.array([[0, 0, 3], [0, 0, 0], [-3, 0, 0]])
+show_matrices([X_practice, K_practice, K_practice[::-1, ::-1], K_mirrored],
+              ["X (padding 1 added when sliding)", "K (the lecture's)", "K rotated by 180 degrees",
+               "K mirrored (the question's)"]);
 """)
 
-answer("answer_practice_row2", "The second row of the true convolution (a tuple of 5 ints)", "(12, 12, 18, -3, -21)")
+answer("answer_practice_row2", "The second row of the true convolution with the mirrored kernel (a tuple of 5 ints)",
+       "(-3, 0, -9, 3, 21)")
 
 answer_test("answer_practice_row2", """
 import solutions as ref
 _X = np.array([[5, 1, 3, 7, 8], [2, 4, 6, 1, 7], [3, 4, 9, 7, 2], [4, 9, 4, 5, 9], [7, 9, 8, 7, 9]])
-_K = np.array([[3, 0, 0], [0, 0, 0], [0, 0, -3]])
+_K = np.array([[0, 0, 3], [0, 0, 0], [-3, 0, 0]])
 _Y = ref.conv2d_single(_X, _K, padding=1, flip=True)
 _got = np.asarray(answer_practice_row2, dtype=float)
 assert_close(_got, _Y[1], rtol=0, atol=1e-9, name="answer_practice_row2",
              mistakes={"the kernel was not flipped (that is the cross-correlation)": -_Y[1],
-                       "that is the first row": _Y[0], "that is the third row": _Y[2]})
+                       "that is the first row": _Y[0], "that is the third row": _Y[2],
+                       "that is the lecture's kernel, not the mirrored one":
+                           ref.conv2d_single(_X, _K[:, ::-1], padding=1, flip=True)[1]})
 """)
 
 # ---------------------------------------------------------------------------------------
