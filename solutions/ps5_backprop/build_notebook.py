@@ -24,6 +24,7 @@ OUT = ROOT / "solutions" / "ps5_backprop" / "ps5_backprop.ipynb"
 
 NB = NotebookSource()
 md, code, setup, solution, test, hidden = NB.md, NB.code, NB.setup, NB.solution, NB.test, NB.hidden
+answer = NB.answer          # a written answer, graded by hand
 
 
 def given(cid: str, text: str):
@@ -36,8 +37,8 @@ md("md-title", r"""
 # Problem set 5: backpropagation through convolution and pooling
 
 *Measured run time of the whole notebook with the reference solutions (full mode; there is no
-fast mode to turn on): 1.5 min wall-clock on 2 busy CPU cores, 18 seconds of CPU; training the
-capstone network takes about 3 of them.*
+fast mode to turn on): about 1 min wall-clock on 2 busy CPU cores, 15 seconds of CPU; training
+the capstone network takes about 3 of them.*
 
 In ps1 you wrote the forward pass of a convolutional layer. Here you write its backward
 pass, the part a framework's autograd does for you: given $\partial L/\partial\,\text{out}$
@@ -58,8 +59,11 @@ kernel is not flipped); `stride` is an int or `(sh, sw)`; `padding` is an int, `
 `dout` always has the shape of the layer's output, and each gradient the shape of the
 thing it is the gradient of.
 
-**Rules.** numpy only: `torch`, `tensorflow`/`keras` and `scipy` are not allowed (using
-them costs the points of the function). Do not change names or signatures. Public tests
+**Explain.** Two questions ask you to explain a result in words (sections 1 and 3, 2 points
+each); they are graded by hand, after the automatic grading.
+
+**Rules.** numpy only: `torch`, `tensorflow`/`keras`, `scipy` and `jax` are not allowed
+(using them costs the points of the function). Do not change names or signatures. Public tests
 (the cells with code) run here; hidden tests (the empty test cells) compare your functions
 with PyTorch's autograd on many shapes, strides and paddings.
 """)
@@ -161,10 +165,12 @@ solution("predict_conv", '''
 #
 # (a) x has shape (2, 3, 7, 7), w has shape (4, 3, 3, 3), stride 2, padding 1:
 #     the shape of dout (a tuple of 4 ints).
-# (b) x has shape (1, 1, 4, 4), w = np.ones((1, 1, 3, 3)), stride 1, no padding and
-#     dout is all ones: dx[0, 0] (a 4x4 list of lists or array).
-# (c) the same kernel and an all-ones dout, but x of shape (1, 1, 5, 5) and stride 2: dx[0, 0] (5x5).
-# (d) the same kernel, x of shape (1, 1, 3, 3), padding 1, dout all ones: dx[0, 0] (3x3).
+# (b) x has shape (1, 1, 5, 4), w = np.ones((1, 1, 3, 2)), stride 1, no padding and
+#     dout is all ones: dx[0, 0] (a 5x4 list of lists or array).
+# (c) w = np.ones((1, 1, 3, 3)), an all-ones dout, x of shape (1, 1, 5, 5) and stride 2:
+#     dx[0, 0] (5x5).
+# (d) w = np.ones((1, 1, 3, 3)), x of shape (1, 1, 4, 4), stride 1, padding 1, dout all
+#     ones: dx[0, 0] (4x4).
 # (e) dout = np.ones((3, 4, 5, 5)) for a layer with 4 filters: db (4 numbers).
 #
 # Replace each None by your answer (plain values: a tuple, lists of lists of numbers)
@@ -178,6 +184,7 @@ answer_db = None                  # (e)
 answer_dout_shape = (2, 4, 4, 4)
 answer_dx_ones = [[1, 2, 2, 1],
                   [2, 4, 4, 2],
+                  [3, 6, 6, 3],
                   [2, 4, 4, 2],
                   [1, 2, 2, 1]]
 answer_dx_ones_stride2 = [[1, 1, 2, 1, 1],
@@ -185,9 +192,10 @@ answer_dx_ones_stride2 = [[1, 1, 2, 1, 1],
                           [2, 2, 4, 2, 2],
                           [1, 1, 2, 1, 1],
                           [1, 1, 2, 1, 1]]
-answer_dx_ones_padded = [[4, 6, 4],
-                         [6, 9, 6],
-                         [4, 6, 4]]
+answer_dx_ones_padded = [[4, 6, 6, 4],
+                         [6, 9, 9, 6],
+                         [6, 9, 9, 6],
+                         [4, 6, 6, 4]]
 answer_db = [75, 75, 75, 75]
 ### END SOLUTION
 ''')
@@ -206,10 +214,10 @@ assert_close(ref.read_answer(answer_db, "answer_db", (4,)), ref.conv2d_backward(
 
 hidden("test_predict_conv_dx", 2, '''
 import solutions as ref
-_k = np.ones((1, 1, 3, 3))
-_want = ref.conv2d_backward(np.ones((1, 1, 2, 2)), np.zeros((1, 1, 4, 4)), _k)[0][0, 0]
-assert_close(ref.read_answer(answer_dx_ones, "answer_dx_ones", (4, 4)), _want, rtol=0, atol=1e-9, name="answer_dx_ones",
-             hint="count, for each input pixel, how many 3x3 windows contain it.")
+_k = np.ones((1, 1, 3, 2))
+_want = ref.conv2d_backward(np.ones((1, 1, 3, 3)), np.zeros((1, 1, 5, 4)), _k)[0][0, 0]
+assert_close(ref.read_answer(answer_dx_ones, "answer_dx_ones", (5, 4)), _want, rtol=0, atol=1e-9, name="answer_dx_ones",
+             hint="count, for each input pixel, how many 3x2 windows contain it.")
 ''')
 
 hidden("test_predict_conv_stride_padding", 2, '''
@@ -218,8 +226,8 @@ _k = np.ones((1, 1, 3, 3))
 _want = ref.conv2d_backward(np.ones((1, 1, 2, 2)), np.zeros((1, 1, 5, 5)), _k, stride=2)[0][0, 0]
 assert_close(ref.read_answer(answer_dx_ones_stride2, "answer_dx_ones_stride2", (5, 5)), _want, rtol=0, atol=1e-9,
              name="answer_dx_ones_stride2", hint="with stride 2 the windows start at rows/columns 0 and 2.")
-_want = ref.conv2d_backward(np.ones((1, 1, 3, 3)), np.zeros((1, 1, 3, 3)), _k, padding=1)[0][0, 0]
-assert_close(ref.read_answer(answer_dx_ones_padded, "answer_dx_ones_padded", (3, 3)), _want, rtol=0, atol=1e-9,
+_want = ref.conv2d_backward(np.ones((1, 1, 4, 4)), np.zeros((1, 1, 4, 4)), _k, padding=1)[0][0, 0]
+assert_close(ref.read_answer(answer_dx_ones_padded, "answer_dx_ones_padded", (4, 4)), _want, rtol=0, atol=1e-9,
              name="answer_dx_ones_padded", hint="windows also cover the zeros of the padding; only real pixels get a gradient.")
 ''')
 
@@ -361,6 +369,45 @@ assert_raises(ValueError, conv2d_backward, np.ones((1, 2, 4, 4)), np.ones((1, 1,
 assert_raises(ValueError, conv2d_backward, np.ones((1, 2, 3, 3)), np.ones((1, 1, 5, 5)), np.ones((2, 3, 3, 3)),
               because="w has 3 input channels but x has 1")
 ''')
+
+md("md-explain-flip", r"""
+### Explain 1 (graded by hand, 2 points): why dx is a flipped full convolution
+
+Take one image, one channel, one filter, stride 1 and no padding. In a few sentences (an
+equation helps), explain why $\partial L/\partial x$ is a convolution of `dout` with the
+kernel **rotated by 180 degrees**, and why a **full** one (`dout` padded with $K - 1$ zeros
+on each side): where does the flip come from, and what do the padding zeros stand for?
+Write your answer in the cell below.
+""")
+
+answer("answer_explain_flip", 2, r"""
+### BEGIN SOLUTION
+**Model answer.** The forward pass is $\text{out}[i, j] = \sum_{u,v} x[i + u, j + v]\, w[u, v]$.
+Pixel $x[r, c]$ takes part in output $(i, j)$ with weight $w[r - i, c - j]$, whenever
+$0 \le r - i < K_H$ and $0 \le c - j < K_W$. By the chain rule
+
+$$\frac{\partial L}{\partial x[r, c]} = \sum_{i, j} \text{dout}[i, j]\; w[r - i,\, c - j].$$
+
+As the output index $i$ grows, the kernel index $r - i$ shrinks: the kernel is read
+backwards in both directions, which is a true convolution, or a cross-correlation with the
+kernel rotated by 180 degrees. (The scatter view says the same: each `dout[i, j]` stamps
+`dout[i, j] * w`, unflipped, on its window; collected from one pixel's side, the
+contributions arrive in reversed kernel order.)
+
+It is *full* because every output whose window contains $x[r, c]$ counts, including windows
+that only touch the pixel with their last row or column. Near the border of $x$ fewer than
+$K$ windows contain a pixel; to write the sum as one sliding window over `dout` anyway,
+`dout` is padded with $K - 1$ zeros on each side: the zeros stand for windows that do not
+exist (they add nothing), and the result has $H' + K - 1 = H$ rows, the input's size.
+
+**Rubric (2 points).** 1 point: the chain-rule sum $\sum_{i,j} \text{dout}[i, j]\, w[r - i, c - j]$
+(or the stamp/scatter argument) with the reason for the flip, the kernel index decreasing
+as the output index increases. 1 point: "full": all outputs whose windows contain the
+pixel contribute, border windows included, hence $K - 1$ zeros of padding that stand for
+missing windows and give dx the input's size. Half a point for each claim stated without a
+reason; no point for restating "it is a full convolution".
+### END SOLUTION
+""")
 
 # ---------------------------------------------------------------------------------------
 md("md-pool", r"""
@@ -551,12 +598,21 @@ Compare the two gradients with the **relative error**
 $\max_i |a_i - b_i| / \max(10^{-8}, |a_i| + |b_i|)$: in float64 with $h = 10^{-5}$, about
 $10^{-7}$ or less means they agree, $10^{-2}$ or more means a bug. Near a kink (ReLU at 0,
 a tie in max pooling) the numerical gradient is unreliable: check on random inputs.
+
+**Subtract, then sum.** $L(x \pm h e_i)$ are sums over every output, large and nearly
+equal: subtracting the two *sums* throws away most of their digits. Subtract the two
+*outputs* first, then take the weighted sum,
+$\sum \big(f(x + h e_i) - f(x - h e_i)\big) \cdot \text{dout}$, divided by $2h$ (keep a
+copy of $f(x + h e_i)$: `f` may return an array that changes when you nudge `x` again).
+Even so, each of the $n$ summed terms brings its own round-off, so the error floor of a
+check grows with the number of outputs (roughly like $\sqrt n$ to $n$ times
+$\epsilon / h$): a layer with many outputs needs a looser tolerance than a small one.
 """)
 
 solution("predict_gradcheck", '''
 # Predict on paper. f(x) = x ** 3 at x = 1 (so f'(1) = 3).
-# (a) The error of the centred difference with h = 0.1, divided by its error with h = 0.01
-#     (a number: by what factor does the error shrink?).
+# (a) The error of the centred difference with h = 0.1, divided by its error with h = 0.025
+#     (a number: by what factor does the error shrink when h is 4 times smaller?).
 # (b) The same ratio for the one-sided difference (roughly; a number).
 # (c) The centred difference of relu(x) = max(x, 0) at x = 0 with h = 1e-5 (a number).
 #
@@ -565,22 +621,22 @@ answer_centred_factor = None      # (a)
 answer_one_sided_factor = None    # (b)
 answer_relu_at_zero = None        # (c)
 ### BEGIN SOLUTION
-answer_centred_factor = 100
-answer_one_sided_factor = 10
+answer_centred_factor = 16
+answer_one_sided_factor = 4
 answer_relu_at_zero = 0.5
 ### END SOLUTION
 ''')
 
 hidden("test_predict_gradcheck_centred", 1, '''
 import solutions as ref
-_err = [abs(ref.numerical_gradient(lambda z: z ** 3, np.ones(1), np.ones(1), h=_h)[0] - 3) for _h in (0.1, 0.01)]
+_err = [abs(ref.numerical_gradient(lambda z: z ** 3, np.ones(1), np.ones(1), h=_h)[0] - 3) for _h in (0.1, 0.025)]
 assert abs(float(ref.read_answer(answer_centred_factor, "answer_centred_factor", ())) - _err[0] / _err[1]) < 1, (
     f"answer_centred_factor is {answer_centred_factor!r}: the centred difference's error is proportional to h ** 2.")
 ''')
 
 hidden("test_predict_gradcheck_one_sided", 1, '''
 import solutions as ref
-_err = [abs(((1 + _h) ** 3 - 1) / _h - 3) for _h in (0.1, 0.01)]
+_err = [abs(((1 + _h) ** 3 - 1) / _h - 3) for _h in (0.1, 0.025)]
 assert 0.9 * _err[0] / _err[1] < float(ref.read_answer(answer_one_sided_factor, "answer_one_sided_factor", ())) < 1.1 * _err[0] / _err[1], (
     f"answer_one_sided_factor is {answer_one_sided_factor!r}: the one-sided difference's error is proportional to h.")
 ''')
@@ -604,6 +660,9 @@ def numerical_gradient(f, x, dout, h=1e-5):
 
     Returns:
         float array of x's shape: grad[i] = sum((f(x + h e_i) - f(x - h e_i)) * dout) / (2h).
+        Subtract the two outputs first, then sum with dout (subtracting two large sums
+        loses digits); the round-off still grows with the number of summed terms, so the
+        tolerance of a check must grow with the size of f's output.
     """
     ### BEGIN SOLUTION
     xc = np.array(x, dtype=float)
@@ -611,11 +670,11 @@ def numerical_gradient(f, x, dout, h=1e-5):
     for i in np.ndindex(xc.shape):
         old = xc[i]
         xc[i] = old + h
-        plus = np.sum(f(xc) * dout)
+        plus = np.array(f(xc), dtype=float)       # a copy: f may return x itself
         xc[i] = old - h
-        minus = np.sum(f(xc) * dout)
+        minus = np.array(f(xc), dtype=float)
         xc[i] = old
-        grad[i] = (plus - minus) / (2 * h)
+        grad[i] = np.sum((plus - minus) * dout) / (2 * h)
     return grad
     ### END SOLUTION
 ''')
@@ -724,6 +783,47 @@ for mode in ("max", "avg"):
     print(f"{mode}-pool dx: {err:.1e}")
 ''')
 
+md("md-explain-kinks", r"""
+### Explain 2 (graded by hand, 2 points): why gradient checks fail at kinks
+
+A correct `pool2d_backward` and a correct ReLU backward (`dout * (z > 0)`) can fail a
+gradient check. Explain why, with two examples: ReLU at exactly $z = 0$ (your prediction
+(c) above), and max pooling over a window whose two largest entries are tied. For each,
+say what the centred difference computes, what the backward function returns, and why a
+smaller $h$ does not help. Then: what do gradient checks do about it, and does such a
+failure mean the backward function has a bug?
+Write your answer in the cell below.
+""")
+
+answer("answer_explain_kinks", 2, r"""
+### BEGIN SOLUTION
+**Model answer.** At a kink the function has two different one-sided slopes, so its
+derivative does not exist there; a backward function returns one of them by convention.
+The centred difference straddles the kink and measures the *average* of the two slopes.
+
+* ReLU at $z = 0$: $(\text{relu}(h) - \text{relu}(-h)) / (2h) = (h - 0) / (2h) = 1/2$ for
+  every $h$, while the backward pass with the mask $z > 0$ returns 0 (another convention
+  would return 1). The relative error is about 1, whatever $h$.
+* A tie in max pooling: nudging a tied entry up by $h$ makes it the only maximum (the
+  output rises by $h$: slope 1); nudging it down leaves the other tied entry as the maximum
+  (slope 0). The centred difference gives each tied entry $\text{dout}/2$; the backward
+  pass gives all of `dout` to the first maximum and nothing to the other.
+
+A smaller $h$ does not help because the quotient is the same for every $h$: it never
+converges to either one-sided slope. The same happens at a point within $h$ of a kink (a
+$|z| < h$, or two entries closer than $2h$): the nudge crosses the kink. So such a failure
+is not a bug. Gradient checks use random real-valued inputs, where exact zeros and ties
+almost never occur, keep $h$ small, and skip or ignore the entries that lie within $h$ of a
+kink (or check the two sides separately).
+
+**Rubric (2 points).** 1 point: one-sided slopes differ at a kink; the centred difference
+averages them (1/2 for ReLU at 0, `dout`/2 to each of two tied maxima) while the backward
+picks one (0 or 1; everything to the first maximum), independently of $h$. 1 point: the
+remedy (random inputs without exact zeros or ties, or skipping entries near a kink) and
+that the mismatch is not a bug. Half a point for a correct claim without its reason.
+### END SOLUTION
+""")
+
 # ---------------------------------------------------------------------------------------
 md("md-capstone", r"""
 ## 4. Capstone: a CNN in numpy, trained on shifted digits
@@ -740,10 +840,14 @@ the same filters, and *learned* filters do better than random ones. The network:
 | input, grey levels in [0, 1] | (N, 1, 10, 10) |
 | conv, 16 filters 3 x 3, padding 1, + bias; ReLU | (N, 16, 10, 10) |
 | max pool 2 x 2 | (N, 16, 5, 5) |
-| flatten; dense 400 -> 10, + bias | (N, 10) logits |
+| flatten in C order; dense 400 -> 10, + bias | (N, 400), then (N, 10) logits |
 | softmax cross-entropy with the labels | a number |
 
 Its parameters are a dict `{"w1": (16, 1, 3, 3), "b1": (16,), "w2": (400, 10), "b2": (10,)}`.
+**Flatten order:** the pooled maps `p` of shape `(N, F, H, W) = (N, 16, 5, 5)` become rows
+of 400 numbers in C order, `p.reshape(N, 400)`: feature `f*H*W + h*W + w` = `f*25 + h*5 + w`
+is filter `f` at row `h`, column `w`, and meets row `f*25 + h*5 + w` of `w2`. The grader's
+forward pass and its recomputed epochs flatten this way: another order does not pass.
 You write the loss, its gradients with your backward functions (`cnn_loss`), and one
 epoch of training (`sgd_epoch`). **How it is graded:** the grader runs a fixed training
 schedule, 10 epochs from initial weights and visiting orders it chooses, calling your
@@ -817,12 +921,14 @@ def cnn_loss(params, x, y):
     Returns:
         (loss, grads): a float and a dict with the keys and shapes of params.
         Use conv2d, relu and pool2d (given) forward and your backward functions.
+        Flatten the pooled (N, 16, 5, 5) maps in C order, p.reshape(N, 400): feature
+        f * 25 + i * 5 + j is filter f at row i, column j (row f * 25 + i * 5 + j of w2).
     """
     ### BEGIN SOLUTION
-    z = conv2d(x, params["w1"], params["b1"], padding=1)          # (N, 16, 8, 8)
+    z = conv2d(x, params["w1"], params["b1"], padding=1)          # (N, 16, 10, 10)
     a = relu(z)
-    p = pool2d(a, 2)                                              # (N, 16, 4, 4)
-    flat = p.reshape(len(p), -1)                                  # (N, 256)
+    p = pool2d(a, 2)                                              # (N, 16, 5, 5)
+    flat = p.reshape(len(p), -1)                                  # (N, 400), C order
     logits = flat @ params["w2"] + params["b2"]                   # (N, 10)
     loss, dlogits = softmax_cross_entropy(logits, y)
     dflat = dlogits @ params["w2"].T

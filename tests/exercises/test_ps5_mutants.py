@@ -162,7 +162,8 @@ def test_engine_reference_scores_full_marks(engine):
     res = grade(H.SOURCE, "reference")
     bad = {t.name: (t.status, t.message) for t in res.tests if t.status != "passed"}
     assert res.status == "graded" and not bad, bad
-    assert res.score == res.max_score == assignment.max_score == 56
+    assert res.score == res.max_score == assignment.max_score - assignment.manual_max == 56
+    assert assignment.manual_max == 4                    # two written answers, graded by hand
     assert len(res.tests) == len(H.test_cells(H.load()))
 
 
@@ -234,6 +235,22 @@ def test_engine_forbidden_torch(engine, source_nb, tmp_path):
     res = grade(path, "forbidden", tests=tests)
     by = {t.name: t for t in res.tests}
     assert {t.status for t in by.values()} == {"forbidden"}, {g: t.status for g, t in by.items()}
+    assert res.score == 0
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("ps5_engine_forbidden")
+def test_engine_forbidden_jax(engine, source_nb, tmp_path):
+    """jax is forbidden like torch (jax.vjp of jax.lax.conv would do the backward pass): a
+    conv2d_backward through it earns none of its points."""
+    assignment, grade = engine
+    assert {"jax", "jaxlib"} <= set(assignment.forbidden["modules"])
+    nb = H.replace_solution(source_nb, {"conv2d_backward": MUTANTS["conv2d_backward__forbidden_jax"][1]})
+    path = tmp_path / "ps5_backprop.ipynb"
+    nbformat.write(nb, str(path))
+    tests = {t.grade_id for t in assignment.tests if H.function_of(t.grade_id) == "conv2d_backward"}
+    res = grade(path, "forbidden", tests=tests)
+    assert res.tests and {t.status for t in res.tests} == {"forbidden"}, {t.name: t.status for t in res.tests}
     assert res.score == 0
 
 

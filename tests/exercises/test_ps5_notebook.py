@@ -1,6 +1,7 @@
 """ps5_backprop: the instructor notebook is well formed, built from its generator, and its
-solutions pass every test in-process; the release hides what it must; points are shared
-as the course requires (>= 20% graded reasoning, <= 10% input hygiene).
+solutions pass every test in-process; the release hides what it must (model answers of the
+hand-graded questions included); points are shared as the course requires (>= 20% graded
+reasoning, <= 10% input hygiene).
 """
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ REASONING = {"test_predict_conv_shapes", "test_predict_conv_dx", "test_predict_c
              "test_predict_pool_max", "test_predict_pool_avg", "test_predict_pool_overlap",
              "test_predict_gradcheck_centred", "test_predict_gradcheck_one_sided", "test_predict_gradcheck_relu"}
 HYGIENE = {"test_conv2d_backward_errors", "test_pool2d_backward_errors"}
+# written answers graded by hand: {grade_id: points}
+HAND_GRADED = {"answer_explain_flip": 2.0, "answer_explain_kinks": 2.0}
 
 
 @pytest.fixture(scope="module")
@@ -67,15 +70,24 @@ def test_tests_public_or_hidden_and_each_function_has_both(nb):
     for fn in H.FUNCTIONS:
         want = {"hidden"} if fn in ANSWERS else {"public", "hidden"}
         assert kinds.get(fn) == want, (fn, kinds.get(fn))
-    solutions = {H.nbgrader(c)["grade_id"] for c in nb.cells if H.nbgrader(c).get("solution")}
+    solutions = {H.nbgrader(c)["grade_id"] for c in nb.cells
+                 if H.nbgrader(c).get("solution") and c.cell_type == "code"}
     assert solutions == set(H.FUNCTIONS)
+
+
+def _hand_graded(nb) -> dict[str, float]:
+    return {H.nbgrader(c)["grade_id"]: float(H.nbgrader(c)["points"]) for c in nb.cells
+            if c.cell_type == "markdown" and H.nbgrader(c).get("grade") and H.nbgrader(c).get("solution")}
 
 
 def test_point_shares(nb):
     points = _points(nb)
-    total = sum(points.values())
-    assert total == 56
+    auto = sum(points.values())
+    assert auto == 56
+    assert _hand_graded(nb) == HAND_GRADED
+    total = auto + sum(HAND_GRADED.values())                 # 60
     assert set(REASONING) <= set(points) and set(HYGIENE) <= set(points)
+    # autograded reasoning alone makes the 20%; the written answers come on top
     assert sum(points[g] for g in REASONING) / total >= 0.20
     assert sum(points[g] for g in HYGIENE) / total <= 0.10
     # the hardest function weighs most
@@ -129,7 +141,8 @@ def test_setup_and_given_cells(nb):
 
 
 def test_grading_toml():
-    assert set(GRADING["forbidden"]["modules"]) >= {"torch", "tensorflow", "keras", "scipy"}
+    # jax.grad would do the backward passes, jax.lax.conv the convolutions
+    assert set(GRADING["forbidden"]["modules"]) >= {"torch", "tensorflow", "keras", "scipy", "jax", "jaxlib"}
     assert set(GRADING["probes"]) == {"numerical_gradient", "digits_training"}
     for name, code in GRADING["probes"].items():
         assert "result" in code and "ref." not in code and "solutions" not in code, name
@@ -167,6 +180,31 @@ def released():
     if not H.RELEASED.exists():
         pytest.skip("exercises/ps5_backprop is not released yet (cnn-course release ps5_backprop)")
     return H.load(H.RELEASED)
+
+
+def test_hand_graded_questions_hide_their_model_answers(nb, released):
+    """Each written answer has a question the release shows and an answer cell that is
+    "YOUR ANSWER HERE" there; its model answer and rubric are in the source only."""
+    from autograder.assignment import load_assignment
+
+    cells = {c.id: c for c in released.cells}
+    source_cells = {c.id: c for c in nb.cells}
+    release_text = "\n".join((H.RELEASED.parent / f).read_text() for f in ("ps5_backprop.ipynb", "grading.toml"))
+    for gid in HAND_GRADED:
+        assert cells[gid].source.strip() == "YOUR ANSWER HERE", gid
+        src = source_cells[gid].source
+        assert "**Model answer.**" in src and "**Rubric (2 points).**" in src, gid
+        body = src.split("### BEGIN SOLUTION")[1].split("### END SOLUTION")[0]
+        for line in body.splitlines():      # no line of the model answer or rubric is released
+            if len(line.strip()) > 30:
+                assert line.strip() not in release_text, (gid, line)
+        before = released.cells[[c.id for c in released.cells].index(gid) - 1]
+        assert before.cell_type == "markdown" and "graded by hand, 2 points" in before.source, gid
+    for a in (load_assignment("ps5_backprop"), load_assignment("ps5_backprop", released=True)):
+        assert [(m.grade_id, m.points) for m in a.manual] == list(HAND_GRADED.items())
+    assert load_assignment("ps5_backprop").max_score == 60          # 56 autograded + 4 by hand
+    assert [m.prompt for m in load_assignment("ps5_backprop").manual] == \
+        [m.prompt for m in load_assignment("ps5_backprop", released=True).manual]
 
 
 def test_release_hides_solutions_and_hidden_tests(nb, released):

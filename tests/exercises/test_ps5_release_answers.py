@@ -1,7 +1,7 @@
 """ps5_backprop: the predict-before-you-run points can be earned from the release alone.
 
 The hidden tests of the three "predict" cells read variables (``answer_dout_shape``, ...,
-``answer_relu_at_zero``; 13 of the 56 points). A student sees only the released notebook,
+``answer_relu_at_zero``; 13 of the 56 autograded points). A student sees only the released notebook,
 so every one of those names must be written there, outside the solution block (the
 ``answer_x = None`` lines). The test fills the release as a student would: it replaces
 each ``None`` the release shows by the right value (taken from the instructor's solution

@@ -131,6 +131,19 @@ def conv2d_backward__forbidden_torch(dout, x, w, b=None, stride=1, padding=0):
     return xt.grad.numpy(), wt.grad.numpy(), bt.grad.numpy()
 
 
+def conv2d_backward__forbidden_jax(dout, x, w, b=None, stride=1, padding=0):
+    """Right values from jax.vjp of jax.lax.conv_general_dilated in float64 (forbidden)."""
+    import jax
+    import jax.numpy as jnp
+
+    x, w, dout, (sh, sw), (pt, pb, pl, pr), (Ho, Wo), xp = _mut_conv_setup(dout, x, w, stride, padding)
+    with jax.enable_x64(True):
+        conv = lambda xx, ww: jax.lax.conv_general_dilated(xx, ww, (sh, sw), [(pt, pb), (pl, pr)])
+        _, vjp = jax.vjp(conv, jnp.asarray(x), jnp.asarray(w))
+        dx, dw = vjp(jnp.asarray(dout))
+        return np.array(dx, dtype=float), np.array(dw, dtype=float), dout.sum(axis=(0, 2, 3))
+
+
 # ---------------------------------------------------------------------- pool2d_backward
 def _mut_pool_setup(dout, x, k, stride, mode):
     x, dout = np.asarray(x, dtype=float), np.asarray(dout, dtype=float)
@@ -214,6 +227,22 @@ def pool2d_backward__overlap_overwrites(dout, x, k, stride=None, mode="max"):
 
 
 # ---------------------------------------------------------------------- numerical_gradient
+def numerical_gradient__ok_sum_first(f, x, dout, h=1e-5):
+    """Subtracts the two weighted sums instead of the outputs: less accurate (the spec asks
+    for the outputs first), but on the graded functions within the tolerance."""
+    xc = np.array(x, dtype=float)
+    grad = np.zeros_like(xc)
+    for i in np.ndindex(xc.shape):
+        old = xc[i]
+        xc[i] = old + h
+        plus = np.sum(f(xc) * dout)
+        xc[i] = old - h
+        minus = np.sum(f(xc) * dout)
+        xc[i] = old
+        grad[i] = (plus - minus) / (2 * h)
+    return grad
+
+
 def numerical_gradient__one_sided(f, x, dout, h=1e-5):
     """(f(x + h) - f(x)) / h."""
     xc = np.array(x, dtype=float)
@@ -483,7 +512,12 @@ def sgd_epoch__solve_when_large(params, velocity, x, y, order, lr, batch_size=16
 ANSWER_MUTANTS = {
     "predict_conv__dout_shape_no_stride": ("predict_conv", "answer_dout_shape = (2, 4, 7, 7)"),
     "predict_conv__db_without_batch": ("predict_conv", "answer_db = [25, 25, 25, 25]"),
-    "predict_conv__dx_all_ones": ("predict_conv", "answer_dx_ones = np.ones((4, 4))"),
+    "predict_conv__dx_all_ones": ("predict_conv", "answer_dx_ones = np.ones((5, 4))"),
+    "predict_conv__dx_kernel_transposed": (
+        "predict_conv", "answer_dx_ones = [[1, 2, 2, 1], [2, 4, 4, 2], [2, 4, 4, 2], [2, 4, 4, 2], [1, 2, 2, 1]]"),
+    "predict_conv__padded_like_valid": (
+        "predict_conv", "answer_dx_ones_padded = [[1, 2, 2, 1], [2, 4, 4, 2], [2, 4, 4, 2], [1, 2, 2, 1]]"),
+    "predict_conv__padded_all_nine": ("predict_conv", "answer_dx_ones_padded = np.full((4, 4), 9)"),
     "predict_conv__stride2_like_stride1": (
         "predict_conv", "answer_dx_ones_stride2 = [[1, 2, 3, 2, 1], [2, 4, 6, 4, 2], [3, 6, 9, 6, 3], "
                         "[2, 4, 6, 4, 2], [1, 2, 3, 2, 1]]"),
@@ -492,7 +526,9 @@ ANSWER_MUTANTS = {
     "predict_pool__avg_not_divided": (
         "predict_pool", "answer_avgpool_dx = [[1, 1, 2, 2], [1, 1, 2, 2], [3, 3, 4, 4], [3, 3, 4, 4]]"),
     "predict_pool__overlap_once": ("predict_pool", "answer_overlap_dx = [[0, 1, 1, 0]]"),
-    "predict_gradcheck__centred_linear": ("predict_gradcheck", "answer_centred_factor = 10"),
-    "predict_gradcheck__one_sided_quadratic": ("predict_gradcheck", "answer_one_sided_factor = 100"),
+    "predict_gradcheck__centred_linear": ("predict_gradcheck", "answer_centred_factor = 4"),
+    "predict_gradcheck__centred_old_numbers": ("predict_gradcheck", "answer_centred_factor = 100"),
+    "predict_gradcheck__one_sided_quadratic": ("predict_gradcheck", "answer_one_sided_factor = 16"),
+    "predict_gradcheck__one_sided_old_numbers": ("predict_gradcheck", "answer_one_sided_factor = 10"),
     "predict_gradcheck__relu_one": ("predict_gradcheck", "answer_relu_at_zero = 1.0"),
 }
