@@ -889,6 +889,7 @@ def grade_folder(assignment, submissions: Path | str, out_dir: Path | str, optio
         if arranged is not None:
             tmps.append(arranged.root)
             notes += arranged.notes
+            time_notes += arranged.notes
             if zip_root is not None:
                 zip_times = {new: zip_times[old] for new, old in arranged.origin.items() if old in zip_times}
                 zip_root = arranged.root
@@ -949,12 +950,15 @@ def grade_folder(assignment, submissions: Path | str, out_dir: Path | str, optio
             nbgb.set_duedate(o.db_url, assignment.name, due)
         finish = Finisher(assignment, subs, due=due, late_policy=policy, entered=entered)
         check_folder_names(sorted(everyone | expected), out_dir)
-        off_roster = sorted(everyone - expected) if expected else []
-        if off_roster:
-            time_notes.append(f"{len(off_roster)} student(s) handed in but are not on the roster"
+        # Off the roster: the roster CSV is the word on who is in the class (the gradebook's students
+        # include everyone graded into it); without one, the gradebook's students before this run.
+        on_roster = set(o.roster) if o.roster else expected
+        new_off = sorted(everyone - on_roster) if on_roster else []
+        if new_off:
+            time_notes.append(f"{len(new_off)} student(s) handed in but are not on the roster"
                               + (" nor in the gradebook" if o.db_url else "") + ": "
-                              + ", ".join(repr(visible(i)) for i in off_roster[:20])
-                              + (" ..." if len(off_roster) > 20 else ""))
+                              + ", ".join(repr(visible(i)) for i in new_off[:20])
+                              + (" ..." if len(new_off) > 20 else ""))
 
         def on_result(r):
             finish(r)
@@ -990,6 +994,9 @@ def grade_folder(assignment, submissions: Path | str, out_dir: Path | str, optio
         # The current truth for everyone held (graded earlier included): the gradebook's scores and
         # comments, the assignment's due date and policy.
         store.refresh(entered, due=due, policy=policy)
+        # Everyone graded into this folder who is neither on the roster nor in the gradebook.
+        off_roster = sorted(r.student_id for r in store.results() if r.status != MISSING
+                            and r.student_id not in on_roster) if on_roster else []
     finally:
         for tmp in tmps:
             shutil.rmtree(tmp, ignore_errors=True)

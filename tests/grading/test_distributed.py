@@ -99,6 +99,28 @@ def test_local_cluster_gives_the_thread_pools_results(toy, runner, tmp_path):
     assert all(r.durations.get("batch_wall_s", 0) > 0 for r in results if r.status == "graded")
 
 
+def test_missing_and_other_work_only_are_the_same_on_both_fanouts(toy, runner, tmp_path):
+    """A class with a student on the roster who handed in nothing and one who handed in other
+    work only (nbgrader's layout: another assignment's folder): `missing` on both fan-outs, the
+    same results.json and grades.csv byte for byte (Dask made the second one `invalid`)."""
+    subs = tmp_path / "subs"
+    for sid in ("correct", "partly"):
+        (subs / sid).mkdir(parents=True)
+        (subs / sid / f"{TOY_NAME}.ipynb").write_bytes((toy["subs"] / sid / f"{TOY_NAME}.ipynb").read_bytes())
+    (subs / "otherwork" / "some_other_ps").mkdir(parents=True)
+    (subs / "otherwork" / "some_other_ps" / "some_other_ps.ipynb").write_text("{}")
+    roster = ["absent", "correct", "otherwork", "partly"]
+    outs = {}
+    for kind, extra in (("threads", {"workers": 2}), ("dask", {"runner": runner})):
+        outs[kind] = tmp_path / kind
+        results, _ = batch.grade_folder(toy["assignment"], subs, outs[kind], insecure=INSECURE, progress=False,
+                                        roster=roster, **extra)
+        assert {r.student_id: r.status for r in results} == {
+            "absent": "missing", "correct": "graded", "otherwork": "missing", "partly": "graded"}, kind
+    assert _all_results(outs["dask"]) == _all_results(outs["threads"])
+    assert (outs["dask"] / "grades.csv").read_bytes() == (outs["threads"] / "grades.csv").read_bytes()
+
+
 def test_worker_killed_mid_task_costs_nothing(toy, runner, tmp_path):
     marks = tmp_path / "marks"
     marks.mkdir()

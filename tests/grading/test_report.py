@@ -55,3 +55,50 @@ def test_report_edge_cases():
     stats = report.per_test_stats([r, _result("z", ("passed", "passed"))])
     assert [(s["name"], s["pass_rate"], dict(s["counts"])) for s in stats] == [
         ("t_pub", 0.5, {"failed": 1, "passed": 1}), ("t_hid", 0.5, {"error": 1, "passed": 1})]
+
+
+def test_report_rounds_means_shows_each_students_own_note_and_leaves_missing_out(tmp_path):
+    """Means rounded for display (44.125 -> 44.12), the notes every student shares listed once
+    (the note column kept for what is each student's own), missing students out of the
+    histogram's count. Each failed at the start of issue 20."""
+    from autograder import batch
+    from autograder.results import MISSING
+
+    boiler = "no submission time known: not checked for lateness"
+    results = [SubmissionResult(f"s{i}", "ps_x", "graded", s, 50.0, message=f"{boiler}; note of s{i}"
+                                if i == 1 else boiler) for i, s in enumerate((44.0, 44.25, 44.0, 44.25))]
+    results.append(SubmissionResult("gone", "ps_x", MISSING, 0.0, 50.0, message="nothing submitted"))
+    page = report.report_html(results, _assignment(), None)
+    assert "mean</th><td class=\"num\">44.12<" in page and "44.125" not in page
+    students = page[page.index("<h2>Students</h2>"):]
+    assert boiler not in students and "note of s1" in students
+    assert f"every submission: {boiler}" in page
+    out = tmp_path / "out"
+    for r in results:
+        batch.write_student(_assignment(), r, out)
+    seen = {}
+    real = report.histogram_png
+
+    def spy(scores, max_score, **kw):
+        seen["n"] = len(scores)
+        return real(scores, max_score, **kw)
+
+    report.histogram_png = spy
+    try:
+        batch.write_summary(_assignment(), out)
+    finally:
+        report.histogram_png = real
+    assert seen["n"] == 4, "the missing student is not a submission in the histogram"
+
+
+def test_a_hand_graded_answer_shows_its_score_and_the_graders_comment():
+    from autograder.results import MANUAL
+
+    graded = SubmissionResult("a", "ps_x", "graded", 1.5, 2.0, tests=[
+        TR("answer", 1.5, 2.0, MANUAL, "graded by hand: 1.5 / 2", PUBLIC, comment="Say why. <i>x</i>")])
+    waiting = SubmissionResult("b", "ps_x", "graded", 0.0, 2.0, tests=[
+        TR("answer", 0.0, 2.0, MANUAL, "awaits grading by hand", PUBLIC, awaiting=True)])
+    stats = report.per_test_stats([graded, waiting])
+    assert stats[0]["pass_rate"] == 0.75, "its score among the answers graded, not 0% 'passed'"
+    page = report.feedback_html(graded)
+    assert "Grader's comment" in page and "Say why. &lt;i&gt;x&lt;/i&gt;" in page
