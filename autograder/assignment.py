@@ -161,6 +161,15 @@ def load_config(path: Path) -> dict:
         v = cfg["forbidden"].get(key, [])
         if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
             raise ConfigError(f"{path}: [forbidden] {key} must be a list of strings, got {v!r}")
+    # [[forbidden.scoped]]: modules/names forbidden in the listed functions only (static check;
+    # the sandbox's runtime guard leaves them importable for the rest of the notebook)
+    scoped = cfg["forbidden"].get("scoped", [])
+    if not isinstance(scoped, list) or not all(
+            isinstance(s, dict) and set(s) <= {"functions", "modules", "names"} and s.get("functions")
+            and all(isinstance(s.get(k, []), list) and all(isinstance(x, str) for x in s.get(k, []))
+                    for k in ("functions", "modules", "names")) for s in scoped):
+        raise ConfigError(f"{path}: [[forbidden.scoped]] entries must hold a non-empty list of strings "
+                          f"`functions` and lists of strings `modules` / `names`, got {scoped!r}")
     probes = cfg.get("probes")
     if not isinstance(probes, dict):
         raise ConfigError(f"{path}: [probes] must be a table of name = \"\"\"code\"\"\" entries")

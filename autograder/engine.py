@@ -586,6 +586,11 @@ def grade_notebook(assignment: Assignment, notebook_path, student_id: str = "stu
                                     test_texts=assignment.test_sources_for_matching)
     forb = assignment.forbidden
     flagged = analyze(code.nodes, forb.get("modules", []), forb.get("names", []))
+    for scope in forb.get("scoped", []):     # forbidden in some functions only (assignment.py)
+        hits = analyze(code.nodes, scope.get("modules", []), scope.get("names", []))
+        for name in scope["functions"]:
+            if name in hits:
+                flagged[name] = sorted(set(flagged.get(name, [])) | set(hits[name]))
     session = Session(assignment, code, flagged, lim, insecure=insecure, seed=seed,
                       hide=[*hide, *(_submission_dirs(notebook_path))])
     notes = list(code.notes)
