@@ -168,7 +168,7 @@ def test_torch_and_tensorflow_thread_pools_work_after_the_fork_and_give_the_same
     assert forked["keras_loss"] == fresh["keras_loss"] and np.array_equal(forked["keras_w"], fresh["keras_w"])
 
 
-def test_a_template_that_cannot_preload_is_retired_and_sandboxes_start_afresh():
+def test_a_template_that_cannot_preload_is_retired_and_sandboxes_start_afresh(recwarn):
     with Sandbox(LIMITS, preload=["no_such_module_anywhere"]) as sb:
         sb.start()
         assert not sb.forked
@@ -176,6 +176,10 @@ def test_a_template_that_cannot_preload_is_retired_and_sandboxes_start_afresh():
         assert call(sb, "f") == 42
     retired = [t.retired for t in S._TEMPLATES.values() if "no_such_module_anywhere" in t.retired]
     assert retired and "preloading failed" in retired[0] and "ModuleNotFoundError" in retired[0]
+    # said to the instructor's tools (template_notices, the autograder.sandbox logger), never
+    # as a Python warning: a student's `cnn-course check` printed it (issue 19)
+    assert any("no_such_module_anywhere" in n for n in S.template_notices())
+    assert not [w for w in recwarn.list if "template" in str(w.message)], [str(w.message) for w in recwarn.list]
 
 
 def test_a_bad_request_is_reported_and_does_not_retire_the_template(monkeypatch):
