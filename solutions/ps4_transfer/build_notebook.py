@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "solutions" / "ps4_transfer" / "ps4_transfer.ipynb"
 
 NB = NotebookSource()
-md, code, setup, solution, test = NB.md, NB.code, NB.setup, NB.solution, NB.test
+md, code, setup, solution, answer, test = NB.md, NB.code, NB.setup, NB.solution, NB.answer, NB.test
 
 
 # =======================================================================================
@@ -55,8 +55,10 @@ You will write four functions, each graded on its own:
 `reuse_model` (Part D). Then you run feature extraction, fine-tuning, a measured
 *transfer vs. training from scratch* comparison, and look at data augmentation.
 
-Before some of the tasks you **predict** a shape, a count or what an experiment will show,
-as a plain value in an `answer_...` cell (graded by hidden tests, 6 points of 26).
+Before some of the tasks you **predict** a shape or a count as a plain value in an
+`answer_...` cell (graded by hidden tests, 5 points of 26), and before the transfer vs.
+scratch experiment what it will show; what your own run then shows is a short written
+answer graded by hand (1 point).
 
 **Running time.** The whole notebook in full mode (no GPU, VGG16 at 32 x 32) ran in
 6 min 46 s on the course's 2-core reference machine, measured while that machine was shared
@@ -303,8 +305,8 @@ plain Python values in the cell below (replace `None`); hidden tests grade them.
 1. `answer_trainable_after_freeze`: `len(model.trainable_weights)` for
    `model = build_transfer_model(base, 5)` with the VGG16 base (count weight *tensors*, such
    as a kernel or a bias vector, not numbers; an int).
-2. `answer_vgg_features_80`: the shape `(H, W, C)` of one image's output of
-   `keras.applications.VGG16(weights=None, include_top=False, input_shape=(80, 80, 3))`
+2. `answer_vgg_features_120`: the shape `(H, W, C)` of one image's output of
+   `keras.applications.VGG16(weights=None, include_top=False, input_shape=(120, 120, 3))`
    (a tuple of 3 ints).
 3. `answer_same_stride2_side`: the side of the output maps of
    `layers.Conv2D(8, 3, strides=2, padding="same")` for a 7 x 7 input (an int).
@@ -313,11 +315,11 @@ plain Python values in the cell below (replace `None`); hidden tests grade them.
 solution("answers_partB", r'''
 # Replace each None by your answer and delete the `raise NotImplementedError()` line.
 answer_trainable_after_freeze = None
-answer_vgg_features_80 = None
+answer_vgg_features_120 = None
 answer_same_stride2_side = None
 ### BEGIN SOLUTION
 answer_trainable_after_freeze = 4          # the two Dense layers' kernels and biases
-answer_vgg_features_80 = (2, 2, 512)       # 80 -> 40 -> 20 -> 10 -> 5 -> 2: each pooling floors
+answer_vgg_features_120 = (3, 3, 512)      # 120 -> 60 -> 30 -> 15 -> 7 -> 3: each pooling floors
 answer_same_stride2_side = 4               # "same" pads so that the side is ceil(7 / 2)
 ### END SOLUTION
 ''')
@@ -342,17 +344,18 @@ test("test_answer_vgg_features_hidden", 1, r'''
 ### BEGIN HIDDEN TESTS
 # VGG16's convolutions keep the size (padding "same"); each of its five blocks ends in a 2 x 2
 # max pooling with stride 2; the last block has 512 filters. (No weights needed.)
-_shape = (1, 80, 80, 3)
+_shape = (1, 120, 120, 3)
 for _ in range(5):
     _shape = keras.layers.MaxPooling2D((2, 2), strides=(2, 2)).compute_output_shape(_shape)
 _want = (int(_shape[1]), int(_shape[2]), 512)
-_got = answer_vgg_features_80
-assert _got is not None, "answer_vgg_features_80 is still None: write a tuple (H, W, C)."
+_got = answer_vgg_features_120
+assert _got is not None, "answer_vgg_features_120 is still None: write a tuple (H, W, C)."
 assert isinstance(_got, (tuple, list)) and len(_got) == 3, (
-    "answer_vgg_features_80 should be a tuple of 3 ints (H, W, C).")
+    "answer_vgg_features_120 should be a tuple of 3 ints (H, W, C).")
 assert tuple(_got) == _want, (
-    "answer_vgg_features_80 is not right: each of the five 2 x 2 poolings halves the side and rounds down "
-    "(it is not 80 / 32), and C is the number of filters of VGG16's last block.")
+    "answer_vgg_features_120 is not right: each of the five 2 x 2 poolings halves the side and rounds down "
+    "(120 / 32 is not a whole number: round it the way the poolings do), and C is the number of filters "
+    "of VGG16's last block.")
 ### END HIDDEN TESTS
 ''')
 
@@ -936,37 +939,19 @@ Several seeds show how much of the difference is luck.
 """)
 
 md("md-predict-compare", r"""
-**Predict before you run (graded, 1 point).** How will the two curves compare? One letter
-in `answer_transfer_vs_scratch`:
+**Predict before you run.** How will the two curves compare? Pick one letter and write it
+down (in the written answer below) *before* you run the next cell:
 
 * `"A"`: transfer is far ahead after the first epochs, and training from scratch closes
   most of the gap by the last epoch;
 * `"B"`: the two curves stay close together from the first epoch on;
 * `"C"`: scratch is ahead at first (all its layers can learn), transfer catches up later;
 * `"D"`: transfer is ahead at first and the gap keeps growing until the last epoch.
+
+Your letter itself earns no points: how the curves turn out depends on the seeds and the
+number of epochs (fast mode runs 1 seed for 6 epochs, full mode 3 seeds for 15), so the
+grade goes to what your own run shows (question below).
 """)
-
-solution("answers_compare", r'''
-# Replace None by your answer and delete the `raise NotImplementedError()` line.
-answer_transfer_vs_scratch = None
-### BEGIN SOLUTION
-answer_transfer_vs_scratch = "A"
-### END SOLUTION
-''')
-
-test("test_answer_transfer_vs_scratch_hidden", 1, r'''
-### BEGIN HIDDEN TESTS
-# The instructor's full run of the cell below (3 seeds, 15 epochs, 100 images, TensorFlow
-# backend): transfer 0.85 vs scratch 0.56 after 3 epochs, 0.93 vs 0.91 after 15.
-_got = answer_transfer_vs_scratch
-assert _got is not None, 'answer_transfer_vs_scratch is still None: write one letter, e.g. "A".'
-assert isinstance(_got, str) and _got.strip().upper() in ("A", "B", "C", "D"), (
-    'answer_transfer_vs_scratch should be one of the letters "A", "B", "C", "D".')
-assert _got.strip().upper() == "A", (
-    "answer_transfer_vs_scratch is not right: run the comparison cell and look at both the first epochs "
-    "and the last ones, over all the seeds.")
-### END HIDDEN TESTS
-''')
 
 code("compare-run", r"""
 seeds = [0] if FAST else [0, 1, 2]
@@ -997,9 +982,33 @@ for kind in curves:
 """)
 
 md("md-compare-q", r"""
-Compare the printed accuracies with your prediction (fast mode runs one seed for 6 epochs;
-the question is about the full run: 3 seeds, 15 epochs). Then try `n_per_class=5`, or
-freezing more layers, and see how the gap changes.
+**Question (graded by hand, 1 point).** (a) Which letter did you predict? (b) Copy the two
+lines your run printed (the accuracies after 3 epochs and at the last epoch, and say whether
+you ran in fast or full mode). (c) Which letter do *your* curves support, and does it match
+your prediction? (d) In one or two sentences: why can the transfer model start ahead, and
+what lets the scratch model catch up (or not) on 100 images? Any letter your own printed
+numbers support earns the point. Then try `n_per_class=5`, or freezing more layers, and see
+how the gap changes.
+""")
+
+answer("answer_transfer_vs_scratch", 1, r"""
+### BEGIN SOLUTION
+Rubric (1 point): (b) quotes numbers that match the output of the student's own run (the
+cell's outputs are in the notebook: compare them), (c) names the letter those numbers
+support (transfer ahead after 3 epochs and the gap at the last epoch smaller: A; larger: D;
+within about 0.03 all along: B; scratch ahead first: C), and (d) gives a reason: the frozen
+layers already detect strokes learned on digits 0-4, so only the head has to learn from the
+100 images, while scratch must learn its filters from them too and needs more epochs. The
+prediction in (a) is not graded. Half a point for a right reading without a reason, or a
+reason with numbers that do not match the run; none for numbers that are not the run's.
+
+Model answer (instructor's full run, 3 seeds, 15 epochs, TensorFlow backend): (a) A.
+(b) transfer 0.85 vs scratch 0.56 after 3 epochs, 0.93 vs 0.91 after 15. (c) A: transfer is
+far ahead at first and scratch closes most of the gap. (d) The transferred convolutions
+already extract stroke features, so the head learns from the first batches; the scratch
+model has to learn its filters from 100 images first, which takes more epochs. A fast-mode
+run (1 seed, 6 epochs) can still show a growing gap (D), because scratch has not caught up yet.
+### END SOLUTION
 """)
 
 # =======================================================================================
