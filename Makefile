@@ -25,7 +25,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 # pyproject's requires-python (>=3.11,<3.13), said in one line before pip starts.
 PYCHECK = $(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if (3, 11) <= v[:2] < (3, 13) else \
-  f"cnn-course needs Python 3.11 or 3.12; $(PYTHON) is {sys.version.split()[0]}: run make $@ PYTHON=python3.11")'
+  f"cnn-course needs Python 3.11 or 3.12; $(PYTHON) is {sys.version.split()[0]}: run make $(if $(filter $(STAMP),$@),install,$@) PYTHON=python3.11")'
 
 .PHONY: help install install-student student-wheel data test lectures lectures-full bench demo release clean
 
