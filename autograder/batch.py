@@ -802,6 +802,8 @@ def check_folder_names(student_ids, out_dir: Path | str | None = None) -> None:
     by an older version, whose folder names were not collision-free)."""
     import unicodedata
 
+    from autograder.store import read_result
+
     fold = out_dir is not None and Path(out_dir).is_dir() and _case_insensitive(Path(out_dir))
     seen: dict[str, str] = {}
     for sid in student_ids:
@@ -815,11 +817,11 @@ def check_folder_names(student_ids, out_dir: Path | str | None = None) -> None:
         return
     for sid in student_ids:
         path = student_dir(out_dir, sid) / "results.json"
+        if not path.is_file():
+            continue
         try:
-            if path.is_symlink() or not path.is_file() or path.stat().st_size > 50 * 2**20:
-                continue
-            stored = json.loads(path.read_text(encoding="utf-8")).get("student_id")
-        except (OSError, ValueError, AttributeError, RecursionError):
+            stored = read_result(path).student_id       # the one parser (autograder.store)
+        except (OSError, ValueError, TypeError, UnicodeDecodeError):
             continue
         if isinstance(stored, str) and stored != sid:
             raise BatchError(f"{path.parent} holds the results of student {visible(repr(stored))}, not of "

@@ -349,3 +349,61 @@ def test_regrading_some_students_merges_with_the_rest(tmp_path):
     assert [r.student_id for r in results] == ["bob"]
     text = paths["grades"].read_text()
     assert "bob,toy_add,3,3,graded," in text and "alice,toy_add,3,3,graded," in text and "frank," in text
+
+
+# ---------------------------------------------------------------- LMS downloads (issue 20)
+
+LMS_ROSTER = [{"student_id": "s1", "name": "Jane Doe", "canvas_id": "12345", "sis_login_id": "jdoe",
+               "sis_user_id": "", "section": ""},
+              {"student_id": "s2", "name": "Max Roe", "canvas_id": "777", "sis_login_id": "mroe",
+               "sis_user_id": "", "section": ""}]
+
+
+def _zip(path: Path, files: dict) -> Path:
+    with zipfile.ZipFile(path, "w") as z:
+        for name, text in files.items():
+            z.writestr(name, text)
+    return path
+
+
+def test_canvas_download_maps_names_with_the_roster_and_the_latest_resubmission_wins(tmp_path):
+    z = _zip(tmp_path / "canvas.zip", {
+        f"doejane_12345_678901_{NB}": _nb("HALF"),
+        f"doejane_LATE_12345_678950_{NAME}-1.ipynb": _nb("GOOD"),       # the re-submission wins
+        f"roemax_777_678902_{NAME}.ipynb": _nb("HALF"),
+        f"newkid_999_678903_{NAME}.ipynb": _nb("GOOD"),                 # not on the roster
+    })
+    results, paths = batch.grade_folder(_assignment(), z, tmp_path / "out", workers=1, progress=False,
+                                        grade_fn=fake_grade, roster_rows=LMS_ROSTER, roster=["s1", "s2"])
+    got = {r.student_id: (r.status, r.score) for r in results}
+    assert got == {"s1": ("graded", 3.0), "s2": ("graded", 1.0), "newkid": ("graded", 3.0)}, got
+    assert paths["off_roster"] == ["newkid"]
+    assert any("read as a Canvas download: 3 student(s)" in n for n in paths["time_notes"])
+    assert any("newkid" in n and "not found in the roster" in n for n in paths["time_notes"])
+
+
+def test_moodle_and_blackboard_downloads(tmp_path):
+    moodle = tmp_path / "moodle"
+    (moodle / "Jane Doe_4242_assignsubmission_file_").mkdir(parents=True)
+    (moodle / "Jane Doe_4242_assignsubmission_file_" / NB).write_text(_nb("GOOD"))
+    (moodle / "Max Roe_4243_assignsubmission_file_").mkdir()
+    (moodle / "Max Roe_4243_assignsubmission_file_" / "mine.ipynb").write_text(_nb("HALF"))
+    results, _ = batch.grade_folder(_assignment(), moodle, tmp_path / "out-m", workers=1, progress=False,
+                                    grade_fn=fake_grade, roster_rows=LMS_ROSTER)
+    assert {r.student_id: r.score for r in results} == {"s1": 3.0, "s2": 1.0}
+    board = _zip(tmp_path / "bb.zip", {
+        "PS1_jdoe_attempt_2026-02-27-10-00-00.txt": "Name: Jane Doe",
+        f"PS1_jdoe_attempt_2026-02-27-10-00-00_{NB}": _nb("HALF"),
+        f"PS1_jdoe_attempt_2026-02-28-09-00-00_{NB}": _nb("GOOD"),      # the later attempt wins
+        f"PS1_mroe_attempt_2026-02-27-11-00-00_my notebook.ipynb": _nb("HALF"),
+    })
+    results, _ = batch.grade_folder(_assignment(), board, tmp_path / "out-b", workers=1, progress=False,
+                                    grade_fn=fake_grade, roster_rows=LMS_ROSTER)
+    assert {r.student_id: r.score for r in results} == {"s1": 3.0, "s2": 1.0}
+
+
+def test_a_zip_of_loose_notebooks_no_lms_names_is_an_error(tmp_path):
+    z = _zip(tmp_path / "loose.zip", {"homework.ipynb": _nb("GOOD"), "other.ipynb": _nb("GOOD")})
+    with pytest.raises(batch.BatchError, match="no student folder"):
+        batch.grade_folder(_assignment(), z, tmp_path / "out", workers=1, progress=False, grade_fn=fake_grade)
+    assert not (tmp_path / "out" / "grades.csv").exists()

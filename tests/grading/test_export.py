@@ -218,3 +218,27 @@ def test_export_all_and_usage_errors(tmp_path, capsys):
     assert cli.main(["export", "toy", "--all", "--format", "csv", "--out", str(dest)]) == 2
     assert cli.main(["export", "nothing", "--format", "csv", "--out", str(dest), "--grades", str(root / "empty")]) == 2
     assert "no results.json in" in capsys.readouterr().err
+
+
+def test_export_all_takes_only_the_assignments_folders(tmp_path, capsys):
+    """A copy of an assignment's folder (a backup, a demo) under build/grades/ is not an
+    assignment: --all leaves it out and says so (it became a Canvas column before issue 20)."""
+    root = tmp_path / "grades"
+    _write(root / "toy", STUDENTS[:2])
+    _write(root / "toy-backup", STUDENTS[:2])               # results of "toy", in another folder
+    dest = tmp_path / "all_canvas.csv"
+    assert cli.main(["export", "--all", "--format", "canvas", "--out", str(dest), "--grades", str(root),
+                     "--gradebook", f"sqlite:///{tmp_path}/none.db"]) == 0
+    assert _rows(dest)[0][5:] == ["toy"]
+    assert "toy-backup" in capsys.readouterr().err
+    assert export.find_graded_assignments(root, ["toy2"], problems=[]) == []
+
+
+def test_a_missing_student_keeps_the_whole_max_score_through_an_export(tmp_path):
+    """A missing student's result has no tests; refreshed without the assignment's manual
+    cells (export) it kept only the autograded part of the max (23 of 25 in the issue)."""
+    from autograder.results import MISSING, refresh
+
+    r = SubmissionResult("gone", "toy", MISSING, 0.0, 8.0, manual_max=2.0, auto_score=0.0)
+    refresh(r, {})
+    assert r.max_score == 8.0 and r.manual_max == 2.0
