@@ -25,6 +25,7 @@ import contextvars
 import functools
 import numbers
 import sys
+import types
 
 import numpy as np
 
@@ -39,6 +40,40 @@ __all__ = [
     "run_student",
     "run_probe",
 ]
+
+class CheckFailed(AssertionError):
+    """What every helper raises: an ``AssertionError`` whose Jupyter traceback ends at the line
+    of the notebook that called the helper, followed by the message. IPython asks an exception
+    for ``_render_traceback_()`` before formatting it; the frames of this module (how the check
+    is made) are left out, so the student reads their own line, then what is wrong. Anywhere
+    else (the grader, pytest, plain Python) it is an ordinary ``AssertionError``."""
+
+    def _render_traceback_(self):
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        formatter = shell.InteractiveTB
+        full = self.__traceback__
+        try:
+            return formatter.structured_traceback(AssertionError, self, _caller_part(full))
+        except Exception:  # noqa: BLE001 - never worse than IPython's own traceback
+            return formatter.structured_traceback(type(self), self, full)
+
+
+def _caller_part(tb):
+    """The frames of traceback ``tb`` up to (not including) the first one that runs this module's
+    code (a new chain: ``tb`` itself is left as it is); ``tb`` when every frame is this module's."""
+    kept = []
+    while tb is not None and tb.tb_frame.f_globals is not globals():
+        kept.append(tb)
+        tb = tb.tb_next
+    if not kept:
+        return tb
+    chain = None
+    for t in reversed(kept):
+        chain = types.TracebackType(chain, t.tb_frame, t.tb_lasti, t.tb_lineno)
+    return chain
+
 
 # False while a hidden test's helper runs (see test_helpers); per thread / context.
 _REVEAL = contextvars.ContextVar("cnn_course_checks_reveal", default=True)
@@ -68,6 +103,7 @@ def _hidden_variant(fn):
     """``fn`` run with expected values kept out of its messages."""
     @functools.wraps(fn)
     def hidden(*args, **kwargs):
+        __tracebackhide__ = True  # IPython and pytest show the caller's line, not this frame
         token = _REVEAL.set(False)
         try:
             return fn(*args, **kwargs)
@@ -119,13 +155,13 @@ def _with_hint(msg: str, hint) -> str:
 
 def _as_numeric_array(value, name: str) -> np.ndarray:
     if value is None:
-        raise AssertionError(f"{name} is None: did the function forget to `return` its result?")
+        raise CheckFailed(f"{name} is None: did the function forget to `return` its result?")
     try:
         arr = np.asarray(value)
     except Exception as exc:  # ragged lists and the like
-        raise AssertionError(f"{name} could not be read as an array ({exc}).") from None
+        raise CheckFailed(f"{name} could not be read as an array ({exc}).") from None
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise AssertionError(
+        raise CheckFailed(
             f"{name} should be a numeric numpy array, got {type(value).__name__} with dtype {arr.dtype}."
         )
     return arr
@@ -201,18 +237,20 @@ def _shape_of(actual) -> tuple:
 
 def assert_shape(actual, shape, *, name: str = "result", axes=None, hint: str | None = None) -> None:
     """Assert ``actual.shape == shape``; ``axes`` names the axes in the message (e.g. ("N", "F", "H'", "W'"))."""
+    __tracebackhide__ = True  # IPython and pytest show the caller's line, not this frame
     got = _shape_of(actual)
     want = tuple(int(s) for s in shape)
     if got != want:
-        raise AssertionError(_with_hint(_shape_message(got, want, name, axes, _reveal()), hint))
+        raise CheckFailed(_with_hint(_shape_message(got, want, name, axes, _reveal()), hint))
 
 
 def assert_finite(value, *, name: str = "result", hint: str | None = None) -> None:
     """Assert ``value`` (a number or a numeric array) holds no NaN and no +-inf."""
+    __tracebackhide__ = True  # IPython and pytest show the caller's line, not this frame
     arr = _as_numeric_array(value, name)
     bad = _nonfinite(arr)
     if bad is not None:
-        raise AssertionError(_with_hint(_nonfinite_message(arr, bad, name, None), hint))
+        raise CheckFailed(_with_hint(_nonfinite_message(arr, bad, name, None), hint))
 
 
 _KIND_WORDS = {"f": "floating-point", "i": "signed integer", "u": "unsigned integer", "b": "boolean",
@@ -228,28 +266,29 @@ def expect_array(value, *, shape=None, dtype_kind: str | None = None, max_size: 
     ``max_size``: the most values it may hold; ``finite``: no NaN or inf. Raises an
     ``AssertionError`` that says what is wrong (in a hidden test, without the expected shape).
     """
+    __tracebackhide__ = True  # IPython and pytest show the caller's line, not this frame
     if value is None:
-        raise AssertionError(_with_hint(f"{name} is None: did the function forget to `return` its result?", hint))
+        raise CheckFailed(_with_hint(f"{name} is None: did the function forget to `return` its result?", hint))
     if isinstance(value, (str, bytes, dict, set)) or callable(value):
-        raise AssertionError(_with_hint(f"{name} should be a numeric array, got a {type(value).__name__}.", hint))
+        raise CheckFailed(_with_hint(f"{name} should be a numeric array, got a {type(value).__name__}.", hint))
     if max_size is not None:
         size = int(np.prod(_shape_of(value), dtype=np.int64)) if hasattr(value, "shape") else None
         if size is not None and size > int(max_size):
-            raise AssertionError(_with_hint(f"{name} has {size} values; at most {int(max_size)} are allowed.", hint))
+            raise CheckFailed(_with_hint(f"{name} has {size} values; at most {int(max_size)} are allowed.", hint))
     arr = _as_numeric_array(value, name)
     if max_size is not None and arr.size > int(max_size):
-        raise AssertionError(_with_hint(f"{name} has {arr.size} values; at most {int(max_size)} are allowed.", hint))
+        raise CheckFailed(_with_hint(f"{name} has {arr.size} values; at most {int(max_size)} are allowed.", hint))
     if shape is not None:
         want = tuple(None if s is None else int(s) for s in shape)
         if arr.ndim != len(want) or any(w is not None and a != w for a, w in zip(arr.shape, want)):
-            raise AssertionError(_with_hint(_shape_message(arr.shape, want, name, axes, _reveal()), hint))
+            raise CheckFailed(_with_hint(_shape_message(arr.shape, want, name, axes, _reveal()), hint))
     if dtype_kind is not None and arr.dtype.kind not in dtype_kind:
         words = " or ".join(_KIND_WORDS.get(k, k) for k in dtype_kind)
-        raise AssertionError(_with_hint(f"{name} has dtype {arr.dtype}; expected a {words} array.", hint))
+        raise CheckFailed(_with_hint(f"{name} has dtype {arr.dtype}; expected a {words} array.", hint))
     if finite:
         bad = _nonfinite(arr)
         if bad is not None:
-            raise AssertionError(_with_hint(_nonfinite_message(arr, bad, name, None), hint))
+            raise CheckFailed(_with_hint(_nonfinite_message(arr, bad, name, None), hint))
     return arr
 
 
@@ -275,6 +314,7 @@ def assert_close(
     from the student's own results); ``equal_nan=True`` accepts NaN where ``expected`` has NaN
     and an infinity where ``expected`` has the same one.
     """
+    __tracebackhide__ = True  # IPython and pytest show the caller's line, not this frame
     act = _as_numeric_array(actual, name)
     exp = np.asarray(expected)
     if act.shape != exp.shape:
@@ -282,7 +322,7 @@ def assert_close(
         mistake = _match_mistake(act, mistakes, rtol, atol)
         if mistake:
             msg += f" It looks like {mistake}."
-        raise AssertionError(_with_hint(msg, hint))
+        raise CheckFailed(_with_hint(msg, hint))
     if not equal_nan:
         bad = _nonfinite(act)
         if bad is not None:
@@ -291,7 +331,7 @@ def assert_close(
                 exp_finite = bool(np.isfinite(exp[idx]))
             except TypeError:
                 exp_finite = True
-            raise AssertionError(_with_hint(_nonfinite_message(act, bad, name, exp_finite), hint))
+            raise CheckFailed(_with_hint(_nonfinite_message(act, bad, name, exp_finite), hint))
     close = np.isclose(act, exp, rtol=rtol, atol=atol, equal_nan=equal_nan)
     if close.all():
         return
@@ -316,7 +356,7 @@ def assert_close(
     mistake = _match_mistake(act, mistakes, rtol, atol)
     if mistake:
         msg += f" It looks like {mistake}."
-    raise AssertionError(_with_hint(msg, hint))
+    raise CheckFailed(_with_hint(msg, hint))
 
 
 def assert_equal(actual, expected, *, name: str = "result", hint: str | None = None,
@@ -326,7 +366,9 @@ def assert_equal(actual, expected, *, name: str = "result", hint: str | None = N
     Where ``expected`` is an ``int``, ``actual`` must be an integer too (``5.0`` is
     not accepted for a size).
     """
+    __tracebackhide__ = True  # IPython and pytest show the caller's line, not this frame
     def fail(msg):
+        __tracebackhide__ = True  # IPython and pytest show the caller's line, not this frame
         for description, wrong in (mistakes or {}).items():
             try:
                 if actual == wrong:
@@ -334,7 +376,7 @@ def assert_equal(actual, expected, *, name: str = "result", hint: str | None = N
                     break
             except Exception:
                 pass
-        raise AssertionError(_with_hint(msg, hint))
+        raise CheckFailed(_with_hint(msg, hint))
 
     if isinstance(expected, np.ndarray):
         assert_close(actual, expected, rtol=0, atol=0, name=name, mistakes=mistakes, hint=hint)
@@ -359,8 +401,11 @@ def assert_equal(actual, expected, *, name: str = "result", hint: str | None = N
             try:
                 assert_equal(a, e, name=f"{name}[{i}]")
             except AssertionError as exc:
-                fail(f"{exc} (whole value: got {_short_repr(actual)}, expected {_short_repr(expected)})" if _reveal()
-                     else f"{exc} (whole value: got {_short_repr(actual)})")
+                first = str(exc)      # raised below, outside the handler: one failure, not a chain of two
+            else:
+                continue
+            fail(f"{first} (whole value: got {_short_repr(actual)}, expected {_short_repr(expected)})" if _reveal()
+                 else f"{first} (whole value: got {_short_repr(actual)})")
         return
     if isinstance(expected, dict):
         if not isinstance(actual, dict):
@@ -379,10 +424,11 @@ def assert_equal(actual, expected, *, name: str = "result", hint: str | None = N
 
 def assert_not_modified(after, before, *, name: str = "the input") -> None:
     """Assert an input array still equals its copy taken before the call."""
+    __tracebackhide__ = True  # IPython and pytest show the caller's line, not this frame
     after = np.asarray(after)
     before = np.asarray(before)
     if after.shape != before.shape or not np.array_equal(after, before, equal_nan=True):
-        raise AssertionError(
+        raise CheckFailed(
             f"The function modified {name} in place. Work on a copy (np.pad returns a new "
             f"array) and leave the caller's arrays unchanged."
         )
@@ -393,6 +439,7 @@ def assert_raises(expected_exc, func, *args, because: str = "", match=None, **kw
 
     ``match``: a word, or a list of words, the error message must contain (case-insensitive).
     """
+    __tracebackhide__ = True  # IPython and pytest show the caller's line, not this frame
     call = f"{getattr(func, '__name__', 'the function')}(...)"
     try:
         result = func(*args, **kwargs)
@@ -402,14 +449,14 @@ def assert_raises(expected_exc, func, *args, because: str = "", match=None, **kw
             text = str(exc).lower()
             missing = [w for w in words if w.lower() not in text]
             if missing:
-                raise AssertionError(
+                raise CheckFailed(
                     f"{call} raised {type(exc).__name__} as expected, but its message {str(exc)!r} "
                     f"should mention {', '.join(repr(w) for w in missing)}."
                 ) from None
         return
     except Exception as exc:
         names = expected_exc.__name__ if isinstance(expected_exc, type) else " or ".join(e.__name__ for e in expected_exc)
-        raise AssertionError(
+        raise CheckFailed(
             f"{call} raised {type(exc).__name__}: {exc}; expected {names}"
             + (f" because {because}" if because else "") + "."
         ) from None
@@ -417,7 +464,7 @@ def assert_raises(expected_exc, func, *args, because: str = "", match=None, **kw
     shown = repr(result)
     if len(shown) > 80:
         shown = shown[:77] + "..."
-    raise AssertionError(
+    raise CheckFailed(
         f"{call} should raise {names}" + (f" because {because}" if because else "")
         + f", but it returned {shown}."
     )
@@ -431,13 +478,14 @@ def run_student(code: str, **inputs):
     numbers, strings, lists, dicts, numpy arrays) comes back. In the grader the
     same call runs inside the sandbox.
     """
+    __tracebackhide__ = True  # IPython and pytest show the caller's line, not this frame
     import __main__
 
     namespace = dict(vars(__main__))
     namespace.update(inputs)
     exec(compile(code, "<run_student>", "exec"), namespace)
     if "result" not in namespace:
-        raise AssertionError("the checked code did not set `result`")
+        raise CheckFailed("the checked code did not set `result`")
     return namespace["result"]
 
 
@@ -449,6 +497,7 @@ def run_probe(name: str, **inputs):
     this reads ``grading.toml`` from the current folder (the notebook's) and runs the probe
     like :func:`run_student`; in the grader the same call runs inside the sandbox.
     """
+    __tracebackhide__ = True  # IPython and pytest show the caller's line, not this frame
     import tomllib
     from pathlib import Path
 
