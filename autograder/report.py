@@ -286,7 +286,7 @@ def report_html(results: list[SubmissionResult], assignment=None, png: bytes | N
         rows = "".join(
             f"<tr><td><code>{esc(s['name'])}</code></td><td>{esc(s['visibility'])}</td>"
             f"<td class=\"num\">{_num(s['max_points'])}</td><td class=\"num\">{_rate(s)}</td>"
-            f"<td class=\"num\">{_num(s['mean_points'])}</td>"
+            f"<td class=\"num\">{fmt_stat(s['mean_points'])}</td>"
             + "".join(f"<td class=\"num\">{s['counts'][st] or ''}</td>" for st in statuses) + "</tr>"
             for s in stats)
         parts.append("<h2>Tests</h2><p class=\"muted\">Pass rates among graded submissions; a low rate points at "

@@ -407,3 +407,33 @@ def test_a_zip_of_loose_notebooks_no_lms_names_is_an_error(tmp_path):
     with pytest.raises(batch.BatchError, match="no student folder"):
         batch.grade_folder(_assignment(), z, tmp_path / "out", workers=1, progress=False, grade_fn=fake_grade)
     assert not (tmp_path / "out" / "grades.csv").exists()
+
+
+def test_due_date_and_policy_are_stored_reused_and_replaced_for_everyone(tmp_path):
+    """--due and --late-penalty given once are kept (OUT/assignment.json): a regrade of one
+    student without them keeps the penalty (it was silently dropped: 21.5 -> 24.5 in the
+    issue); a new policy replaces the stored one for every student, and says so."""
+    from datetime import datetime, timezone
+
+    subs = tmp_path / "subs"
+    for sid in ("ann", "cy"):
+        (subs / sid).mkdir(parents=True)
+        (subs / sid / NB).write_text(_nb("GOOD"))
+    times = tmp_path / "times.csv"
+    times.write_text("student_id,submitted_at\nann,2026-02-28T00:00:00Z\ncy,2026-03-01T01:30:00Z\n")
+    out = tmp_path / "out"
+    due = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    kw = dict(workers=1, progress=False, grade_fn=fake_grade, submitted_at=times)
+    batch.grade_folder(_assignment(), subs, out, due=due, late_policy="per-hour:1", **kw)
+
+    def scores():
+        return {r["student_id"]: (r["score"], r["late_penalty"]) for r in csv.DictReader((out / "grades.csv").open())}
+
+    assert scores() == {"ann": ("3", ""), "cy": ("1", "2")}
+    _, paths = batch.grade_folder(_assignment(), subs, out, students=["cy"], **kw)
+    assert scores() == {"ann": ("3", ""), "cy": ("1", "2")}, "the regrade alone keeps the stored policy"
+    assert json.loads((out / "students" / "cy" / "results.json").read_text())["late_penalty"] == 2
+    assert any("as stored with the assignment" in n for n in paths["time_notes"])
+    _, paths = batch.grade_folder(_assignment(), subs, out, students=["ann"], late_policy="zero", **kw)
+    assert scores() == {"ann": ("3", ""), "cy": ("0", "3")}, "a new policy applies to every student"
+    assert any("replaces the stored late policy per-hour:1 by zero" in n for n in paths["time_notes"])
