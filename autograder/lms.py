@@ -96,21 +96,22 @@ def arrange(root: Path, notebook_name: str, *, roster_rows: list[dict] | None = 
             roster_ids: set | None = None) -> Arranged | None:
     """Read ``root`` as an LMS download; None when it is not one (then ``root`` is read as
     ``<student_id>/`` folders). At least half of its notebooks must follow one LMS's naming."""
-    root = _unwrap(Path(root))
+    base = Path(root).resolve()            # origin paths are relative to it (the zip's entry names)
+    root = _unwrap(base)
     roster = _Roster(roster_rows or [], roster_ids or set())
     files, dirs = _files(root), _dirs(root)
     nbs = [f for f in files if f.suffix == ".ipynb"]
     moodle = [d for d in dirs if _MOODLE.fullmatch(d.name[:MAX_NAME])]
     if moodle and len(moodle) * 2 >= len(dirs):
-        return _moodle(root, moodle, roster)
+        return _moodle(base, moodle, roster)
     if not nbs:
         return None
     canvas = [(f, m) for f in nbs if (m := _CANVAS.fullmatch(f.name[:MAX_NAME]))]
     board = [(f, m) for f in nbs if (m := _BLACKBOARD.fullmatch(f.name[:MAX_NAME])) and m.group("file")]
     if len(board) * 2 >= len(nbs) and len(board) >= len(canvas):
-        return _blackboard(root, board, nbs, notebook_name, roster)
+        return _blackboard(base, board, nbs, notebook_name, roster)
     if len(canvas) * 2 >= len(nbs):
-        return _canvas(root, canvas, nbs, notebook_name, roster)
+        return _canvas(base, canvas, nbs, notebook_name, roster)
     return None
 
 

@@ -367,16 +367,17 @@ def _zip(path: Path, files: dict) -> Path:
 
 
 def test_canvas_download_maps_names_with_the_roster_and_the_latest_resubmission_wins(tmp_path):
-    z = _zip(tmp_path / "canvas.zip", {
-        f"doejane_12345_678901_{NB}": _nb("HALF"),
-        f"doejane_LATE_12345_678950_{NAME}-1.ipynb": _nb("GOOD"),       # the re-submission wins
-        f"roemax_777_678902_{NAME}.ipynb": _nb("HALF"),
-        f"newkid_999_678903_{NAME}.ipynb": _nb("GOOD"),                 # not on the roster
+    z = _zip(tmp_path / "canvas.zip", {                                 # in a wrapping folder
+        f"submissions/doejane_12345_678901_{NB}": _nb("HALF"),
+        f"submissions/doejane_LATE_12345_678950_{NAME}-1.ipynb": _nb("GOOD"),   # the re-submission wins
+        f"submissions/roemax_777_678902_{NAME}.ipynb": _nb("HALF"),
+        f"submissions/newkid_999_678903_{NAME}.ipynb": _nb("GOOD"),             # not on the roster
     })
     results, paths = batch.grade_folder(_assignment(), z, tmp_path / "out", workers=1, progress=False,
                                         grade_fn=fake_grade, roster_rows=LMS_ROSTER, roster=["s1", "s2"])
     got = {r.student_id: (r.status, r.score) for r in results}
     assert got == {"s1": ("graded", 3.0), "s2": ("graded", 1.0), "newkid": ("graded", 3.0)}, got
+    assert {r.submitted_at_source for r in results} == {"zip-entry-time"}, "the zip's dates follow the files"
     assert paths["off_roster"] == ["newkid"]
     assert any("read as a Canvas download: 3 student(s)" in n for n in paths["time_notes"])
     assert any("newkid" in n and "not found in the roster" in n for n in paths["time_notes"])
