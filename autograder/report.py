@@ -242,7 +242,9 @@ def _split_notes(results: list[SubmissionResult]) -> tuple[list[str], dict[str, 
     if len(results) > 1:
         first = parts[results[0].student_id]
         common = [p for p in first if all(p in parts[r.student_id] for r in results)]
-    own = {sid: "; ".join(p for p in ps if p not in common) for sid, ps in parts.items()}
+    # "no submission time known..." is what the time source column's `none` already says.
+    own = {sid: "; ".join(p for p in ps if p not in common and not p.startswith("no submission time known"))
+           for sid, ps in parts.items()}
     return common, own
 
 
