@@ -11,8 +11,12 @@ Everything cnn-course asks of nbgrader goes through here (release, grade, export
 - :func:`record_results`: each student's autograded points as the ``auto_score`` of the
   matching grade cell, grade rows awaiting hand grading for written answers, the submission
   time and the late penalty; manual scores entered in formgrader are never overwritten;
-- :func:`manual_scores`: the scores entered by hand, read back by ``grade``, ``report`` and
-  ``export`` so there is one final score everywhere;
+- :func:`manual_scores`: the scores and comments entered by hand, read back by ``grade``,
+  ``report`` and ``export`` so there is one final score everywhere and each comment reaches
+  the feedback; written answers left as released score 0 (``auto_score``), as nbgrader's
+  autograde does;
+- :func:`duedate`, :func:`set_duedate`: the assignment's due date (formgrader's "Due Date"),
+  stored by ``grade --due`` and reused by later runs;
 - :func:`use_in_process_alembic_head`: the compatibility patch (see its docstring).
 """
 from __future__ import annotations
