@@ -1089,7 +1089,7 @@ images, labels = load_digits_images()
 xs = torch.from_numpy(shift_digits(images[:256], canvas=12, seed=0)[:, None].astype(np.float32))
 logits = model(xs)
 result = {"shape": tuple(logits.shape), "n_params": sum(p.numel() for p in model.parameters()),
-          "loss": float(nn.functional.cross_entropy(logits, torch.from_numpy(labels[:256].astype(np.int64))))}
+          "loss": nn.functional.cross_entropy(logits, torch.from_numpy(labels[:256].astype(np.int64))).item()}
 """)
 assert_equal(tuple(res["shape"]), (256, 10), name="the logits' shape")
 assert_equal(int(res["n_params"]), 2138, name="the parameters of DigitsResNet",

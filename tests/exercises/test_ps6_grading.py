@@ -1,0 +1,155 @@
+"""ps6_modern_cnn through the grading engine: the reference earns every automatic point, the
+blank release none; mutant groups lose points on their functions' tests with hidden messages
+that name the mistake, never a reference value; torch in a part-1 (numpy) function is a
+forbidden API while part 2's PyTorch classes run ([[forbidden.scoped]], autograder/engine.py).
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+HERE = Path(__file__).resolve().parents[1]   # tests/
+sys.path.insert(0, str(HERE / "mutants"))
+sys.path.insert(0, str(HERE / "exercises"))
+from ps6.harness import H, NUMPY_FUNCTIONS  # noqa: E402
+from test_ps6_mutants import MUTANTS, _run  # noqa: E402
+
+HIDDEN_TESTS = {H.nbgrader(c)["grade_id"] for c in H.test_cells(H.load()) if H.is_hidden(c.source)}
+
+
+@pytest.fixture(scope="module")
+def source_nb():
+    return H.load()
+
+
+def test_grading_toml_scopes_torch_to_the_numpy_functions():
+    from autograder.assignment import load_assignment
+
+    forb = load_assignment("ps6_modern_cnn").forbidden
+    assert "torch" not in forb["modules"]                      # part 2 needs it at run time
+    assert {"scipy", "jax", "tensorflow", "keras"} <= set(forb["modules"])
+    (scope,) = forb["scoped"]
+    assert scope["modules"] == ["torch"] and sorted(scope["functions"]) == sorted(NUMPY_FUNCTIONS)
+
+
+@pytest.mark.parametrize("scoped", [
+    '[[forbidden.scoped]]\nmodules = ["torch"]\n',                           # no functions
+    '[[forbidden.scoped]]\nfunctions = "f"\nmodules = ["torch"]\n',           # not a list
+    '[[forbidden.scoped]]\nfunctions = ["f"]\nmodule = ["torch"]\n',          # unknown key
+])
+def test_bad_scoped_tables_are_refused(scoped, tmp_path):
+    from autograder.assignment import ConfigError, load_config
+
+    path = tmp_path / "grading.toml"
+    path.write_text('[forbidden]\nmodules = []\nnames = []\n\n' + scoped)
+    with pytest.raises(ConfigError, match="forbidden.scoped"):
+        load_config(path)
+
+
+def test_scoped_analysis_flags_only_the_listed_functions():
+    """What the engine does with a scope: analyze() with its modules, kept for its functions."""
+    import ast
+
+    from autograder.forbidden import analyze
+
+    src = ("import torch\nimport numpy as np\n\ndef helper(x):\n    return torch.tensor(x)\n\n"
+           "def im2col(x):\n    return helper(x)\n\nclass Block(torch.nn.Module):\n    pass\n")
+    hits = analyze(ast.parse(src).body, ["torch"], [])
+    kept = {k: v for k, v in hits.items() if k in {"im2col", "col2im"}}
+    assert set(kept) == {"im2col"} and "via helper" in kept["im2col"][0]
+
+
+# ---------------------------------------------------------------- through the engine
+@pytest.fixture(scope="module")
+def engine():
+    from autograder.assignment import load_assignment
+    from autograder.engine import grade_notebook, isolation_available
+
+    assignment = load_assignment("ps6_modern_cnn")
+    insecure = isolation_available() is None
+
+    def grade(path, sid="student", tests=None):
+        sub = assignment if tests is None else dataclasses.replace(
+            assignment, tests=[t for t in assignment.tests if t.grade_id in tests])
+        return grade_notebook(sub, path, sid, insecure=insecure)
+
+    return assignment, grade
+
+
+@pytest.mark.slow
+def test_engine_reference_scores_full_marks(engine):
+    assignment, grade = engine
+    res = grade(H.SOURCE, "reference")
+    bad = {t.name: (t.status, t.message) for t in res.tests if t.status != "passed"}
+    assert res.status == "graded" and not bad, bad
+    assert res.score == res.max_score == assignment.max_score - assignment.manual_max == 71
+    assert assignment.manual_max == 6                    # two written answers, graded by hand
+
+
+@pytest.mark.slow
+def test_engine_blank_release_scores_zero(engine):
+    assignment, grade = engine
+    res = grade(H.RELEASED, "blank")
+    assert res.status == "graded", res.message
+    assert res.score == 0, {t.name: t.status for t in res.tests if t.points}
+    for t in res.tests:
+        assert "ref." not in t.message and "solutions" not in t.message, (t.name, t.message)
+
+
+# one mutant per function; no function of a group calls another function of the group
+ENGINE_GROUPS = [
+    ["batchnorm2d_forward__biased_running_var", "dropout_forward__inverted_mask", "col2im__assign",
+     "predict_bn__biased_running", "BottleneckBlock__conv_bias", "train_epoch__frozen_conv"],
+    ["batchnorm2d_backward__n_not_m", "dropout_backward__no_scale", "conv_transpose2d__no_output_padding",
+     "predict_bottleneck__no_projection_bn", "BasicBlock__no_shortcut", "im2col__channels_last"],
+    ["BottleneckBlock__no_projection_bn", "dropout_forward__no_scale", "batchnorm2d_forward__n_not_m",
+     "train_epoch__reports_only", "predict_conv_transpose__no_output_padding"],
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("group", [pytest.param(g, id=f"group{i}") for i, g in enumerate(ENGINE_GROUPS)])
+def test_engine_mutants_lose_points(group, engine, source_nb, tmp_path):
+    assignment, grade = engine
+    targets = [MUTANTS[name][0] for name in group]
+    assert len(set(targets)) == len(targets), "one mutant per function in a group"
+    nb = H.replace_solution(source_nb, {MUTANTS[name][0]: MUTANTS[name][1] for name in group})
+    path = tmp_path / "ps6_modern_cnn.ipynb"
+    nbformat.write(nb, str(path))
+    tests = {t.grade_id for t in assignment.tests if H.function_of(t.grade_id) in targets}
+    res = grade(path, "mutants", tests=tests)
+    assert res.status == "graded", res.message
+    by = {t.name: t for t in res.tests}
+    for name, target in zip(group, targets):
+        own = {g: t for g, t in by.items() if H.function_of(g) == target}
+        lost = {g for g, t in own.items() if t.status != "passed"}
+        assert lost, f"{name}: graded full marks on {target}'s tests"
+        assert {own[g].status for g in lost} <= {"failed", "error"}, {g: own[g].status for g in lost}
+        assert lost == set(_run(name, source_nb).failed_for(target)), (name, lost)
+        for g in lost & HIDDEN_TESTS:        # a hidden test names the mistake, never the answer
+            assert not re.search(r"expected[ :]+[-\d(\[]", own[g].message), (name, g, own[g].message)
+
+
+@pytest.mark.slow
+def test_engine_torch_forbidden_in_part1_only(engine, source_nb, tmp_path):
+    """batch norm and the transposed convolution through torch earn none of their points;
+    BottleneckBlock and DigitsResNet, which need torch, still pass in the same submission."""
+    assignment, grade = engine
+    nb = H.replace_solution(source_nb, {
+        "batchnorm2d_forward": MUTANTS["batchnorm2d_forward__forbidden_torch"][1],
+        "conv_transpose2d": MUTANTS["conv_transpose2d__forbidden_torch"][1]})
+    path = tmp_path / "ps6_modern_cnn.ipynb"
+    nbformat.write(nb, str(path))
+    funcs = ("batchnorm2d_forward", "conv_transpose2d", "BottleneckBlock", "DigitsResNet")
+    tests = {t.grade_id for t in assignment.tests if H.function_of(t.grade_id) in funcs}
+    res = grade(path, "forbidden", tests=tests)
+    assert res.status == "graded", res.message
+    status = {t.name: t.status for t in res.tests}
+    for g, s in status.items():
+        want = "forbidden" if H.function_of(g) in ("batchnorm2d_forward", "conv_transpose2d") else "passed"
+        assert s == want, (g, s, status)
