@@ -802,7 +802,7 @@ def check_folder_names(student_ids, out_dir: Path | str | None = None) -> None:
     by an older version, whose folder names were not collision-free)."""
     import unicodedata
 
-    from autograder.store import read_result
+    from autograder.store import stored_student_id
 
     fold = out_dir is not None and Path(out_dir).is_dir() and _case_insensitive(Path(out_dir))
     seen: dict[str, str] = {}
@@ -817,12 +817,7 @@ def check_folder_names(student_ids, out_dir: Path | str | None = None) -> None:
         return
     for sid in student_ids:
         path = student_dir(out_dir, sid) / "results.json"
-        if not path.is_file():
-            continue
-        try:
-            stored = read_result(path).student_id       # the one parser (autograder.store)
-        except (OSError, ValueError, TypeError, UnicodeDecodeError):
-            continue
+        stored = stored_student_id(path)            # whose folder it is, even in a damaged file
         if isinstance(stored, str) and stored != sid:
             raise BatchError(f"{path.parent} holds the results of student {visible(repr(stored))}, not of "
                              f"{visible(repr(sid))} (written by an older cnn-course, whose folder names could "

@@ -129,6 +129,18 @@ def read_result(path: Path, fallback_id: str = "") -> SubmissionResult:
     return parse_result(data, fallback_id=fallback_id)
 
 
+def stored_student_id(path: Path) -> str | None:
+    """The ``student_id`` a results.json names, even when the rest of it is not a valid result
+    (an older or damaged file still says whose folder it is); None when unreadable."""
+    try:
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > MAX_RESULTS_BYTES:
+            return None
+        sid = json.loads(path.read_bytes().decode("utf-8")).get("student_id")
+    except (OSError, ValueError, AttributeError, RecursionError):
+        return None
+    return sid if isinstance(sid, str) else None
+
+
 def result_files(out_dir: Path) -> list[Path]:
     students = out_dir / STUDENTS_DIR
     if students.is_dir():
