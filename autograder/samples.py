@@ -40,6 +40,7 @@ WRONG_BODIES = {
     "scale": "return x",
     "rel_error": "return float(np.max(np.abs(np.asarray(a) - np.asarray(b))))  # absolute, not relative",
     "evaluate": "return 1.0  # reports a perfect accuracy without measuring it",
+    "train_epoch": "return 0.01  # reports a low loss without training",       # ps6: the grader measures
 }
 
 
