@@ -314,16 +314,29 @@ def _names_read(tree, probes: dict, _depth: int = 0) -> set[str]:
 def graded_names_read(source_nb, probes: dict | None = None) -> dict[str, list[str]]:
     """{student name: the test cells that read it} for the names the solution cells define
     (the graded names: functions, answer variables, classes) that a test cell, hidden or
-    public, reads, directly or through the probes it runs (``probes``: ``grading.toml``'s)."""
+    public, reads, directly or through the probes it runs (``probes``: ``grading.toml``'s).
+    Builtins, the setup cell's names and modules a solution cell imports are not counted."""
     from autograder.assignment import defined_names
 
     if not hasattr(source_nb, "cells"):
         source_nb = nbformat.read(str(source_nb), as_version=4)
+    import ast
+    import builtins
+
     probes = {k: v for k, v in (probes or {}).items() if isinstance(v, str)}
     graded: set[str] = set()
+    own: set[str] = set(dir(builtins))     # the grader's own names: builtins, the setup cell's, modules
     for cell in source_nb.cells:
-        if cell.cell_type == "code" and cells.is_solution(_nbg(cell)):
+        if cell.cell_type != "code":
+            continue
+        if cells.is_solution(_nbg(cell)):
             graded |= defined_names(cell.source)
+            tree = _parse(cell.source)
+            own |= {(a.asname or a.name).split(".")[0] for node in (tree.body if tree else [])
+                    if isinstance(node, (ast.Import, ast.ImportFrom)) for a in node.names}
+        elif _nbg(cell).get("grade_id") == "setup":
+            own |= defined_names(cell.source)
+    graded -= own
     readers: dict[str, list[str]] = {}
     for i, cell in enumerate(source_nb.cells):
         meta = _nbg(cell)

@@ -135,3 +135,13 @@ def test_markdown_with_escaped_underscores_names_the_variable():
     assert rel.check_names(src, released, probes={}, name="tiny")[0].startswith("tiny: the test(s) test_answer_fit")
     released.cells.append(nbformat.v4.new_markdown_cell(r"Store it in answer\_fit."))
     assert rel.check_names(src, released, probes={}, name="tiny") == []
+
+
+def test_modules_and_setup_names_are_not_student_names():
+    nb = NotebookSource()
+    nb.setup("setup", "import numpy as np\nfrom autograder.tools import assert_equal\nSIZE = 3")
+    nb.solution("area", "### BEGIN SOLUTION\nimport math\ndef area(r):\n    return math.pi * r * r\n### END SOLUTION")
+    nb.md("md-area", "Write `area(r)`.")
+    nb.hidden("test_area", 1, "assert abs(area(SIZE) - math.pi * 9) < 1e-9 and len(np.zeros(SIZE)) == 3")
+    source = nb.build()
+    assert rel.graded_names_read(source) == {"area": ["test_area"]}     # not math, SIZE, np, len, abs
