@@ -433,7 +433,34 @@ _PROBE_LOCK = threading.Lock()
 _PROBE: dict = {}
 
 
+def cgroup_v2_usable(root: Path | None = None) -> bool:
+    """A pure cgroup v2 hierarchy (``cgroup.controllers`` at its root) where this process can
+    make ``cnn-course/<sandbox>`` groups with the memory and pids controllers: enables them
+    in the root's and ``cnn-course``'s ``cgroup.subtree_control`` when missing. CPU time is
+    ``cpu.stat`` (always there in v2). Inside a container whose cgroup root holds processes
+    the kernel refuses to delegate controllers (no internal processes): False, rlimits only."""
+    root = CGROUP_ROOT if root is None else root
+    try:
+        if not {"memory", "pids"} <= set((root / "cgroup.controllers").read_text().split()):
+            return False
+        for d in (root, root / "cnn-course"):
+            d.mkdir(exist_ok=True)
+            enabled = set((d / "cgroup.subtree_control").read_text().split()) \
+                if (d / "cgroup.subtree_control").exists() else set()
+            missing = {"memory", "pids"} - enabled
+            if missing:
+                (d / "cgroup.subtree_control").write_text(" ".join("+" + c for c in sorted(missing)))
+        probe = root / "cnn-course" / f"probe-{os.getpid()}-{threading.get_ident()}"
+        probe.mkdir(exist_ok=True)
+        probe.rmdir()
+        return True
+    except OSError:
+        return False
+
+
 def _cgroups_writable() -> list[str]:
+    if (CGROUP_ROOT / "cgroup.controllers").exists():     # cgroup v2: one group per sandbox
+        return ["v2"] if cgroup_v2_usable() else []
     out = []
     for ctrl in CGROUP_CONTROLLERS:
         base = CGROUP_ROOT / ctrl
@@ -521,7 +548,9 @@ def isolation_available() -> str | None:
         return (f"user_namespace(unprivileged, uid {os.geteuid()})+namespaces(pid,net,mount,ipc,uts)"
                 f"+nested_userns_uid(no capabilities)+{limits}")
     desc = f"namespaces(pid,net,mount,ipc,uts)+uid+{limits}"
-    if p["cgroups"]:
+    if p["cgroups"] == ["v2"]:
+        desc += "+cgroup_v2(memory,pids,cpu)"
+    elif p["cgroups"]:
         desc += "+cgroup_v1(" + ",".join(p["cgroups"]) + ")"
     return desc
 
@@ -545,7 +574,9 @@ class Sandbox:
         self.extra_hide = [str(Path(h).resolve()) for h in hide]
         self.proc: subprocess.Popen | None = None
         self.uid: int | None = None
-        self.cgroups: dict[str, Path] = {}
+        self.cgroups: dict[str, Path] = {}   # role (memory, pids, cpuacct) -> its group (v2: one for all)
+        self.cg_v2 = False
+        self._cpu_off = 0.0          # cgroup v2: cpu.stat cannot be reset; its value at the last kill
         self.mechanisms = ""
         self.reader: P.Reader | None = None
         self.to_fd = self.from_fd = -1
@@ -592,7 +623,9 @@ class Sandbox:
                             "tmp_mb": max(16, min(256, int(lim["memory_mb"]) // 4)),
                             "userns": p["backend"] == "userns"}
                 mech = isolation_available() or ""
-                if cg_procs:
+                if cg_procs and self.cg_v2:
+                    mech = mech.split("+cgroup")[0] + "+cgroup_v2(memory,pids,cpu)"
+                elif cg_procs:
                     mech = mech.split("+cgroup")[0] + "+cgroup_v1(" + ",".join(self.cgroups) + ")"
                 self.mechanisms = mech
                 tpl = template_for(view, self.preload) if self.template else None
@@ -789,8 +822,10 @@ class Sandbox:
     def _make_cgroups(self, mem: int, pids: int, ctrls: list[str]) -> list[str]:
         if self.cgroups:  # a restart: reuse this sandbox's cgroups (emptied and reset by kill())
             self.oom_base = self._oom_count()
-            return [str(d / "cgroup.procs") for d in self.cgroups.values()]
+            return sorted({str(d / "cgroup.procs") for d in self.cgroups.values()})
         sid = f"{os.getpid()}-{next(_COUNTER)}"
+        if ctrls == ["v2"]:
+            return self._make_cgroup_v2(mem, pids, sid)
         procs = []
         for ctrl in ctrls:
             d = CGROUP_ROOT / ctrl / "cnn-course" / sid
@@ -817,6 +852,29 @@ class Sandbox:
                     pass
         return procs
 
+    def _make_cgroup_v2(self, mem: int, pids: int, sid: str) -> list[str]:
+        d = CGROUP_ROOT / "cnn-course" / sid
+        try:
+            d.mkdir(exist_ok=True)
+            (d / "memory.max").write_text(str(mem))
+            if (d / "memory.swap.max").exists():
+                try:
+                    (d / "memory.swap.max").write_text("0")
+                except OSError:
+                    pass
+            (d / "pids.max").write_text(str(pids))
+        except OSError:
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+            return []
+        self.cg_v2 = True
+        self.cgroups = {"memory": d, "pids": d, "cpuacct": d}
+        self._cpu_off = 0.0
+        self.oom_base = self._oom_count()
+        return [str(d / "cgroup.procs")]
+
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
@@ -826,7 +884,14 @@ class Sandbox:
 
     def _cpu_now(self) -> float:
         cg = self.cgroups.get("cpuacct")
-        if cg is not None:
+        if cg is not None and self.cg_v2:
+            try:
+                for line in (cg / "cpu.stat").read_text().splitlines():
+                    if line.startswith("usage_usec "):
+                        return int(line.split()[1]) / 1e6 - self._cpu_off
+            except (OSError, ValueError):
+                pass
+        elif cg is not None:
             try:
                 if self._cpu_fd < 0:       # read a thousand times per submission: keep it open
                     self._cpu_fd = os.open(cg / "cpuacct.usage", os.O_RDONLY)
@@ -842,7 +907,7 @@ class Sandbox:
         if cg is None:
             return 0
         try:
-            for line in (cg / "memory.oom_control").read_text().splitlines():
+            for line in (cg / ("memory.events" if self.cg_v2 else "memory.oom_control")).read_text().splitlines():
                 if line.startswith("oom_kill "):
                     return int(line.split()[1])
         except (OSError, ValueError):
@@ -914,6 +979,9 @@ class Sandbox:
         self._reset_cgroup_counters()
 
     def _reset_cgroup_counters(self):
+        if self.cg_v2:               # counters cannot be reset in v2: remember where they stand
+            self._cpu_off += self._cpu_now()
+            return
         cg = self.cgroups.get("cpuacct")
         if cg is not None:
             try:
@@ -933,7 +1001,7 @@ class Sandbox:
         if self._cpu_fd >= 0:
             os.close(self._cpu_fd)
             self._cpu_fd = -1
-        for cg in self.cgroups.values():
+        for cg in set(self.cgroups.values()):
             for _ in range(100):
                 try:
                     cg.rmdir()
@@ -943,6 +1011,7 @@ class Sandbox:
                 except OSError:
                     time.sleep(0.01)
         self.cgroups = {}
+        self.cg_v2 = False
         if self.uid is not None:
             UIDS.release(self.uid)
             self.uid = None
