@@ -18,8 +18,15 @@ bootstrap (``autograder/bootstrap.py``, stdlib only) that, inside the new mount 
 The worker is pid 1 of its PID namespace: when it exits or is killed, every process the
 student started dies with it (``setsid`` double forks included). The network namespace has
 only a down loopback. Grader and worker talk over a dedicated pipe pair (protocol.py).
-Without root, or without ``unshare``, :func:`isolation_available` returns None and the
-engine refuses to grade unless told ``insecure=True`` (a plain subprocess with rlimits).
+Without root, where unprivileged user namespaces work, the same happens inside
+``unshare --user --map-root-user`` (grader's uid mapped to 0): the same namespaces, mounts
+and rlimits; instead of the uid switch the worker enters a nested user namespace with no
+capabilities (``bootstrap.drop_to_userns``), so it cannot unmount what hides the course
+folder; no cgroups. Everything but ``/tmp/work`` is read-only in the sandbox either way.
+Without either (or without ``unshare``), :func:`isolation_available` returns None,
+:func:`why_no_isolation` says why in one line, and the engine refuses to grade unless told
+``insecure=True`` (a plain subprocess with rlimits). Cgroups: v1 controllers, or a pure v2
+hierarchy (:func:`cgroup_v2_usable`).
 """
 from __future__ import annotations
 
