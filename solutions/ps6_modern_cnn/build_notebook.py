@@ -321,13 +321,30 @@ for _shape in [(2, 3, 4, 5), (4, 1, 2, 2), (1, 2, 3, 3), (3, 4, 1, 6)]:
                  name=f"dbeta for {_case}")
 ''')
 
-answer("explain_bias", 3, r"""
-**Explain (graded by hand).** In lecture 09 every convolution followed by batch norm has
-`bias=False`. In a few sentences: why is a convolution's bias useless when batch norm comes
-right after it (what happens to it in the forward pass, and what gradient does it get)? Which
-parameter of batch norm takes over its role?
+md("md-explain-bias", r"""
+### Explain 1 (graded by hand, 3 points): why batch norm makes the convolution's bias redundant
 
-YOUR ANSWER HERE
+Lecture 09 and part 2 give every convolution that batch norm follows `bias=False`. In a few
+sentences: what happens to a convolution's bias $b_c$ in batch norm's forward pass (training
+mode), what gradient does $b_c$ get, and which parameter of batch norm takes over its role?
+Write your answer in the cell below.
+""")
+
+answer("answer_explain_bias", 3, r"""
+### BEGIN SOLUTION
+**Model answer.** The bias adds the same constant $b_c$ to every value of channel $c$. Batch
+norm subtracts the channel's batch mean, which grows by exactly $b_c$, and the variance does not
+change: $\hat x = ((z + b_c) - (\mu + b_c)) / \sqrt{\sigma^2 + \epsilon} = (z - \mu) / \sqrt{\sigma^2 + \epsilon}$.
+The output, hence the loss, does not depend on $b_c$ at all, so its gradient is
+$\partial L / \partial b_c = \sum \partial L / \partial \hat z = 0$ (the sum of batch norm's $dx$
+over a channel is 0: the closed form subtracts $d\beta$). The bias never learns; it only costs
+parameters and memory. The shift a bias would provide comes back after the normalisation as
+batch norm's $\beta_c$ (out $= \gamma_c \hat x + \beta_c$), which the mean does not cancel.
+(At inference the running mean plays the same role: a bias would be subtracted again there too.)
+
+**Rubric (3 points).** 1: the mean subtraction cancels the bias (variance unchanged). 1: hence
+zero gradient / no effect on the loss. 1: $\beta$ takes over the shift.
+### END SOLUTION
 """)
 
 # =======================================================================================
@@ -1017,13 +1034,34 @@ for kind, values in norms.items():
 plt.xlabel("blocks"); plt.ylabel("||dL/dW_1|| at initialisation"); plt.legend(); plt.tight_layout(); plt.show()
 ''')
 
-answer("explain_depth", 3, r"""
-**Explain (graded by hand).** Look at the plot. How does the first layer's gradient norm change
-with depth for the plain stack, and for the residual one? Explain, with the chain rule through
-`y = relu(F(x) + x)`, why the residual stack's gradient stays within a narrow range, and what
-that means for training a 30-block network with one learning rate.
+md("md-explain-depth", r"""
+### Explain 2 (graded by hand, 3 points): gradients of plain and residual stacks
 
-YOUR ANSWER HERE
+Look at the plot above. How does the first layer's gradient norm change with depth for the
+plain stack, and for the residual one? Explain, with the chain rule through
+`y = relu(F(x) + x)`, why the residual stack's gradient stays within a narrow range, and what
+that means for training a 30-block network with one learning rate. Write your answer below.
+""")
+
+answer("answer_explain_depth", 3, r"""
+### BEGIN SOLUTION
+**Model answer.** For the plain stack the norm changes by orders of magnitude with depth (here
+it grows by a factor of about $10^4$ from 1 to 32 blocks; in other set-ups it vanishes): the
+gradient at the first layer is a product of one Jacobian per block,
+$\partial y_L/\partial y_0 = \prod_l J_{F_l}$, and a product of many factors that are not
+exactly of norm 1 grows or shrinks geometrically. For a residual block
+$\partial y / \partial x = \text{diag}(\text{relu}')\,(I + J_F)$: the identity term carries the
+upstream gradient through unchanged, so the product over blocks stays close to a sum of paths,
+the shortest of which is the identity; the norm grows only slowly (within a factor of about
+20 over 32 blocks here). With norms spread over orders of magnitude, one learning rate is far
+too large for some layers and far too small for others, so a deep plain network trains badly;
+a residual one can be trained with one learning rate (and, at worst, learns $F \approx 0$ and
+behaves like a shallower network).
+
+**Rubric (3 points).** 1: plain changes by orders of magnitude, residual stays in a narrow
+range (read from the plot). 1: chain rule: product of Jacobians vs $I + J_F$ (identity path).
+1: consequence for one learning rate / trainability of deep networks.
+### END SOLUTION
 """)
 
 # =======================================================================================
