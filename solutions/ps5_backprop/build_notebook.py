@@ -200,12 +200,16 @@ answer_db = [75, 75, 75, 75]
 ### END SOLUTION
 ''')
 
-hidden("test_predict_conv_shapes", 2, '''
+hidden("test_predict_conv_dout_shape", 1, '''
 import solutions as ref
 _x, _w = np.zeros((2, 3, 7, 7)), np.zeros((4, 3, 3, 3))
 assert_equal(tuple(int(v) for v in ref.read_answer(answer_dout_shape, "answer_dout_shape", (4,), integers=True)),
              ref.conv2d(_x, _w, stride=2, padding=1).shape,
              name="answer_dout_shape", hint="dout has the shape of the layer's output: (N, F, H', W').")
+''')
+
+hidden("test_predict_conv_db", 1, '''
+import solutions as ref
 assert_close(ref.read_answer(answer_db, "answer_db", (4,)), ref.conv2d_backward(np.ones((3, 4, 5, 5)), np.zeros((3, 3, 5, 5)),
                                                                      np.zeros((4, 3, 1, 1)))[2],
              rtol=0, atol=1e-9, name="answer_db",
@@ -220,12 +224,17 @@ assert_close(ref.read_answer(answer_dx_ones, "answer_dx_ones", (5, 4)), _want, r
              hint="count, for each input pixel, how many 3x2 windows contain it.")
 ''')
 
-hidden("test_predict_conv_stride_padding", 2, '''
+hidden("test_predict_conv_dx_stride2", 1, '''
 import solutions as ref
 _k = np.ones((1, 1, 3, 3))
 _want = ref.conv2d_backward(np.ones((1, 1, 2, 2)), np.zeros((1, 1, 5, 5)), _k, stride=2)[0][0, 0]
 assert_close(ref.read_answer(answer_dx_ones_stride2, "answer_dx_ones_stride2", (5, 5)), _want, rtol=0, atol=1e-9,
              name="answer_dx_ones_stride2", hint="with stride 2 the windows start at rows/columns 0 and 2.")
+''')
+
+hidden("test_predict_conv_dx_padded", 1, '''
+import solutions as ref
+_k = np.ones((1, 1, 3, 3))
 _want = ref.conv2d_backward(np.ones((1, 1, 4, 4)), np.zeros((1, 1, 4, 4)), _k, padding=1)[0][0, 0]
 assert_close(ref.read_answer(answer_dx_ones_padded, "answer_dx_ones_padded", (4, 4)), _want, rtol=0, atol=1e-9,
              name="answer_dx_ones_padded", hint="windows also cover the zeros of the padding; only real pixels get a gradient.")

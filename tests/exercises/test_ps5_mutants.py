@@ -104,7 +104,7 @@ def test_mutant_in_process(name, source_nb):
     ("numerical_gradient__fixed_step", "test_numerical_gradient_hidden", "step h passed in was not used"),
     ("numerical_gradient__nudges_x_in_place", "test_numerical_gradient_hidden", "modified x in place"),
     ("softmax_cross_entropy__not_divided", "test_softmax_cross_entropy_public", "not divided by N"),
-    ("predict_conv__db_without_batch", "test_predict_conv_shapes", "batch was not counted"),
+    ("predict_conv__db_without_batch", "test_predict_conv_db", "batch was not counted"),
     ("predict_pool__all_ties", "test_predict_pool_max", "every tied maximum"),
     ("predict_pool__avg_not_divided", "test_predict_pool_avg", "not divided by the window size"),
     ("sgd_epoch__wrong_shapes", "test_sgd_epoch_capstone", "expected (400, 10)"),

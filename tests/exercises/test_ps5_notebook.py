@@ -20,7 +20,8 @@ from ps5.harness import ANSWERS, H  # noqa: E402
 
 pytestmark = pytest.mark.xdist_group("ps5_notebook")
 GRADING = tomllib.loads((H.ROOT / "solutions" / "ps5_backprop" / "grading.toml").read_text())
-REASONING = {"test_predict_conv_shapes", "test_predict_conv_dx", "test_predict_conv_stride_padding",
+REASONING = {"test_predict_conv_dout_shape", "test_predict_conv_db", "test_predict_conv_dx", "test_predict_conv_dx_stride2",
+             "test_predict_conv_dx_padded",
              "test_predict_pool_max", "test_predict_pool_avg", "test_predict_pool_overlap",
              "test_predict_gradcheck_centred", "test_predict_gradcheck_one_sided", "test_predict_gradcheck_relu"}
 HYGIENE = {"test_conv2d_backward_errors", "test_pool2d_backward_errors"}

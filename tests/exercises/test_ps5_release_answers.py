@@ -87,7 +87,7 @@ def test_filling_the_release_earns_the_prediction_points(released):
     nb.cells = [c for c in nb.cells if not H.is_test(c) or H.function_of(H.nbgrader(c)["grade_id"]) in ANSWERS]
     run = H.run_notebook(nb)
     graded = {g: r for g, r in run.results.items() if H.function_of(g) in ANSWERS}
-    assert len(graded) == 9 and all(r.passed for r in graded.values()), \
+    assert len(graded) == 11 and all(r.passed for r in graded.values()), \
         {g: r.error for g, r in graded.items() if not r.passed}
     assert run.score == 13
 
