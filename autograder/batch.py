@@ -650,13 +650,6 @@ def write_summary(assignment, out_dir: Path | str, *, invalid_notes=None, proble
     return paths
 
 
-def write_outputs(assignment, results: list[SubmissionResult], out_dir: Path | str, *, invalid_notes=None) -> dict:
-    """Write each student's outputs, then the batch's (rebuilt from disk); return their paths."""
-    for r in results:
-        write_student(assignment, r, out_dir)
-    return write_summary(assignment, out_dir, invalid_notes=invalid_notes)
-
-
 def _done_before(assignment, sub: Submission, store) -> SubmissionResult | None:
     """The stored result of ``sub`` when it was graded from the same bytes and tests."""
     old = store.get(sub.student_id)

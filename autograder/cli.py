@@ -313,8 +313,6 @@ def _autograded_root(db_url):
     """nbgrader's autograded folder of the course, when grading into the course's gradebook."""
     if not db_url:
         return None
-    from autograder import gradebook as nbgb
-
     course = _COURSE or Course.locate()
     return course.autograded if db_url == course.db_url else None
 

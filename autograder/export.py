@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
 import io
 import json
 import math
@@ -110,7 +109,7 @@ def gradebook_adjustments(db_url: str | None, assignment: str, *, problems: list
         return {}
 
 
-def score_columns(result: SubmissionResult, adjust: dict | None = None) -> dict:
+def score_columns(result: SubmissionResult) -> dict:
     """``auto_score, manual_score, late_penalty, final_score`` of one student, from the result
     (made final by :func:`autograder.results.refresh`); ``None`` where they do not apply."""
     late = float(result.late_penalty or 0.0)
@@ -122,7 +121,7 @@ def score_columns(result: SubmissionResult, adjust: dict | None = None) -> dict:
             "final_score": result.score if has else None}
 
 
-def final_score(result: SubmissionResult, adjust: dict | None = None) -> float:
+def final_score(result: SubmissionResult) -> float:
     """The score to report: the one final score (autograded + by hand - late penalty)."""
     return float(result.score)
 
@@ -130,28 +129,28 @@ def final_score(result: SubmissionResult, adjust: dict | None = None) -> float:
 # ---------------------------------------------------------------- csv
 
 
-def csv_rows(batches: list[tuple[str, list[SubmissionResult], dict]], *, prefix_tests: bool = False) -> list[list]:
-    """Header and rows of the students x tests table. ``batches``: ``(assignment, results,
-    gradebook adjustments)``; ``prefix_tests`` names test columns ``<assignment>:<test>``."""
+def csv_rows(batches: list[tuple[str, list[SubmissionResult]]], *, prefix_tests: bool = False) -> list[list]:
+    """Header and rows of the students x tests table. ``batches``: ``(assignment, results)``
+    (scores already final: :func:`autograder.results.refresh`); ``prefix_tests`` names test columns ``<assignment>:<test>``."""
     tests: list[str] = []
     seen = set()
-    for name, results, _ in batches:
+    for name, results in batches:
         for r in results:
             for t in r.tests:
                 key = f"{name}:{t.name}" if prefix_tests else t.name
                 if key not in seen:
                     seen.add(key)
                     tests.append(key)
-    scores = {(name, r.student_id): score_columns(r, adj.get(r.student_id))
-              for name, results, adj in batches for r in results}
+    scores = {(name, r.student_id): score_columns(r)
+              for name, results in batches for r in results}
     extras = [c for c in EXTRA_COLUMNS if any(s[c] is not None for s in scores.values())]
     header = ["student_id", "assignment", "status", "score", "max_score", *extras]
-    commented = {(f"{name}:{t.name}" if prefix_tests else t.name) for name, results, _ in batches
+    commented = {(f"{name}:{t.name}" if prefix_tests else t.name) for name, results in batches
                  for r in results for t in r.tests if t.comment}
     for key in tests:
         header += [key, f"{key} status"] + ([f"{key} comment"] if key in commented else [])
     rows = [header]
-    for name, results, _ in batches:
+    for name, results in batches:
         for r in results:
             cells: dict[str, tuple] = {}
             for t in r.tests:
@@ -236,7 +235,7 @@ def _match(roster: list[dict], student_id: str) -> dict | None:
     return None
 
 
-def canvas_rows(batches: list[tuple[str, list[SubmissionResult], dict]], roster: list[dict] | None, *,
+def canvas_rows(batches: list[tuple[str, list[SubmissionResult]]], roster: list[dict] | None, *,
                 assignment_ids: dict[str, str] | None = None, problems: list | None = None) -> list[list]:
     """Header, ``Points Possible`` row and one row per student for Canvas' gradebook import.
 
@@ -246,17 +245,17 @@ def canvas_rows(batches: list[tuple[str, list[SubmissionResult], dict]], roster:
     result for an assignment gets an empty cell (Canvas leaves that grade unchanged)."""
     assignment_ids = assignment_ids or {}
     columns = []
-    for name, results, _ in batches:
+    for name, results in batches:
         cid = assignment_ids.get(name)
         columns.append(f"{name} ({cid})" if cid else name)
     header = [*CANVAS_HEADER, *columns]
     possible = ["Points Possible", "", "", "", ""]
-    for _, results, _ in batches:
+    for _, results in batches:
         possible.append(max((r.max_score for r in results), default=None))
     people: dict[str, dict] = {}
     order: list[str] = []
     unmatched: list[str] = []
-    for col, (name, results, adj) in enumerate(batches):
+    for col, (name, results) in enumerate(batches):
         for r in results:
             if roster is not None:
                 row = _match(roster, r.student_id)
@@ -273,7 +272,7 @@ def canvas_rows(batches: list[tuple[str, list[SubmissionResult], dict]], roster:
             if key not in people:
                 people[key] = {"ident": ident, "scores": [None] * len(batches)}
                 order.append(key)
-            people[key]["scores"][col] = final_score(r, adj.get(r.student_id))
+            people[key]["scores"][col] = final_score(r)
     if unmatched:
         _report(problems, f"{len(unmatched)} student(s) not in the roster, left out of the Canvas file: "
                           + ", ".join(repr(s) for s in unmatched))
@@ -286,7 +285,7 @@ def canvas_rows(batches: list[tuple[str, list[SubmissionResult], dict]], roster:
 # ---------------------------------------------------------------- gradescope
 
 
-def gradescope_json(result: SubmissionResult, adjust: dict | None = None) -> dict:
+def gradescope_json(result: SubmissionResult) -> dict:
     """One student's result in Gradescope's autograder format (``results.json``)."""
     tests = []
     for i, t in enumerate(result.tests, 1):
@@ -300,7 +299,7 @@ def gradescope_json(result: SubmissionResult, adjust: dict | None = None) -> dic
                       "status": "passed" if t.status == PASSED else "failed",
                       "output": output, "tags": [t.status],
                       "visibility": "after_published" if t.visibility == HIDDEN else "visible"})
-    out = {"score": round(float(final_score(result, adjust)), 4),
+    out = {"score": round(float(final_score(result)), 4),
            "output": result.message[:MAX_OUTPUT_CHARS] if result.message else f"status: {result.status}",
            "stdout_visibility": "hidden", "tests": tests,
            "extra_data": {"student_id": result.student_id, "assignment": result.assignment,
@@ -314,7 +313,7 @@ def gradescope_json(result: SubmissionResult, adjust: dict | None = None) -> dic
     return out
 
 
-def write_gradescope(batches: list[tuple[str, list[SubmissionResult], dict]], out: Path | str) -> list[Path]:
+def write_gradescope(batches: list[tuple[str, list[SubmissionResult]]], out: Path | str) -> list[Path]:
     """``out/<student>/results.json`` (``out/<assignment>/<student>/results.json`` for several
     assignments) when ``out`` is a folder (exists as one, ends with ``/`` or has no ``.json``
     suffix); else one JSON file ``{student_id: results}`` (``{assignment: {...}}`` for several)."""
@@ -323,17 +322,17 @@ def write_gradescope(batches: list[tuple[str, list[SubmissionResult], dict]], ou
     written = []
     as_dir = out.is_dir() or out_s.endswith(("/", "\\")) or out.suffix.lower() != ".json"
     if as_dir:
-        for name, results, adj in batches:
+        for name, results in batches:
             base = out / safe_dirname(name) if len(batches) > 1 else out
             for r in results:
                 d = base / safe_dirname(r.student_id)
                 d.mkdir(parents=True, exist_ok=True)
                 p = d / "results.json"
-                p.write_text(json.dumps(gradescope_json(r, adj.get(r.student_id)), indent=2) + "\n", encoding="utf-8")
+                p.write_text(json.dumps(gradescope_json(r), indent=2) + "\n", encoding="utf-8")
                 written.append(p)
         return written
-    data = {name: {r.student_id: gradescope_json(r, adj.get(r.student_id)) for r in results}
-            for name, results, adj in batches}
+    data = {name: {r.student_id: gradescope_json(r) for r in results}
+            for name, results in batches}
     if len(batches) == 1:
         data = next(iter(data.values()))
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -389,8 +388,8 @@ def export(fmt: str, assignments: dict[str, Path], out: Path | str, *, db_url: s
             adj = entered.get(r.student_id, {})
             refresh(r, adj.get("manual", {}), gradebook_penalty=adj.get("late_penalty"),
                     comments=adj.get("comments", {}) if entered else None)
-        batches.append((name, results, {}))
-    n = len({r.student_id for _, results, _ in batches for r in results})
+        batches.append((name, results))
+    n = len({r.student_id for _, results in batches for r in results})
     if fmt == "csv":
         paths = [write_csv(csv_rows(batches, prefix_tests=len(batches) > 1), out)]
     elif fmt == "canvas":

@@ -27,7 +27,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from autograder.cells import is_manual, is_solution, nbgrader_of
+from autograder.cells import nbgrader_of
 from autograder.results import MISSING, SubmissionResult, fmt_num
 
 from autograder.course import COURSE_ID, Course  # noqa: E402
@@ -66,11 +66,6 @@ def nbgrader_config(course_root: Path, source: str, release: str, db_url: str, c
 def default_db_url() -> str:
     """The gradebook of the course (its ``nbgrader_config.py``; ``build/gradebook.db``), its folder created."""
     return Course.locate().ensure_db_folder()
-
-
-def autograded_dir() -> Path:
-    """nbgrader's autograded folder of the course (``build/nbgrader/autograded`` here)."""
-    return Course.locate().autograded
 
 
 def use_in_process_alembic_head() -> None:
@@ -357,14 +352,6 @@ def set_duedate(db_url: str, assignment: str, due: datetime | None, *, course_id
     naive = due.astimezone(timezone.utc).replace(tzinfo=None) if due is not None else None
     with open_gradebook(db_url, course_id) as gb:
         gb.update_or_create_assignment(assignment, duedate=naive)
-
-
-def is_manual_cell(cell) -> bool:
-    return is_manual(nbgrader_of(cell))
-
-
-def is_solution_cell(cell) -> bool:
-    return is_solution(nbgrader_of(cell))
 
 
 # ---------------------------------------------------------------- the autograded notebook (formgrader)

@@ -43,7 +43,6 @@ MNIST_MEAN = 0.1307
 MNIST_STD = 0.3081
 # Names of the feature-extractor stages and the index in ``features`` where each ends.
 STAGES = {"C1": 1, "S2": 2, "C3": 4, "S4": 5, "C5": 7}
-STAGE_SHAPES = {"C1": (6, 28, 28), "S2": (6, 14, 14), "C3": (16, 10, 10), "S4": (16, 5, 5), "C5": (120, 1, 1)}
 
 
 class LeNet5(nn.Module):

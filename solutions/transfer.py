@@ -27,11 +27,6 @@ from autograder.tools.keras_utils import (  # noqa: F401  (re-exported)
     vgg16_weights_path,
 )
 
-# The ImageNet mean of each channel in BGR order, subtracted by
-# keras.applications.vgg16.preprocess_input ("caffe" mode: no scaling to [0, 1]).
-IMAGENET_MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)
-
-
 def _check_int(value, name, low, high=None):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__}).")

@@ -18,7 +18,7 @@ import pytest
 
 from autograder import batch, cli
 from autograder import results as R
-from autograder.results import PUBLIC, SubmissionResult, safe_cell, safe_dirname
+from autograder.results import PUBLIC, SubmissionResult, safe_cell
 from autograder.results import TestResult as TR
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -25,14 +25,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import batch, cli, export, report
+from autograder import cli, export
 from autograder import gradebook as nbgb
 from autograder import release as rel
 from autograder.assignment import load_assignment
 from autograder.cells import CODE_STUB, TEXT_STUB
 from autograder.engine import isolation_available
 from autograder.samples import TOY_NAME, correct_notebook, partly_wrong_notebook, write_toy_source
-from autograder.store import parse_result
 
 pytestmark = pytest.mark.skipif(isolation_available() is None, reason="needs the grading sandbox")
 NB = f"{TOY_NAME}.ipynb"
