@@ -92,21 +92,40 @@ _SETUP_LOCK = threading.Lock()
 _SETUP_CACHE: dict[tuple, dict] = {}
 
 
+class SetupError(Exception):
+    """The instructor's setup cell does not run in the grader: the instructor's mistake, never the
+    student's (``cnn-course release`` refuses such an assignment; grading reports it as an error)."""
+
+
+def run_setup_cell(source: str) -> dict:
+    """The names the setup cell's imports and assignments define, run in the grader; raises
+    :class:`SetupError` naming the exception when they fail."""
+    ns: dict = {"__builtins__": builtins, "__name__": "__grader__"}
+    if source.strip():
+        try:
+            tree = pysource.parse(source)
+            tree.body = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom, ast.Assign))]
+            exec(pysource.compile_code(tree, "<setup>", "exec"), ns)
+        except Exception as exc:  # noqa: BLE001 - whatever it is, it is the setup cell's
+            raise SetupError(f"the assignment's setup cell (grade_id 'setup') fails in the grader: "
+                             f"{type(exc).__name__}: {exc}") from None
+    return {k: v for k, v in ns.items() if not k.startswith("__")}
+
+
 def _setup_namespace(assignment: Assignment) -> dict:
-    """The assignment's setup cell run in the grader (imports of helpers); errors ignored."""
+    """The assignment's setup cell run in the grader (imports of helpers), once per process;
+    :class:`SetupError` when it fails (every time it is asked for)."""
     key = (assignment.name, str(assignment.path), assignment.setup_source)
     with _SETUP_LOCK:
         if key not in _SETUP_CACHE:
-            ns: dict = {"__builtins__": builtins, "__name__": "__grader__"}
-            if assignment.setup_source.strip():
-                try:
-                    tree = pysource.parse(assignment.setup_source)
-                    tree.body = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom, ast.Assign))]
-                    exec(pysource.compile_code(tree, "<setup>", "exec"), ns)
-                except Exception:  # noqa: BLE001 - best effort: the helpers are provided anyway
-                    pass
-            _SETUP_CACHE[key] = {k: v for k, v in ns.items() if not k.startswith("__")}
-        return dict(_SETUP_CACHE[key])
+            try:
+                _SETUP_CACHE[key] = run_setup_cell(assignment.setup_source)
+            except SetupError as exc:
+                _SETUP_CACHE[key] = exc
+        got = _SETUP_CACHE[key]
+    if isinstance(got, SetupError):
+        raise SetupError(str(got))
+    return dict(got)
 
 
 # ----------------------------------------------------------------------------- versions
@@ -178,7 +197,10 @@ def prepare_grader(assignment, limits: dict | None = None) -> None:
         except Exception:  # noqa: BLE001 - a fake assignment without limits
             set_grader_memory_limit(limits)
         if isinstance(getattr(assignment, "setup_source", None), str):
-            _setup_namespace(assignment)
+            try:
+                _setup_namespace(assignment)
+            except SetupError:
+                pass                 # each submission's result says so (grade_notebook)
         for module_name, attrs in _imports_of(_grader_sources(assignment)).items():
             _import_quietly(module_name, attrs)
         _PREPARED.add(key)
@@ -591,10 +613,18 @@ def grade_notebook(assignment: Assignment, notebook_path, student_id: str = "stu
         for name in scope["functions"]:
             if name in hits:
                 flagged[name] = sorted(set(flagged.get(name, [])) | set(hits[name]))
+    try:
+        setup_ns = _setup_namespace(assignment)
+    except SetupError as exc:
+        result.status = ERROR
+        result.message = safe_text(f"Grading failed: {exc}. This is not a mistake in your notebook: tell your "
+                                   "instructor, who must fix the assignment.", MAX_SUBMISSION_MESSAGE)
+        result.tests = all_tests(ERROR, "not graded: the instructor's setup cell fails in the grader")
+        result.durations = {"total_s": round(time.monotonic() - t0, 4)}
+        return result
     session = Session(assignment, code, flagged, lim, insecure=insecure, seed=seed,
                       hide=[*hide, *(_submission_dirs(notebook_path))])
     notes = list(code.notes)
-    setup_ns = _setup_namespace(assignment)
     names_defined: set = set()
     tests_t0 = None
     try:

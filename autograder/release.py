@@ -20,7 +20,6 @@ import logging
 import os
 import re
 import shutil
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,6 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE_DIR = ROOT / "solutions"
 RELEASE_DIR = ROOT / "exercises"
-NBGRADER_CONFIG = ROOT / "nbgrader_config.py"
 
 from autograder import cells
 from autograder import gradebook as nbgb
@@ -393,6 +391,18 @@ def _probes(folder: Path) -> dict:
     return probes if isinstance(probes, dict) else {}
 
 
+def _check_setup_cell(name: str, source_dir: Path) -> None:
+    """Refuse an assignment whose setup cell does not run in the grader (its test cells would
+    then lack the setup's names, and every student would be graded as if their code lacked them)."""
+    from autograder.assignment import load_assignment
+    from autograder.engine import SetupError, run_setup_cell
+
+    try:
+        run_setup_cell(load_assignment(name, source_dir=source_dir).setup_source)
+    except SetupError as exc:
+        raise ReleaseError(f"refusing to release {name}: {exc}") from None
+
+
 def release_one(
     name: str,
     *,
@@ -408,6 +418,7 @@ def release_one(
             f"assignment {name!r}: expected the source notebook {src / (name + '.ipynb')}; "
             f"found assignments: {', '.join(find_assignments(source_dir)) or 'none'}."
         )
+    _check_setup_cell(name, source_dir)
     db_url = db_url or default_db_url()
     keep, skipped = _release_files(src)
     for p in skipped:

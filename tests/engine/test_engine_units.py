@@ -214,6 +214,26 @@ def test_toy_assignment_loads_with_hidden_tests():
     assert not any("BEGIN HIDDEN" in s for s in a.test_sources_for_matching)
 
 
+def test_a_failing_setup_cell_is_the_instructors_error_not_the_students(tmp_path):
+    """Before: the error was swallowed and each test said the notebook did not define a name."""
+    import shutil
+
+    from autograder.engine import grade_notebook
+    from autograder.results import ERROR
+
+    shutil.copytree(FIXTURES / "toy", tmp_path / "toy")
+    nb = nbformat.read(tmp_path / "toy" / "toy.ipynb", as_version=4)
+    setup = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "setup")
+    setup.source += "\nSCALE = 1 / 0\n"
+    nbformat.write(nb, tmp_path / "toy" / "toy.ipynb")
+    a = load_assignment("toy", source_dir=tmp_path)
+    r = grade_notebook(a, tmp_path / "toy" / "toy.ipynb", "alice", insecure=True)
+    assert r.status == ERROR and r.score == 0
+    assert "setup cell" in r.message and "ZeroDivisionError" in r.message and "tell your instructor" in r.message
+    assert len(r.tests) == len(a.tests)
+    assert all(t.status == ERROR and "setup cell" in t.message for t in r.tests)
+
+
 def test_released_assignment_counts_hidden_tests(tmp_path):
     import sys
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "corpus"))

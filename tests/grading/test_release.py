@@ -146,6 +146,18 @@ def test_mixed_public_and_hidden_test_cell_is_rejected(toy):
         rel.release_one(TOY_NAME, source_dir=src_dir, release_dir=tmp / "rel", db_url=f"sqlite:///{tmp}/gb.db")
 
 
+def test_release_refuses_a_setup_cell_that_fails_in_the_grader(toy):
+    """A failing setup cell would grade every student as if their code lacked its names."""
+    src_dir, nb_path, tmp = toy
+    nb = nbformat.read(str(nb_path), as_version=4)
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "setup")
+    cell.source += "\nfrom autograder.tools import no_such_helper\n"
+    rel.write_notebook(nb, nb_path)
+    with pytest.raises(rel.ReleaseError, match=r"refusing to release .*setup cell.*ImportError.*no_such_helper"):
+        rel.release_one(TOY_NAME, source_dir=src_dir, release_dir=tmp / "rel", db_url=f"sqlite:///{tmp}/gb.db")
+    assert not (tmp / "rel" / TOY_NAME).exists()
+
+
 def test_unknown_assignment_names_what_exists(toy):
     src_dir, _, tmp = toy
     with pytest.raises(rel.ReleaseError, match=TOY_NAME):
