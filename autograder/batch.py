@@ -48,6 +48,8 @@ from autograder.options import GradingOptions
 from autograder.results import (ERROR, GRADED, INVALID, MISSING, SubmissionResult, apply_scores, fmt_num,
                                 late_penalty_fn, safe_cell, safe_dirname, visible)
 from autograder.sandbox import close_templates
+from autograder.store import (STUDENTS_DIR, ResultStore, atomic_write, judge_lateness, read_policy, stored_student_id,
+                              student_dir, write_policy)
 
 # Zip extraction caps.
 MAX_ZIP_MEMBERS = 20_000
@@ -56,7 +58,6 @@ MAX_TOTAL_BYTES = 2 * 2**30          # everything
 MAX_RATIO = 200                      # uncompressed / compressed, per member
 
 _SKIP_DIRS = {"__MACOSX", ".ipynb_checkpoints", "__pycache__", ".git"}
-STUDENTS_DIR = "students"            # out_dir/students/<student_id>/
 CSV_COLUMNS = ("student_id", "assignment", "score", "max_score", "status", "auto_score", "manual_score",
                "needs_manual_grading", "late", "late_by", "late_penalty", "submitted_at", "submitted_at_source",
                "comments")
@@ -570,65 +571,12 @@ def _late_by(seconds: float) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
-_UMASK: list[int] = []
-
-
-def _umask() -> int:
-    """This process's umask (read once, without changing it where /proc tells it)."""
-    if not _UMASK:
-        try:
-            line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("Umask:"))
-            _UMASK.append(int(line.split()[1], 8))
-        except (OSError, StopIteration, ValueError, IndexError):
-            old = os.umask(0o022)
-            os.umask(old)
-            _UMASK.append(old)
-    return _UMASK[0]
-
-
-def atomic_write(path: Path, data: bytes | str) -> None:
-    """Write ``path`` so that readers see the old file or the new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(data, str):
-        data = data.encode("utf-8", "replace")
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())      # as open() would: a TA group reads what the umask lets it
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def student_dir(out_dir: Path | str, student_id: str) -> Path:
-    """Where one student's outputs live: ``out_dir/students/<safe folder name>/``."""
-    return Path(out_dir) / STUDENTS_DIR / safe_dirname(student_id)
-
-
-def write_student(assignment, result: SubmissionResult, out_dir: Path | str) -> Path:
-    """Write one student's results.json and feedback.html (atomically); return the folder."""
-    from autograder import report
-
-    report.redact_hidden(result, assignment)
-    d = student_dir(out_dir, result.student_id)
-    text = json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n"   # ASCII: surrogates escaped
-    atomic_write(d / "feedback.html", report.feedback_html(result, assignment))
-    atomic_write(d / "results.json", text)
-    return d
-
-
 def write_summary(assignment, out_dir: Path | str, *, invalid_notes=None, problems=None, store=None,
                   off_roster=()) -> dict:
     """Write grades.csv, report.html and the histogram from ``store`` (a
     :class:`autograder.store.ResultStore`; default: the results stored in ``out_dir``, students
     graded earlier included); return their paths and the results."""
     from autograder import report
-    from autograder.store import ResultStore
 
     out_dir = Path(out_dir)
     problems = [] if problems is None else problems
@@ -692,24 +640,6 @@ def read_roster(path: Path | str) -> list[str]:
     if col is None:
         raise BatchError(f"--roster {path}: expected a column student_id (found: {', '.join(keys) or 'none'}).")
     return sorted({r[col].strip() for r in rows if (r.get(col) or "").strip()})
-
-
-def judge_lateness(r: SubmissionResult, due: datetime | None, policy: str | None) -> None:
-    """Set ``r.late``, ``late_by_s`` and ``late_policy`` from its (evidenced) ``submitted_at``,
-    the assignment's ``due`` date and late ``policy``: the one place lateness is decided, for
-    fresh results and stored ones alike."""
-    r.late, r.late_by_s = False, 0.0
-    r.late_policy = policy or "none"
-    if due is None or r.status == MISSING or not r.submitted_at or (r.submitted_at_source or "none") == "none":
-        return
-    try:
-        when = datetime.fromisoformat(r.submitted_at)
-    except ValueError:
-        return
-    when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
-    if when > due:
-        r.late = True
-        r.late_by_s = round((when - due).total_seconds(), 3)
 
 
 MAX_NOTEBOOK_BYTES = MAX_MEMBER_BYTES
@@ -795,7 +725,6 @@ def check_folder_names(student_ids, out_dir: Path | str | None = None) -> None:
     by an older version, whose folder names were not collision-free)."""
     import unicodedata
 
-    from autograder.store import stored_student_id
 
     fold = out_dir is not None and Path(out_dir).is_dir() and _case_insensitive(Path(out_dir))
     seen: dict[str, str] = {}
@@ -826,7 +755,6 @@ def missing_result(assignment, student_id: str) -> SubmissionResult:
 
 def stale_students(assignment, out_dir: Path | str) -> list[str]:
     """Students whose stored results were made with another version of the tests."""
-    from autograder.store import ResultStore
 
     return ResultStore(assignment, out_dir).stale()
 
@@ -846,7 +774,6 @@ def grade_folder(assignment, submissions: Path | str, out_dir: Path | str, optio
     students' folders; ``roster_rows`` map the LMS's ids to student ids.
     """
     from autograder import lms
-    from autograder.store import ResultStore, read_policy, write_policy
 
     o = GradingOptions.build(options, **kw)
     if o.late_policy is not None:
@@ -1093,7 +1020,6 @@ def refresh_folder(assignment, out_dir: Path | str, db_url: str | None) -> dict:
     from the gradebook into every stored result of ``out_dir`` with the assignment's stored due
     date and late policy, rewrite each student's files that changed, record the final scores in
     the gradebook and rebuild the summary."""
-    from autograder.store import ResultStore, read_policy
 
     out_dir = Path(out_dir)
     if not (out_dir / STUDENTS_DIR).is_dir():

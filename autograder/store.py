@@ -15,6 +15,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -224,14 +226,85 @@ def read_policy(out_dir: Path | str) -> dict:
 
 
 def write_policy(out_dir: Path | str, assignment: str, due: datetime | None, late_policy: str | None) -> Path:
-    from autograder.batch import atomic_write
-
     path = Path(out_dir) / POLICY_FILE
     data = {"assignment": assignment,
             "due": due.astimezone(timezone.utc).isoformat() if due is not None else None,
             "late_policy": late_policy or "none"}
     atomic_write(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
     return path
+
+
+# ---------------------------------------------------------------- files and lateness
+
+
+_UMASK: list[int] = []
+
+
+def _umask() -> int:
+    """This process's umask (read once, without changing it where /proc tells it)."""
+    if not _UMASK:
+        try:
+            line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("Umask:"))
+            _UMASK.append(int(line.split()[1], 8))
+        except (OSError, StopIteration, ValueError, IndexError):
+            old = os.umask(0o022)
+            os.umask(old)
+            _UMASK.append(old)
+    return _UMASK[0]
+
+
+def atomic_write(path: Path, data: bytes | str) -> None:
+    """Write ``path`` so that readers see the old file or the new one, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode("utf-8", "replace")
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())      # as open() would: a TA group reads what the umask lets it
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def student_dir(out_dir: Path | str, student_id: str) -> Path:
+    """Where one student's outputs live: ``out_dir/students/<safe folder name>/``."""
+    return Path(out_dir) / STUDENTS_DIR / safe_dirname(student_id)
+
+
+def write_student(assignment, result: SubmissionResult, out_dir: Path | str) -> Path:
+    """Write one student's results.json and feedback.html (atomically); return the folder."""
+    from autograder import report
+
+    report.redact_hidden(result, assignment)
+    d = student_dir(out_dir, result.student_id)
+    text = json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n"   # ASCII: surrogates escaped
+    atomic_write(d / "feedback.html", report.feedback_html(result, assignment))
+    atomic_write(d / "results.json", text)
+    return d
+
+
+def judge_lateness(r: SubmissionResult, due: datetime | None, policy: str | None) -> None:
+    """Set ``r.late``, ``late_by_s`` and ``late_policy`` from its (evidenced) ``submitted_at``,
+    the assignment's ``due`` date and late ``policy``: the one place lateness is decided, for
+    fresh results and stored ones alike."""
+    r.late, r.late_by_s = False, 0.0
+    r.late_policy = policy or "none"
+    if due is None or r.status == MISSING or not r.submitted_at or (r.submitted_at_source or "none") == "none":
+        return
+    try:
+        when = datetime.fromisoformat(r.submitted_at)
+    except ValueError:
+        return
+    when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    if when > due:
+        r.late = True
+        r.late_by_s = round((when - due).total_seconds(), 3)
 
 
 # ---------------------------------------------------------------- the store
@@ -258,8 +331,6 @@ class ResultStore:
 
     def put(self, result: SubmissionResult) -> Path:
         """Write ``result``'s results.json and feedback.html and hold it."""
-        from autograder.batch import write_student
-
         self.by_id[result.student_id] = result
         return write_student(self.assignment, result, self.out_dir)
 
@@ -280,7 +351,6 @@ class ResultStore:
         {...}, "late_penalty": p}}``) and the late rule to every held result (``due``/``policy``:
         the assignment's, judged again for everyone; None: each result's own); rewrite the files
         of those that changed; return how many changed."""
-        from autograder.batch import judge_lateness
         from autograder.results import refresh
 
         cells = getattr(self.assignment, "manual", None)

@@ -45,7 +45,7 @@ for _k, _v in {"KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "MPLB
 
 import nbformat  # noqa: E402
 
-from autograder import batch  # noqa: E402
+from autograder import batch, store  # noqa: E402
 from autograder.assignment import load_assignment  # noqa: E402
 from autograder.engine import isolation_available  # noqa: E402
 from autograder.release import find_assignments, write_notebook  # noqa: E402
@@ -226,7 +226,7 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         scratch = work / "client-cost"
         for r in res_dask:
-            batch.write_student(assignment, r, scratch)
+            store.write_student(assignment, r, scratch)
         client_s = (time.perf_counter() - t0) / max(1, len(res_dask))
         costs, worst = {PS1: ps1_cost}, {PS1: ps1_cost}
         others = [a for a in find_assignments(ROOT / "solutions") if a != PS1]

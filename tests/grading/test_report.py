@@ -61,7 +61,7 @@ def test_report_rounds_means_shows_each_students_own_note_and_leaves_missing_out
     """Means rounded for display (44.125 -> 44.12), the notes every student shares listed once
     (the note column kept for what is each student's own), missing students out of the
     histogram's count. Each failed at the start of issue 20."""
-    from autograder import batch
+    from autograder import batch, store
     from autograder.results import MISSING
 
     boiler = "no submission time known: not checked for lateness"
@@ -75,7 +75,7 @@ def test_report_rounds_means_shows_each_students_own_note_and_leaves_missing_out
     assert f"every submission: {boiler}" in page
     out = tmp_path / "out"
     for r in results:
-        batch.write_student(_assignment(), r, out)
+        store.write_student(_assignment(), r, out)
     seen = {}
     real = report.histogram_png
 
