@@ -18,7 +18,7 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from autograder import batch, cli  # noqa: E402
+from autograder import batch, cli, store  # noqa: E402
 from autograder import distributed as dist  # noqa: E402
 from autograder.assignment import load_assignment  # noqa: E402
 from autograder.engine import isolation_available  # noqa: E402
@@ -244,7 +244,7 @@ def test_real_scheduler_and_workers_same_results_then_lost_scheduler_and_resume(
     # The scheduler dies (kill -9) once three students are written: the run stops cleanly.
     out2 = tmp_path / "out2"
     written = []
-    original = batch.write_student
+    original = store.write_student
 
     def write_then_kill(assignment, result, out_dir):
         path = original(assignment, result, out_dir)
@@ -253,11 +253,11 @@ def test_real_scheduler_and_workers_same_results_then_lost_scheduler_and_resume(
             real_cluster["scheduler"].send_signal(signal.SIGKILL)
         return path
 
-    monkeypatch.setattr(batch, "write_student", write_then_kill)
+    monkeypatch.setattr(store, "write_student", write_then_kill)
     assert cli.main(_grade_args(toy, out2, "--scheduler", real_cluster["address"])) == 1
     err = capsys.readouterr().err
     assert "lost the Dask scheduler" in err and "--resume" in err, err
-    monkeypatch.setattr(batch, "write_student", original)
+    monkeypatch.setattr(store, "write_student", original)
     before = {p.parent.name: p.read_bytes() for p in (out2 / "students").glob("*/results.json")}
     assert 3 <= len(before) < len(toy["expected"]), sorted(before)
 
