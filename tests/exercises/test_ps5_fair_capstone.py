@@ -42,7 +42,6 @@ def test_gradient_free_capstone_scores_zero_in_process(case):
 
 @pytest.mark.slow
 def test_gradient_free_capstone_scores_zero_through_the_engine(tmp_path):
-    pytest.importorskip("autograder.engine")
     results = corpus.grade_cases(corpus.CASES_NOW, H.ROOT, tmp_path, CAPSTONE)
     for case, (points, max_points, status, message) in results.items():
         assert max_points == 6 and points == 0 and status == "failed", (case, points, status, message)
