@@ -141,7 +141,7 @@ def test_every_text_from_the_submission_is_bounded_and_clean(graded):
         assert len(result.message) <= MAX_SUBMISSION_MESSAGE + 100, name
         assert all(len(t.message) <= MAX_TEST_MESSAGE + 100 for t in result.tests), name
     _, big, _ = graded["big_globals"]
-    assert big.score == 9 and big.durations["total_s"] < 60
+    assert big.score == 9 and big.durations["cpu_s"] < 60      # the sandbox's CPU seconds, not wall time
 
 
 def test_reference_values_are_computed_from_inputs_the_student_never_touched(tmp_path):

@@ -82,9 +82,9 @@ def test_magics_become_calls_that_are_not_run_at_top_level():
 
 def test_too_many_magics_for_a_cell_is_a_note_not_a_hang():
     src = "".join(f"!echo {i}\nx{i} = {i}\n" for i in range(600)) + "y = (1\n"
-    t0 = time.monotonic()
+    t0 = time.process_time()     # CPU time: the machine running the tests may be busy
     code = code_of(src, "def ok():\n    return 1\n")
-    assert time.monotonic() - t0 < 5, "IPython's transformation must be bounded"
+    assert time.process_time() - t0 < 5, "IPython's transformation must be bounded"
     assert set(code.defined) == {"ok"}
     assert len(code.notes) == 1 and "magics" in code.notes[0], code.notes
 
