@@ -127,7 +127,8 @@ def checked_state(value, what: str, shapes: dict | None = None) -> dict:
         except (TypeError, ValueError):
             raise AssertionError(f"{what}: {k} is not a numeric array") from None
         if a.shape != tuple(shape):
-            raise AssertionError(f"{what}: {k} has shape {a.shape}, expected {tuple(shape)}")
+            raise AssertionError(f"{what}: {k} has shape {a.shape}, which does not fit that layer as the "
+                                 "notebook describes it")
         if not np.all(np.isfinite(a)):
             raise AssertionError(f"{what}: {k} contains NaN or infinite values")
         out[k] = a.astype(np.float32)
