@@ -625,23 +625,6 @@ def parse_due(text: str | None) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
-def read_roster(path: Path | str) -> list[str]:
-    """Student ids from a roster CSV: the column ``student_id`` (or ``id``/``Student ID``)."""
-    import csv as _csv
-
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise BatchError(f"--roster {path}: cannot be read ({exc.strerror}).") from None
-    rows = list(_csv.DictReader(io.StringIO(text)))
-    keys = {k.strip().lower().replace(" ", "_"): k for k in (rows[0].keys() if rows else []) if k}
-    col = next((keys[k] for k in ("student_id", "id", "username", "login") if k in keys), None)
-    if col is None:
-        raise BatchError(f"--roster {path}: expected a column student_id (found: {', '.join(keys) or 'none'}).")
-    return sorted({r[col].strip() for r in rows if (r.get(col) or "").strip()})
-
-
 MAX_NOTEBOOK_BYTES = MAX_MEMBER_BYTES
 
 

@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 from autograder.course import ConfigError, Course
+from autograder.roster import ROSTER_COLUMNS, roster_ids
 
 # nbformat validates notebooks with jsonschema, which imports rfc3987_syntax when it is
 # installed (jupyter-events pulls it in through jsonschema[format-nongpl]) to check "iri"
@@ -253,6 +254,7 @@ def run_grade(assignment, submissions, out_dir, args, db_url) -> tuple[list, dic
     from autograder.batch import grade_folder
 
     t0 = time.perf_counter()
+    people = _roster(getattr(args, "roster", None))
     cluster, scheduler = getattr(args, "cluster", None), getattr(args, "scheduler", None)
     runner, fanout = None, f"{args.workers or os.cpu_count()} workers"
     if cluster or scheduler:   # Dask (autograder/distributed.py); raises ClusterError
@@ -265,8 +267,8 @@ def run_grade(assignment, submissions, out_dir, args, db_url) -> tuple[list, dic
             assignment, submissions, out_dir, workers=args.workers, insecure=args.insecure, limits=_limits(args),
             seed=args.seed, progress=not args.quiet, db_url=db_url, resume=getattr(args, "resume", False),
             runner=runner, students=getattr(args, "student", None) or None,
-            regrade_stale=getattr(args, "regrade_stale", False), roster=_roster(getattr(args, "roster", None)),
-            roster_rows=_roster_rows(getattr(args, "roster", None)),
+            regrade_stale=getattr(args, "regrade_stale", False), roster=roster_ids(people) if people else None,
+            roster_rows=people,
             due=_due(getattr(args, "due", None)), late_policy=getattr(args, "late_penalty", None),
             autograded_root=_autograded_root(db_url), submitted_at=getattr(args, "submitted_at", None),
             zip_tz=getattr(args, "zip_tz", None))
@@ -282,25 +284,16 @@ def run_grade(assignment, submissions, out_dir, args, db_url) -> tuple[list, dic
     return results, paths
 
 
-def _roster(path):
+def _roster(path) -> list[dict] | None:
+    """The roster's rows (student ids and LMS ids: canvas_id, sis_login_id...), or None."""
     if not path:
         return None
-    from autograder.batch import read_roster
-
-    return read_roster(path)
-
-
-def _roster_rows(path):
-    """The roster's rows with their LMS ids (canvas_id, sis_login_id...), to read an LMS download."""
-    if not path:
-        return None
-    from autograder import export as ex
-    from autograder.batch import BatchError
+    from autograder.roster import RosterError, read_roster
 
     try:
-        return ex.read_roster(path)
-    except ex.ExportError as exc:
-        raise BatchError(f"--roster: {exc}") from None
+        return read_roster(path)
+    except RosterError as exc:
+        raise UsageError(f"--roster: {exc}") from None
 
 
 def _due(text):
@@ -458,7 +451,7 @@ def cmd_export(args) -> int:
     if bool(args.assignment) == bool(args.all):
         raise UsageError("give one ASSIGNMENT or --all (not both, not neither).")
     if args.roster and not Path(args.roster).is_file():
-        raise UsageError(f"--roster {args.roster!r} does not exist (expected a CSV: {','.join(ex.ROSTER_COLUMNS)}).")
+        raise UsageError(f"--roster {args.roster!r} does not exist (expected a CSV: {','.join(ROSTER_COLUMNS)}).")
     if args.all:
         root = Path(args.grades) if args.grades else _grades_root()
         from autograder.release import find_assignments

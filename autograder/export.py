@@ -33,7 +33,6 @@ import dataclasses
 import io
 import json
 import math
-import re
 import sys
 from pathlib import Path
 
@@ -42,11 +41,10 @@ from autograder.results import (HIDDEN, PASSED, SubmissionResult, TestResult, fm
 
 from autograder.store import MAX_RESULTS_BYTES, StoreError, parse_result, read_result, result_files  # noqa: E402,F401
 from autograder.store import load_results as _load_results  # noqa: E402
-MAX_ROSTER_BYTES = 20 * 2**20
+from autograder.roster import RosterError, read_roster  # noqa: E402
 MAX_OUTPUT_CHARS = 20_000           # per Gradescope test output
 FORMATS = ("csv", "canvas", "gradescope")
 EXTRA_COLUMNS = ("auto_score", "manual_score", "late_penalty", "final_score")
-ROSTER_COLUMNS = ("student_id", "name", "sis_user_id", "sis_login_id", "section", "canvas_id")
 CANVAS_HEADER = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 _DANGEROUS_START = ("=", "+", "-", "@", "\t", "\r")
 _RESULT_FIELDS = {f.name for f in dataclasses.fields(SubmissionResult)}
@@ -179,52 +177,6 @@ def write_csv(rows: list[list], path: Path | str) -> Path:
 
 
 # ---------------------------------------------------------------- canvas
-
-
-def _norm_header(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", str(name).strip().lower()).strip("_")
-
-
-_ROSTER_ALIASES = {"id": "canvas_id", "student": "name", "login_id": "sis_login_id", "sis_id": "sis_user_id",
-                   "user_id": "sis_user_id", "login": "sis_login_id", "student_name": "name"}
-
-
-def read_roster(path: Path | str) -> list[dict]:
-    """Rows of a roster CSV as dicts with the keys of :data:`ROSTER_COLUMNS` (missing ones
-    empty). Headers are matched loosely (``Student ID``, ``SIS Login ID``, ``ID`` for
-    ``canvas_id``...); raises :class:`ExportError` when the file is unreadable, too large or
-    has no ``student_id`` column nor any id column."""
-    path = Path(path)
-    try:
-        if path.stat().st_size > MAX_ROSTER_BYTES:
-            raise ExportError(f"roster {path}: larger than {MAX_ROSTER_BYTES} bytes")
-        text = path.read_bytes().decode("utf-8-sig")
-    except OSError as exc:
-        raise ExportError(f"roster {path}: cannot be read ({exc.strerror or exc})") from None
-    except UnicodeDecodeError:
-        raise ExportError(f"roster {path}: not UTF-8 text (save it as CSV UTF-8)") from None
-    reader = csv.reader(io.StringIO(text))
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise ExportError(f"roster {path}: empty file; expected the header {','.join(ROSTER_COLUMNS)}") from None
-    keys = []
-    for h in header:
-        k = _norm_header(h)
-        keys.append(_ROSTER_ALIASES.get(k, k))
-    if not {"student_id", "sis_user_id", "sis_login_id", "canvas_id"} & set(keys):
-        raise ExportError(f"roster {path}: no id column in the header {header!r}; expected "
-                          f"{','.join(ROSTER_COLUMNS)}")
-    rows = []
-    for values in reader:
-        if not any(v.strip() for v in values):
-            continue
-        row = {k: "" for k in ROSTER_COLUMNS}
-        for k, v in zip(keys, values):
-            if k in row and not row[k]:
-                row[k] = v.strip()
-        rows.append(row)
-    return rows
 
 
 def _match(roster: list[dict], student_id: str) -> dict | None:
@@ -393,7 +345,11 @@ def export(fmt: str, assignments: dict[str, Path], out: Path | str, *, db_url: s
     if fmt == "csv":
         paths = [write_csv(csv_rows(batches, prefix_tests=len(batches) > 1), out)]
     elif fmt == "canvas":
-        rows = canvas_rows(batches, read_roster(roster) if roster else None, assignment_ids=assignment_ids,
+        try:
+            people = read_roster(roster) if roster else None
+        except RosterError as exc:
+            raise ExportError(str(exc)) from None
+        rows = canvas_rows(batches, people, assignment_ids=assignment_ids,
                            problems=problems)
         paths = [write_csv(rows, out)]
     else:

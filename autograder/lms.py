@@ -9,7 +9,7 @@
   HH-MM-SS>.txt`` (the receipt) and ``..._attempt_<date>_<file>``: the latest attempt wins.
 
 Names are matched against the roster's rows (``student_id``, ``sis_login_id``,
-``sis_user_id``, ``canvas_id``, ``name``: :func:`autograder.export.read_roster`) so each
+``sis_user_id``, ``canvas_id``, ``name``: :func:`autograder.roster.read_roster`) so each
 student gets their course id; without a roster row the LMS's login (Canvas, Blackboard) or the
 full name (Moodle) is the id, and a note says so. Names are bounded before any matching and
 never reach a path unchecked (the batch maps ids to folders with ``safe_dirname``).

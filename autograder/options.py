@@ -21,7 +21,7 @@ class GradingOptions:
     students: list | None = None          # grade only these ids
     regrade_stale: bool = False           # grade only students graded with older tests
     roster: list | None = None            # ids that should have submitted
-    roster_rows: list | None = None       # the roster's rows (export.read_roster): LMS ids -> student ids
+    roster_rows: list | None = None       # the roster's rows (roster.read_roster): LMS ids -> student ids
     due: datetime | None = None           # None: the stored one (policy file, then the gradebook)
     late_policy: str | None = None        # None: the stored one, else "none"
     autograded_root: Path | str | None = None

@@ -23,6 +23,7 @@ import pytest
 from autograder import batch, export
 from autograder import gradebook as nbgb
 from autograder import release as rel
+from autograder.roster import read_roster, roster_ids
 from autograder.assignment import load_assignment
 from autograder.engine import isolation_available
 from autograder.samples import correct_notebook, partly_wrong_notebook, write_toy_source
@@ -80,7 +81,7 @@ def term(tmp_path_factory):
         a = load_assignment(name, source_dir=src_dir)
         out[name] = tmp / "grades" / name
         batch.grade_folder(a, submitted, out[name], workers=2, progress=False, db_url=db,
-                           roster=batch.read_roster(roster), due=DUE, late_policy="per-hour:1",
+                           roster=roster_ids(read_roster(roster)), due=DUE, late_policy="per-hour:1",
                            autograded_root=autograded)
     for name in ASSIGNMENTS:              # then release
         rel.release_one(name, source_dir=src_dir, release_dir=tmp / "release", db_url=db)
@@ -92,7 +93,7 @@ def term(tmp_path_factory):
     # Regrade one student; his answer keeps its manual score.
     a = load_assignment("hw_a", source_dir=src_dir)
     batch.grade_folder(a, submitted, out["hw_a"], workers=1, progress=False, db_url=db, students=["s01"],
-                       roster=batch.read_roster(roster), due=DUE, late_policy="per-hour:1", autograded_root=autograded)
+                       roster=roster_ids(read_roster(roster)), due=DUE, late_policy="per-hour:1", autograded_root=autograded)
     batch.refresh_folder(load_assignment("hw_b", source_dir=src_dir), out["hw_b"], db)
     return {"tmp": tmp, "db": db, "out": out, "src": src_dir, "roster": roster, "autograded": autograded}
 
