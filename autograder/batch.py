@@ -45,8 +45,9 @@ from pathlib import Path, PurePosixPath
 
 from autograder import __version__
 from autograder.options import GradingOptions
-from autograder.results import (ERROR, GRADED, INVALID, MISSING, SubmissionResult, apply_scores, fmt_num,
-                                late_penalty_fn, safe_cell, safe_dirname, visible)
+from autograder.results import (ERROR, GRADED, INVALID, MISSING, SubmissionResult, apply_scores, late_penalty_fn,
+                                safe_dirname)
+from autograder.text import fmt_num, safe_cell, visible
 from autograder.sandbox import close_templates
 from autograder.store import (STUDENTS_DIR, ResultStore, atomic_write, judge_lateness, read_policy, stored_student_id,
                               student_dir, write_policy)
@@ -981,7 +982,8 @@ def test_outputs(nb, result: SubmissionResult) -> None:
     import nbformat
 
     from autograder.cells import nbgrader_of
-    from autograder.results import PASSED, safe_text
+    from autograder.results import PASSED
+    from autograder.text import safe_text
 
     by_id = {t.name: t for t in result.tests if t.status != "manual"}
     for cell in nb.cells:

@@ -42,7 +42,7 @@ def _say(*args, **kwargs):
 
 
 def _fmt(x) -> str:
-    from autograder.results import fmt_num
+    from autograder.text import fmt_num
 
     return fmt_num(x)
 
@@ -233,7 +233,7 @@ def _require_isolation(insecure: bool) -> None:
 def _shown(text) -> str:
     """A string from a submission (a student id, a message) as the terminal may print it: control
     and format characters (ESC, BEL, bidi overrides...) written out as ``\\x1b``..."""
-    from autograder.results import visible
+    from autograder.text import visible
 
     return visible(text)
 
@@ -675,7 +675,7 @@ def main(argv: list[str] | None = None) -> int:
         _COURSE = Course.locate(getattr(args, "course", None))
         return int(args.func(args) or 0)
     except (UsageError, ConfigError) as exc:
-        from autograder.results import visible
+        from autograder.text import visible
 
         _say(f"cnn-course {args.command}: error: {visible(str(exc), keep_newlines=True)}", file=sys.stderr)
         return USAGE_ERROR

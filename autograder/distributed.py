@@ -50,7 +50,8 @@ from concurrent.futures import CancelledError
 from pathlib import Path
 
 from autograder import __version__
-from autograder.results import CRASH, SubmissionResult, TestResult, fmt_num, visible
+from autograder.results import CRASH, SubmissionResult, TestResult
+from autograder.text import fmt_num, visible
 
 # What the schedulers this module starts are configured with; an existing scheduler
 # (--scheduler) should be started with the same (see docs/scaling.md):

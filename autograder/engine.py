@@ -40,8 +40,8 @@ from .assignment import Assignment
 from .forbidden import analyze
 from .notebook import InvalidSubmission, extract_student_code, read_notebook
 from .remote import Abort, RemoteObject, Session, StudentCodeError, describe_student_error
-from .results import (CRASH, ERROR, FAILED, GRADED, HIDDEN, INVALID, MAX_SUBMISSION_MESSAGE, PASSED, TIMEOUT,
-                      SubmissionResult, TestResult, safe_text)
+from .results import CRASH, ERROR, FAILED, GRADED, HIDDEN, INVALID, PASSED, TIMEOUT, SubmissionResult, TestResult
+from .text import MAX_SUBMISSION_MESSAGE, safe_text
 from .sandbox import SandboxError, SandboxFault, isolation_available
 from .tools import checks
 

@@ -36,8 +36,8 @@ import math
 import sys
 from pathlib import Path
 
-from autograder.results import (HIDDEN, PASSED, SubmissionResult, TestResult, fmt_num, refresh,  # noqa: F401
-                                safe_cell, safe_dirname)
+from autograder.results import HIDDEN, PASSED, SubmissionResult, TestResult, refresh, safe_dirname
+from autograder.text import safe_cell
 
 from autograder.store import MAX_RESULTS_BYTES, StoreError, parse_result, read_result, result_files  # noqa: E402,F401
 from autograder.store import load_results as _load_results  # noqa: E402
@@ -46,7 +46,6 @@ MAX_OUTPUT_CHARS = 20_000           # per Gradescope test output
 FORMATS = ("csv", "canvas", "gradescope")
 EXTRA_COLUMNS = ("auto_score", "manual_score", "late_penalty", "final_score")
 CANVAS_HEADER = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
-_DANGEROUS_START = ("=", "+", "-", "@", "\t", "\r")
 _RESULT_FIELDS = {f.name for f in dataclasses.fields(SubmissionResult)}
 _TEST_FIELDS = {f.name for f in dataclasses.fields(TestResult)}
 

@@ -28,7 +28,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from autograder.cells import nbgrader_of
-from autograder.results import MISSING, SubmissionResult, fmt_num
+from autograder.results import MISSING, SubmissionResult
+from autograder.text import fmt_num
 
 from autograder.course import COURSE_ID, Course  # noqa: E402
 

@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     data = run(args.root, args.assignment, args.source_dir, insecure=args.insecure)
     n_pass = sum(t["status"] == "passed" for t in data["tests"])
-    from autograder.results import fmt_num
+    from autograder.text import fmt_num
     print(f"graded: {fmt_num(data['score'])} points, {n_pass} of {len(data['tests'])} tests passed", flush=True)
     return 0
 

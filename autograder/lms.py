@@ -134,7 +134,7 @@ def _place(out: Arranged, root: Path, sid: str, src: Path, name: str) -> None:
 
 
 def _finish(out: Arranged, chosen: dict, root: Path, name_of, guessed: list, stray: list) -> Arranged:
-    from autograder.results import visible
+    from autograder.text import visible
 
     for sid, src in sorted(chosen.items()):
         _place(out, root, sid, src, name_of(src))
@@ -202,7 +202,7 @@ def _moodle(root: Path, folders: list, roster: _Roster) -> Arranged:
         chosen.setdefault(sid, d)
     out.notes.insert(0, f"read as a Moodle download: {len(chosen)} student(s)")
     if guessed:
-        from autograder.results import visible
+        from autograder.text import visible
 
         out.notes.append(f"Moodle: {len(guessed)} student(s) not found in the roster, graded under their Moodle "
                          "name: " + ", ".join(repr(visible(g)) for g in guessed[:20]))

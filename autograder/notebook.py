@@ -71,20 +71,6 @@ class Cell:
         return bool(self.nbgrader.get("grade")) and not self.nbgrader.get("solution")
 
 
-_SURROGATES = re.compile("[\ud800-\udfff]")
-
-
-def safe_text(s: str) -> str:
-    """``s`` with lone surrogates (not encodable as UTF-8) replaced by U+FFFD."""
-    if s.isascii():
-        return s
-    try:
-        s.encode("utf-8")
-        return s
-    except UnicodeEncodeError:
-        return _SURROGATES.sub("\ufffd", s)
-
-
 def _source(value) -> str:
     if isinstance(value, list):
         return "".join(v if isinstance(v, str) else str(v) for v in value)
@@ -144,8 +130,8 @@ def parse_notebook(data: bytes, *, caps: dict | None = None) -> list[Cell]:
             continue
         meta = c.get("metadata")
         nbg = meta.get("nbgrader") if isinstance(meta, dict) else None
-        nbg = {k: safe_text(v) if isinstance(v, str) else v for k, v in nbg.items()} if isinstance(nbg, dict) else {}
-        cell_type = safe_text(str(c.get("cell_type", "")))[:40]
+        nbg = {k: no_surrogates(v) if isinstance(v, str) else v for k, v in nbg.items()} if isinstance(nbg, dict) else {}
+        cell_type = no_surrogates(str(c.get("cell_type", "")))[:40]
         source = _source(c.get("source", ""))
         if cell_type == "code":
             if len(source) > cap["cell_chars"]:
@@ -155,7 +141,7 @@ def parse_notebook(data: bytes, *, caps: dict | None = None) -> list[Cell]:
             if code_chars > cap["code_chars"]:
                 raise InvalidSubmission(f"the notebook has too much code: more than {cap['code_chars']:,} "
                                         f"characters in its code cells (reached at cell {i + 1})")
-        out.append(Cell(index=i, cell_type=cell_type, source=safe_text(source), nbgrader=nbg))
+        out.append(Cell(index=i, cell_type=cell_type, source=no_surrogates(source), nbgrader=nbg))
     return out
 
 
@@ -306,6 +292,7 @@ def _root_name(node) -> str | None:
 
 
 from .forbidden import _dotted  # noqa: E402  (one definition of a dotted name)
+from .text import no_surrogates  # noqa: E402
 
 
 _SCOPES = (ast.Lambda, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,

@@ -24,7 +24,8 @@ import numpy as np
 from . import protocol as P
 from . import pysource
 from .assignment import Assignment
-from .results import CRASH, ERROR, FORBIDDEN, HIDDEN, MEMORY, TIMEOUT, safe_text
+from .results import CRASH, ERROR, FORBIDDEN, HIDDEN, MEMORY, TIMEOUT
+from .text import safe_text
 from .sandbox import Sandbox, SandboxFault
 from .tools import checks
 

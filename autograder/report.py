@@ -8,14 +8,13 @@ their code (students have it anyway).
 from __future__ import annotations
 
 import base64
-import html
 import io
 import statistics
 from collections import Counter
 from urllib.parse import quote
 
-from autograder.results import (HIDDEN, INVALID, MANUAL, MISSING, TEST_STATUSES, SubmissionResult, fmt_num, fmt_stat,
-                                safe_dirname)
+from autograder.results import HIDDEN, INVALID, MANUAL, MISSING, TEST_STATUSES, SubmissionResult, safe_dirname
+from autograder.text import esc, fmt_num, fmt_stat
 
 STATUS_HELP = {
     "passed": "the test ran without an error.",
@@ -46,10 +45,6 @@ th{background:#f6f8fa}td.num{text-align:right;font-variant-numeric:tabular-nums}
 pre{white-space:pre-wrap;background:#f6f8fa;padding:.5rem;border-radius:.3rem;margin:.2rem 0;font-size:.9em}
 .muted{color:#656d76;font-size:.9em}.score{font-size:1.3rem;font-weight:600}
 """
-
-
-def esc(x) -> str:
-    return html.escape(str(x), quote=True)
 
 
 _num = fmt_num

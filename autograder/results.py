@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
 from dataclasses import asdict, dataclass, field, fields
+
+from autograder.text import fmt_num, safe_text
 
 # Status of one test.
 PASSED = "passed"          # the test cell ran without exception
@@ -234,63 +235,6 @@ def refresh(result: SubmissionResult, entered: dict | None, manual_cells=None,
     return apply_scores(result, cells, entered, fn, None if fn else gradebook_penalty, comments)
 
 
-def fmt_stat(x) -> str:
-    """A class statistic (mean, median) for display: at most 2 decimals (``44.13``, ``18.57``)."""
-    x = round(float(x), 2)
-    return str(int(x)) if x == int(x) else f"{x:g}"
-
-
-def fmt_num(x) -> str:
-    """Scores as people write them: ``3``, ``2.5``, ``0.3333`` (the one score formatter)."""
-    x = round(float(x), 4)
-    return str(int(x)) if x == int(x) else f"{x:g}"
-
-
-_DANGEROUS_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value) -> str:
-    """A CSV cell a spreadsheet shows as text: control characters written out (:func:`visible`,
-    so ESC or a line break never reaches a terminal or splits a row), then a string starting
-    with ``= + - @``, a tab or a CR gets a leading ``'``. Numbers are formatted plainly (``3``,
-    ``2.5``); ``None`` is empty."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, (int, float)):
-        return fmt_num(value)
-    text = visible(safe_text(value, 10_000))
-    return "'" + text if text.startswith(_DANGEROUS_START) else text
-
-
-def visible(value, *, keep_newlines: bool = False) -> str:
-    """``value`` with every character a terminal or a spreadsheet would act on written out as
-    text: control characters (ESC, BEL, CR, C1 ``\\x9b``...), format characters (bidi overrides,
-    zero-width ones), lone surrogates and line/paragraph separators become ``\\x1b``,
-    ``\\u202e``... (``keep_newlines``: ``\\n`` stays a line break). For everything a submission
-    names (student ids, file names, messages) printed to the terminal or written to CSV."""
-    text = value if isinstance(value, str) else str(value)
-    if _PLAIN.fullmatch(text):
-        return text
-
-    def one(m):
-        ch = m.group(0)
-        if keep_newlines and ch == "\n":
-            return ch
-        if ch >= " " and unicodedata.category(ch) not in _HIDDEN_CATEGORIES:
-            return ch
-        code = ord(ch)
-        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
-
-    return _NOT_ASCII_PRINTABLE.sub(one, text)
-
-
-_PLAIN = re.compile(r"[\x20-\x7e]*")
-_NOT_ASCII_PRINTABLE = re.compile(r"[^\x20-\x7e]")
-_HIDDEN_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Zl", "Zp"}
-
-
 ESCAPED_PREFIX = "~"      # only escaped folder names start with it: a plain id may not
 
 
@@ -316,26 +260,3 @@ def _is_plain_name(sid: str) -> bool:
         return len(sid.encode("utf-8")) <= 128
     except UnicodeEncodeError:  # a lone surrogate: not a file name
         return False
-
-
-# Caps on the text a submission can put into results, feedback and reports (characters).
-MAX_TEST_MESSAGE = 4_000
-MAX_SUBMISSION_MESSAGE = 12_000
-
-
-def safe_text(value, limit: int = MAX_TEST_MESSAGE) -> str:
-    """``value`` as text fit to store and show: invalid Unicode (lone surrogates) replaced,
-    NUL removed, at most ``limit`` characters (a note says how much was cut)."""
-    try:
-        text = value if isinstance(value, str) else str(value)
-    except Exception:  # noqa: BLE001 - a hostile __str__
-        text = "<unprintable>"
-    if len(text) > 4 * limit + 1024:
-        text = text[:4 * limit + 1024]
-        cut = True
-    else:
-        cut = False
-    text = text.encode("utf-8", "replace").decode("utf-8", "replace").replace("\x00", "")
-    if len(text) > limit or cut:
-        text = text[:limit] + f" [... cut: messages are limited to {limit} characters]"
-    return text

@@ -20,7 +20,6 @@ highlighted side by side), and :func:`similarity_section_html` for the class rep
 from __future__ import annotations
 
 import csv
-import html
 import io
 import shutil
 import tempfile
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autograder.notebook import InvalidSubmission, read_notebook, strip_magics
+from autograder.text import esc
 
 MAX_NOTEBOOK_BYTES = 32 * 2**20
 MAX_CODE_CHARS = 200_000
@@ -159,7 +159,7 @@ def collect_codes(assignment: str, submissions: Path | str, *, template_cells: s
 
 
 def _safe_cell(value) -> str:
-    from autograder.export import safe_cell
+    from autograder.text import safe_cell
 
     return safe_cell(value)
 
@@ -193,13 +193,9 @@ def read_pairs_csv(path: Path | str, *, max_rows: int = 100_000) -> list[Pair]:
     return out
 
 
-def _esc(x) -> str:
-    return html.escape(str(x), quote=True)
-
-
 def _highlight(code: str, slices) -> str:
     if slices is None or getattr(slices, "size", 0) == 0:
-        return _esc(code)
+        return esc(code)
     from copydetect.utils import highlight_overlap
 
     text, _ = highlight_overlap(code, slices, '<mark>', '</mark>', escape_html=True)
@@ -221,31 +217,31 @@ def similarity_html(assignment: str, pairs: list[Pair], codes: dict[str, str], *
                     notes=()) -> str:
     """A page with the ``top`` most similar pairs, matching regions highlighted side by side."""
     shown = [p for p in pairs[:top] if p.similarity > 0]
-    parts = [f"<h1>{_esc(assignment)}: code similarity</h1>",
+    parts = [f"<h1>{esc(assignment)}: code similarity</h1>",
              f"<p class=\"muted\">{len(codes)} students, {len(pairs)} pairs compared with copydetect "
              f"(matches of at least {NOISE_T} characters of tokenised code; the released template's code "
              "does not count). Similarity = mean of the two shares: the fraction of each student's own code "
              "found in the other's. A high value is a reason to look, not a verdict.</p>"]
     if shown:
         rows = "".join(
-            f"<tr><td class=\"num\">{i}</td><td><a href=\"#pair-{i}\">{_esc(p.student_a)}</a></td>"
-            f"<td>{_esc(p.student_b)}</td><td class=\"num\">{100 * p.similarity:.0f}%</td>"
+            f"<tr><td class=\"num\">{i}</td><td><a href=\"#pair-{i}\">{esc(p.student_a)}</a></td>"
+            f"<td>{esc(p.student_b)}</td><td class=\"num\">{100 * p.similarity:.0f}%</td>"
             f"<td class=\"num\">{100 * p.share_a:.0f}%</td><td class=\"num\">{100 * p.share_b:.0f}%</td></tr>"
             for i, p in enumerate(shown, 1))
         parts.append("<table><tr><th>#</th><th>student A</th><th>student B</th><th>similarity</th>"
                      f"<th>share of A</th><th>share of B</th></tr>{rows}</table>")
         for i, p in enumerate(shown, 1):
             parts.append(
-                f"<h2 id=\"pair-{i}\">{i}. {_esc(p.student_a)} and {_esc(p.student_b)}: {100 * p.similarity:.0f}%</h2>"
-                f"<div class=\"side\"><div><b>{_esc(p.student_a)}</b> ({100 * p.share_a:.0f}% matched)"
+                f"<h2 id=\"pair-{i}\">{i}. {esc(p.student_a)} and {esc(p.student_b)}: {100 * p.similarity:.0f}%</h2>"
+                f"<div class=\"side\"><div><b>{esc(p.student_a)}</b> ({100 * p.share_a:.0f}% matched)"
                 f"<pre>{_highlight(codes.get(p.student_a, ''), p.slices_a)}</pre></div>"
-                f"<div><b>{_esc(p.student_b)}</b> ({100 * p.share_b:.0f}% matched)"
+                f"<div><b>{esc(p.student_b)}</b> ({100 * p.share_b:.0f}% matched)"
                 f"<pre>{_highlight(codes.get(p.student_b, ''), p.slices_b)}</pre></div></div>")
     else:
         parts.append("<p>No pair shares code beyond the template.</p>")
     if notes:
-        parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{_esc(n)}</li>" for n in notes) + "</ul>")
-    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{_esc(assignment)} "
+        parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>")
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{esc(assignment)} "
             f"code similarity</title><style>{_CSS}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
 
 
@@ -253,10 +249,10 @@ def similarity_section_html(pairs: list[Pair], *, top: int = 10, href: str | Non
     """An HTML fragment (``<h2>`` and a table of the ``top`` most similar pairs) for the class
     report; ``href``: the full similarity page, linked when given. Ids are escaped."""
     shown = [p for p in pairs[:top] if p.similarity > 0]
-    link = f' <a href="{_esc(href)}">All pairs, matching code side by side</a>.' if href else ""
+    link = f' <a href="{esc(href)}">All pairs, matching code side by side</a>.' if href else ""
     if not shown:
         return f"<h2>Code similarity</h2><p>No pair shares code beyond the template.{link}</p>"
-    rows = "".join(f"<tr><td>{_esc(p.student_a)}</td><td>{_esc(p.student_b)}</td>"
+    rows = "".join(f"<tr><td>{esc(p.student_a)}</td><td>{esc(p.student_b)}</td>"
                    f"<td class=\"num\">{100 * p.similarity:.0f}%</td></tr>" for p in shown)
     return ("<h2>Code similarity</h2><p class=\"muted\">Most similar pairs of solution code (copydetect; the "
             f"template's code excluded).{link}</p><table><tr><th>student A</th><th>student B</th>"

@@ -20,8 +20,8 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from autograder.results import (MISSING, TEST_STATUSES, SUBMISSION_STATUSES, SubmissionResult, TestResult,  # noqa: F401
-                                late_penalty_fn, safe_dirname, safe_text)
+from autograder.results import MISSING, SubmissionResult, TestResult, late_penalty_fn, safe_dirname
+from autograder.text import safe_text
 
 MAX_RESULTS_BYTES = 50 * 2**20      # a results.json larger than this is skipped
 MAX_TESTS = 10_000

@@ -134,7 +134,7 @@ def test_shadowed_builtins_are_reported_not_obeyed(graded):
 
 def test_every_text_from_the_submission_is_bounded_and_clean(graded):
     import json
-    from autograder.results import MAX_SUBMISSION_MESSAGE, MAX_TEST_MESSAGE
+    from autograder.text import MAX_SUBMISSION_MESSAGE, MAX_TEST_MESSAGE
     for name, (_, result, _) in graded.items():
         text = json.dumps(result.to_dict(), ensure_ascii=False)
         text.encode("utf-8")                                   # no lone surrogate survives

@@ -14,6 +14,7 @@ import pytest
 from autograder import cli, export, store
 from autograder.results import HIDDEN, PUBLIC, SubmissionResult
 from autograder.results import TestResult as TR
+from autograder.text import safe_cell
 
 HOSTILE = "=2+5+cmd|' calc'!A0"
 TESTS = (("t_add", 1.0, PUBLIC), ("t_add_hidden", 2.0, HIDDEN), ("t_scale", 3.0, PUBLIC))
@@ -104,7 +105,7 @@ def test_csv_table_escapes_formulas(tmp_path):
     assert "x?" in {r[0] for r in _rows(dest)}
     for cell, safe in [("-2+3", "'-2+3"), ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "\\x09x"), ("\rx", "\\x0dx"), ("\x1b[2J=1", "\\x1b[2J=1"),
                        ("+1", "'+1"), ("a=b", "a=b"), (-2.5, "-2.5"), (None, "")]:
-        assert export.safe_cell(cell) == safe
+        assert safe_cell(cell) == safe
 
 
 def _gradebook(tmp_path: Path) -> str:

@@ -18,8 +18,9 @@ import pytest
 
 from autograder import batch, cli
 from autograder import results as R
-from autograder.results import PUBLIC, SubmissionResult, safe_cell
+from autograder.results import PUBLIC, SubmissionResult
 from autograder.results import TestResult as TR
+from autograder.text import safe_cell, visible
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "corpus"))
@@ -337,4 +338,4 @@ def test_escape_sequences_and_formulas_are_shown_as_text(tmp_path, capsys):
     shown = capsys.readouterr().out
     assert "\x1b" not in shown and "\x07" not in shown
     assert "\\x1b[2J\\x1b[31mmallory\\x07" in shown and "no\\x1b]0;pwned\\x07nb" in shown
-    assert R.visible("a\u202eb\x9bc") == "a\\u202eb\\x9bc" and safe_cell("\x1b=1") == "\\x1b=1"
+    assert visible("a\u202eb\x9bc") == "a\\u202eb\\x9bc" and safe_cell("\x1b=1") == "\\x1b=1"

@@ -4,6 +4,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from autograder import report
+from autograder.text import esc
 from autograder.results import HIDDEN, PUBLIC, TEST_STATUSES, SubmissionResult
 from autograder.results import TestResult as TR
 
@@ -40,7 +41,7 @@ def test_feedback_escapes_redacts_and_explains():
 def test_every_status_has_an_explanation():
     for status in TEST_STATUSES:
         page = report.feedback_html(_result("s", (status, "passed")), _assignment())
-        assert report.esc(report.STATUS_HELP[status]) in page
+        assert esc(report.STATUS_HELP[status]) in page
 
 
 def test_report_edge_cases():

@@ -208,7 +208,7 @@ def test_check_blank_notebook(student, released, course):
         hidden = [c for c in nbformat.read(str(blank), as_version=4).cells
                   if c.get("metadata", {}).get("nbgrader", {}).get("grade") and not c.source.strip()]
         points = sum(float(c.metadata["nbgrader"].get("points", 0)) for c in hidden)
-        from autograder.results import fmt_num
+        from autograder.text import fmt_num
         assert f"{len(hidden)} hidden tests worth {fmt_num(points)} points run when you submit" in out, out
 
 
