@@ -17,7 +17,7 @@ from pathlib import Path
 
 from . import pysource
 from .course import ConfigError
-from .cells import BEGIN_HIDDEN as HIDDEN_BEGIN, has_hidden, is_manual, is_solution, outside, public_part  # noqa: F401
+from .cells import has_hidden, is_manual, is_solution, outside, public_part
 from .notebook import InvalidSubmission, read_notebook
 from .sandbox import DEFAULT_LIMITS
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.cells import HIDDEN_BEGIN_LINE as HIDDEN_BEGIN, HIDDEN_END_LINE as HIDDEN_END
+from autograder.cells import HIDDEN_BEGIN_LINE, HIDDEN_END_LINE
 
 
 def nbgrader_meta(grade_id: str, **flags) -> dict:
@@ -89,7 +89,7 @@ class NotebookSource:
 
     def hidden(self, cid: str, points: float, text: str):
         """A hidden test cell: the whole body is removed from the release."""
-        return self.test(cid, points, f"{HIDDEN_BEGIN}\n{self._text(text)}\n{HIDDEN_END}")
+        return self.test(cid, points, f"{HIDDEN_BEGIN_LINE}\n{self._text(text)}\n{HIDDEN_END_LINE}")
 
     def answer(self, cid: str, points: float, text: str):
         """A written answer (markdown), graded by hand."""

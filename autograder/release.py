@@ -124,9 +124,9 @@ def _generate(name: str, staging: Path, db_url: str) -> Path:
         result = api.generate_assignment(name, force=True, create=True)
         if result.get("success") and out.is_dir():
             nb = nbformat.read(str(staging / "source" / name / f"{name}.ipynb"), as_version=4)
-            cells = [(_nbg(c)["grade_id"], float(_nbg(c).get("points", 0) or 0)) for c in nb.cells
-                     if _nbg(c).get("grade") and _nbg(c).get("grade_id")]
-            for note in nbgb.sync_grade_cells(db_url, name, name, cells):
+            metas = [cells.nbgrader_of(c) for c in nb.cells]
+            graded = [(m["grade_id"], float(m.get("points", 0) or 0)) for m in metas if m.get("grade") and m.get("grade_id")]
+            for note in nbgb.sync_grade_cells(db_url, name, name, graded):
                 log.warning("release %s: %s", name, note)
     if result.get("success") and out.is_dir():
         # Whatever ran before (a `grade` on a fresh gradebook, a release without SaveCells),
@@ -172,14 +172,6 @@ def _norm(line: str) -> str:
     return " ".join(line.split())
 
 
-_regions = cells.regions
-_outside = cells.outside
-
-
-def _nbg(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {}) or {}
-
-
 def secret_lines(source_nb) -> list[Secret]:
     """Every line of the source notebook that a release must not contain.
 
@@ -190,7 +182,7 @@ def secret_lines(source_nb) -> list[Secret]:
     public: set[str] = set()
     candidates: list[Secret] = []
     for i, cell in enumerate(source_nb.cells):
-        meta = _nbg(cell)
+        meta = cells.nbgrader_of(cell)
         src = cell.source
         gid = meta.get("grade_id", f"cell {i}")
         has_sol = BEGIN_SOLUTION in src
@@ -201,10 +193,10 @@ def secret_lines(source_nb) -> list[Secret]:
         if meta.get("solution") and not has_sol and cell.cell_type == "markdown":
             candidates += [Secret(line, i, gid, "solution") for line in src.split("\n")]
             continue
-        candidates += [Secret(line, i, gid, "solution") for line in _regions(src, BEGIN_SOLUTION, END_SOLUTION)]
-        candidates += [Secret(line, i, gid, "hidden test") for line in _regions(src, BEGIN_HIDDEN, END_HIDDEN)]
+        candidates += [Secret(line, i, gid, "solution") for line in cells.regions(src, BEGIN_SOLUTION, END_SOLUTION)]
+        candidates += [Secret(line, i, gid, "hidden test") for line in cells.regions(src, BEGIN_HIDDEN, END_HIDDEN)]
         if has_sol or has_hidden:
-            public.update(_norm(line) for line in _outside(src))
+            public.update(_norm(line) for line in cells.outside(src))
         else:
             public.update(_norm(line) for line in src.split("\n"))
     public |= {_norm(line) for line in CODE_STUB.split("\n")} | {TEXT_STUB}
@@ -230,7 +222,7 @@ def check_release(source_nb, released_nb, *, name: str = "notebook") -> list[str
     problems: list[str] = []
     where: dict[str, list[str]] = {}
     for j, cell in enumerate(released_nb.cells):
-        gid = _nbg(cell).get("grade_id") or f"cell {j}"
+        gid = cells.nbgrader_of(cell).get("grade_id") or f"cell {j}"
         for line in cell.source.split("\n"):
             where.setdefault(_norm(line), []).append(f"cell {j} ({gid})")
         for marker in (BEGIN_SOLUTION, END_SOLUTION, BEGIN_HIDDEN, END_HIDDEN):
@@ -243,15 +235,15 @@ def check_release(source_nb, released_nb, *, name: str = "notebook") -> list[str
                 f"{', '.join(where[s.line])}: {s.line!r}"
             )
     # Cell-level rules, matched by grade_id.
-    src_by_id = {_nbg(c).get("grade_id"): c for c in source_nb.cells if _nbg(c).get("grade_id")}
+    src_by_id = {cells.nbgrader_of(c).get("grade_id"): c for c in source_nb.cells if cells.nbgrader_of(c).get("grade_id")}
     for j, cell in enumerate(released_nb.cells):
-        meta = _nbg(cell)
+        meta = cells.nbgrader_of(cell)
         gid = meta.get("grade_id")
         src = src_by_id.get(gid)
         if src is None:
             continue
         if BEGIN_HIDDEN in src.source:
-            visible = _outside(src.source)
+            visible = cells.outside(src.source)
             if any(line.strip() for line in visible):
                 problems.append(
                     f"{name}: test cell {gid!r} mixes public code with a hidden region; a test cell "
@@ -327,17 +319,17 @@ def graded_names_read(source_nb, probes: dict | None = None) -> dict[str, list[s
     for cell in source_nb.cells:
         if cell.cell_type != "code":
             continue
-        if cells.is_solution(_nbg(cell)):
+        if cells.is_solution(cells.nbgrader_of(cell)):
             graded |= defined_names(cell.source)
             tree = _parse(cell.source)
             own |= {(a.asname or a.name).split(".")[0] for node in (tree.body if tree else [])
                     if isinstance(node, (ast.Import, ast.ImportFrom)) for a in node.names}
-        elif _nbg(cell).get("grade_id") == "setup":
+        elif cells.nbgrader_of(cell).get("grade_id") == "setup":
             own |= defined_names(cell.source)
     graded -= own
     readers: dict[str, list[str]] = {}
     for i, cell in enumerate(source_nb.cells):
-        meta = _nbg(cell)
+        meta = cells.nbgrader_of(cell)
         if cell.cell_type != "code" or not cells.is_test(meta):
             continue
         gid = meta.get("grade_id") or f"cell {i}"
@@ -351,7 +343,7 @@ def shown_text(released_nb) -> str:
     its solution cells (stub lines such as ``answer_x = None``, signatures), never test cells."""
     parts = []
     for cell in released_nb.cells:
-        meta = _nbg(cell)
+        meta = cells.nbgrader_of(cell)
         if cell.cell_type == "markdown":
             parts.append(cell.source.replace("\\_", "_"))     # answer\_x in markdown reads answer_x
         elif cell.cell_type == "code" and meta.get("solution") and not meta.get("grade"):

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autograder.notebook import InvalidSubmission, read_notebook, strip_magics
-from autograder.text import esc
+from autograder.text import DANGEROUS_START, esc, safe_cell
 
 MAX_NOTEBOOK_BYTES = 32 * 2**20
 MAX_CODE_CHARS = 200_000
@@ -158,18 +158,12 @@ def collect_codes(assignment: str, submissions: Path | str, *, template_cells: s
 # ---------------------------------------------------------------- outputs
 
 
-def _safe_cell(value) -> str:
-    from autograder.text import safe_cell
-
-    return safe_cell(value)
-
-
 def pairs_csv_text(pairs: list[Pair]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(PAIR_COLUMNS)
     for p in pairs:
-        w.writerow([_safe_cell(p.student_a), _safe_cell(p.student_b), f"{p.similarity:.4f}",
+        w.writerow([safe_cell(p.student_a), safe_cell(p.student_b), f"{p.similarity:.4f}",
                     f"{p.share_a:.4f}", f"{p.share_b:.4f}", p.overlap_tokens])
     return buf.getvalue()
 
@@ -177,7 +171,7 @@ def pairs_csv_text(pairs: list[Pair]) -> str:
 def read_pairs_csv(path: Path | str, *, max_rows: int = 100_000) -> list[Pair]:
     """Pairs back from ``pairs.csv`` (the ``'`` added before formula-like ids removed)."""
     def unescape(s: str) -> str:
-        return s[1:] if s[:1] == "'" and s[1:2] in ("=", "+", "-", "@", "\t", "\r") else s
+        return s[1:] if s[:1] == "'" and s[1:].startswith(DANGEROUS_START) else s
 
     out = []
     with open(path, encoding="utf-8", newline="") as f:
