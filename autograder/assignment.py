@@ -27,6 +27,12 @@ DEFAULT_CONFIG = {"limits": {**DEFAULT_LIMITS, "tests": {}}, "forbidden": {"modu
 MAX_PROBE_CHARS = 20_000
 
 
+def points_of(items) -> float:
+    """The points of ``items`` (test specs or hand-graded cells) together: the one sum behind
+    every maximum score (``Assignment.auto_max``, ``max_score``, a batch's rows, the engine's)."""
+    return float(sum(i.points for i in items))
+
+
 @dataclass
 class TestSpec:
     grade_id: str
@@ -82,16 +88,16 @@ class Assignment:
 
     @property
     def auto_max(self) -> float:
-        return float(sum(t.points for t in self.tests))
+        return points_of(self.tests)
 
     @property
     def manual_max(self) -> float:
-        return float(sum(m.points for m in self.manual))
+        return points_of(self.manual)
 
     @property
     def max_score(self) -> float:
         """Every point of the assignment: autograded tests and answers graded by hand."""
-        return float(sum(t.points for t in self.tests)) + float(sum(m.points for m in self.manual))
+        return self.auto_max + self.manual_max
 
     @property
     def test_ids(self) -> set[str]:
@@ -276,7 +282,7 @@ def load_assignment(name: str, *, source_dir: Path | None = None, released: bool
         texts.append(public_part(cell.source))
         cpu = float(overrides.get(gid, cfg["limits"]["cpu_per_test"]))
         tests.append(TestSpec(gid, points, "hidden" if is_hidden else "public", cell.source, cpu, cell.index))
-    hidden_points += sum(t.points for t in tests if t.visibility == "hidden")
+    hidden_points += points_of(t for t in tests if t.visibility == "hidden")
     for m in manual:
         m.of = len(manual)
     if released:

@@ -44,6 +44,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path, PurePosixPath
 
 from autograder import __version__
+from autograder.assignment import points_of
 from autograder.options import GradingOptions
 from autograder.results import (ERROR, GRADED, INVALID, MISSING, SubmissionResult, apply_scores, late_penalty_fn,
                                 safe_dirname)
@@ -437,10 +438,6 @@ def find_submissions(root: Path | str, assignment: str, notebook_name: str) -> l
 # ---------------------------------------------------------------- grading
 
 
-def _max_score(assignment) -> float:
-    return float(sum(t.points for t in assignment.tests))
-
-
 def _sha256(path: Path | None) -> str:
     if path is None or path.is_symlink() or not path.is_file():
         return ""
@@ -454,7 +451,7 @@ def _sha256(path: Path | None) -> str:
 def invalid_result(assignment, sub: Submission, message: str) -> SubmissionResult:
     return SubmissionResult(
         student_id=sub.student_id, assignment=assignment.name, status=INVALID, score=0.0,
-        max_score=_max_score(assignment), tests=[], message=message, sha256=_sha256(sub.path),
+        max_score=points_of(assignment.tests), tests=[], message=message, sha256=_sha256(sub.path),
         grader_version=__version__, notebook=sub.path.name if sub.path else "",
         assignment_version=getattr(assignment, "version", ""),
     )
@@ -590,7 +587,7 @@ def write_summary(assignment, out_dir: Path | str, *, invalid_notes=None, proble
              "histogram": out_dir / "score_histogram.png",
              "students": {r.student_id: student_dir(out_dir, r.student_id) for r in results}, "results": results}
     atomic_write(paths["grades"], grades_csv_text(results))
-    full = max([float(r.max_score) for r in results] + [_max_score(assignment)])
+    full = max([float(r.max_score) for r in results] + [points_of(assignment.tests)])
     png = report.histogram_png([r.score for r in results if r.status != MISSING], full, title=assignment.name)
     atomic_write(paths["histogram"], png)
     notes = list(invalid_notes or []) + [f"not read: {p}" for p in problems]
@@ -732,7 +729,7 @@ def check_folder_names(student_ids, out_dir: Path | str | None = None) -> None:
 
 def missing_result(assignment, student_id: str) -> SubmissionResult:
     r = SubmissionResult(student_id=student_id, assignment=assignment.name, status=MISSING, score=0.0,
-                         max_score=_max_score(assignment), message="nothing submitted", grader_version=__version__,
+                         max_score=points_of(assignment.tests), message="nothing submitted", grader_version=__version__,
                          assignment_version=getattr(assignment, "version", ""), submitted_at_source="none")
     return apply_scores(r, getattr(assignment, "manual", []))
 

@@ -50,6 +50,7 @@ from concurrent.futures import CancelledError
 from pathlib import Path
 
 from autograder import __version__
+from autograder.assignment import points_of
 from autograder.results import CRASH, SubmissionResult, TestResult
 from autograder.text import fmt_num, visible
 
@@ -202,7 +203,7 @@ def crash_result(assignment, sub, deaths: int) -> SubmissionResult:
                "instructor, who can grade it alone with `cnn-course grade` to see what happens.")
     res = SubmissionResult(
         student_id=sub.student_id, assignment=assignment.name, status=CRASH, score=0.0,
-        max_score=float(sum(t.points for t in assignment.tests)),
+        max_score=points_of(assignment.tests),
         tests=[TestResult(t.grade_id, 0.0, float(t.points), CRASH, short, t.visibility) for t in assignment.tests],
         message=message, sha256=_sha256(sub.path), grader_version=__version__,
         notebook=sub.path.name if sub.path else "", assignment_version=getattr(assignment, "version", ""))

@@ -36,7 +36,7 @@ import numpy as np
 from . import __version__
 from . import protocol
 from . import pysource
-from .assignment import Assignment
+from .assignment import Assignment, points_of
 from .forbidden import analyze
 from .notebook import InvalidSubmission, extract_student_code, read_notebook
 from .remote import Abort, RemoteObject, Session, StudentCodeError, describe_student_error
@@ -575,7 +575,7 @@ def grade_notebook(assignment: Assignment, notebook_path, student_id: str = "stu
     lim = assignment.effective_limits(limits)
     specs = [t for t in assignment.tests if not (public_only and t.visibility == HIDDEN)]
     result = SubmissionResult(student_id=student_id, assignment=assignment.name, status=GRADED, score=0.0,
-                              max_score=float(sum(t.points for t in specs)), seed=seed, grader_version=__version__,
+                              max_score=points_of(specs), seed=seed, grader_version=__version__,
                               notebook=Path(notebook_path).name, versions=_versions())
 
     def all_tests(status, message):
