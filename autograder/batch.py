@@ -448,13 +448,22 @@ def _sha256(path: Path | None) -> str:
     return h.hexdigest()
 
 
-def invalid_result(assignment, sub: Submission, message: str) -> SubmissionResult:
+def invalid_result(assignment, sub: Submission, message: str, *, status: str = INVALID) -> SubmissionResult:
+    """An ungraded row: ``invalid`` (the submission cannot be graded as handed in) or, with
+    ``status=ERROR``, not graded through no fault of the student (see :func:`internal_error_result`)."""
     return SubmissionResult(
-        student_id=sub.student_id, assignment=assignment.name, status=INVALID, score=0.0,
+        student_id=sub.student_id, assignment=assignment.name, status=status, score=0.0,
         max_score=points_of(assignment.tests), tests=[], message=message, sha256=_sha256(sub.path),
         grader_version=__version__, notebook=sub.path.name if sub.path else "",
         assignment_version=getattr(assignment, "version", ""),
     )
+
+
+def internal_error_result(assignment, sub: Submission, exc: BaseException, where: str = "") -> SubmissionResult:
+    """The row of a submission the grader itself failed on: ``error`` (the student is told it is
+    not their notebook; ``--resume`` grades it again), never ``invalid``."""
+    return invalid_result(assignment, sub, f"internal grader error{where} ({type(exc).__name__}: {exc}): this is "
+                          "not a problem with your notebook; tell your instructor.", status=ERROR)
 
 
 def settle(assignment, sub: Submission) -> SubmissionResult | None:
@@ -482,7 +491,7 @@ def grade_one(assignment, sub: Submission, *, grade_fn=None, insecure: bool = Fa
     try:
         res = grade_fn(assignment, sub.path, sub.student_id, insecure=insecure, limits=limits, seed=seed, **extra)
     except Exception as exc:  # the engine should never raise; keep the batch going if it does
-        res = invalid_result(assignment, sub, f"internal grader error ({type(exc).__name__}: {exc}); please report it.")
+        res = internal_error_result(assignment, sub, exc)
     res.durations.setdefault("batch_wall_s", round(time.perf_counter() - t0, 3))
     res.assignment_version = getattr(assignment, "version", "")
     if sub.notes:

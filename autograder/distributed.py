@@ -362,7 +362,7 @@ class DaskRunner:
         from distributed import as_completed
         from distributed.scheduler import KilledWorker
 
-        from autograder.batch import invalid_result, settle
+        from autograder.batch import internal_error_result, invalid_result, settle
         from autograder.options import GradingOptions
 
         o = GradingOptions.build(options, **{k: (list(v) if k == "hide" else v) for k, v in kw.items()})
@@ -442,8 +442,7 @@ class DaskRunner:
                     raise ClusterError(f"a Dask worker that joined later: {exc}; install cnn-course "
                                        f"{__version__} on every worker") from None
                 elif exc is not None and not isinstance(exc, CancelledError):
-                    deliver(invalid_result(assignment, sub, f"internal grader error on the Dask worker "
-                                                            f"({type(exc).__name__}: {exc}); please report it."))
+                    deliver(internal_error_result(assignment, sub, exc, " on the Dask worker"))
                 else:   # cancelled: the client lost its scheduler
                     raise ClusterError(
                         f"lost the Dask scheduler {self.address or ''} after {len(results)} of {len(subs)} "

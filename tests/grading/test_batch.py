@@ -218,14 +218,30 @@ def test_usage_errors(tmp_path):
         batch.grade_folder(_assignment(), tmp_path / "empty", tmp_path / "out", progress=False, grade_fn=fake_grade)
 
 
-def test_engine_exception_becomes_invalid_row(tmp_path):
+def test_engine_exception_is_an_error_row_that_resume_grades_again(tmp_path):
+    """The grader's own failure is not the student's: status ``error`` (before: ``invalid``, and the
+    feedback told the student the notebook could not be read), and ``--resume`` retries it."""
     def exploding(*a, **k):
         raise RuntimeError("boom")
 
-    results, paths = batch.grade_folder(_assignment(), make_folder(tmp_path / "s"), tmp_path / "out", workers=2,
-                                        progress=False, grade_fn=exploding)
-    assert {r.status for r in results} == {"invalid"}
-    assert "internal grader error (RuntimeError: boom)" in results[0].message
+    subs, out = make_folder(tmp_path / "s"), tmp_path / "out"
+    results, paths = batch.grade_folder(_assignment(), subs, out, workers=2, progress=False, grade_fn=exploding)
+    failed = [r for r in results if "RuntimeError: boom" in r.message]
+    assert failed and {r.status for r in failed} == {"error"}, [(r.student_id, r.status) for r in results]
+    assert {r.status for r in results if r not in failed} <= {"invalid"}     # no notebook: never reached the grader
+    assert "internal grader error (RuntimeError: boom)" in failed[0].message
+    assert "not a problem with your notebook" in failed[0].message
+    feedback = (batch.student_dir(out, failed[0].student_id) / "feedback.html").read_text(encoding="utf-8")
+    assert "could not be read" not in feedback
+    regraded = []
+
+    def fine(assignment, path, sid, **k):
+        regraded.append(sid)
+        return fake_grade(assignment, path, sid, **k)
+
+    again, _ = batch.grade_folder(_assignment(), subs, out, workers=1, progress=False, grade_fn=fine, resume=True)
+    assert sorted(regraded) == sorted(r.student_id for r in failed)
+    assert "error" not in {r.status for r in again}
 
 
 def test_gradebook_records_scores_and_regrades_in_place(tmp_path):
