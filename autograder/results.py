@@ -4,30 +4,44 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
 
 from autograder.text import fmt_num, safe_text
 
-# Status of one test.
-PASSED = "passed"          # the test cell ran without exception
-FAILED = "failed"          # an assertion in the test failed
-ERROR = "error"            # the student's code (or the test) raised another exception
-TIMEOUT = "timeout"        # CPU (or wall-clock backstop) limit of the test was exceeded
-MEMORY = "memory"          # the memory limit was exceeded
-CRASH = "crash"            # the sandbox process died (os._exit, segfault, killed)
-FORBIDDEN = "forbidden"    # the tested function uses an API the assignment forbids
-MANUAL = "manual"          # a written answer graded by hand (in formgrader); points once entered
-TEST_STATUSES = (PASSED, FAILED, ERROR, TIMEOUT, MEMORY, CRASH, FORBIDDEN, MANUAL)
 
-# Status of a whole submission.
-GRADED = "graded"          # every test ran (some may have failed)
-INVALID = "invalid"        # the submission could not be read (not a notebook, bad JSON, empty...)
-# ERROR ("error") as a submission status: not graded through no fault of the student
-# (no isolation available and insecure not allowed, the sandbox could not start).
-MISSING = "missing"        # on the roster, nothing submitted: shown apart, not in the class statistics
-SUBMISSION_STATUSES = (GRADED, INVALID, ERROR, MISSING)
+class Outcome(StrEnum):
+    """Status of one test (a str: plain JSON in results.json and on the wire)."""
+    PASSED = "passed"          # the test cell ran without exception
+    FAILED = "failed"          # an assertion in the test failed
+    ERROR = "error"            # the student's code (or the test) raised another exception
+    TIMEOUT = "timeout"        # CPU (or wall-clock backstop) limit of the test was exceeded
+    MEMORY = "memory"          # the memory limit was exceeded
+    CRASH = "crash"            # the sandbox process died (os._exit, segfault, killed)
+    FORBIDDEN = "forbidden"    # the tested function uses an API the assignment forbids
+    MANUAL = "manual"          # a written answer graded by hand (in formgrader); points once entered
 
-PUBLIC = "public"
-HIDDEN = "hidden"
+
+class SubmissionStatus(StrEnum):
+    """Status of a whole submission."""
+    GRADED = "graded"          # every test ran (some may have failed)
+    INVALID = "invalid"        # the submission could not be read (not a notebook, bad JSON, empty...)
+    ERROR = "error"            # not graded through no fault of the student (no isolation, the sandbox could
+    #                            not start, the setup cell fails, an internal grader error): --resume retries it
+    CRASH = "crash"            # grading it killed its Dask worker process twice (distributed.crash_result):
+    #                            not retried automatically; grade it alone to see why
+    MISSING = "missing"        # on the roster, nothing submitted: shown apart, not in the class statistics
+
+
+class Visibility(StrEnum):
+    PUBLIC = "public"          # the test's code is in the student's release
+    HIDDEN = "hidden"          # the whole test is between BEGIN/END HIDDEN TESTS: only its name and message shown
+
+
+PASSED, FAILED, ERROR, TIMEOUT, MEMORY, CRASH, FORBIDDEN, MANUAL = Outcome
+GRADED, INVALID, MISSING = SubmissionStatus.GRADED, SubmissionStatus.INVALID, SubmissionStatus.MISSING
+PUBLIC, HIDDEN = Visibility
+TEST_STATUSES = tuple(Outcome)
+SUBMISSION_STATUSES = tuple(SubmissionStatus)
 
 
 @dataclass

@@ -20,7 +20,8 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from autograder.results import MISSING, SubmissionResult, TestResult, late_penalty_fn, safe_dirname
+from autograder.results import (MISSING, PUBLIC, SUBMISSION_STATUSES, TEST_STATUSES, Outcome, SubmissionResult,
+                                SubmissionStatus, TestResult, Visibility, late_penalty_fn, safe_dirname)
 from autograder.text import safe_text
 
 MAX_RESULTS_BYTES = 50 * 2**20      # a results.json larger than this is skipped
@@ -62,6 +63,9 @@ def parse_result(data, fallback_id: str = "") -> SubmissionResult:
     for key in ("assignment", "status"):
         if not isinstance(known.get(key), str):
             raise ValueError(f"{key} must be a string, got {known.get(key)!r}")
+    if known["status"] not in SUBMISSION_STATUSES:
+        raise ValueError(f"status must be one of {', '.join(SUBMISSION_STATUSES)}, got {known['status'][:40]!r}")
+    known["status"] = SubmissionStatus(known["status"])
     for key in ("score", "max_score"):
         known[key] = _number(known.get(key), key)
     for key in ("auto_score", "manual_max", "late_by_s", "late_penalty"):
@@ -79,14 +83,21 @@ def parse_result(data, fallback_id: str = "") -> SubmissionResult:
     for i, t in enumerate(tests):
         if not isinstance(t, dict) or not isinstance(t.get("name"), str) or not isinstance(t.get("status"), str):
             raise ValueError(f"tests[{i}] must be an object with a string name and status")
+        if t["status"] not in TEST_STATUSES:
+            raise ValueError(f"tests[{i}].status must be one of {', '.join(TEST_STATUSES)}, got {t['status'][:40]!r}")
+        if t.get("visibility", PUBLIC) not in tuple(Visibility):
+            raise ValueError(f"tests[{i}].visibility must be public or hidden")
         f = {k: v for k, v in t.items() if k in _TEST_FIELDS}
+        f["status"] = Outcome(t["status"])
+        if "visibility" in f:
+            f["visibility"] = Visibility(f["visibility"])
         f["points"] = _number(f.get("points"), f"tests[{i}].points")
         f["max_points"] = _number(f.get("max_points"), f"tests[{i}].max_points")
         for key in ("duration_s", "cpu_s"):
             if key in f:
                 f[key] = _number(f[key], f"tests[{i}].{key}")
         f["message"] = _text(f.get("message", ""), 20_000)
-        for key, limit in (("visibility", 20), ("prompt", 100), ("comment", 4_000)):
+        for key, limit in (("prompt", 100), ("comment", 4_000)):
             if key in f:
                 f[key] = _text(f[key], limit)
         for key in ("awaiting", "blank"):
