@@ -18,6 +18,7 @@ import select
 import struct
 import threading
 import time
+from enum import StrEnum
 
 import numpy as np
 
@@ -27,6 +28,24 @@ MAX_JSON = 32 << 20          # a header larger than this is a protocol violation
 MAX_BUFFERS = 100_000
 ALLOWED_KINDS = set("biufcSU")  # numpy dtype kinds that may cross
 MAX_DEPTH = 200
+
+
+class Op(StrEnum):
+    """What the grader asks the worker (``{"op": ...}`` in a request's JSON header: a plain string
+    on the wire). remote.py sends them, worker.py's ``dispatch`` serves them."""
+    LOAD = "load"            # run the student's extracted definitions
+    CALL = "call"            # call a remote object with plain-data arguments
+    RUN = "run"              # run public code (a public test's run_student, a probe) in the student's namespace
+    GETATTR = "getattr"
+    SETATTR = "setattr"
+    LEN = "len"
+    ITER = "iter"
+    GETITEM = "getitem"
+    CONTAINS = "contains"
+    REPR = "repr"
+    STR = "str"
+    THREADS = "threads"      # how many Python threads the student's code left running
+    RELEASE = "release"      # forget remote references
 
 
 class ProtocolError(Exception):

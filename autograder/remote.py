@@ -155,39 +155,40 @@ class RemoteObject(P.RefBase):
     def __getattr__(self, name):
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)
-        return self._session.op({"op": "getattr", "target": self._target, "name": name}, f"{self._label}.{name}")
+        return self._session.op({"op": P.Op.GETATTR, "target": self._target, "name": name}, f"{self._label}.{name}")
 
     def __setattr__(self, name, value):
         bufs: list = []
         node = self._session.encode(value, bufs)
-        self._session.op({"op": "setattr", "target": self._target, "name": name, "value": node},
+        self._session.op({"op": P.Op.SETATTR, "target": self._target, "name": name, "value": node},
                          f"{self._label}.{name}", bufs)
 
     def __len__(self):
-        return self._session.op({"op": "len", "target": self._target}, f"len({self._label})")
+        return self._session.op({"op": P.Op.LEN, "target": self._target}, f"len({self._label})")
 
     def __iter__(self):
-        return iter(self._session.op({"op": "iter", "target": self._target}, f"iter({self._label})"))
+        return iter(self._session.op({"op": P.Op.ITER, "target": self._target}, f"iter({self._label})"))
 
     def __getitem__(self, key):
         bufs: list = []
         node = self._session.encode(key, bufs)
-        return self._session.op({"op": "getitem", "target": self._target, "key": node}, f"{self._label}[...]", bufs)
+        return self._session.op({"op": P.Op.GETITEM, "target": self._target, "key": node}, f"{self._label}[...]", bufs)
 
     def __contains__(self, key):
         bufs: list = []
         node = self._session.encode(key, bufs)
-        return self._session.op({"op": "contains", "target": self._target, "key": node}, f"... in {self._label}", bufs)
+        return self._session.op({"op": P.Op.CONTAINS, "target": self._target, "key": node}, f"... in {self._label}",
+                                bufs)
 
     def __repr__(self):
         try:
-            return self._session.op({"op": "repr", "target": self._target}, f"repr({self._label})")
+            return self._session.op({"op": P.Op.REPR, "target": self._target}, f"repr({self._label})")
         except BaseException:  # noqa: BLE001
             return f"<student object {self._label}>"
 
     def __str__(self):
         try:
-            return self._session.op({"op": "str", "target": self._target}, f"str({self._label})")
+            return self._session.op({"op": P.Op.STR, "target": self._target}, f"str({self._label})")
         except BaseException:  # noqa: BLE001
             return f"<student object {self._label}>"
 
@@ -254,7 +255,7 @@ class Session:
                 budget = float(self.limits["startup_cpu"])
                 try:
                     head, bufs = self._load_request(
-                        {"op": "load", "stmts": [self.code.stmts[i] for i in sent], "cells": self.code.cells,
+                        {"op": P.Op.LOAD, "stmts": [self.code.stmts[i] for i in sent], "cells": self.code.cells,
                          "graded": self.graded, "values": not send_values_failed},
                         cpu_limit=budget, wall_limit=max(1.0, min(self._wall(budget),
                                                                   self.submission_deadline - time.monotonic())),
@@ -432,7 +433,7 @@ class Session:
                              budget=P.Budget(int(grader_limit(self.limits, "answer_items")),
                                              int(grader_limit(self.limits, "answer_mb") * (1 << 20))))
             if isinstance(value, RemoteObject):
-                object.__setattr__(value, "_label", label + "(...)" if header.get("op") == "call" else label)
+                object.__setattr__(value, "_label", label + "(...)" if header.get("op") == P.Op.CALL else label)
                 if len(self.ref_labels) < 10_000:
                     self.ref_labels[value._ref_id] = value._label
             mut = head.get("mut") if isinstance(head.get("mut"), list) else []
@@ -470,7 +471,7 @@ class Session:
         arrays: list = []
         node_args = self.encode(tuple(args), bufs, arrays)
         node_kwargs = self.encode(dict(kwargs), bufs, arrays)
-        return self.op({"op": "call", "target": target, "args": node_args, "kwargs": node_kwargs},
+        return self.op({"op": P.Op.CALL, "target": target, "args": node_args, "kwargs": node_kwargs},
                        label, bufs, arrays)
 
     def run_probe(self, name: str, **inputs):
@@ -503,7 +504,7 @@ class Session:
         bufs: list = []
         node = self.encode(dict(inputs), bufs)
         try:
-            return self.op({"op": "run", "code": code, "inputs": node}, "the checked code", bufs)
+            return self.op({"op": P.Op.RUN, "code": code, "inputs": node}, "the checked code", bufs)
         except StudentCodeError as exc:
             if exc.student_type == "KeyError" and "did not set `result`" in exc.student_message:
                 raise AssertionError("the checked code did not set `result`") from None
@@ -520,7 +521,7 @@ class Session:
             sb.kill()
         elif tasks is not None and tasks != self.tasks_after_load:
             try:
-                head, _ = sb.request({"op": "threads"}, cpu_limit=5, wall_limit=20)
+                head, _ = sb.request({"op": P.Op.THREADS}, cpu_limit=5, wall_limit=20)
                 if not head.get("ok") or head.get("value") != 1:
                     sb.kill()
                 else:
@@ -546,7 +547,7 @@ class Session:
         refs, self.test_refs, self.mutated = self.test_refs, [], []
         if refs and self.sb.alive():
             try:
-                self.sb.request({"op": "release", "ids": refs}, cpu_limit=5, wall_limit=20)
+                self.sb.request({"op": P.Op.RELEASE, "ids": refs}, cpu_limit=5, wall_limit=20)
             except SandboxFault:
                 pass
 

@@ -441,43 +441,43 @@ class Worker:
         op = req.get("op")
         if "seed" in req:
             self.seed(int(req["seed"]))
-        if op == "threads":  # Python threads the student's code left running
+        if op == P.Op.THREADS:  # Python threads the student's code left running
             import threading
             return self.send({"ok": True, "value": threading.active_count()})
-        if op == "load":
+        if op == P.Op.LOAD:
             return self.op_load(req, bufs)
-        if op == "release":
+        if op == P.Op.RELEASE:
             for rid in req.get("ids", []):
                 self.refs.pop(int(rid), None)
             return self.send({"ok": True, "value": None})
         try:
-            if op == "call":
+            if op == P.Op.CALL:
                 fn = self.target(req["target"])
                 args, kwargs, arrays = self.decode_args(req, bufs)
                 value, mutated = self.run_noting_mutation(lambda: fn(*args, **kwargs), arrays)
                 return self.reply_value(value, mutated)
-            if op == "run":     # public code: a public test or a probe
+            if op == P.Op.RUN:     # public code: a public test or a probe
                 inputs = P.decode(req.get("inputs", {"$t": "dict", "v": {}}), bufs, self.from_ref)
                 return self.reply_value(run_checked_code(req["code"], inputs, self.G))
             obj = self.target(req["target"])
-            if op == "getattr":
+            if op == P.Op.GETATTR:
                 return self.reply_value(getattr(obj, req["name"]))
-            if op == "setattr":
+            if op == P.Op.SETATTR:
                 value = P.decode(req["value"], bufs, self.from_ref)
                 setattr(obj, req["name"], value)
                 return self.reply_value(None)
-            if op == "len":
+            if op == P.Op.LEN:
                 return self.reply_value(len(obj))
-            if op == "iter":
+            if op == P.Op.ITER:
                 return self.reply_value(list(obj))
-            if op == "getitem":
+            if op == P.Op.GETITEM:
                 key = P.decode(req["key"], bufs, self.from_ref)
                 return self.reply_value(obj[key])
-            if op == "repr":
+            if op == P.Op.REPR:
                 return self.reply_value(repr(obj))
-            if op == "str":
+            if op == P.Op.STR:
                 return self.reply_value(str(obj))
-            if op == "contains":
+            if op == P.Op.CONTAINS:
                 return self.reply_value(P.decode(req["key"], bufs, self.from_ref) in obj)
             raise ValueError(f"unknown request {op!r}")
         except BaseException as exc:  # noqa: BLE001
