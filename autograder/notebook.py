@@ -292,7 +292,7 @@ def _root_name(node) -> str | None:
 
 
 from .forbidden import _dotted  # noqa: E402  (one definition of a dotted name)
-from .text import no_surrogates  # noqa: E402
+from .text import first_line, no_surrogates  # noqa: E402
 
 
 _SCOPES = (ast.Lambda, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
@@ -549,14 +549,6 @@ def _depth(tree) -> int:
             elif isinstance(v, AST) and not isinstance(v, ctx):
                 push((v, d))
     return best
-
-
-def first_line(source: str) -> str:
-    """How a Jupyter user finds a cell: its first non-empty line (cut at 60 characters)."""
-    for line in (source or "").splitlines():
-        if line.strip():
-            return line.strip()[:60]
-    return ""
 
 
 def extract_student_code(cells: list[Cell], *, test_ids=(), test_texts=(), caps: dict | None = None) -> StudentCode:

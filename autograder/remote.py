@@ -25,7 +25,7 @@ from . import protocol as P
 from . import pysource
 from .assignment import Assignment
 from .results import CRASH, ERROR, FORBIDDEN, HIDDEN, MEMORY, TIMEOUT
-from .text import safe_text
+from .text import first_line, safe_text
 from .sandbox import Sandbox, SandboxFault
 from .tools import checks
 
@@ -618,12 +618,8 @@ def where_in_notebook(code, st: dict) -> str:
         cell = int(st.get("cell", 0))
     except (TypeError, ValueError):
         cell = 0
-    first = ""
     src = (getattr(code, "cells", {}) or {}).get(cell) or (getattr(code, "cells", {}) or {}).get(str(cell)) or ""
-    for line in str(src).splitlines():
-        if line.strip():
-            first = line.strip()[:60]
-            break
+    first = first_line(str(src))
     line_no = st.get("lineno")
     where = f"the cell starting `{first}`" if first else f"code cell {cell + 1}"
     return f"{where} (line {line_no})" if line_no else where

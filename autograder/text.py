@@ -3,8 +3,9 @@
 Everything a student can influence (ids, messages, file names, answers) is made safe here, once:
 :func:`safe_text` (valid Unicode, no NUL, bounded), :func:`no_surrogates` (valid Unicode only),
 :func:`visible` (control and format characters written out for terminals and CSV),
-:func:`safe_cell` (a CSV cell a spreadsheet shows as text), :func:`esc` (HTML); and numbers
-are written one way (:func:`fmt_num`, :func:`fmt_stat`). Standard library only.
+:func:`safe_cell` (a CSV cell a spreadsheet shows as text), :func:`esc` (HTML), :func:`first_line`
+(how a cell is named to a Jupyter user); and numbers are written one way (:func:`fmt_num`,
+:func:`fmt_stat`). Standard library only.
 """
 from __future__ import annotations
 
@@ -52,6 +53,14 @@ def no_surrogates(s: str) -> str:
 def esc(x) -> str:
     """``x`` as HTML text (quotes included)."""
     return html.escape(str(x), quote=True)
+
+
+def first_line(source: str) -> str:
+    """How a Jupyter user finds a cell: its first non-empty line (cut at 60 characters)."""
+    for line in (source or "").splitlines():
+        if line.strip():
+            return line.strip()[:60]
+    return ""
 
 
 def fmt_stat(x) -> str:
