@@ -29,25 +29,21 @@ Formats
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import json
-import math
 import sys
 from pathlib import Path
 
-from autograder.results import HIDDEN, PASSED, SubmissionResult, TestResult, refresh, safe_dirname
+from autograder.results import HIDDEN, PASSED, SubmissionResult, refresh, safe_dirname
+from autograder.roster import RosterError, read_roster
+from autograder.store import StoreError, read_result, result_files
+from autograder.store import load_results as _load_results
 from autograder.text import safe_cell
 
-from autograder.store import MAX_RESULTS_BYTES, StoreError, parse_result, read_result, result_files  # noqa: E402,F401
-from autograder.store import load_results as _load_results  # noqa: E402
-from autograder.roster import RosterError, read_roster  # noqa: E402
 MAX_OUTPUT_CHARS = 20_000           # per Gradescope test output
 FORMATS = ("csv", "canvas", "gradescope")
 EXTRA_COLUMNS = ("auto_score", "manual_score", "late_penalty", "final_score")
 CANVAS_HEADER = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
-_RESULT_FIELDS = {f.name for f in dataclasses.fields(SubmissionResult)}
-_TEST_FIELDS = {f.name for f in dataclasses.fields(TestResult)}
 
 
 class ExportError(ValueError):
@@ -64,22 +60,7 @@ def _report(problems: list | None, message: str) -> None:
         problems.append(message)
 
 
-def _number(value, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{what} must be a finite number, got {value!r}")
-    return float(value)
-
-
 # ---------------------------------------------------------------- loading
-
-
-def result_from_json(data, fallback_id: str = "") -> SubmissionResult:
-    """:func:`autograder.store.parse_result`, the one validating parser of results.json."""
-    return parse_result(data, fallback_id)
-
-
-def _result_files(out_dir: Path) -> list[Path]:
-    return result_files(out_dir)
 
 
 def load_results(out_dir: Path | str, *, problems: list | None = None) -> list[SubmissionResult]:
@@ -296,7 +277,7 @@ def write_gradescope(batches: list[tuple[str, list[SubmissionResult]]], out: Pat
 
 def _holds(folder: Path, name: str) -> bool:
     """Whether ``folder``'s results are of the assignment ``name`` (a copy or a backup folder is not)."""
-    for path in _result_files(folder)[:3]:
+    for path in result_files(folder)[:3]:
         try:
             if read_result(path).assignment == name:
                 return True
@@ -311,7 +292,7 @@ def find_graded_assignments(grades_root: Path | str, known=None, *, problems: li
     root = Path(grades_root)
     if not root.is_dir():
         return []
-    found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and _result_files(p))
+    found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and result_files(p))
     other = [n for n in found if (known is not None and n not in set(known)) or not _holds(root / n, n)]
     if other:
         _report(problems, f"{len(other)} folder(s) under {root} are not assignments of this course, left out: "
