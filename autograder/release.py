@@ -32,8 +32,7 @@ RELEASE_DIR = ROOT / "exercises"
 
 from autograder import cells
 from autograder import gradebook as nbgb
-from autograder.cells import (BEGIN_HIDDEN, BEGIN_SOLUTION, CODE_STUB, END_HIDDEN, END_SOLUTION,  # noqa: F401
-                              TEXT_STUB)
+from autograder.cells import BEGIN_HIDDEN, BEGIN_SOLUTION, CODE_STUB, END_HIDDEN, END_SOLUTION, TEXT_STUB
 
 # What may be copied into a release besides the notebooks.
 EXTRA_FILES = ("grading.toml",)

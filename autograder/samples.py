@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import ast
 import copy
-import json
 import textwrap
 from pathlib import Path
 
 import nbformat
 
-from autograder.release import BEGIN_HIDDEN, BEGIN_SOLUTION, END_HIDDEN, END_SOLUTION, write_notebook
+from autograder.cells import BEGIN_HIDDEN, BEGIN_SOLUTION, END_HIDDEN, END_SOLUTION, nbgrader_of
+from autograder.release import write_notebook
 
 KINDS = ("correct", "partly", "blank", "broken", "cheating")
 
@@ -42,10 +42,6 @@ WRONG_BODIES = {
     "evaluate": "return 1.0  # reports a perfect accuracy without measuring it",
     "train_epoch": "return 0.01  # reports a low loss without training",       # ps6: the grader measures
 }
-
-
-def _nbg(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {}) or {}
 
 
 def _strip_region(source: str, begin: str, end: str, keep_inside: bool) -> str:
@@ -94,7 +90,7 @@ def partly_wrong_notebook(source_nb, function: str | None = None):
     nb = copy.deepcopy(source_nb)
     candidates = []
     for i, cell in enumerate(nb.cells):
-        if cell.cell_type == "code" and _nbg(cell).get("solution") and BEGIN_SOLUTION in cell.source:
+        if cell.cell_type == "code" and nbgrader_of(cell).get("solution") and BEGIN_SOLUTION in cell.source:
             name = _defined_function(_strip_region(cell.source, BEGIN_SOLUTION, END_SOLUTION, True))
             if name:
                 candidates.append((i, name))
@@ -147,7 +143,7 @@ def cheating_notebook(released_nb, source_nb):
     nb = copy.deepcopy(released_nb)
     first = True
     for cell in nb.cells:
-        meta = _nbg(cell)
+        meta = nbgrader_of(cell)
         if cell.cell_type != "code" or not meta.get("solution"):
             continue
         name = _defined_function(cell.source)
@@ -267,7 +263,3 @@ def write_toy_source(source_dir: Path | str, name: str = TOY_NAME) -> Path:
     write_notebook(toy_source_notebook(), path)
     (folder / "grading.toml").write_text(TOY_GRADING_TOML, encoding="utf-8")
     return path
-
-
-def read_json(path) -> dict:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
