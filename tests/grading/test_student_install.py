@@ -44,7 +44,7 @@ def _run(cmd, cwd, env, timeout=600):
 
 def _venv_key() -> str:
     main_site = Path(sysconfig.get_paths()["purelib"])
-    h = hashlib.sha256()
+    h = hashlib.sha256(b"layout 2: with __pycache__")
     h.update((ROOT / "requirements.lock").read_bytes())
     h.update(sys.version.encode())
     h.update("\n".join(sorted(p.name for p in main_site.glob("*.dist-info"))).encode())
@@ -74,9 +74,8 @@ def _student_venv() -> Path:
             if skip.match(entry.name):
                 continue
             dst = site / entry.name
-            if entry.is_dir():
-                shutil.copytree(entry, dst, copy_function=_link_or_copy, symlinks=True,
-                                ignore=shutil.ignore_patterns("__pycache__"))
+            if entry.is_dir():     # with its compiled bytecode, as pip leaves it (the sandbox writes none)
+                shutil.copytree(entry, dst, copy_function=_link_or_copy, symlinks=True)
             else:
                 _link_or_copy(entry, dst)
         (venv / ".done").write_text("ok")
