@@ -196,6 +196,9 @@ def _check_solved(cmd_prefix, student, course, released, env) -> dict:
     return lines
 
 
+LIGHT = ("ps1_convolution", "ps2_shapes", "ps5_backprop", TOY_NAME)     # no torch or TensorFlow in their sandboxes
+
+
 def test_check_blank_notebook(student, released, course):
     light = [item for item in released if item[0] in ("ps1_convolution", TOY_NAME)] or released[:1]
     for name, _, _ in light:
@@ -252,5 +255,10 @@ def test_check_as_an_unprivileged_user_gives_the_same_points(student, course, re
     if backend != "userns":
         pytest.skip(f"no sandbox for an unprivileged user here: {probe.stdout.strip() or probe.stderr[-500:]}")
     assert uid != "0"
+    # The numpy-only exercises as nobody (each torch/TensorFlow one costs about a minute of CPU
+    # there, and the root run above already checks every exercise from the same install);
+    # CNN_COURSE_FULL_STUDENT_CHECK=1 checks every exercise as nobody too.
+    if os.environ.get("CNN_COURSE_FULL_STUDENT_CHECK", "").strip() not in ("1", "true", "yes"):
+        released = [item for item in released if item[0] in LIGHT] or released[:1]
     as_user = _check_solved(prefix, student, course, released, env)
-    assert as_user == as_root
+    assert as_user == {name: as_root[name] for name in as_user}
