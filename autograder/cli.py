@@ -226,8 +226,12 @@ def _require_isolation(insecure: bool) -> None:
         _say("WARNING: --insecure: student code runs WITHOUT the sandbox; only grade code you trust.", file=sys.stderr)
         return
     if isolation_available() is None:
-        raise UsageError("no sandbox is available on this machine (namespaces, uid switch, rlimits); "
-                         "refusing to run student code without isolation. Pass --insecure to grade anyway.")
+        from autograder.sandbox import why_no_isolation
+
+        why = why_no_isolation()
+        raise UsageError("no sandbox is available on this machine" + (f": {why}" if why else
+                         " (namespaces, uid switch, rlimits)") + "; refusing to run student code without "
+                         "isolation. Pass --insecure to grade code you trust anyway.")
 
 
 def _shown(text) -> str:

@@ -116,6 +116,9 @@ def _setup_namespace(assignment: Assignment) -> dict:
     """The assignment's setup cell run in the grader (imports of helpers), once per process;
     :class:`SetupError` when it fails (every time it is asked for)."""
     key = (assignment.name, str(assignment.path), assignment.setup_source)
+    # TensorFlow's C++ start-up lines ("oneDNN custom operations...") would reach a student's
+    # terminal during `check`; the sandbox sets the same.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with _SETUP_LOCK:
         if key not in _SETUP_CACHE:
             try:
