@@ -126,7 +126,7 @@ def _sandbox_config(case):
 
 
 @needs_sandbox
-@pytest.mark.parametrize("case", ["ps1_convolution", "ps2_shapes", "ps5_backprop", "scipy behind sklearn"])
+@pytest.mark.parametrize("case", ["ps1_convolution", "ps2_shapes", "ps5_backprop", "ps6_modern_cnn", "scipy behind sklearn"])
 def test_nothing_forbidden_is_reachable_in_the_sandbox(case):
     """Whatever the sandbox's template preloaded: no forbidden module in sys.modules, none (nor
     a class or function of one) as an attribute of an allowed module. (sklearn keeps SciPy's
