@@ -19,7 +19,7 @@ from . import pysource
 from .course import ConfigError
 from .cells import has_hidden, is_manual, is_solution, outside, public_part
 from .notebook import InvalidSubmission, read_notebook
-from .sandbox import DEFAULT_LIMITS
+from .limits import DEFAULT_LIMITS
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = {"limits": {**DEFAULT_LIMITS, "tests": {}}, "forbidden": {"modules": [], "names": []},

@@ -34,7 +34,7 @@ __all__ = ["StudentCodeError", "Abort", "RemoteObject", "Session", "student_exce
 
 MAX_LOAD_RETRIES = 8
 
-# What the grader accepts from a sandbox, on top of sandbox.DEFAULT_LIMITS; each may be set in
+# What the grader accepts from a sandbox, on top of limits.DEFAULT_LIMITS; each may be set in
 # grading.toml [limits] (or the command line's limits) like the others.
 GRADER_LIMITS = {
     # The whole answer to "load" (names, values, errors, output; its JSON header included): past

@@ -47,6 +47,7 @@ import time
 from pathlib import Path
 
 from . import protocol as P
+from .limits import DEFAULT_LIMITS
 
 _LOG = logging.getLogger("autograder.sandbox")
 _LOG.addHandler(logging.NullHandler())     # silent unless the program configures logging
@@ -85,16 +86,6 @@ MAX_ANSWER_BYTES = 256 << 20   # the most array data one answer from the sandbox
 # queues, POSIX mqueues) and UTS namespaces; the sandbox dies with the unshare process.
 UNSHARE_FLAGS = ("--fork", "--pid", "--mount-proc", "--net", "--mount", "--ipc", "--uts", "--kill-child")
 
-DEFAULT_LIMITS = {
-    "cpu_per_test": 10.0,
-    "cpu_per_submission": 120.0,
-    "startup_cpu": 30.0,
-    "wall_factor": 3.0,
-    "memory_mb": 4096,
-    "output_kb": 256,
-    "processes": 64,
-    "wall_per_submission": 600.0,
-}
 
 # The sandbox's first program (stdlib only, run with ``python -I -S``): mounts, uid, rlimits,
 # then exec of the worker. The interpreter reads it before the mounts hide the repository.

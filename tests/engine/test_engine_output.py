@@ -7,7 +7,8 @@ import pytest
 
 from autograder import protocol as P
 from autograder.remote import Session
-from autograder.sandbox import DEFAULT_LIMITS, Sandbox
+from autograder.limits import DEFAULT_LIMITS
+from autograder.sandbox import Sandbox
 from autograder.worker import LimitedText
 
 
