@@ -68,21 +68,21 @@ FORK_FIELDS = {
 }
 
 
-class ConfigError(ValueError):
+class BootstrapConfigError(ValueError):
     """The configuration the grader passed is not what this program expects."""
 
 
 def validate(cfg) -> dict:
     """Check the configuration (the JSON object sandbox.py passes); return it unchanged.
 
-    Raises :class:`ConfigError` naming the first problem: a missing or mistyped key, a
+    Raises :class:`BootstrapConfigError` naming the first problem: a missing or mistyped key, a
     relative path, uid 0 (the worker must never run as root), an unknown rlimit, a
     negative limit, or a ``/tmp`` size outside 1..4096 MB.
     """
     _check_keys(cfg, FIELDS)
     for key in ("in_fd", "out_fd"):
         if cfg[key] < 3:
-            raise ConfigError(f"{key!r} must be a pipe fd (>= 3), got {cfg[key]}")
+            raise BootstrapConfigError(f"{key!r} must be a pipe fd (>= 3), got {cfg[key]}")
     _check_view(cfg)
     _check_sandbox(cfg)
     return cfg
@@ -92,12 +92,12 @@ def validate_template(cfg) -> dict:
     """Check a template's configuration (``"mode": "template"``); return it unchanged."""
     _check_keys(cfg, TEMPLATE_FIELDS)
     if cfg["mode"] != "template":
-        raise ConfigError(f"'mode' must be 'template', got {cfg['mode']!r}")
+        raise BootstrapConfigError(f"'mode' must be 'template', got {cfg['mode']!r}")
     if cfg["ctrl_fd"] < 3:
-        raise ConfigError(f"'ctrl_fd' must be a socket fd (>= 3), got {cfg['ctrl_fd']}")
+        raise BootstrapConfigError(f"'ctrl_fd' must be a socket fd (>= 3), got {cfg['ctrl_fd']}")
     for name in cfg["preload"]:
         if not isinstance(name, str) or not name or not all(part.isidentifier() for part in name.split(".")):
-            raise ConfigError(f"'preload' must list module names, got {name!r}")
+            raise BootstrapConfigError(f"'preload' must list module names, got {name!r}")
     _check_view(cfg)
     return cfg
 
@@ -107,23 +107,23 @@ def validate_fork(cfg) -> dict:
     _check_keys(cfg, FORK_FIELDS)
     for p in cfg["hide"]:
         if not isinstance(p, str) or not os.path.isabs(p):
-            raise ConfigError(f"paths must be absolute, got {p!r}")
+            raise BootstrapConfigError(f"paths must be absolute, got {p!r}")
     _check_sandbox(cfg)
     return cfg
 
 
 def _check_keys(cfg, fields: dict) -> None:
     if not isinstance(cfg, dict):
-        raise ConfigError(f"the configuration must be a JSON object, got {type(cfg).__name__}")
+        raise BootstrapConfigError(f"the configuration must be a JSON object, got {type(cfg).__name__}")
     for key, typ in fields.items():
         if key not in cfg:
-            raise ConfigError(f"the configuration lacks {key!r}")
+            raise BootstrapConfigError(f"the configuration lacks {key!r}")
         value = cfg[key]
         if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
-            raise ConfigError(f"{key!r} must be a {typ.__name__}, got {type(value).__name__}")
+            raise BootstrapConfigError(f"{key!r} must be a {typ.__name__}, got {type(value).__name__}")
     unknown = sorted(set(cfg) - set(fields))
     if unknown:
-        raise ConfigError(f"unknown configuration keys: {', '.join(unknown)}")
+        raise BootstrapConfigError(f"unknown configuration keys: {', '.join(unknown)}")
 
 
 def _check_view(cfg: dict) -> None:
@@ -131,25 +131,25 @@ def _check_view(cfg: dict) -> None:
     paths = [*cfg["hide"], *cfg["binds"], *(t for t in cfg["binds"].values() if t is not None), cfg["python"]]
     for p in paths:
         if not isinstance(p, str) or not os.path.isabs(p):
-            raise ConfigError(f"paths must be absolute, got {p!r}")
+            raise BootstrapConfigError(f"paths must be absolute, got {p!r}")
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in cfg["env"].items()):
-        raise ConfigError("'env' must map str to str")
+        raise BootstrapConfigError("'env' must map str to str")
 
 
 def _check_sandbox(cfg: dict) -> None:
     """What the student's code runs under: cgroups, uid, rlimits, the size of its /tmp."""
     for p in cfg["cgroups"]:
         if not isinstance(p, str) or not os.path.isabs(p):
-            raise ConfigError(f"paths must be absolute, got {p!r}")
+            raise BootstrapConfigError(f"paths must be absolute, got {p!r}")
     if cfg["uid"] <= 0:
-        raise ConfigError(f"'uid' must be an unprivileged uid (> 0), got {cfg['uid']}")
+        raise BootstrapConfigError(f"'uid' must be an unprivileged uid (> 0), got {cfg['uid']}")
     if not 1 <= cfg["tmp_mb"] <= 4096:
-        raise ConfigError(f"'tmp_mb' must be 1..4096 MB, got {cfg['tmp_mb']}")
+        raise BootstrapConfigError(f"'tmp_mb' must be 1..4096 MB, got {cfg['tmp_mb']}")
     for name, val in cfg["rlimits"].items():
         if name not in RLIMITS:
-            raise ConfigError(f"unknown rlimit {name!r} (known: {', '.join(RLIMITS)})")
+            raise BootstrapConfigError(f"unknown rlimit {name!r} (known: {', '.join(RLIMITS)})")
         if not isinstance(val, int) or isinstance(val, bool) or val < 0:
-            raise ConfigError(f"rlimit {name} must be an int >= 0, got {val!r}")
+            raise BootstrapConfigError(f"rlimit {name} must be an int >= 0, got {val!r}")
 
 
 def mount_plan(cfg: dict, isdir=os.path.isdir, islink=os.path.islink) -> list:

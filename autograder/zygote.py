@@ -119,7 +119,7 @@ def serve(sock: socket.socket) -> None:
             if len(fds) != 3:
                 raise ValueError(f"expected 3 descriptors, got {len(fds)}")
             req = B.validate_fork(json.loads(msg))
-        except (ValueError, B.ConfigError) as exc:    # the request's fault, not the template's
+        except (ValueError, B.BootstrapConfigError) as exc:    # the request's fault, not the template's
             _answer(sock, {"error": f"{type(exc).__name__}: {exc}"[:500], "bad_request": True})
             for fd in fds:
                 _close(fd)

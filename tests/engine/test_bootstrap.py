@@ -86,7 +86,7 @@ def test_validate_accepts_the_sandbox_shape():
     ({"extra": 1}, "unknown configuration keys: extra"),
 ])
 def test_validate_names_the_problem(change, fragment):
-    with pytest.raises(B.ConfigError) as info:
+    with pytest.raises(B.BootstrapConfigError) as info:
         B.validate(config(**change))
     assert fragment in str(info.value), f"expected {fragment!r} in the message, got {str(info.value)!r}"
 
@@ -95,12 +95,12 @@ def test_validate_names_the_problem(change, fragment):
 def test_validate_requires_every_key(key):
     cfg = config()
     del cfg[key]
-    with pytest.raises(B.ConfigError, match=f"lacks '{key}'"):
+    with pytest.raises(B.BootstrapConfigError, match=f"lacks '{key}'"):
         B.validate(cfg)
 
 
 def test_validate_refuses_a_non_object():
-    with pytest.raises(B.ConfigError, match="JSON object, got list"):
+    with pytest.raises(B.BootstrapConfigError, match="JSON object, got list"):
         B.validate([1, 2])
 
 
@@ -251,7 +251,7 @@ def test_runs_as_a_file_and_reports_a_bad_config_on_out_fd():
         if w_fd >= 0:
             os.close(w_fd)
     assert r.returncode == B.EXIT_BOOTFAIL, (r.returncode, r.stderr)
-    assert answer.startswith(b"BOOTFAIL ConfigError: 'uid' must be an unprivileged uid"), answer
+    assert answer.startswith(b"BOOTFAIL BootstrapConfigError: 'uid' must be an unprivileged uid"), answer
 
 
 def test_reports_unreadable_json_on_stderr():
@@ -272,7 +272,7 @@ def test_sandbox_reports_the_bootstrap_failure(monkeypatch):
             sb.start()
     finally:
         sb.close()
-    assert "ConfigError: 'uid' must be an unprivileged uid (> 0), got 0" in str(info.value), str(info.value)
+    assert "BootstrapConfigError: 'uid' must be an unprivileged uid (> 0), got 0" in str(info.value), str(info.value)
 
 
 def test_kept_flags_repeats_noexec_and_atime_of_the_mount():
