@@ -136,7 +136,7 @@ class Assignment:
     @property
     def sandbox_preload(self) -> list:
         """``[sandbox] preload``: modules the sandbox template imports once, before forking
-        each submission's sandbox (sandbox.Template); they never run student code."""
+        each submission's sandbox (isolation/templates.py); they never run student code."""
         return list((self.config.get("sandbox") or {}).get("preload", []) or [])
 
 

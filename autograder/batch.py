@@ -49,7 +49,7 @@ from autograder.options import GradingOptions
 from autograder.results import (ERROR, GRADED, INVALID, MISSING, SubmissionResult, apply_scores, late_penalty_fn,
                                 safe_dirname)
 from autograder.text import fmt_num, safe_cell, visible
-from autograder.sandbox import close_templates
+from autograder.isolation.templates import close_templates
 from autograder.store import (STUDENTS_DIR, ResultStore, atomic_write, judge_lateness, read_policy, stored_student_id,
                               student_dir, write_policy)
 

@@ -19,7 +19,7 @@ the repository). In order it:
    groups; PR_SET_NO_NEW_PRIVS; stdin from ``/dev/null``;
 7. execs ``python -m autograder.worker IN_FD OUT_FD WORKER_CFG`` with the environment ``env``.
 
-With ``"mode": "template"`` (sandbox.Template) it stops after step 5, stays root and execs
+With ``"mode": "template"`` (isolation/templates.py) it stops after step 5, stays root and execs
 ``python -m autograder.zygote CTRL_FD PRELOAD_JSON`` instead: the template that forks
 sandboxes, which then run :func:`enter` (step 6) themselves.
 

@@ -226,7 +226,7 @@ def _require_isolation(insecure: bool) -> None:
         _say("WARNING: --insecure: student code runs WITHOUT the sandbox; only grade code you trust.", file=sys.stderr)
         return
     if isolation_available() is None:
-        from autograder.sandbox import why_no_isolation
+        from autograder.isolation.probe import why_no_isolation
 
         why = why_no_isolation()
         raise UsageError("no sandbox is available on this machine" + (f": {why}" if why else

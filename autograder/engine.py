@@ -42,7 +42,8 @@ from .notebook import InvalidSubmission, extract_student_code, read_notebook
 from .remote import Abort, RemoteObject, Session, StudentCodeError, describe_student_error
 from .results import CRASH, ERROR, FAILED, GRADED, HIDDEN, INVALID, PASSED, TIMEOUT, SubmissionResult, TestResult
 from .text import MAX_SUBMISSION_MESSAGE, safe_text
-from .sandbox import SandboxError, SandboxFault, isolation_available
+from .isolation.probe import isolation_available
+from .sandbox import SandboxError, SandboxFault
 from .tools import checks
 
 # StudentCodeError, RemoteObject and isolation_available are re-exported: callers import them from here.

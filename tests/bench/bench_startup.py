@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 import nbformat  # noqa: E402
 
 from autograder import sandbox as S  # noqa: E402
+from autograder.isolation.templates import close_templates  # noqa: E402
 from autograder.assignment import load_assignment  # noqa: E402
 from autograder.engine import grade_notebook, isolation_available  # noqa: E402
 from autograder.samples import correct_notebook  # noqa: E402
@@ -103,7 +104,7 @@ def main(argv=None) -> int:
             print(f"  goal: median at most {goal:g} s per correct submission: {got:.2f} s, "
                   f"{'met' if got <= goal else 'NOT met'}")
         summary.append((name, med(fresh, "total_s"), med(steady, "total_s"), ratio))
-    S.close_templates()
+    close_templates()
     print("\nsummary (median s per correct submission): " +
           "; ".join(f"{n} {f:.2f} -> {t:.2f} ({r:.1f}x)" for n, f, t, r in summary))
     return 0

@@ -13,7 +13,9 @@ import pytest
 
 from autograder import bootstrap as B
 from autograder import sandbox
-from autograder.sandbox import BOOTSTRAP, isolation_available
+from autograder.isolation.backends import BOOTSTRAP
+from autograder.isolation.probe import isolation_available
+from autograder.isolation.uids import UIDS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -264,8 +266,8 @@ def test_reports_unreadable_json_on_stderr():
 def test_sandbox_reports_the_bootstrap_failure(monkeypatch):
     """A bootstrap that refuses its configuration is reported by Sandbox.start with its reason
     (not as a garbled protocol error)."""
-    monkeypatch.setattr(sandbox.UIDS, "acquire", lambda: 0)
-    monkeypatch.setattr(sandbox.UIDS, "release", lambda uid: None)
+    monkeypatch.setattr(UIDS, "acquire", lambda: 0)
+    monkeypatch.setattr(UIDS, "release", lambda uid: None)
     sb = sandbox.Sandbox({"memory_mb": 256})
     try:
         with pytest.raises(sandbox.SandboxError) as info:

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from autograder import sandbox as S
+from autograder.isolation import cgroups as CG
+from autograder.isolation import probe as PR
 
 
 @pytest.fixture
@@ -15,25 +17,25 @@ def fake_v2(tmp_path, monkeypatch):
     root.mkdir()
     (root / "cgroup.controllers").write_text("cpuset cpu io memory hugetlb pids rdma misc\n")
     (root / "cgroup.subtree_control").write_text("cpu\n")
-    monkeypatch.setattr(S, "CGROUP_ROOT", root)
+    monkeypatch.setattr(CG, "CGROUP_ROOT", root)
     return root
 
 
 def test_v2_is_usable_and_enables_memory_and_pids_below_the_root(fake_v2):
-    assert S.cgroup_v2_usable()
+    assert CG.cgroup_v2_usable()
     assert (fake_v2 / "cgroup.subtree_control").read_text() == "+memory +pids"     # cpu was already there
     assert (fake_v2 / "cnn-course" / "cgroup.subtree_control").read_text() == "+memory +pids"
     assert [p.name for p in (fake_v2 / "cnn-course").iterdir()] == ["cgroup.subtree_control"]   # probe removed
-    assert S._cgroups_writable() == ["v2"]
+    assert CG.writable_controllers() == ["v2"]
 
 
 def test_v2_without_the_memory_controller_is_not_used(fake_v2):
     (fake_v2 / "cgroup.controllers").write_text("cpu io pids\n")
-    assert not S.cgroup_v2_usable() and S._cgroups_writable() == []
+    assert not CG.cgroup_v2_usable() and CG.writable_controllers() == []
 
 
 def test_a_sandbox_in_a_v2_group_limits_counts_and_resets(fake_v2):
-    assert S.cgroup_v2_usable()          # as probe() does first
+    assert CG.cgroup_v2_usable()          # as probe() does first
     sb = S.Sandbox({"memory_mb": 512, "processes": 16})
     procs = sb._make_cgroups(512 << 20, 16, ["v2"])
     d = fake_v2 / "cnn-course" / Path(procs[0]).parent.name
@@ -60,6 +62,6 @@ def test_a_sandbox_in_a_v2_group_limits_counts_and_resets(fake_v2):
 
 
 def test_isolation_names_cgroup_v2(monkeypatch):
-    monkeypatch.setattr(S, "_PROBE", {"namespaces": True, "backend": "root", "cgroups": ["v2"], "why": "",
+    monkeypatch.setattr(PR, "_PROBE", {"namespaces": True, "backend": "root", "cgroups": ["v2"], "why": "",
                                       "prefix": ["unshare"], "unshare": "unshare"})
-    assert S.isolation_available().endswith("+cgroup_v2(memory,pids,cpu)")
+    assert PR.isolation_available().endswith("+cgroup_v2(memory,pids,cpu)")

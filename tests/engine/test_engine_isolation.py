@@ -15,7 +15,8 @@ import pytest
 from autograder import engine
 from autograder.assignment import load_assignment
 from autograder.engine import grade_notebook, isolation_available
-from autograder.sandbox import Sandbox, SandboxFault, probe
+from autograder.isolation.probe import probe
+from autograder.sandbox import Sandbox, SandboxFault
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "corpus"))
 import engine_corpus as C  # noqa: E402
@@ -381,7 +382,7 @@ def test_the_course_repository_is_hidden_but_an_installed_package_is_not(monkeyp
     student install scored 0, "the sandbox could not be started", numpy not found)."""
     import sysconfig
 
-    from autograder import sandbox as S
+    from autograder.isolation import backends as S
 
     assert S.course_checkout() == str(ROOT)
     monkeypatch.setattr(S, "REPO", Path(sysconfig.get_paths()["purelib"]))

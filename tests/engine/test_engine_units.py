@@ -294,7 +294,7 @@ def test_sandbox_data_dir_is_never_seen_half_built_and_repairs_strays(tmp_path):
     no temporary entry ever appears in it; a stray entry is swapped away."""
     import threading as th
 
-    from autograder.sandbox import sandbox_data_dir
+    from autograder.isolation.data import sandbox_data_dir
 
     (tmp_path / "a.npz").write_bytes(b"A" * 1000)
     (tmp_path / "b.npz").write_bytes(b"B" * 1000)

@@ -141,7 +141,11 @@ def test_the_graph_is_read():
     assert {"autograder.sandbox", "autograder.protocol"} <= graph["autograder.remote"]
     assert "autograder.tools.checks" in graph["autograder.engine"]
     assert "autograder.protocol" in graph["autograder.worker"]
+    assert {"autograder.isolation.probe", "autograder.isolation.templates"} <= graph["autograder.sandbox"]
+    assert "autograder.isolation.cgroups" in graph["autograder.isolation.probe"]
     grader_side = {"autograder.engine", "autograder.remote", "autograder.sandbox", "autograder.batch",
+                   "autograder.isolation.probe", "autograder.isolation.backends", "autograder.isolation.templates",
+                   "autograder.isolation.cgroups", "autograder.isolation.uids", "autograder.isolation.data",
                    "autograder.cli", "autograder.gradebook", "autograder.release", "autograder.export"}
     assert not graph["autograder.worker"] & grader_side, (
         "the worker runs in the sandbox: it must not import the grader's side, got "

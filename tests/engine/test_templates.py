@@ -1,4 +1,4 @@
-"""Sandboxes forked from a template (autograder/zygote.py, sandbox.Template).
+"""Sandboxes forked from a template (autograder/zygote.py, isolation/templates.py).
 
 A template imports an assignment's ``[sandbox] preload`` modules once and forks each
 submission's sandbox; the fork then gets its own namespaces, uid, limits and ``/tmp/work``.
@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 
 from autograder import sandbox as S
+from autograder.isolation import templates as T
+from autograder.isolation.uids import UIDS
 from autograder.assignment import load_assignment
 from autograder.engine import grade_notebook, isolation_available
 from autograder.samples import correct_notebook, partly_wrong_notebook
@@ -87,7 +89,7 @@ def load(sb, src):
 def started(template: bool, preload=(), hide=()) -> Sandbox:
     sb = Sandbox(LIMITS, preload=preload, template=template, hide=hide)
     sb.start()
-    assert sb.forked is template, S._TEMPLATES and [t.retired for t in S._TEMPLATES.values()]
+    assert sb.forked is template, T._TEMPLATES and [t.retired for t in T._TEMPLATES.values()]
     return sb
 
 
@@ -174,20 +176,20 @@ def test_a_template_that_cannot_preload_is_retired_and_sandboxes_start_afresh(re
         assert not sb.forked
         load(sb, "def f():\n    return 41 + 1\n")
         assert call(sb, "f") == 42
-    retired = [t.retired for t in S._TEMPLATES.values() if "no_such_module_anywhere" in t.retired]
+    retired = [t.retired for t in T._TEMPLATES.values() if "no_such_module_anywhere" in t.retired]
     assert retired and "preloading failed" in retired[0] and "ModuleNotFoundError" in retired[0]
     # said to the instructor's tools (template_notices, the autograder.sandbox logger), never
     # as a Python warning: a student's `cnn-course check` printed it (issue 19)
-    assert any("no_such_module_anywhere" in n for n in S.template_notices())
+    assert any("no_such_module_anywhere" in n for n in T.template_notices())
     assert not [w for w in recwarn.list if "template" in str(w.message)], [str(w.message) for w in recwarn.list]
 
 
 def test_a_bad_request_is_reported_and_does_not_retire_the_template(monkeypatch):
     with started(True):
         pass
-    serving = [t for t in S._TEMPLATES.values() if not t.retired]
-    monkeypatch.setattr(S.UIDS, "acquire", lambda: 0)          # the worker must never run as root
-    monkeypatch.setattr(S.UIDS, "release", lambda uid: None)
+    serving = [t for t in T._TEMPLATES.values() if not t.retired]
+    monkeypatch.setattr(UIDS, "acquire", lambda: 0)          # the worker must never run as root
+    monkeypatch.setattr(UIDS, "release", lambda uid: None)
     with Sandbox(LIMITS) as sb:
         with pytest.raises(S.SandboxError, match="'uid' must be an unprivileged uid"):
             sb.start()
@@ -201,7 +203,7 @@ def test_a_bad_request_is_reported_and_does_not_retire_the_template(monkeypatch)
 def test_a_killed_template_is_replaced_and_its_sandboxes_live_on():
     with started(True) as sb:
         load(sb, PROBES)
-        tpl = next(t for t in S._TEMPLATES.values() if not t.retired and t.hello.get("preloaded") == [])
+        tpl = next(t for t in T._TEMPLATES.values() if not t.retired and t.hello.get("preloaded") == [])
         os.killpg(tpl.proc.pid, signal.SIGKILL)
         tpl.proc.wait(timeout=10)
         assert call(sb, "view")["pid"] == 1                  # the running sandbox does not depend on it

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder import sandbox as S
+from autograder.isolation import probe as S
+from autograder.isolation.data import sandbox_data_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 AS_NOBODY = ROOT / "tests" / "tools" / "as_nobody.sh"
@@ -39,7 +40,7 @@ def nobody_env(request):
     os.chmod(home, 0o755)
     shutil.chown(home, 65534, 65534)
     data = os.path.realpath(os.environ.get("CNN_COURSE_DATA") or ROOT / ".data")
-    S.sandbox_data_dir(data, ["mnist_small.npz"])    # the shared folder, as root once (nobody cannot write here)
+    sandbox_data_dir(data, ["mnist_small.npz"])    # the shared folder, as root once (nobody cannot write here)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KERAS_HOME", "MPLCONFIG", "XDG_", "TORCH_HOME",
                                                                      "JUPYTER", "IPYTHON", "PYTEST_"))}
     env.update(HOME=str(home), TMPDIR=str(home), CNN_COURSE_DATA=data, KERAS_HOME=str(home / "keras"),
@@ -49,7 +50,7 @@ def nobody_env(request):
                         "--mount", "--ipc", "--uts", "true"], env)
     if works.returncode != 0:
         pytest.skip(f"unprivileged user namespaces are disabled here: {works.stderr.strip()[-300:]}")
-    probe = _as_nobody([sys.executable, "-c", "import os; from autograder.sandbox import probe, why_no_isolation; "
+    probe = _as_nobody([sys.executable, "-c", "import os; from autograder.isolation.probe import probe, why_no_isolation; "
                         "print(os.geteuid(), probe()['backend'] or '-', why_no_isolation())"], env)
     words = probe.stdout.split()
     assert words[:2] == ["65534", "userns"], probe.stdout + probe.stderr[-2000:]

@@ -249,7 +249,7 @@ def test_check_as_an_unprivileged_user_gives_the_same_points(student, course, re
         env.update(HOME=str(mine / "home"), CNN_COURSE_DATA=str(mine / "data"), TMPDIR=str(mine / "home"))
         prefix = [AS_NOBODY]
         course = mine / "course"
-    probe = _run([*prefix, student["py"], "-c", "import os; from autograder.sandbox import probe; "
+    probe = _run([*prefix, student["py"], "-c", "import os; from autograder.isolation.probe import probe; "
                   "print(os.geteuid(), probe()['backend'], probe()['why'])"], course, env)
     uid, backend = probe.stdout.split()[:2] if probe.stdout.split() else ("?", "?")
     if backend != "userns":
