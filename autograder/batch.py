@@ -49,6 +49,7 @@ from autograder.options import GradingOptions
 from autograder.results import (ERROR, GRADED, INVALID, MISSING, SubmissionResult, apply_scores, late_penalty_fn,
                                 safe_dirname)
 from autograder.text import fmt_num, safe_cell, visible
+from autograder.roster import norm_header, read_csv
 from autograder.isolation.templates import close_templates
 from autograder.store import (STUDENTS_DIR, ResultStore, atomic_write, judge_lateness, read_policy, stored_student_id,
                               student_dir, write_policy)
@@ -153,21 +154,8 @@ def read_submitted_at(path: Path | str) -> tuple[dict[str, datetime], list[str]]
     problems)``: each bad line is reported by number (not a date, no time, a second time for a
     student: the first is kept) and skipped. Raises BatchError when the file cannot be used."""
     path = Path(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_TIMES_BYTES:
-            raise BatchError(f"--submitted-at {path}: larger than {MAX_TIMES_BYTES} bytes.")
-        text = path.read_bytes().decode("utf-8-sig")
-    except OSError as exc:
-        raise BatchError(f"--submitted-at {path}: cannot be read ({exc.strerror or exc}).") from None
-    except UnicodeDecodeError:
-        raise BatchError(f"--submitted-at {path}: not UTF-8 text (save it as CSV UTF-8).") from None
-    reader = csv.reader(io.StringIO(text))
-    try:
-        header = next(reader)
-    except (StopIteration, csv.Error):
-        header = []
-    keys = [re.sub(r"[^a-z0-9]+", "_", h.strip().lower()).strip("_") for h in header]
+    header, reader = read_csv(path, max_bytes=MAX_TIMES_BYTES, label="--submitted-at", error=BatchError)
+    keys = [norm_header(h) for h in header]
 
     def col(*names):
         return next((keys.index(n) for n in names if n in keys), None)

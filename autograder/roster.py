@@ -22,8 +22,31 @@ class RosterError(ValueError):
     """A roster that cannot be read: the message names the file and what is wrong."""
 
 
-def _norm_header(name: str) -> str:
+def norm_header(name: str) -> str:
+    """A CSV header as a key: lower case, runs of other characters as one ``_``."""
     return re.sub(r"[^a-z0-9]+", "_", str(name).strip().lower()).strip("_")
+
+
+def read_csv(path: Path | str, *, max_bytes: int, label: str, error: type = ValueError):
+    """``(header, rows iterator)`` of a small instructor CSV (a roster, submission times), read in
+    one bounded piece: at most ``max_bytes``, UTF-8 (a BOM allowed). ``error(message)`` is raised
+    when the file is too large, unreadable or not UTF-8; ``label`` starts each message. The header
+    is ``[]`` for an empty file."""
+    path = Path(path)
+    try:
+        if path.stat().st_size > max_bytes:
+            raise error(f"{label} {path}: larger than {max_bytes} bytes")
+        text = path.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        raise error(f"{label} {path}: cannot be read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise error(f"{label} {path}: not UTF-8 text (save it as CSV UTF-8)") from None
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader)
+    except (StopIteration, csv.Error):
+        header = []
+    return header, reader
 
 
 def read_roster(path: Path | str) -> list[dict]:
@@ -31,20 +54,10 @@ def read_roster(path: Path | str) -> list[dict]:
     empty; blank rows left out). Raises :class:`RosterError` when the file is unreadable, too
     large, not UTF-8, empty or has no id column."""
     path = Path(path)
-    try:
-        if path.stat().st_size > MAX_ROSTER_BYTES:
-            raise RosterError(f"roster {path}: larger than {MAX_ROSTER_BYTES} bytes")
-        text = path.read_bytes().decode("utf-8-sig")
-    except OSError as exc:
-        raise RosterError(f"roster {path}: cannot be read ({exc.strerror or exc})") from None
-    except UnicodeDecodeError:
-        raise RosterError(f"roster {path}: not UTF-8 text (save it as CSV UTF-8)") from None
-    reader = csv.reader(io.StringIO(text))
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise RosterError(f"roster {path}: empty file; expected the header {','.join(ROSTER_COLUMNS)}") from None
-    keys = [_ALIASES.get(k, k) for k in map(_norm_header, header)]
+    header, reader = read_csv(path, max_bytes=MAX_ROSTER_BYTES, label="roster", error=RosterError)
+    if not header:
+        raise RosterError(f"roster {path}: empty file; expected the header {','.join(ROSTER_COLUMNS)}")
+    keys = [_ALIASES.get(k, k) for k in map(norm_header, header)]
     if not set(ID_COLUMNS) & set(keys):
         raise RosterError(f"roster {path}: no id column in the header {header!r}; expected "
                           f"{','.join(ROSTER_COLUMNS)}")
