@@ -55,3 +55,32 @@ def shared_dir(tmp_path_factory):
         return folder
 
     return get
+
+
+@pytest.fixture
+def python_calls():
+    """``python_calls(fn) -> (result or raised exception, calls)``: how many Python and C
+    function calls ``fn()`` makes. A deterministic measure of work: tests bound how work grows
+    with the input through it, never with a clock (timings belong to ``make bench``)."""
+    import sys
+
+    def count(fn):
+        n = 0
+
+        def profile(frame, event, arg):
+            nonlocal n
+            if event == "call" or event == "c_call":
+                n += 1
+
+        old = sys.getprofile()
+        sys.setprofile(profile)
+        try:
+            try:
+                result = fn()
+            except Exception as exc:        # returned, so the caller can check it
+                result = exc
+        finally:
+            sys.setprofile(old)
+        return result, n
+
+    return count

@@ -5,7 +5,6 @@ Prints the median times and the ratio (numpy / torch; 1.0 means as fast as torch
 then the naive loop version on a small case against the vectorised one.
 """
 import os
-import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "2")
@@ -15,17 +14,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from solutions.conv import conv2d, conv2d_naive  # noqa: E402
-
-
-def median_time(fn, repeat=7, warmup=2):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+from timing import median_time  # noqa: E402
 
 
 def main():

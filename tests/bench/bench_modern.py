@@ -14,7 +14,6 @@ small convolution measured 60 ms with 2 threads under load, 0.05 ms alone):
 No assertions on time.
 """
 import os
-import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -26,17 +25,7 @@ import torch.nn.functional as F  # noqa: E402
 
 from solutions.conv import conv2d, conv2d_naive  # noqa: E402
 from solutions.modern import conv2d_im2col, conv_transpose2d  # noqa: E402
-
-
-def median_time(fn, repeat=7, warmup=2):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+from timing import median_time  # noqa: E402
 
 
 def torch_conv(x, w, b, **kw):

@@ -7,7 +7,6 @@ import os
 import pickle
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
@@ -52,18 +51,17 @@ def test_full_mnist_matches_reference_hashes(mnist):
     assert ytr[:8].tolist() == [5, 0, 4, 1, 9, 2, 1, 3]
 
 
-def test_load_is_fast_prints_its_source_and_never_writes(cache_dir, capsys):
+def test_load_reads_the_cache_prints_its_source_and_never_writes(cache_dir, capsys, monkeypatch):
     before = {p.name: (p.stat().st_mtime_ns, p.stat().st_size) for p in cache_dir.iterdir()}
-    t0 = time.process_time()     # CPU time: the machine running the tests may be busy
+    for builder in ("_load_from_keras", "read_mnist_wheel", "_download_wheel", "_atomic_savez"):
+        monkeypatch.setattr(data, builder, lambda *a, _b=builder, **k: pytest.fail(f"a cached load must not call {_b}"))
     data.load_mnist()
-    elapsed = time.process_time() - t0
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and "cache" in out[0] and str(cache_dir / data.MNIST_FILE) in out[0]
     data.load_mnist(subset="small")
     assert "small" in capsys.readouterr().out
     after = {p.name: (p.stat().st_mtime_ns, p.stat().st_size) for p in cache_dir.iterdir()}
     assert after == before
-    assert elapsed < 3.0, f"loading from the cache took {elapsed:.2f} s of CPU"  # ~0.1 s
 
 
 def test_small_subset_split(cache_dir, mnist):
@@ -177,9 +175,8 @@ def test_prepare_is_idempotent_and_fills_a_missing_subset(tmp_path, monkeypatch,
     small = target / data.SMALL_FILE
     assert oct(small.stat().st_mode & 0o777) == "0o644"
     st_small = small.stat()
-    t0 = time.process_time()
+    monkeypatch.setattr(data, "_atomic_savez", lambda *a, **k: pytest.fail("a verified file must not be rewritten"))
     data.prepare()
-    assert time.process_time() - t0 < 5
     assert capsys.readouterr().out.count("already there and verified") == 2
     assert small.stat().st_mtime_ns == st_small.st_mtime_ns
 
