@@ -1,6 +1,6 @@
 """Export graded results: a students x tests CSV, a Canvas gradebook import, Gradescope results.
 
-Everything starts from the folder ``cnn-course grade`` wrote (:func:`load_results`):
+Everything starts from the folder ``cnn-course grade`` wrote (:func:`autograder.store.load_results`):
 ``OUT/students/<student_id>/results.json`` (the current layout) or ``OUT/<student_id>/results.json``
 (the layout before it). Manual scores and late penalties come from nbgrader's gradebook when it
 holds the assignment (:func:`gradebook_adjustments`); the gradebook is only read, never created.
@@ -36,8 +36,7 @@ from pathlib import Path
 
 from autograder.results import HIDDEN, PASSED, SubmissionResult, refresh, safe_dirname
 from autograder.roster import RosterError, read_roster
-from autograder.store import StoreError, read_result, result_files
-from autograder.store import load_results as _load_results
+from autograder.store import StoreError, load_results, read_result, result_files
 from autograder.text import safe_cell
 
 MAX_OUTPUT_CHARS = 20_000           # per Gradescope test output
@@ -58,18 +57,6 @@ def _report(problems: list | None, message: str) -> None:
         print(f"warning: {message}", file=sys.stderr, flush=True)
     else:
         problems.append(message)
-
-
-# ---------------------------------------------------------------- loading
-
-
-def load_results(out_dir: Path | str, *, problems: list | None = None) -> list[SubmissionResult]:
-    """Every student's result in the folder ``cnn-course grade`` wrote (:func:`autograder.store.
-    load_results`); raises :class:`ExportError` when ``out_dir`` is not a folder."""
-    try:
-        return _load_results(out_dir, problems=problems)
-    except StoreError as exc:
-        raise ExportError(str(exc)) from None
 
 
 # ---------------------------------------------------------------- gradebook (manual scores, late penalties)
@@ -311,7 +298,10 @@ def export(fmt: str, assignments: dict[str, Path], out: Path | str, *, db_url: s
         raise ExportError(f"--format {fmt!r} is not known; expected one of {', '.join(FORMATS)}")
     batches = []
     for name, folder in assignments.items():
-        results = load_results(folder, problems=problems)
+        try:
+            results = load_results(folder, problems=problems)
+        except StoreError as exc:      # not a folder
+            raise ExportError(str(exc)) from None
         if not results:
             raise ExportError(f"no results.json in {folder} (expected students/<student_id>/results.json): "
                               f"grade {name} first or pass --grades DIR")

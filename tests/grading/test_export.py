@@ -46,7 +46,7 @@ STUDENTS = [_result("alice", {"t_add", "t_add_hidden", "t_scale"}), _result("bob
 @pytest.mark.parametrize("layout", ["students", "flat"])
 def test_load_results_both_layouts(tmp_path, layout):
     out = _write(tmp_path / "g", STUDENTS, layout)
-    got = export.load_results(out, problems=[])
+    got = store.load_results(out, problems=[])
     assert [r.student_id for r in got] == sorted(r.student_id for r in STUDENTS)
     assert {r.student_id: r.score for r in got} == {"alice": 6.0, "bob": 1.0, HOSTILE: 3.0, "carol": 0.0}
     assert got[1].tests[1].visibility == HIDDEN
@@ -67,7 +67,7 @@ def test_load_results_is_bounded_and_tolerant(tmp_path, monkeypatch):
     (out / "students" / "dave" / "results.json").write_text(json.dumps(extra))
     monkeypatch.setattr(store, "MAX_RESULTS_BYTES", 4000)   # the one parser's bound (autograder.store)
     problems: list[str] = []
-    got = export.load_results(out, problems=problems)
+    got = store.load_results(out, problems=problems)
     assert [r.student_id for r in got] == ["alice", "bob", "dave"]
     assert got[2].extra == {"some_new_field": [1]} and got[2].late_penalty == 0.5
     text = "\n".join(problems)
@@ -75,8 +75,10 @@ def test_load_results_is_bounded_and_tolerant(tmp_path, monkeypatch):
     assert "students/big/results.json: skipped" in text and "limit 4000" in text
     for sid in bad:
         assert f"students/{sid}/results.json: skipped, not a readable results.json" in text
+    with pytest.raises(store.StoreError, match="not a folder"):
+        store.load_results(tmp_path / "missing")
     with pytest.raises(export.ExportError, match="not a folder"):
-        export.load_results(tmp_path / "missing")
+        export.export("csv", {"toy": tmp_path / "missing"}, tmp_path / "out.csv")
 
 
 def _rows(path: Path) -> list[list[str]]:
@@ -141,7 +143,7 @@ def test_manual_scores_and_late_penalties_from_the_gradebook(tmp_path):
     assert by_id["carol"] == ["0", "6", "", "", "", ""]
     # Gradescope and Canvas report the final score.
     from autograder.results import refresh
-    alice = next(r for r in export.load_results(out) if r.student_id == "alice")
+    alice = next(r for r in store.load_results(out) if r.student_id == "alice")
     adj = export.gradebook_adjustments(db, "toy")["alice"]
     data = export.gradescope_json(refresh(alice, adj["manual"], gradebook_penalty=adj["late_penalty"]))
     assert data["score"] == 5.0
