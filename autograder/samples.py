@@ -25,7 +25,7 @@ import nbformat
 from autograder.cells import BEGIN_HIDDEN, BEGIN_SOLUTION, END_HIDDEN, END_SOLUTION, nbgrader_of
 from autograder.release import write_notebook
 
-KINDS = ("correct", "partly", "blank", "broken", "cheating")
+SAMPLE_KINDS = ("correct", "partly", "blank", "broken", "cheating")
 
 # Wrong versions of known functions: the body that replaces the solution region.
 # Each is a classic mistake the feedback should recognise.
@@ -160,7 +160,7 @@ def cheating_notebook(released_nb, source_nb):
 
 
 def build_samples(source_nb_path: Path | str, released_nb_path: Path | str, out_dir: Path | str,
-                  *, kinds=KINDS) -> dict[str, Path]:
+                  *, kinds=SAMPLE_KINDS) -> dict[str, Path]:
     """Write ``out_dir/<kind>/<notebook>.ipynb`` for each kind; return ``{kind: path}``."""
     source_nb_path, released_nb_path, out_dir = Path(source_nb_path), Path(released_nb_path), Path(out_dir)
     source = nbformat.read(str(source_nb_path), as_version=4)
@@ -181,7 +181,7 @@ def build_samples(source_nb_path: Path | str, released_nb_path: Path | str, out_
         elif kind == "cheating":
             write_notebook(cheating_notebook(released, source), path)
         else:
-            raise ValueError(f"kinds: unknown kind {kind!r}; expected some of {KINDS}")
+            raise ValueError(f"kinds: unknown kind {kind!r}; expected some of {SAMPLE_KINDS}")
         paths[kind] = path
     return paths
 

@@ -9,8 +9,8 @@ comments do not hide a copy; independent solutions share only short idioms.
 What is compared: the code cells marked ``solution`` in nbgrader's metadata (where the
 student writes), IPython magics removed; when a notebook lost that metadata, every code cell
 that is not a test cell and not identical to a template cell. At most
-:data:`MAX_CODE_CHARS` characters per student, from notebooks of at most
-:data:`MAX_NOTEBOOK_BYTES`.
+:data:`MAX_CODE_CHARS` characters per student, from notebooks no larger than the grader reads
+(``notebook.CAPS["file_bytes"]``).
 
 Outputs (:func:`write_similarity`): ``pairs.csv`` (``student_a, student_b, similarity``, most
 similar first, then ``share_a``, ``share_b``: the fraction of each one's code found in the
@@ -26,10 +26,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder.notebook import InvalidSubmission, read_notebook, strip_magics
+from autograder.notebook import CAPS, InvalidSubmission, read_notebook, strip_magics
 from autograder.text import DANGEROUS_START, esc, safe_cell
 
-MAX_NOTEBOOK_BYTES = 32 * 2**20
 MAX_CODE_CHARS = 200_000
 NOISE_T = 25          # shortest match (characters of tokenised code) that counts
 WINDOW = 1            # winnowing window: 1 keeps every k-gram (deterministic, small inputs)
@@ -52,7 +51,7 @@ class Pair:
 
 
 def notebook_code(path: Path | str, *, template_cells: set[str] = frozenset(),
-                  max_bytes: int = MAX_NOTEBOOK_BYTES, max_chars: int = MAX_CODE_CHARS) -> str:
+                  max_bytes: int = CAPS["file_bytes"], max_chars: int = MAX_CODE_CHARS) -> str:
     """The student's code in notebook ``path``: its solution cells joined by blank lines.
 
     ``template_cells``: normalised sources of the template's code cells, dropped when the
@@ -65,7 +64,7 @@ def notebook_code(path: Path | str, *, template_cells: set[str] = frozenset(),
         raise InvalidSubmission(f"the file could not be read ({exc.strerror or exc})") from None
     if size > max_bytes:
         raise InvalidSubmission(f"the notebook is {size} bytes; at most {max_bytes} are compared")
-    _, cells = read_notebook(path)
+    _, cells = read_notebook(path, caps={"file_bytes": max_bytes})
     code = [c for c in cells if c.cell_type == "code"]
     chosen = [c for c in code if c.nbgrader.get("solution")]
     if not chosen:
