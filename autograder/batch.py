@@ -876,7 +876,7 @@ def grade_folder(assignment, submissions: Path | str, out_dir: Path | str, optio
                              "were not graded again")
             subs = todo
         if o.grade_fn is None and o.runner is None:   # every import grading needs, before the pool's threads start
-            from autograder.engine import prepare_grader
+            from autograder.grader_process import prepare_grader
             prepare_grader(assignment, o.limits)
         o = GradingOptions.build(o, hide=[*o.hide, str(out_dir.resolve())])
         runner = o.runner or ThreadRunner(o.workers)

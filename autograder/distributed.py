@@ -164,9 +164,9 @@ def grade_task(payload: dict, student_id: str, notebook_name: str, data: bytes, 
         raise VersionMismatch(f"worker runs cnn-course {__version__}, the client runs cnn-course {client_version}")
     assignment, folder = worker_assignment(payload)
     if grade_fn is None:
-        from autograder.engine import prepare_grader
+        from autograder.grader_process import prepare_grader
 
-        prepare_grader(assignment, options.get("limits"))   # imports done before grading (engine.py)
+        prepare_grader(assignment, options.get("limits"))   # imports done before grading (grader_process.py)
     tmp = Path(tempfile.mkdtemp(prefix="cnn-course-sub-"))
     try:
         os.chmod(tmp, 0o700)
@@ -184,9 +184,10 @@ def grade_task(payload: dict, student_id: str, notebook_name: str, data: bytes, 
 
 def worker_info() -> dict:
     """Run on each worker at connect: its cnn-course version, isolation and package versions."""
-    from autograder.engine import _versions, isolation_available
+    from autograder.engine import isolation_available
+    from autograder.grader_process import versions
 
-    return {"autograder": __version__, "isolation": isolation_available(), "versions": _versions(),
+    return {"autograder": __version__, "isolation": isolation_available(), "versions": versions(),
             "python": sys.executable}
 
 
@@ -307,9 +308,9 @@ class DaskRunner:
                 raise ClusterError(f"Dask worker {addr} has no sandbox isolation (it needs Linux, root or user "
                                    "namespaces, and `unshare`; see docs/scaling.md); refusing to run student code "
                                    "there. Pass --insecure to grade anyway.")
-        from autograder.engine import _versions
+        from autograder.grader_process import versions
 
-        mine = _versions()
+        mine = versions()
         for addr, info in sorted(infos.items()):
             diff = {k: (v, mine.get(k)) for k, v in (info.get("versions") or {}).items() if mine.get(k) != v}
             if diff:

@@ -110,7 +110,7 @@ _TORCH: list = []          # [] not loaded yet; [module] or [None] (not installe
 
 def load_torch():
     """The torch module (imported now if need be, under a lock), or None when torch is not
-    installed. The grader calls it before its thread pool starts (engine.prepare_grader)."""
+    installed. The grader calls it before its thread pool starts (grader_process.prepare_grader)."""
     if _TORCH:
         return _TORCH[0]
     with _TORCH_LOCK:

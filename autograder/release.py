@@ -386,7 +386,7 @@ def _check_setup_cell(name: str, source_dir: Path) -> None:
     """Refuse an assignment whose setup cell does not run in the grader (its test cells would
     then lack the setup's names, and every student would be graded as if their code lacked them)."""
     from autograder.assignment import load_assignment
-    from autograder.engine import SetupError, run_setup_cell
+    from autograder.grader_process import SetupError, run_setup_cell
 
     try:
         run_setup_cell(load_assignment(name, source_dir=source_dir).setup_source)

@@ -192,7 +192,7 @@ def _main(args: dict) -> None:
     source_dir = args.get("source_dir")
     a = load_assignment(args["assignment"], source_dir=Path(source_dir) if source_dir else None)
     subs = batch.find_submissions(Path(args["folder"]), a.name, f"{a.name}.ipynb")
-    prepare = getattr(__import__("autograder.engine").engine, "prepare_grader", None)
+    prepare = getattr(__import__("autograder.grader_process").grader_process, "prepare_grader", None)
     if prepare is not None and args.get("prepare_first"):
         prepare(a, args.get("limits"))        # measured separately from grading below
     c0 = time.process_time()
