@@ -44,7 +44,6 @@ from autograder import bootstrap as B
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = (
     0x00020000, 0x04000000, 0x08000000, 0x20000000, 0x40000000)
-MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
 MAX_REQUEST = 1 << 16
 STATUS = struct.Struct("=i")
 HOME_FILES, HOME_BYTES = 200, 8 << 20   # bounds on what the imports left in /tmp/work
@@ -191,8 +190,8 @@ def _worker(req: dict, in_fd: int, out_fd: int, libc) -> None:
         for procs in req["cgroups"]:
             with open(procs, "w") as f:
                 f.write("0")
-        B._mount(libc, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-        B._mount(libc, "tmpfs", B.WORKDIR, "tmpfs", MS_NOSUID | MS_NODEV, "mode=700,size=%dm" % req["tmp_mb"])
+        B._mount(libc, "proc", "/proc", "proc", B.MS_NOSUID | B.MS_NODEV | B.MS_NOEXEC)
+        B._mount(libc, "tmpfs", B.WORKDIR, "tmpfs", B.MS_NOSUID | B.MS_NODEV, "mode=700,size=%dm" % req["tmp_mb"])
         covers = B.hide_plan(req["hide"])
         B.apply_mounts(covers + B.seal_plan(covers), libc)
         restore_home(HOME, 0 if req["userns"] else req["uid"])     # 0: the grader's own uid in a user namespace
