@@ -585,7 +585,8 @@ assert _got is not None, "answer_trainable_after_unfreeze is still None: write a
 assert_equal(_got, _want, name="answer_trainable_after_unfreeze",
              mistakes={"a count in which block5_pool has weights (pooling has none)": _want + 2,
                        "the base's tensors only, without the head's 4": _want - 4},
-             hint="the top 4 layers are 3 convolutions (a kernel and a bias each) and a pooling layer.")
+             hint="count weight tensors, not layers or parameters: which of the top 4 layers hold weights, "
+                  "how many tensors each holds, and what the head adds.")
 ### END HIDDEN TESTS
 ''')
 
