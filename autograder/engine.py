@@ -272,6 +272,7 @@ def grade_notebook(assignment: Assignment, notebook_path, student_id: str = "stu
                                            spec.visibility, round(time.monotonic() - t1, 4),
                                            round(max(0.0, session.sb.cpu_seconds() - cpu_before), 4)))
     except Exception as exc:  # noqa: BLE001 - an engine bug must not stop a batch
+        result.status = ERROR       # not the student's doing: `--resume` grades it again
         done = {t.name for t in result.tests}
         msg = safe_text(f"internal grader error: {type(exc).__name__}: {exc}", 500)
         for t in specs:

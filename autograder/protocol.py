@@ -48,6 +48,31 @@ class Op(StrEnum):
     RELEASE = "release"      # forget remote references
 
 
+class Fault(StrEnum):
+    """Why the sandbox gave no answer to a request (``sandbox.SandboxFault.kind``). Not a status:
+    remote.FAULT_OUTCOME maps each to the status of the test it stopped, in one place."""
+    TIMEOUT = "timeout"      # the CPU limit of the request, or the wall-clock backstop
+    MEMORY = "memory"        # killed for its memory (cgroup), or its answer too big for the grader's memory
+    CRASH = "crash"          # the process died, exited, or sent an invalid answer
+
+
+class Failure(StrEnum):
+    """Why the worker answered a request with an error (``{"ok": false, "error": {"kind": ...}}``:
+    a plain string on the wire). worker.describe_exception sets it, remote.Session.op reads it;
+    like everything from the sandbox it is a claim of the student's side, trusted only to hurt
+    that student's own test."""
+    RAISED = "raised"        # the code raised an exception: raised again in the grader as the student's
+    FORBIDDEN = "forbidden"  # it reached an API the assignment forbids
+    MEMORY = "memory"        # a MemoryError in the sandbox
+    NO_RESULT = "no_result"  # a "run" request: the checked code did not set `result` (:class:`NoResult`)
+
+
+class NoResult(Exception):
+    """The checked code of a "run" request (a public test's ``run_student``, a probe) did not set
+    ``result``: raised by the worker (``Failure.NO_RESULT`` on the wire) and again in the grader,
+    where ``Session.run_student`` turns it into the test's failure; matched by type, never by text."""
+
+
 class ProtocolError(Exception):
     """The other side sent something that is not a valid message."""
 

@@ -24,13 +24,13 @@ import numpy as np
 from . import protocol as P
 from . import pysource
 from .assignment import Assignment
-from .results import CRASH, ERROR, FORBIDDEN, HIDDEN, MEMORY, TIMEOUT
+from .results import CRASH, ERROR, FORBIDDEN, HIDDEN, MEMORY, TIMEOUT, Outcome
 from .text import first_line, safe_text
 from .sandbox import Sandbox, SandboxFault
 from .tools import checks
 
 __all__ = ["StudentCodeError", "Abort", "RemoteObject", "Session", "student_exception", "describe_student_error",
-           "graded_names", "where_in_notebook", "BUILTIN_NAMES", "KINDS"]
+           "graded_names", "where_in_notebook", "fault_outcome", "FAULT_OUTCOME", "BUILTIN_NAMES", "KINDS"]
 
 MAX_LOAD_RETRIES = 8
 
@@ -71,6 +71,23 @@ class StudentCodeError(Exception):
 
     def __str__(self):
         return self.student_message
+
+
+# What a sandbox fault (protocol.Fault: why the sandbox gave no answer) does to the test it stops:
+# the one place a fault becomes a status. They share words, not meaning.
+FAULT_OUTCOME: dict[P.Fault, Outcome] = {
+    P.Fault.TIMEOUT: TIMEOUT,
+    P.Fault.MEMORY: MEMORY,
+    P.Fault.CRASH: CRASH,
+}
+
+
+def fault_outcome(fault: SandboxFault) -> Outcome:
+    """The status of a test stopped by ``fault`` (a kind this version does not know: a crash)."""
+    try:
+        return FAULT_OUTCOME[P.Fault(fault.kind)]
+    except ValueError:
+        return CRASH
 
 
 class Abort(BaseException):
@@ -285,7 +302,7 @@ class Session:
                                       f"your code ({fault.kind}: {safe_text(fault.message, 300)}).")
                     continue
                 if not head.get("ok"):
-                    raise SandboxFault("crash", "the sandbox could not load the notebook")
+                    raise SandboxFault(P.Fault.CRASH, "the sandbox could not load the notebook")
                 self._set_names(head, bufs)
                 self.tasks_after_load = self.sb.pids_count()
                 if not self.loaded:
@@ -302,7 +319,7 @@ class Session:
                                              if type(more) is int and more > 0 else ""))
                 self.loaded = True
                 return
-            raise SandboxFault("crash", "the notebook's code kept stopping the sandbox while loading")
+            raise SandboxFault(P.Fault.CRASH, "the notebook's code kept stopping the sandbox while loading")
         finally:
             self.load_s += time.monotonic() - t0
 
@@ -318,7 +335,7 @@ class Session:
             return self.sb.request(header, cpu_limit=cpu_limit, wall_limit=wall_limit, on_event=on_event)
         except MemoryError:
             self.sb.kill()
-            raise SandboxFault(MEMORY, "reading the values it sent back needed more memory than the grader "
+            raise SandboxFault(P.Fault.MEMORY, "reading the values it sent back needed more memory than the grader "
                                        "allows") from None
         finally:
             if reader is not None and old is not None:
@@ -413,20 +430,24 @@ class Session:
             raise Abort(MEMORY, f"{label}: reading the value it returned needed more memory than the grader "
                         "allows; the test expects a much smaller result: check its type and shape") from None
         except SandboxFault as fault:
-            if fault.kind == TIMEOUT:
+            status = fault_outcome(fault)
+            if status == TIMEOUT:
                 # The same words whichever limit stopped it (CPU, or the wall-clock backstop on a
                 # busy machine): grading a notebook twice gives the same feedback.
                 raise Abort(TIMEOUT, self.timeout_message(label)) from None
-            if fault.kind == MEMORY:
+            if status == MEMORY:
                 raise Abort(MEMORY, f"{label}: {fault.message}") from None
             raise Abort(CRASH, f"{label} crashed: {fault.message}") from None
         if not head.get("ok"):
-            info = head.get("error") or {}
-            if info.get("memory"):
+            info = head.get("error") if isinstance(head.get("error"), dict) else {}
+            failure = info.get("kind")
+            if failure == P.Failure.MEMORY:
                 raise Abort(MEMORY, f"{label} ran out of memory (MemoryError): the sandbox allows "
                              f"{self.limits['memory_mb']:g} MB")
-            if info.get("forbidden"):
-                raise Abort(FORBIDDEN, f"{label}: {info.get('message')}")
+            if failure == P.Failure.FORBIDDEN:
+                raise Abort(FORBIDDEN, f"{label}: {safe_text(info.get('message'), 2000)}")
+            if failure == P.Failure.NO_RESULT and header.get("op") == P.Op.RUN:
+                raise P.NoResult(f"{label} did not set `result`")
             raise student_exception(info, label)
         try:
             value = P.decode(head.get("value"), rbufs, self._from_ref,
@@ -505,10 +526,8 @@ class Session:
         node = self.encode(dict(inputs), bufs)
         try:
             return self.op({"op": P.Op.RUN, "code": code, "inputs": node}, "the checked code", bufs)
-        except StudentCodeError as exc:
-            if exc.student_type == "KeyError" and "did not set `result`" in exc.student_message:
-                raise AssertionError("the checked code did not set `result`") from None
-            raise
+        except P.NoResult:
+            raise AssertionError("the checked code did not set `result`") from None
 
     def clean_up(self) -> None:
         """Restart the sandbox (lazily) when a test left processes or Python threads running:

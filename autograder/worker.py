@@ -545,7 +545,7 @@ def run_checked_code(code: str, inputs: dict, namespace: dict):
     make = ns.pop("<checked code>")
     value = make(**{marker: _UNSET}, **{k: inputs[k] for k in params})
     if value is _UNSET:
-        raise KeyError("the checked code did not set `result`")
+        raise P.NoResult("the checked code did not set `result`")
     return value
 
 
@@ -622,9 +622,19 @@ def describe_exception(exc: BaseException) -> dict:
         "builtin": builtin,
         "message": message[:2000],
         "traceback": "\n".join(frames[-8:]),
-        "forbidden": isinstance(exc, ForbiddenError),
-        "memory": isinstance(exc, MemoryError),
+        "kind": failure_of(exc),
     }
+
+
+def failure_of(exc: BaseException) -> P.Failure:
+    """What kind of failure ``exc`` is, by its type (protocol.Failure)."""
+    if isinstance(exc, ForbiddenError):
+        return P.Failure.FORBIDDEN
+    if isinstance(exc, MemoryError):
+        return P.Failure.MEMORY
+    if isinstance(exc, P.NoResult):
+        return P.Failure.NO_RESULT
+    return P.Failure.RAISED
 
 
 def quiet_progress_monitor() -> None:
