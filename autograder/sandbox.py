@@ -22,7 +22,9 @@ Without root, where unprivileged user namespaces work, the same happens inside
 ``unshare --user --map-root-user`` (grader's uid mapped to 0): the same namespaces, mounts
 and rlimits; instead of the uid switch the worker enters a nested user namespace with no
 capabilities (``bootstrap.drop_to_userns``), so it cannot unmount what hides the course
-folder; no cgroups. Everything but ``/tmp/work`` is read-only in the sandbox either way.
+folder; no cgroups (the processes a test leaves running are then found by walking the
+worker's descendants in ``/proc``, as the pids cgroup counts them as root). Everything but
+``/tmp/work`` is read-only in the sandbox either way.
 Without either (or without ``unshare``), ``isolation.probe.isolation_available`` returns
 None, ``isolation.probe.why_no_isolation`` says why in one line, and the engine refuses to
 grade unless told ``insecure=True`` (a plain subprocess with rlimits). Cgroups: v1
@@ -49,7 +51,7 @@ from . import protocol as P
 from .isolation import backends, templates
 from .isolation.cgroups import CgroupBackend, new_backend
 from .isolation.probe import isolation_available, probe
-from .isolation.processes import kill_and_wait, tree_cpu
+from .isolation.processes import MAX_WALK, Counts, kill_and_wait, tree_counts, tree_cpu
 from .isolation.templates import Forked, Template, TemplateError, template_for
 from .isolation.uids import UIDS
 from .limits import DEFAULT_LIMITS
@@ -102,6 +104,7 @@ class Sandbox:
         self.forked = False          # whether the running sandbox was forked from a template
         self.forbidden = forbidden or {}
         self.insecure = insecure
+        self.isolated = False        # whether the running sandbox is in namespaces (not insecure)
         self.seed = seed
         self.extra_hide = [str(Path(h).resolve()) for h in hide]
         self.proc: subprocess.Popen | None = None
@@ -150,6 +153,7 @@ class Sandbox:
         }
         p = probe()
         isolated = p["namespaces"] and not self.insecure
+        self.isolated = bool(isolated)
         try:
             if isolated:
                 if self.uid is None:
@@ -328,11 +332,36 @@ class Sandbox:
         return self._oom_count() > self.oom_base
 
     def stray_processes(self) -> bool:
-        """Does the sandbox run processes besides the worker (left behind by the student's code)?"""
-        return self.cg.stray_processes() if self.cg is not None else False
+        """Does the sandbox run processes besides the worker (left behind by the student's code)?
+        Its pids cgroup says; without one (a normal user's sandbox), the worker's descendants
+        in ``/proc`` (:meth:`_tree`): more than the sandbox may have, or processes that came
+        and went during the walk, count as stray too."""
+        if "pids" in self.cgroups:
+            return self.cg.stray_processes()
+        tree = self._tree()
+        return tree is not None and (tree.processes > 1 or not tree.complete)
 
     def pids_count(self) -> int | None:
-        return self.cg.pids_count() if self.cg is not None else None
+        """The tasks (threads, zombies) of the worker and its descendants: the pids cgroup's
+        counter, else counted in ``/proc`` (:meth:`_tree`); None in an insecure sandbox."""
+        if "pids" in self.cgroups:
+            return self.cg.pids_count()
+        tree = self._tree()
+        return tree.tasks if tree is not None else None
+
+    def _tree(self) -> Counts | None:
+        """The descendants of the sandbox's first process (``unshare``, or a template's keeper):
+        the worker (pid 1 of the sandbox's PID namespace, so every orphan the student leaves is
+        reparented to it, never lost from its tree) and what it started; None when the sandbox
+        is not running or not in namespaces (an insecure worker's orphans leave its tree).
+        More than ``processes`` (the sandbox's limit of tasks) are not walked: incomplete."""
+        if not self.isolated or self.proc is None or not self.alive():
+            return None
+        limit = min(MAX_WALK, max(16, int(self.limits["processes"])))
+        tree = tree_counts(self.proc.pid, limit)
+        # still alive (Popen: not reaped; keeper: its status pipe open): the walk's root was
+        # this sandbox's process all along, not a process that reused its pid
+        return tree if self.alive() else None
 
     def kill(self) -> None:
         """Kill the worker and everything it started; keep the cgroups for accounting."""

@@ -66,6 +66,17 @@ def test_isolation_holds_for_an_unprivileged_user(nobody_env):
     assert " passed" in tail and "skipped" not in tail.split("\n")[-2], tail   # run, not skipped
 
 
+def test_stray_processes_are_found_for_an_unprivileged_user(nobody_env):
+    """No cgroup as nobody: what a test leaves running is found by walking /proc."""
+    env, home = nobody_env
+    proc = _as_nobody([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs",
+                       f"--basetemp={home / 'pytest'}", "tests/engine/test_stray_processes.py"], env)
+    tail = proc.stdout[-6000:] + proc.stderr[-2000:]
+    assert proc.returncode == 0, tail
+    # the sandboxes ran as nobody (only the comparison with a pids cgroup is skipped)
+    assert " passed" in tail and tail.count("SKIPPED") <= 1 and "no pids cgroup" in tail, tail
+
+
 def test_mechanisms_name_the_user_namespace(nobody_env):
     env, home = nobody_env
     code = ("from autograder.sandbox import Sandbox\n"
