@@ -301,7 +301,7 @@ def _roster(path) -> list[dict] | None:
 
 
 def _due(text):
-    from autograder.batch import parse_due
+    from autograder.lateness import parse_due
 
     return parse_due(text)
 
@@ -343,7 +343,7 @@ def _print_paths(paths, out_dir) -> None:
 
 
 def cmd_grade(args) -> int:
-    from autograder.batch import BatchError
+    from autograder.intake import BatchError
 
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be at least 1, got {args.workers}.")
@@ -380,7 +380,8 @@ def cmd_grade(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from autograder.batch import BatchError, refresh_folder
+    from autograder.batch import refresh_folder
+    from autograder.intake import BatchError
 
     assignment = _load_for_grade(args.assignment, args.source_dir)
     out_dir = Path(args.out) if args.out else _course(args).grades_for(assignment.name)
@@ -506,7 +507,7 @@ def cmd_gradescope(args) -> int:
 
 def cmd_similarity(args) -> int:
     from autograder import similarity as sim
-    from autograder.batch import BatchError
+    from autograder.intake import BatchError
 
     template = Path(args.template) if args.template else _course(args).release / args.assignment / f"{args.assignment}.ipynb"
     if not template.is_file():

@@ -158,7 +158,8 @@ def grade_task(payload: dict, student_id: str, notebook_name: str, data: bytes, 
     Returns ``SubmissionResult.to_dict()``. Raises :class:`VersionMismatch` when this worker's
     cnn-course is not ``client_version``; never raises for anything the submission does.
     """
-    from autograder.batch import Submission, grade_one
+    from autograder.batch import grade_one
+    from autograder.intake import Submission
 
     if client_version != __version__:
         raise VersionMismatch(f"worker runs cnn-course {__version__}, the client runs cnn-course {client_version}")

@@ -261,7 +261,7 @@ def record_results(assignment, results: list[SubmissionResult], db_url: str, *, 
             except MissingEntry:
                 with gb.db.no_autoflush:
                     sub = gb.add_submission(assignment.name, r.student_id)
-            # The submission time only from the instructor's evidence (autograder.batch.TIME_SOURCES);
+            # The submission time only from the instructor's evidence (autograder.lateness.TIME_SOURCES);
             # without any, none: nbgrader's own late plugins then see no lateness either.
             sub.timestamp = _utc_naive(r.submitted_at) if r.submitted_at_source != "none" else None
             snb = next((n for n in sub.notebooks if n.name == notebook), None)

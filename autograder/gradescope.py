@@ -159,9 +159,10 @@ def find_notebook(submission: Path, notebook_name: str) -> tuple[Path | None, st
 def run(root: Path | str, name: str, source_dir: Path | str, *, insecure: bool = False) -> dict:
     """Grade ``<root>/submission`` and write ``<root>/results/results.json``; return its content."""
     from autograder.assignment import load_assignment
-    from autograder.batch import Submission, invalid_result
+    from autograder.batch import invalid_result
     from autograder.engine import grade_notebook
     from autograder.export import gradescope_json
+    from autograder.intake import Submission
     from autograder.report import redact_hidden
 
     root = Path(root)

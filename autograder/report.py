@@ -157,7 +157,7 @@ def _cut(text: str, n: int) -> str:
 
 
 def _source(result: SubmissionResult) -> str:
-    """Which evidence dated the submission (autograder.batch.TIME_SOURCES); ``none`` if nothing did."""
+    """Which evidence dated the submission (autograder.lateness.TIME_SOURCES); ``none`` if nothing did."""
     return str(result.submitted_at_source or "none")
 
 

@@ -258,7 +258,7 @@ def safe_dirname(student_id: str) -> str:
     folder; every other id, including one that looks like an escaped name, gets
     ``~<readable part>~<sha256 of the whole id, 32 hex>``, which no plain id can equal (the
     reserved ``~``) and no other escaped id can equal (the hash). Callers still check the
-    mapped names of a batch for duplicates (:func:`autograder.batch.check_folder_names`)."""
+    mapped names of a batch for duplicates (:func:`autograder.intake.check_folder_names`)."""
     sid = student_id if isinstance(student_id, str) else str(student_id)
     if _is_plain_name(sid):
         return sid

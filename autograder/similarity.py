@@ -127,7 +127,7 @@ def collect_codes(assignment: str, submissions: Path | str, *, template_cells: s
                   notebook_name: str | None = None) -> tuple[dict[str, str], list[str]]:
     """``({student_id: code}, notes)`` for the submissions (a folder or zip, the layouts
     ``cnn-course grade`` accepts); unreadable notebooks are noted and left out."""
-    from autograder.batch import find_submissions, safe_extract
+    from autograder.intake import find_submissions, safe_extract
 
     submissions = Path(submissions)
     notebook_name = notebook_name or f"{assignment}.ipynb"

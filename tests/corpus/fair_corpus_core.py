@@ -186,12 +186,12 @@ def _digest(r) -> dict:
 
 
 def _main(args: dict) -> None:
-    from autograder import batch
+    from autograder import batch, intake
     from autograder.assignment import load_assignment
 
     source_dir = args.get("source_dir")
     a = load_assignment(args["assignment"], source_dir=Path(source_dir) if source_dir else None)
-    subs = batch.find_submissions(Path(args["folder"]), a.name, f"{a.name}.ipynb")
+    subs = intake.find_submissions(Path(args["folder"]), a.name, f"{a.name}.ipynb")
     prepare = getattr(__import__("autograder.grader_process").grader_process, "prepare_grader", None)
     if prepare is not None and args.get("prepare_first"):
         prepare(a, args.get("limits"))        # measured separately from grading below

@@ -147,6 +147,7 @@ def test_the_graph_is_read():
     assert {"autograder.isolation.probe", "autograder.isolation.templates"} <= graph["autograder.sandbox"]
     assert "autograder.isolation.cgroups" in graph["autograder.isolation.probe"]
     grader_side = {"autograder.engine", "autograder.remote", "autograder.sandbox", "autograder.batch",
+                   "autograder.intake", "autograder.lateness",
                    "autograder.isolation.probe", "autograder.isolation.backends", "autograder.isolation.templates",
                    "autograder.isolation.cgroups", "autograder.isolation.uids", "autograder.isolation.data",
                    "autograder.cli", "autograder.gradebook", "autograder.release", "autograder.export"}
@@ -156,6 +157,25 @@ def test_the_graph_is_read():
     assert graph["autograder.bootstrap"] == set(), "bootstrap.py runs with python -I -S: standard library only"
     lazy = import_graph(lazy=True)
     assert "autograder.engine" in lazy["autograder.cli"] and "autograder.engine" not in graph["autograder.cli"]
+
+
+# A batch, bottom up: intake (what SUBMISSIONS holds) < lateness (when it was handed in, the due
+# date and policy) < batch (the driver: runners, resume, outputs). A module may import only the
+# layers below it, lazily or not; intake and lateness read files and times, they grade nothing.
+BATCH_LAYERS = ("autograder.intake", "autograder.lateness", "autograder.batch")
+GRADING = {"autograder.engine", "autograder.grader_process", "autograder.remote", "autograder.sandbox",
+           "autograder.distributed", "autograder.gradebook", "autograder.report", "autograder.cli"}
+
+
+def test_batch_layers():
+    lazy = import_graph(lazy=True)
+    assert {"autograder.intake", "autograder.lateness"} <= lazy["autograder.batch"]
+    assert "autograder.intake" in lazy["autograder.lateness"]
+    for i, mod in enumerate(BATCH_LAYERS):
+        above = set(BATCH_LAYERS[i + 1:])
+        assert not lazy[mod] & above, f"{mod} imports a layer above it: {sorted(lazy[mod] & above)}"
+    for mod in BATCH_LAYERS[:2]:
+        assert not lazy[mod] & GRADING, f"{mod} reads files and times only, got {sorted(lazy[mod] & GRADING)}"
 
 
 @pytest.mark.parametrize("graph, expected", [

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from autograder import batch
+from autograder import batch, intake
 from autograder.results import HIDDEN, PUBLIC, SubmissionResult
 from autograder.results import TestResult as TR
 
@@ -98,7 +98,7 @@ EXPECTED_CSV = (
 
 
 def test_find_submissions_layouts(tmp_path):
-    subs = {s.student_id: s for s in batch.find_submissions(make_folder(tmp_path / "s"), NAME, NB)}
+    subs = {s.student_id: s for s in intake.find_submissions(make_folder(tmp_path / "s"), NAME, NB)}
     assert sorted(subs) == ["alice", "bob", "carol", "dave", "eve", "frank"]
     assert subs["alice"].path.name == NB and ".ipynb_checkpoints" not in str(subs["alice"].path)
     assert subs["bob"].path.name == f"{NAME}-Copy1.ipynb" and "expected the name" in subs["bob"].notes[0]
@@ -109,7 +109,7 @@ def test_find_submissions_layouts(tmp_path):
     course = tmp_path / "course"
     (course / "submitted" / "zoe" / NAME).mkdir(parents=True)
     (course / "submitted" / "zoe" / NAME / NB).write_text(_nb("GOOD"))
-    assert [s.student_id for s in batch.find_submissions(course, NAME, NB)] == ["zoe"]
+    assert [s.student_id for s in intake.find_submissions(course, NAME, NB)] == ["zoe"]
 
 
 def test_grade_folder_outputs_are_exact_and_submissions_untouched(tmp_path):
@@ -196,25 +196,25 @@ def test_zip_extraction_is_safe(tmp_path):
         link = zipfile.ZipInfo("alice/link")
         link.external_attr = (0o120777 << 16)
         zf.writestr(link, "/etc/passwd")
-        zf.writestr("bomb.bin", b"\0" * (batch.MAX_MEMBER_BYTES + 1), compress_type=zipfile.ZIP_DEFLATED)
+        zf.writestr("bomb.bin", b"\0" * (intake.MAX_MEMBER_BYTES + 1), compress_type=zipfile.ZIP_DEFLATED)
     dest = tmp_path / "dest" / "x"
     dest.mkdir(parents=True)
-    warnings = batch.safe_extract(z, dest)
+    warnings = intake.safe_extract(z, dest)
     assert not (tmp_path / "dest" / "escaped.txt").exists()
     assert sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file()) == [f"alice/{NB}"]
     assert len(warnings) == 4 and any("unsafe path" in w for w in warnings) and any("symbolic link" in w for w in warnings)
-    with pytest.raises(batch.BatchError, match="not a readable zip"):
-        batch.safe_extract(tmp_path / "dest" / "x" / "alice" / NB, tmp_path / "d2")
+    with pytest.raises(intake.BatchError, match="not a readable zip"):
+        intake.safe_extract(tmp_path / "dest" / "x" / "alice" / NB, tmp_path / "d2")
 
 
 def test_usage_errors(tmp_path):
     subs = make_folder(tmp_path / "subs")
-    with pytest.raises(batch.BatchError, match="inside SUBMISSIONS"):
+    with pytest.raises(intake.BatchError, match="inside SUBMISSIONS"):
         batch.grade_folder(_assignment(), subs, subs / "out", progress=False, grade_fn=fake_grade)
-    with pytest.raises(batch.BatchError, match="does not exist"):
+    with pytest.raises(intake.BatchError, match="does not exist"):
         batch.grade_folder(_assignment(), tmp_path / "nope", tmp_path / "out", progress=False, grade_fn=fake_grade)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(batch.BatchError, match="no student folders"):
+    with pytest.raises(intake.BatchError, match="no student folders"):
         batch.grade_folder(_assignment(), tmp_path / "empty", tmp_path / "out", progress=False, grade_fn=fake_grade)
 
 
@@ -421,7 +421,7 @@ def test_moodle_and_blackboard_downloads(tmp_path):
 
 def test_a_zip_of_loose_notebooks_no_lms_names_is_an_error(tmp_path):
     z = _zip(tmp_path / "loose.zip", {"homework.ipynb": _nb("GOOD"), "other.ipynb": _nb("GOOD")})
-    with pytest.raises(batch.BatchError, match="no student folder"):
+    with pytest.raises(intake.BatchError, match="no student folder"):
         batch.grade_folder(_assignment(), z, tmp_path / "out", workers=1, progress=False, grade_fn=fake_grade)
     assert not (tmp_path / "out" / "grades.csv").exists()
 

@@ -18,7 +18,7 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from autograder import batch, cli, store  # noqa: E402
+from autograder import batch, cli, intake, store  # noqa: E402
 from autograder import distributed as dist  # noqa: E402
 from autograder.assignment import load_assignment  # noqa: E402
 from autograder.engine import isolation_available  # noqa: E402
@@ -159,7 +159,7 @@ def test_worker_version_is_checked(toy, runner, monkeypatch):
         other.connect()
     # a worker that joins after the check: the task itself refuses
     late = dist.DaskRunner(client=runner.client, insecure=INSECURE)
-    sub = batch.Submission("correct", toy["subs"] / "correct" / f"{TOY_NAME}.ipynb")
+    sub = intake.Submission("correct", toy["subs"] / "correct" / f"{TOY_NAME}.ipynb")
     with pytest.raises(dist.ClusterError, match=r"worker runs cnn-course 0\.1\.0, the client runs cnn-course 9\.9\.9"):
         late.grade_all(toy["assignment"], [sub], insecure=INSECURE, progress=False)
 

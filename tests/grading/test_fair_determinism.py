@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import batch
+from autograder import batch, intake
 from autograder.assignment import load_assignment
 from autograder.engine import isolation_available
 
@@ -63,7 +63,7 @@ def test_global_random_generators_are_private_to_each_test(tmp_path):
     a = load_assignment(F.RNG_NAME, source_dir=tmp_path / "src")
     copies = [f"s{i}" for i in range(6)]
     folder = F.write_class(tmp_path / "subs", a, {s: None for s in copies})
-    res = batch.grade_all(a, batch.find_submissions(folder, a.name, f"{a.name}.ipynb"), workers=4, progress=False)
+    res = batch.grade_all(a, intake.find_submissions(folder, a.name, f"{a.name}.ipynb"), workers=4, progress=False)
     digests = {r.student_id: F._digest(r) for r in res}
     for sid in copies:
         assert digests[sid]["score"] == F.RNG_TESTS, [t for t in digests[sid]["tests"] if t[1] != "passed"][:3]

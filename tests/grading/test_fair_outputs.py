@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import nbformat
 import pytest
 
-from autograder import batch, cli
+from autograder import batch, cli, intake, lateness
 from autograder import results as R
 from autograder.results import PUBLIC, SubmissionResult
 from autograder.results import TestResult as TR
@@ -123,21 +123,21 @@ def test_submitted_at_file_and_its_bad_lines(tmp_path):
 
 
 def test_submitted_at_file_usage_errors(tmp_path):
-    with pytest.raises(batch.BatchError, match="cannot be read"):
-        batch.read_submitted_at(tmp_path / "nope.csv")
+    with pytest.raises(intake.BatchError, match="cannot be read"):
+        lateness.read_submitted_at(tmp_path / "nope.csv")
     bad = tmp_path / "bad.csv"
     bad.write_text("name,when\nalice,2026-01-01\n")
-    with pytest.raises(batch.BatchError, match="student_id"):
-        batch.read_submitted_at(bad)
-    bad.write_bytes(b"student_id,submitted_at\n" + b"a,2026-01-01\n" * (batch.MAX_TIMES_BYTES // 13 + 1))
-    with pytest.raises(batch.BatchError, match="larger than"):
-        batch.read_submitted_at(bad)
+    with pytest.raises(intake.BatchError, match="student_id"):
+        lateness.read_submitted_at(bad)
+    bad.write_bytes(b"student_id,submitted_at\n" + b"a,2026-01-01\n" * (lateness.MAX_TIMES_BYTES // 13 + 1))
+    with pytest.raises(intake.BatchError, match="larger than"):
+        lateness.read_submitted_at(bad)
     bad.write_bytes(b"student_id,submitted_at\n\xff\xfe,x\n")
-    with pytest.raises(batch.BatchError, match="UTF-8"):
-        batch.read_submitted_at(bad)
-    with pytest.raises(batch.BatchError, match="--zip-tz"):
-        batch.parse_zone("Mars/Olympus")
-    assert batch.parse_zone("+05:30").utcoffset(None).total_seconds() == 19800
+    with pytest.raises(intake.BatchError, match="UTF-8"):
+        lateness.read_submitted_at(bad)
+    with pytest.raises(intake.BatchError, match="--zip-tz"):
+        lateness.parse_zone("Mars/Olympus")
+    assert lateness.parse_zone("+05:30").utcoffset(None).total_seconds() == 19800
 
 
 def test_cli_passes_submitted_at_and_zip_tz(tmp_path, monkeypatch):
@@ -305,7 +305,7 @@ def test_a_folder_holding_another_students_results_stops_the_batch(tmp_path):
     old = F.old_hashed_name(".alice")
     _write(subs / old / F.NB, F.nb_text("HALF"))
     _write(out / "students" / old / "results.json", json.dumps({"student_id": ".alice", "assignment": F.NAME}))
-    with pytest.raises(batch.BatchError) as err:
+    with pytest.raises(intake.BatchError) as err:
         _grade(subs, out, due=None)
     assert repr(".alice") in str(err.value) and repr(old) in str(err.value)
 
@@ -314,8 +314,8 @@ def test_two_ids_mapped_to_one_folder_stop_the_batch(tmp_path, monkeypatch):
     subs = tmp_path / "subs"
     for sid in ("ann", "bea"):
         _write(subs / sid / F.NB, F.nb_text())
-    monkeypatch.setattr(batch, "safe_dirname", lambda sid: "same")
-    with pytest.raises(batch.BatchError, match="'ann' and 'bea'"):
+    monkeypatch.setattr(intake, "safe_dirname", lambda sid: "same")
+    with pytest.raises(intake.BatchError, match="'ann' and 'bea'"):
         _grade(subs, tmp_path / "out", due=None)
 
 
