@@ -15,8 +15,9 @@ module                 contents
 ``solutions.modern``   batch norm, dropout, im2col, transposed conv, bottleneck blocks, depth
 =====================  ==========================================================
 
-``load_mnist`` and the plotting helpers are student-facing and live in
-``autograder.tools``; they are re-exported here for convenience.
+``load_mnist`` and the Keras helpers (``get_vgg16``, ``select_device``, ``load_transfer_data``,
+``make_augmenter``) are student-facing and live in ``autograder.tools``; they are re-exported
+here for convenience.
 """
 from importlib import import_module
 
@@ -47,10 +48,6 @@ _EXPORTS = {
     "unfreeze_top": "solutions.transfer",
     "prepare_images": "solutions.transfer",
     "reuse_model": "solutions.transfer",
-    "get_vgg16": "solutions.transfer",
-    "select_device": "solutions.transfer",
-    "load_transfer_data": "solutions.transfer",
-    "make_augmenter": "solutions.transfer",
     "build_source_model": "solutions.transfer",
     "train_source_model": "solutions.transfer",
     "transfer_vs_scratch": "solutions.transfer",
@@ -111,6 +108,10 @@ _EXPORTS = {
     "BLOCK_KINDS": "solutions.modern",
     # student-facing tools, re-exported
     "load_mnist": "autograder.tools.data",
+    "get_vgg16": "autograder.tools.keras_utils",
+    "select_device": "autograder.tools.keras_utils",
+    "load_transfer_data": "autograder.tools.keras_utils",
+    "make_augmenter": "autograder.tools.keras_utils",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from solutions.conv import (pool_args, _array, _check_conv_args, _float_dtype, _out_size, _pair,  # noqa: F401
+from solutions.conv import (pool_args, _array, _check_conv_args, _float_dtype, _pair,
                             conv2d, pool2d)
 
 __all__ = [
@@ -728,7 +728,6 @@ def pool2d_backward_mistakes(dout, x, k, stride=None, mode="max") -> dict:
     """{description: dx} of common wrong pool2d_backward versions (those that differ here)."""
     dout, xf, (kh, kw), (sh, sw), (Ho, Wo) = _check_pool_args(dout, x, k, stride, mode)
     right = pool2d_backward(dout, x, k, stride, mode)
-    lead = xf.shape[:-2]
     X = xf.reshape((-1,) + xf.shape[-2:])
     D = dout.reshape((-1, Ho, Wo))
     all_ties, last = np.zeros(X.shape), np.zeros(X.shape)

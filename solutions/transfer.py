@@ -16,16 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from autograder.tools.keras_utils import (  # noqa: F401  (re-exported)
-    DeviceConfig,
-    count_params,
-    fast_mode,
-    get_vgg16,
-    load_transfer_data,
-    make_augmenter,
-    select_device,
-    vgg16_weights_path,
-)
+from autograder.tools.keras_utils import load_transfer_data
 
 def _check_int(value, name, low, high=None):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
@@ -596,16 +587,6 @@ def expect_probabilities(value, shape, *, what: str) -> np.ndarray:
     if not np.all(np.isfinite(value)):
         raise AssertionError(f"{what} holds NaN or inf.")
     return value.astype(np.float64)
-
-
-def checked_forward(layer_list, x, *, what: str):
-    """:func:`numpy_forward` for a test: a description that cannot be recomputed fails the test
-    with an ``AssertionError`` that says why (the ValueError's reason), instead of an error."""
-    try:
-        return numpy_forward(layer_list, x)
-    except ValueError as exc:
-        raise AssertionError(f"{what} cannot be recomputed from the layers and weights the probe returned: "
-                             f"{exc}.") from None
 
 
 def cross_entropy(probs, y) -> float:

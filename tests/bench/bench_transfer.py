@@ -32,7 +32,8 @@ def main(argv=None) -> int:
 
     import keras
 
-    from solutions.transfer import build_transfer_model, select_device, unfreeze_top
+    from autograder.tools.keras_utils import select_device
+    from solutions.transfer import build_transfer_model, unfreeze_top
 
     cfg = select_device()
     n = args.images or (2048 if cfg.device == "gpu" else 256)
