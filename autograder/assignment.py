@@ -1,9 +1,11 @@
 """An assignment as the grader sees it: its tests (from the instructor's source
 notebook, hidden ones included) and its ``grading.toml``.
 
-``load_assignment("ps1")`` reads ``solutions/ps1/ps1.ipynb``; with
-``released=True`` it reads the student release ``exercises/ps1/ps1.ipynb``, whose
-hidden test cells are empty: they are only counted (``hidden_count``).
+``load_assignment("ps1", source_dir=course.source)`` reads ``solutions/ps1/ps1.ipynb``;
+``load_assignment("ps1", source_dir=course.release, released=True)`` reads the student
+release ``exercises/ps1/ps1.ipynb``, whose hidden test cells are empty: they are only
+counted (``hidden_count``). The folder is always the caller's (the command line's
+:class:`autograder.course.Course`, a test's folder): nothing here guesses where a course is.
 """
 from __future__ import annotations
 
@@ -21,7 +23,6 @@ from .cells import has_hidden, is_manual, is_solution, outside, public_part
 from .notebook import InvalidSubmission, read_notebook
 from .limits import DEFAULT_LIMITS
 
-REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = {"limits": {**DEFAULT_LIMITS, "tests": {}}, "forbidden": {"modules": [], "names": []},
                   "probes": {}, "sandbox": {"data": [], "preload": []}}
 MAX_PROBE_CHARS = 20_000
@@ -221,14 +222,13 @@ def defined_names(source: str) -> set[str]:
     return out
 
 
-def load_assignment(name: str, *, source_dir: Path | None = None, released: bool = False) -> Assignment:
-    """Load assignment ``name`` from the instructor sources (default) or the student release.
+def load_assignment(name: str, *, source_dir: Path | str, released: bool = False) -> Assignment:
+    """Load assignment ``name`` from the instructor sources or (``released``) the student release.
 
-    ``source_dir`` defaults to ``<repo>/solutions`` (or ``<repo>/exercises`` when
-    ``released``); the notebook is ``<source_dir>/<name>/<name>.ipynb`` and the
-    limits ``<source_dir>/<name>/grading.toml``.
+    ``source_dir``: the folder holding ``<name>/<name>.ipynb`` and ``<name>/grading.toml``
+    (a course's ``source``, or its ``release`` when ``released``); required.
     """
-    base = Path(source_dir) if source_dir is not None else REPO / ("exercises" if released else "solutions")
+    base = Path(source_dir)
     folder = base / name
     nb_path = folder / f"{name}.ipynb"
     if not nb_path.exists():

@@ -26,11 +26,8 @@ from autograder.roster import ROSTER_COLUMNS, roster_ids
 sys.modules.setdefault("rfc3987_syntax", None)
 
 USAGE_ERROR = 2
-_COURSE: Course | None = None     # resolved once in main() (--course, or the folder run in)
-
-
-def _course(args=None) -> Course:
-    return _COURSE or Course.locate()
+# The course is located once, in main() (--course, or the folder run in): this is the only
+# place that calls Course.locate(); every command gets it and passes its folders down.
 
 
 class UsageError(Exception):
@@ -50,10 +47,9 @@ def _fmt(x) -> str:
 # ---------------------------------------------------------------- release
 
 
-def cmd_release(args) -> int:
+def cmd_release(args, course: Course) -> int:
     from autograder import release as rel
 
-    course = _course(args)
     src = Path(args.source_dir) if args.source_dir else course.source
     dest = Path(args.release_dir) if args.release_dir else course.release
     names = args.assignments or rel.find_assignments(src)
@@ -67,7 +63,7 @@ def cmd_release(args) -> int:
     for name in names:
         t0 = time.perf_counter()
         try:
-            out = rel.release_one(name, source_dir=src, release_dir=dest, db_url=db_url)
+            out = rel.release_one(name, source_dir=src, release_dir=dest, db_url=db_url, config_file=course.config_file)
         except rel.ReleaseError as exc:
             _say(f"release {name}: FAILED\n{exc}", file=sys.stderr)
             return 1
@@ -143,7 +139,9 @@ def _wrap(text: str, indent: str) -> str:
     return "\n".join(indent + line for line in text.strip().splitlines())
 
 
-def cmd_check(args) -> int:
+def cmd_check(args, course: Course) -> int:
+    # The student's self-check needs no course: the assignment comes from the notebook's own
+    # folder (its pristine release, else the notebook itself), in any folder, installed or not.
     from autograder.engine import grade_notebook, isolation_available
     from autograder.results import HIDDEN, INVALID, PASSED
 
@@ -207,10 +205,10 @@ def _limits(args) -> dict | None:
     return limits or None
 
 
-def _load_for_grade(name: str, source_dir: str | None, course=None):
+def _load_for_grade(name: str, source_dir: str | None, course: Course):
     from autograder.assignment import load_assignment
 
-    src = Path(source_dir) if source_dir else (course or _COURSE or Course.locate()).source
+    src = Path(source_dir) if source_dir else course.source
     if not (src / name / f"{name}.ipynb").is_file():
         from autograder.release import find_assignments
 
@@ -254,7 +252,18 @@ def print_table(results) -> None:
         _say(f"{ids[r.student_id]:{width}s}  {_fmt(r.score):>4s}/{_fmt(r.max_score):<4s}  {_shown(r.status):8s} {summary}")
 
 
-def run_grade(assignment, submissions, out_dir, args, db_url) -> tuple[list, dict]:
+def _course_folders(course: Course | None, args) -> list[str]:
+    """What the sandbox must hide besides the package's own tree: the course's folder and the
+    instructor sources graded from (hidden tests, the gradebook, other students' work)."""
+    if course is None:
+        return []
+    folders = {str(course.root), str(course.source)}
+    if getattr(args, "source_dir", None):
+        folders.add(str(Path(args.source_dir).resolve()))
+    return sorted(folders)
+
+
+def run_grade(assignment, submissions, out_dir, args, db_url, course: Course | None = None) -> tuple[list, dict]:
     from autograder.batch import grade_folder
 
     t0 = time.perf_counter()
@@ -274,8 +283,8 @@ def run_grade(assignment, submissions, out_dir, args, db_url) -> tuple[list, dic
             regrade_stale=getattr(args, "regrade_stale", False), roster=roster_ids(people) if people else None,
             roster_rows=people,
             due=_due(getattr(args, "due", None)), late_policy=getattr(args, "late_penalty", None),
-            autograded_root=_autograded_root(db_url), submitted_at=getattr(args, "submitted_at", None),
-            zip_tz=getattr(args, "zip_tz", None))
+            autograded_root=_autograded_root(db_url, course), submitted_at=getattr(args, "submitted_at", None),
+            zip_tz=getattr(args, "zip_tz", None), hide=_course_folders(course, args))
     finally:
         if runner is not None:
             runner.close()
@@ -306,15 +315,14 @@ def _due(text):
     return parse_due(text)
 
 
-def _autograded_root(db_url):
+def _autograded_root(db_url, course: Course | None):
     """nbgrader's autograded folder of the course, when grading into the course's gradebook."""
-    if not db_url:
+    if not db_url or course is None:
         return None
-    course = _COURSE or Course.locate()
     return course.autograded if db_url == course.db_url else None
 
 
-def _print_paths(paths, out_dir) -> None:
+def _print_paths(paths, out_dir, course: Course | None = None) -> None:
     _say(f"  grades:    {_rel(paths['grades'])}")
     _say(f"  report:    {_rel(paths['report'])}  (histogram: {_rel(paths['histogram'])})")
     _say(f"  feedback:  {_rel(Path(out_dir))}/students/<student_id>/feedback.html and results.json")
@@ -335,14 +343,13 @@ def _print_paths(paths, out_dir) -> None:
              + ", ".join(_shown(s) for s in off[:10]) + (" ..." if len(off) > 10 else ""))
     if paths.get("gradebook"):
         db = paths["gradebook"]
-        course = _COURSE or Course.locate()
-        how = "`nbgrader export`" if db == course.db_url else f"`nbgrader export --db {db}`"
+        how = "`nbgrader export`" if course is not None and db == course.db_url else f"`nbgrader export --db {db}`"
         _say(f"  gradebook: {db}  ({how} lists the scores)")
         for note in paths.get("gradebook_notes") or []:
             _say(f"  note: {note}")
 
 
-def cmd_grade(args) -> int:
+def cmd_grade(args, course: Course) -> int:
     from autograder.intake import BatchError
 
     if args.workers is not None and args.workers < 1:
@@ -357,58 +364,53 @@ def cmd_grade(args) -> int:
             parse_cluster(args.cluster)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-    assignment = _load_for_grade(args.assignment, args.source_dir)
+    assignment = _load_for_grade(args.assignment, args.source_dir, course)
     if args.scheduler:   # the workers grade: each is checked for isolation when the run connects
         if args.insecure:
             _require_isolation(True)
     else:
         _require_isolation(args.insecure)
-    out_dir = Path(args.out) if args.out else _course(args).grades_for(assignment.name)
-    db_url = None if args.no_gradebook else (args.gradebook or _default_db())
+    out_dir = Path(args.out) if args.out else course.grades_for(assignment.name)
+    db_url = None if args.no_gradebook else (args.gradebook or course.ensure_db_folder())
     from autograder.distributed import ClusterError
 
     try:
-        results, paths = run_grade(assignment, args.submissions, out_dir, args, db_url)
+        results, paths = run_grade(assignment, args.submissions, out_dir, args, db_url, course)
     except BatchError as exc:
         raise UsageError(str(exc)) from None
     except ClusterError as exc:
         _say(f"cnn-course grade: error: {exc}", file=sys.stderr)
         return 1
     print_table(results)
-    _print_paths(paths, out_dir)
+    _print_paths(paths, out_dir, course)
     return 0
 
 
-def cmd_report(args) -> int:
+def cmd_report(args, course: Course) -> int:
     from autograder.batch import refresh_folder
     from autograder.intake import BatchError
 
-    assignment = _load_for_grade(args.assignment, args.source_dir)
-    out_dir = Path(args.out) if args.out else _course(args).grades_for(assignment.name)
-    db_url = None if args.no_gradebook else (args.gradebook or _default_db())
+    assignment = _load_for_grade(args.assignment, args.source_dir, course)
+    out_dir = Path(args.out) if args.out else course.grades_for(assignment.name)
+    db_url = None if args.no_gradebook else (args.gradebook or course.ensure_db_folder())
     try:
         paths = refresh_folder(assignment, out_dir, db_url)
     except BatchError as exc:
         raise UsageError(str(exc)) from None
     _say(f"{assignment.name}: {len(paths['results'])} students; {paths['changed']} score(s) changed by grades "
          "entered by hand")
-    _print_paths(paths, out_dir)
+    _print_paths(paths, out_dir, course)
     return 0
-
-
-def _default_db() -> str:
-    return (_COURSE or Course.locate()).ensure_db_folder()
 
 
 # ---------------------------------------------------------------- demo
 
 
-def cmd_demo(args) -> int:
+def cmd_demo(args, course: Course) -> int:
     from autograder import release as rel
     from autograder.samples import build_samples
 
     _require_isolation(args.insecure)
-    course = _course(args)
     names = rel.find_assignments(course.source)
     if not names:
         raise UsageError(f"no assignment in {course.source}: nothing to demonstrate.")
@@ -421,7 +423,7 @@ def cmd_demo(args) -> int:
             old.unlink()
     demo.mkdir(parents=True, exist_ok=True)   # a fresh clone has no build/ yet (sqlite cannot create folders)
     db_url = "sqlite:///" + str(demo / "gradebook.db")
-    code = cmd_release(argparse.Namespace(assignments=names, source_dir=None, release_dir=None, gradebook=db_url))
+    code = cmd_release(argparse.Namespace(assignments=names, source_dir=None, release_dir=None, gradebook=db_url), course)
     if code:
         return code
     status = 0
@@ -436,9 +438,9 @@ def cmd_demo(args) -> int:
         _say(f"\n== 3. cnn-course grade {name} {_rel(subs_dir)}")
         assignment = _load_for_grade(name, None, course)
         out_dir = demo / "grades" / name
-        results, paths = run_grade(assignment, subs_dir, out_dir, args, db_url)
+        results, paths = run_grade(assignment, subs_dir, out_dir, args, db_url, course)
         print_table(results)
-        _print_paths(paths, out_dir)
+        _print_paths(paths, out_dir, course)
     _say(f"\nOpen {_rel(demo / 'grades')}/<assignment>/report.html in a browser for the class report.")
     return status
 
@@ -446,11 +448,7 @@ def cmd_demo(args) -> int:
 # ---------------------------------------------------------------- export, gradescope, similarity
 
 
-def _grades_root() -> Path:
-    return (_COURSE or Course.locate()).grades
-
-
-def cmd_export(args) -> int:
+def cmd_export(args, course: Course) -> int:
     from autograder import export as ex
 
     if bool(args.assignment) == bool(args.all):
@@ -458,10 +456,9 @@ def cmd_export(args) -> int:
     if args.roster and not Path(args.roster).is_file():
         raise UsageError(f"--roster {args.roster!r} does not exist (expected a CSV: {','.join(ROSTER_COLUMNS)}).")
     if args.all:
-        root = Path(args.grades) if args.grades else _grades_root()
+        root = Path(args.grades) if args.grades else course.grades
         from autograder.release import find_assignments
 
-        course = _course(args)
         known = find_assignments(course.source) if (not args.grades and course.source.is_dir()) else None
         early: list[str] = []
         names = ex.find_graded_assignments(root, known, problems=early)
@@ -471,12 +468,12 @@ def cmd_export(args) -> int:
             raise UsageError(f"--all: no graded assignment in {root} (expected <assignment>/students/<id>/results.json).")
         folders = {n: root / n for n in names}
     else:
-        folders = {args.assignment: Path(args.grades) if args.grades else _grades_root() / args.assignment}
+        folders = {args.assignment: Path(args.grades) if args.grades else course.grades / args.assignment}
     ids = {}
     for item in args.canvas_assignment_id or []:
         name, _, cid = item.rpartition("=")
         ids[name or (args.assignment or "")] = cid
-    db_url = args.gradebook or _default_db()
+    db_url = args.gradebook or course.ensure_db_folder()
     problems: list[str] = []
     try:
         info = ex.export(args.format, folders, args.out, db_url=db_url, roster=args.roster, assignment_ids=ids,
@@ -491,13 +488,14 @@ def cmd_export(args) -> int:
     return 0
 
 
-def cmd_gradescope(args) -> int:
+def cmd_gradescope(args, course: Course) -> int:
     from autograder.gradescope import GradescopeError, build_autograder_zip
 
-    _load_for_grade(args.assignment, args.source_dir)  # a clear error for an unknown assignment
-    out = Path(args.out) if args.out else _course(args).build / "gradescope" / f"{args.assignment}-autograder.zip"
+    _load_for_grade(args.assignment, args.source_dir, course)  # a clear error for an unknown assignment
+    out = Path(args.out) if args.out else course.build / "gradescope" / f"{args.assignment}-autograder.zip"
     try:
-        info = build_autograder_zip(args.assignment, out, source_dir=Path(args.source_dir) if args.source_dir else None)
+        info = build_autograder_zip(args.assignment, out, repo=course.root,
+                                    source_dir=Path(args.source_dir) if args.source_dir else course.source)
     except GradescopeError as exc:
         raise UsageError(str(exc)) from None
     _say(f"wrote {_rel(info['path'])} ({len(info['files'])} files, {info['bytes'] / 1024:.0f} KiB): upload it on "
@@ -505,11 +503,11 @@ def cmd_gradescope(args) -> int:
     return 0
 
 
-def cmd_similarity(args) -> int:
+def cmd_similarity(args, course: Course) -> int:
     from autograder import similarity as sim
     from autograder.intake import BatchError
 
-    template = Path(args.template) if args.template else _course(args).release / args.assignment / f"{args.assignment}.ipynb"
+    template = Path(args.template) if args.template else course.release / args.assignment / f"{args.assignment}.ipynb"
     if not template.is_file():
         raise UsageError(f"no released template {template}: run `cnn-course release {args.assignment}` or pass --template.")
     if not Path(args.submissions).exists():
@@ -522,7 +520,7 @@ def cmd_similarity(args) -> int:
         raise UsageError(str(exc)) from None
     if len(codes) < 2:
         raise UsageError(f"found {len(codes)} readable submission(s) in {args.submissions}; at least 2 are needed.")
-    out = Path(args.out) if args.out else _course(args).build / "similarity" / args.assignment
+    out = Path(args.out) if args.out else course.build / "similarity" / args.assignment
     info = sim.write_similarity(args.assignment, codes, out, template=template_src, top=args.top, notes=notes)
     for n in notes:
         _say(f"note: {_shown(n)}", file=sys.stderr)
@@ -675,10 +673,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return USAGE_ERROR
-    global _COURSE
     try:
-        _COURSE = Course.locate(getattr(args, "course", None))
-        return int(args.func(args) or 0)
+        course = Course.locate(getattr(args, "course", None))
+        return int(args.func(args, course) or 0)
     except (UsageError, ConfigError) as exc:
         from autograder.text import visible
 
@@ -687,8 +684,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say("interrupted", file=sys.stderr)
         return 130
-    finally:
-        _COURSE = None
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
 """The course a command acts on: its folders, gradebook and data, resolved once.
 
 A course folder is one with an ``nbgrader_config.py`` (nbgrader's own marker). Every
-``cnn-course`` command resolves a :class:`Course` where it starts, from ``--course DIR``,
-else the folder it is run in (or the nearest parent holding ``nbgrader_config.py``), else
-the checkout the package was installed from, and passes it down; nothing below the command
-line guesses a path of its own.
+``cnn-course`` command resolves a :class:`Course` where it starts (``autograder.cli.main``,
+the only caller of :meth:`Course.locate`), from ``--course DIR``, else the folder it is run
+in (or the nearest parent holding ``nbgrader_config.py``), else the checkout the package was
+installed from, and passes it (or its folders) down: release, assignment loading, the
+gradebook, the Gradescope zip and the sandbox's hidden folders all take the folder as a
+required argument; nothing below the command line guesses a path of its own
+(tests/engine/test_paths.py checks it).
 
 Errors a user can fix (a bad ``grading.toml``, an unknown assignment, a course folder that
 is not one) are :class:`ConfigError`: the command line prints them as one line naming the
@@ -16,6 +19,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+# Where the package's code is (its checkout, or a site-packages): only Course.locate's last
+# fallback reads it, so that `cnn-course` run from anywhere finds the checkout it came from.
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_NAME = "nbgrader_config.py"
 COURSE_ID = "cnn-course"

@@ -3,8 +3,8 @@
 Everything cnn-course asks of nbgrader goes through here (release, grade, export and the
 ``report`` command depend on this module; it depends on none of them):
 
-- :func:`nbgrader_config`, :func:`default_db_url`: the course's ``nbgrader_config.py`` with
-  the folders the caller needs;
+- :func:`nbgrader_config`: the course's ``nbgrader_config.py`` (the caller's
+  :class:`autograder.course.Course` names it) with the folders the caller needs;
 - :func:`record_cells`: every source, solution, grade and task cell of a source notebook,
   recorded by ``release`` *and* by ``grade``, so the commands work in any order on a fresh
   gradebook (``nbgrader autograde``, ``generate_feedback`` and formgrader need these rows);
@@ -31,22 +31,21 @@ from autograder.cells import nbgrader_of
 from autograder.results import MISSING, SubmissionResult
 from autograder.text import fmt_num
 
-from autograder.course import COURSE_ID, Course  # noqa: E402
+from autograder.course import COURSE_ID  # noqa: E402
 
 
 # ---------------------------------------------------------------- configuration
 
 
-def nbgrader_config(course_root: Path, source: str, release: str, db_url: str, config_file: Path | None = None):
-    """nbgrader's config: the course's ``nbgrader_config.py`` (``config_file``; default: the
-    course the command runs in) with the folders pointed at ``course_root``."""
+def nbgrader_config(course_root: Path, source: str, release: str, db_url: str, *, config_file: Path | None):
+    """nbgrader's config: the course's ``nbgrader_config.py`` (``config_file``, the caller's
+    ``Course.config_file``; None: none is read) with the folders pointed at ``course_root``."""
     from traitlets.config import Config
     from traitlets.config.loader import PyFileConfigLoader
 
     from autograder.cells import BEGIN_HIDDEN, CODE_STUB, END_HIDDEN, TEXT_STUB
 
     cfg = Config()
-    config_file = config_file if config_file is not None else Course.locate().config_file
     if config_file is not None and Path(config_file).is_file():
         cfg.merge(PyFileConfigLoader(Path(config_file).name, path=str(Path(config_file).parent)).load_config())
     cfg.CourseDirectory.root = str(course_root)
@@ -62,11 +61,6 @@ def nbgrader_config(course_root: Path, source: str, release: str, db_url: str, c
     cfg.GenerateAssignment.create_assignment = True
     cfg.Exchange.root = str(course_root / "exchange")
     return cfg
-
-
-def default_db_url() -> str:
-    """The gradebook of the course (its ``nbgrader_config.py``; ``build/gradebook.db``), its folder created."""
-    return Course.locate().ensure_db_folder()
 
 
 def use_in_process_alembic_head() -> None:
@@ -102,9 +96,6 @@ def use_in_process_alembic_head() -> None:
 
     get_alembic_version._cnn_course = True
     nbapi.get_alembic_version = get_alembic_version
-
-
-ensure_tools_on_path = use_in_process_alembic_head   # the older name
 
 
 def open_gradebook(db_url: str, course_id: str = COURSE_ID):

@@ -29,7 +29,6 @@ import time
 import zipfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ROOT = "/autograder"
 PROJECT_FILES = ("pyproject.toml", "setup.py", "README.md", "requirements.lock")
 TREE = "cnn-course"                   # folder of the bundled project inside the zip and <root>/source
@@ -106,17 +105,18 @@ def _add(zf: zipfile.ZipFile, arcname: str, data: bytes, executable: bool = Fals
     zf.writestr(info, data)
 
 
-def build_autograder_zip(name: str, out: Path | str, *, source_dir: Path | str | None = None,
-                         repo: Path | str | None = None) -> dict:
+def build_autograder_zip(name: str, out: Path | str, *, source_dir: Path | str, repo: Path | str) -> dict:
     """Write Gradescope's autograder zip for assignment ``name`` to ``out``.
 
-    ``source_dir``: folder of ``<name>/<name>.ipynb`` (default ``solutions/``); ``repo``: the
-    project whose ``autograder/`` and ``solutions/*.py`` are bundled (default: this one).
+    ``source_dir``: folder of ``<name>/<name>.ipynb`` (the course's ``source``); ``repo``: the
+    course checkout whose ``autograder/``, project files and ``solutions/*.py`` are bundled
+    (the course's ``root``). Both required: nothing here guesses where the course is.
     Returns ``{"path", "files" (names in the zip), "bytes"}``.
     """
-    repo = Path(repo) if repo else REPO
-    source_dir = Path(source_dir) if source_dir else repo / "solutions"
-    out = Path(out)
+    repo, source_dir, out = Path(repo), Path(source_dir), Path(out)
+    if not (repo / "autograder" / "engine.py").is_file() or not (repo / "pyproject.toml").is_file():
+        raise GradescopeError(f"{repo} is not a cnn-course checkout (no autograder/engine.py or pyproject.toml): "
+                              "build the zip from the checkout (cnn-course --course CHECKOUT gradescope ...).")
     files = _bundle_files(name, source_dir, repo)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".part")

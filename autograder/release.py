@@ -1,6 +1,7 @@
 """Build the student release of an assignment with nbgrader, then prove nothing secret leaked.
 
-``release(["ps1_convolution"])`` turns ``solutions/ps1_convolution/ps1_convolution.ipynb``
+``release(["ps1_convolution"], source_dir=course.source, release_dir=course.release,
+db_url=..., config_file=course.config_file)`` turns ``solutions/ps1_convolution/ps1_convolution.ipynb``
 (the instructor source: solutions between ``### BEGIN SOLUTION`` / ``### END SOLUTION``,
 hidden tests between ``### BEGIN HIDDEN TESTS`` / ``### END HIDDEN TESTS``) into
 ``exercises/ps1_convolution/`` with nbgrader's ``generate_assignment`` (which also records
@@ -25,10 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
-
-ROOT = Path(__file__).resolve().parents[1]
-SOURCE_DIR = ROOT / "solutions"
-RELEASE_DIR = ROOT / "exercises"
 
 from autograder import cells
 from autograder import gradebook as nbgb
@@ -67,7 +64,7 @@ class Secret:
 # ---------------------------------------------------------------- finding assignments
 
 
-def find_assignments(source_dir: Path | str = SOURCE_DIR) -> list[str]:
+def find_assignments(source_dir: Path | str) -> list[str]:
     """Names of the assignments in ``source_dir``: folders ``<ps>/`` holding ``<ps>.ipynb``."""
     source_dir = Path(source_dir)
     if not source_dir.is_dir():
@@ -92,18 +89,13 @@ def _release_files(src: Path) -> tuple[list[Path], list[Path]]:
 
 
 # nbgrader's configuration and gradebook live in one adapter module (autograder.gradebook).
-_nbgrader_config = nbgb.nbgrader_config
-default_db_url = nbgb.default_db_url
-ensure_tools_on_path = nbgb.use_in_process_alembic_head
-
-
-def _generate(name: str, staging: Path, db_url: str) -> Path:
+def _generate(name: str, staging: Path, db_url: str, config_file: Path | None) -> Path:
     """Run nbgrader's generate_assignment on ``staging/source/<name>``; return the output folder."""
-    ensure_tools_on_path()
+    nbgb.use_in_process_alembic_head()
     from nbgrader.apps.api import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
-    cfg = _nbgrader_config(staging, "source", "release", db_url)
+    cfg = nbgb.nbgrader_config(staging, "source", "release", db_url, config_file=config_file)
     coursedir = CourseDirectory(config=cfg)
     api = NbGraderAPI(coursedir=coursedir, config=cfg)
     result = api.generate_assignment(name, force=True, create=True)
@@ -397,11 +389,16 @@ def _check_setup_cell(name: str, source_dir: Path) -> None:
 def release_one(
     name: str,
     *,
-    source_dir: Path | str = SOURCE_DIR,
-    release_dir: Path | str = RELEASE_DIR,
-    db_url: str | None = None,
+    source_dir: Path | str,
+    release_dir: Path | str,
+    db_url: str,
+    config_file: Path | str | None = None,
 ) -> Path:
-    """Release one assignment into ``release_dir/<name>/`` (replacing it); return that folder."""
+    """Release one assignment into ``release_dir/<name>/`` (replacing it); return that folder.
+
+    ``source_dir``, ``release_dir``, ``db_url`` (the gradebook nbgrader records the assignment
+    in): the course's (:class:`autograder.course.Course`), all required; ``config_file``: the
+    course's ``nbgrader_config.py`` to read first (None: nbgrader's defaults and ours)."""
     source_dir, release_dir = Path(source_dir), Path(release_dir)
     src = source_dir / name
     if not (src / f"{name}.ipynb").is_file():
@@ -410,7 +407,6 @@ def release_one(
             f"found assignments: {', '.join(find_assignments(source_dir)) or 'none'}."
         )
     _check_setup_cell(name, source_dir)
-    db_url = db_url or default_db_url()
     keep, skipped = _release_files(src)
     for p in skipped:
         log.info("release %s: not copied (not a notebook, grading.toml or image): %s", name, p.name)
@@ -420,7 +416,7 @@ def release_one(
         (staging / "source" / name).mkdir(parents=True)
         for p in keep:
             shutil.copy2(p, staging / "source" / name / p.name)
-        out = _generate(name, staging, db_url)
+        out = _generate(name, staging, db_url, Path(config_file) if config_file is not None else None)
         problems: list[str] = []
         unreachable: list[str] = []
         probes = _probes(src)
@@ -458,12 +454,14 @@ def release_one(
 def release(
     assignments: list[str] | None = None,
     *,
-    source_dir: Path | str = SOURCE_DIR,
-    release_dir: Path | str = RELEASE_DIR,
-    db_url: str | None = None,
+    source_dir: Path | str,
+    release_dir: Path | str,
+    db_url: str,
+    config_file: Path | str | None = None,
 ) -> list[Path]:
     """Release ``assignments`` (default: every assignment in ``source_dir``); return their folders."""
     names = list(assignments) if assignments else find_assignments(source_dir)
     if not names:
         raise ReleaseError(f"no assignment found in {source_dir} (expected <ps>/<ps>.ipynb).")
-    return [release_one(n, source_dir=source_dir, release_dir=release_dir, db_url=db_url) for n in names]
+    return [release_one(n, source_dir=source_dir, release_dir=release_dir, db_url=db_url, config_file=config_file)
+            for n in names]

@@ -133,13 +133,14 @@ CHEAT_CELL = textwrap.dedent(
         start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _peek = [os.listdir(p) for p in (@SOLUTIONS@, "solutions", "../solutions") if os.path.isdir(p)]
     '''
-).replace("@SOLUTIONS@", repr(str(Path(__file__).resolve().parents[1] / "solutions")))  # this checkout's, found at run time
+)
 
 
-def cheating_notebook(released_nb, source_nb):
+def cheating_notebook(released_nb, source_nb, solutions_dir: Path | str = "solutions"):
     """The blank notebook plus cheating: patched comparisons, copied answers, os._exit, a
-    detached process. Its first solution function calls ``os._exit``; the others try to
-    import the reference library (absent in the sandbox)."""
+    detached process, a look into ``solutions_dir`` (the grader's instructor sources, which the
+    sandbox hides). Its first solution function calls ``os._exit``; the others try to import
+    the reference library (absent in the sandbox)."""
     nb = copy.deepcopy(released_nb)
     first = True
     for cell in nb.cells:
@@ -155,13 +156,15 @@ def cheating_notebook(released_nb, source_nb):
         else:
             body = f"import solutions as _ref\n    return _ref.{name}(*args, **kwargs)"
         cell.source = f"def {name}(*args, **kwargs):\n    {body}\n"
-    nb.cells.insert(1, nbformat.v4.new_code_cell(CHEAT_CELL))
+    nb.cells.insert(1, nbformat.v4.new_code_cell(CHEAT_CELL.replace("@SOLUTIONS@", repr(str(solutions_dir)))))
     return nb
 
 
 def build_samples(source_nb_path: Path | str, released_nb_path: Path | str, out_dir: Path | str,
                   *, kinds=SAMPLE_KINDS) -> dict[str, Path]:
-    """Write ``out_dir/<kind>/<notebook>.ipynb`` for each kind; return ``{kind: path}``."""
+    """Write ``out_dir/<kind>/<notebook>.ipynb`` for each kind; return ``{kind: path}``
+    (``source_nb_path`` is ``<source folder>/<name>/<name>.ipynb``: the cheating kind peeks
+    into that source folder)."""
     source_nb_path, released_nb_path, out_dir = Path(source_nb_path), Path(released_nb_path), Path(out_dir)
     source = nbformat.read(str(source_nb_path), as_version=4)
     released = nbformat.read(str(released_nb_path), as_version=4)
@@ -179,7 +182,7 @@ def build_samples(source_nb_path: Path | str, released_nb_path: Path | str, out_
         elif kind == "broken":
             path.write_text('{"cells": [ this is not JSON', encoding="utf-8")
         elif kind == "cheating":
-            write_notebook(cheating_notebook(released, source), path)
+            write_notebook(cheating_notebook(released, source, source_nb_path.resolve().parent.parent), path)
         else:
             raise ValueError(f"kinds: unknown kind {kind!r}; expected some of {SAMPLE_KINDS}")
         paths[kind] = path

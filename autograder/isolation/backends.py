@@ -5,8 +5,9 @@
   configuration (:func:`fresh_command`); the same view (:func:`view`) for a template;
 - insecure: a plain subprocess with rlimits (:func:`start_insecure`), no namespaces.
 
-Also what every sandbox sees: the folders hidden (the course checkout among them,
-:func:`course_checkout`), those bound back read-only, its environment (:func:`env`).
+Also what every sandbox sees: the folders hidden (the source tree the package runs from among
+them, :func:`package_source_tree`; the course's folders come from the command line, which
+passes them down as ``hide``), those bound back read-only, its environment (:func:`env`).
 """
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ from pathlib import Path
 
 from .data import sandbox_data_dir
 
-PKG_DIR = Path(__file__).resolve().parent.parent      # autograder/
-REPO = PKG_DIR.parent
+# Where the grader's own code is (a package location, not a course's): ``autograder/`` is
+# bound read-only into every sandbox, and its parent is what the insecure worker imports from.
+PACKAGE_DIR = Path(__file__).resolve().parent.parent      # autograder/
+PACKAGE_PARENT = PACKAGE_DIR.parent
 SYSTEM_DIRS = {"bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr", "etc", "proc", "sys", "dev"}
 # New PID (with its own /proc), network, mount, IPC (SysV shared memory, semaphores, message
 # queues, POSIX mqueues) and UTS namespaces; the sandbox dies with the unshare process.
@@ -27,7 +30,7 @@ UNSHARE_FLAGS = ("--fork", "--pid", "--mount-proc", "--net", "--mount", "--ipc",
 USERNS_PREFIX = ("--user", "--map-root-user")
 # The sandbox's first program (stdlib only, run with ``python -I -S``): mounts, uid, rlimits,
 # then exec of the worker. The interpreter reads it before the mounts hide the repository.
-BOOTSTRAP = PKG_DIR / "bootstrap.py"
+BOOTSTRAP = PACKAGE_DIR / "bootstrap.py"
 INSECURE_MECHANISMS = "none (insecure: plain subprocess with rlimits(as,cpu,fsize,nofile,core))"
 
 
@@ -36,15 +39,16 @@ def _within(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder + "/") or folder == "/"
 
 
-def course_checkout() -> str | None:
-    """The course repository the grader runs from (hidden in every sandbox: solutions/,
-    exercises/, .git...), or None when ``autograder`` is an installed package (a student's
-    ``pip install``: its parent is a ``site-packages`` of the Python installation, which the
-    sandbox must see, not hide)."""
+def package_source_tree() -> str | None:
+    """The source tree the ``autograder`` package is imported from (a checkout: hidden in every
+    sandbox, whatever else it holds), or None when ``autograder`` is an installed package (a
+    student's ``pip install``: its parent is a ``site-packages`` of the Python installation,
+    which the sandbox must see, not hide). About the code only: the course's folders are
+    hidden because the command line passes them down (``hide``)."""
     import site
     import sysconfig
 
-    repo = str(REPO)
+    repo = str(PACKAGE_PARENT)
     prefixes = {sys.prefix, sys.base_prefix, *sysconfig.get_paths().values()}
     try:
         prefixes.update(site.getsitepackages())
@@ -92,16 +96,16 @@ def view(data_files) -> dict:
     read-only (Python, ``autograder/``, the declared data files), the interpreter, the
     environment. A template is keyed by it (with its preload list)."""
     e = env()
-    binds = {sys.prefix: None, sys.base_prefix: None, str(PKG_DIR): "/tmp/lib/autograder"}
+    binds = {sys.prefix: None, sys.base_prefix: None, str(PACKAGE_DIR): "/tmp/lib/autograder"}
     shared = sandbox_data_dir(e["CNN_COURSE_DATA"], data_files)
     if shared:
         binds[shared] = e["CNN_COURSE_DATA"]
     hide = {"/" + d for d in os.listdir("/") if d not in SYSTEM_DIRS and os.path.isdir("/" + d)
             and not os.path.islink("/" + d)}
     hide |= {"/var/tmp", "/dev/shm"}
-    repo = course_checkout()
-    if repo is not None:
-        hide.add(repo)
+    tree = package_source_tree()
+    if tree is not None:
+        hide.add(tree)
     hide -= {"/tmp"}
     return {"binds": binds, "hide": sorted(hide), "python": os.path.join(sys.prefix, "bin", "python"),
             "env": e}
@@ -120,7 +124,7 @@ def template_command(prefix: list[str], cfg: dict) -> list[str]:
 def start_insecure(req_r: int, resp_w: int, worker_cfg: str, rlimits: dict) -> subprocess.Popen:
     """The insecure backend: the worker as a plain subprocess of the grader, with rlimits."""
     e = env()
-    e["PYTHONPATH"] = str(REPO)
+    e["PYTHONPATH"] = str(PACKAGE_PARENT)
 
     def limit():
         import resource

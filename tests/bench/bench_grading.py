@@ -126,9 +126,9 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="cnn-course-bench-", dir=ROOT / "build" if (ROOT / "build").is_dir() else None)).resolve()
     env = _env(work / "home")
     try:
-        name = args.assignment or ("ps1_convolution" if (rel.SOURCE_DIR / "ps1_convolution" / "ps1_convolution.ipynb").is_file() else None)
+        name = args.assignment or ("ps1_convolution" if (ROOT / "solutions" / "ps1_convolution" / "ps1_convolution.ipynb").is_file() else None)
         if name:
-            source_dir = rel.SOURCE_DIR
+            source_dir = ROOT / "solutions"
         else:
             name, source_dir = TOY_NAME, work / "toy_source"
             write_toy_source(source_dir)

@@ -111,7 +111,7 @@ def other_costs(names: list[str], k: int, work: Path, insecure: bool) -> dict[st
 
     costs = {}
     for name in names:
-        assignment = load_assignment(name)
+        assignment = load_assignment(name, source_dir=ROOT / "solutions")
         rows = []
         for i, (kind, nb) in enumerate(variants(name)[:k]):
             path = work / "others" / name / kind / f"{name}.ipynb"
@@ -165,7 +165,7 @@ def main(argv=None) -> int:
         counts = make_submissions(PS1, args.n, subs)
         print(f"{args.n} {PS1} submissions ({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}); "
               f"{args.workers} workers; isolation: {'none (insecure)' if insecure else 'sandbox'}", flush=True)
-        assignment = load_assignment(PS1)
+        assignment = load_assignment(PS1, source_dir=ROOT / "solutions")
 
         from autograder.distributed import DaskRunner
 

@@ -76,7 +76,7 @@ def main(argv=None) -> int:
           f"medians in seconds per submission.")
     summary = []
     for name in args.assignments:
-        a = load_assignment(name)
+        a = load_assignment(name, source_dir=ROOT / "solutions")
         src = ROOT / "solutions" / name / f"{name}.ipynb"
         path = work / name / "s" / f"{name}.ipynb"
         path.parent.mkdir(parents=True)

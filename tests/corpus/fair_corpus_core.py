@@ -190,7 +190,7 @@ def _main(args: dict) -> None:
     from autograder.assignment import load_assignment
 
     source_dir = args.get("source_dir")
-    a = load_assignment(args["assignment"], source_dir=Path(source_dir) if source_dir else None)
+    a = load_assignment(args["assignment"], source_dir=Path(source_dir) if source_dir else ROOT / "solutions")
     subs = intake.find_submissions(Path(args["folder"]), a.name, f"{a.name}.ipynb")
     prepare = getattr(__import__("autograder.grader_process").grader_process, "prepare_grader", None)
     if prepare is not None and args.get("prepare_first"):

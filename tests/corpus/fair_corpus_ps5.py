@@ -143,7 +143,7 @@ def grade_cases(cases: dict, root: Path, out_dir: Path, capstone: str) -> dict:
     from autograder.assignment import load_assignment
     from autograder.engine import grade_notebook, isolation_available
 
-    assignment = load_assignment("ps5_backprop")
+    assignment = load_assignment("ps5_backprop", source_dir=root / "solutions")
     sub = dataclasses.replace(assignment, tests=[t for t in assignment.tests if t.grade_id == capstone])
     results = {}
     for name, case in cases.items():

@@ -376,16 +376,16 @@ def test_unreadable_path_is_invalid(tmp_path):
     assert np.isclose(r.max_score, 9)
 
 
-def test_the_course_repository_is_hidden_but_an_installed_package_is_not(monkeypatch):
+def test_the_package_checkout_is_hidden_but_an_installed_package_is_not(monkeypatch):
     """A student's `pip install` puts autograder/ in site-packages: its parent is the Python
-    installation the sandbox runs on, not a course folder to hide (issue 19: every check of a
+    installation the sandbox runs on, not a source tree to hide (issue 19: every check of a
     student install scored 0, "the sandbox could not be started", numpy not found)."""
     import sysconfig
 
     from autograder.isolation import backends as S
 
-    assert S.course_checkout() == str(ROOT)
-    monkeypatch.setattr(S, "REPO", Path(sysconfig.get_paths()["purelib"]))
-    assert S.course_checkout() is None
+    assert S.package_source_tree() == str(ROOT)
+    monkeypatch.setattr(S, "PACKAGE_PARENT", Path(sysconfig.get_paths()["purelib"]))
+    assert S.package_source_tree() is None
     if isolation_available() is not None:
         assert sysconfig.get_paths()["purelib"] not in Sandbox(LIMITS)._view()["hide"]

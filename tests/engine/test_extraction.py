@@ -134,7 +134,7 @@ def test_display_and_get_ipython_count_as_defined():
 
 @pytest.mark.parametrize("ps", sorted(p.name for p in (ROOT / "solutions").glob("ps*") if p.is_dir()))
 def test_correct_notebooks_keep_every_graded_name_without_notes(ps):
-    a = load_assignment(ps)
+    a = load_assignment(ps, source_dir=ROOT / "solutions")
     source = nbformat.read(ROOT / "solutions" / ps / f"{ps}.ipynb", as_version=4)
     cells = parse_notebook(nbformat.writes(correct_notebook(source)).encode())
     code = extract_student_code(cells, test_ids=a.test_ids, test_texts=a.test_sources_for_matching)

@@ -84,7 +84,7 @@ def test_a_big_value_is_copied_only_for_the_tests_that_name_it():
 
 @needs_isolation
 def test_a_huge_list_answer_costs_the_grader_little_and_is_explained(tmp_path):
-    a = load_assignment("ps1_convolution")
+    a = load_assignment("ps1_convolution", source_dir=F.ROOT / "solutions")
     folder = F.write_class(tmp_path / "subs", a, {
         "big_list": F.BIG_LIST,                                           # 9 MB of JSON
         "huger_list": F.BIG_LIST.replace("4_500_000", "20_000_000")})     # 40 MB: over load_mb

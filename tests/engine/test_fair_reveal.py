@@ -37,7 +37,7 @@ PS3 = "ps3_lenet"
 
 @pytest.fixture(scope="module")
 def ps3():
-    return load_assignment(PS3)
+    return load_assignment(PS3, source_dir=ROOT / "solutions")
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def test_manual_cells_are_located_without_the_answer(ps3, ps3_answers):
     (m,) = ps3.manual
     assert (m.position, m.of) == (1, 1) and m.prompt.startswith("7. Question"), m
     assert not F.leaked(json.dumps(dataclasses.asdict(m)), ps3_answers)
-    assert load_assignment(PS3, released=True).manual == ps3.manual       # the release locates it the same
+    assert load_assignment(PS3, source_dir=ROOT / "exercises", released=True).manual == ps3.manual       # the release locates it the same
 
 
 @pytest.mark.parametrize("entered", [None, {"answer_tanh_relu_pooling": 1.5}], ids=["awaiting", "graded"])
@@ -144,7 +144,7 @@ _MUTANTS: dict = {}
 
 def _assignment(name):
     if name not in _ASSIGNMENTS:
-        _ASSIGNMENTS[name] = load_assignment(name)
+        _ASSIGNMENTS[name] = load_assignment(name, source_dir=ROOT / "solutions")
     return _ASSIGNMENTS[name]
 
 

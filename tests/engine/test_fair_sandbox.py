@@ -33,7 +33,7 @@ CONV2D_TESTS = {"test_conv2d_seed", "test_conv2d_hidden_grid", "test_conv2d_stri
 @pytest.mark.slow
 @pytest.mark.xdist_group("ps1_fair")
 def test_ps1_conv2d_from_a_course_helper_scores_like_a_blank_conv2d(tmp_path):
-    a = load_assignment("ps1_convolution")
+    a = load_assignment("ps1_convolution", source_dir=ROOT / "solutions")
     blank = grade_notebook(a, F.build_ps1(tmp_path / "blank", F.PS1_BLANK), "blank")
     by_blank = {t.name: t for t in blank.tests}
     assert CONV2D_TESTS <= set(by_blank) and all(by_blank[n].points == 0 for n in CONV2D_TESTS)
@@ -63,7 +63,7 @@ _inp = keras.Input((8, 8, 3))
 keras.Model(_inp, keras.layers.Conv2D(4, 3)(_inp))(np.zeros((1, 8, 8, 3), np.float32))
 from autograder.assignment import load_assignment
 from autograder.engine import grade_notebook
-a = load_assignment("ps4_transfer")
+a = load_assignment("ps4_transfer", source_dir="solutions")      # run in the checkout (cwd=ROOT)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 r = grade_notebook(a, sys.argv[1], "forged")
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -121,7 +121,7 @@ def scan(forbidden):
 def _sandbox_config(case):
     if case == "scipy behind sklearn":       # a template whose preload imports a forbidden module
         return ["scipy"], ["sklearn.datasets"]
-    a = load_assignment(case)
+    a = load_assignment(case, source_dir=ROOT / "solutions")
     return list(a.forbidden["modules"]), a.sandbox_preload
 
 

@@ -231,7 +231,7 @@ def test_the_keeper_reports_how_the_worker_ended():
 
 @pytest.mark.parametrize("kind", ["correct", "partly"])
 def test_grading_with_and_without_templates_gives_identical_results(kind, tmp_path, monkeypatch):
-    a = load_assignment("ps3_lenet")
+    a = load_assignment("ps3_lenet", source_dir=ROOT / "solutions")
     assert a.sandbox_preload, "ps3 declares the modules its template imports"
     source = nbformat.read(str(ROOT / "solutions" / "ps3_lenet" / "ps3_lenet.ipynb"), as_version=4)
     nb = correct_notebook(source) if kind == "correct" else partly_wrong_notebook(source)[0]

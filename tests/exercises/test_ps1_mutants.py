@@ -102,7 +102,7 @@ def _engine():
 @pytest.fixture(scope="module")
 def engine():
     load_assignment, grade_notebook, insecure = _engine()
-    assignment = load_assignment("ps1_convolution")
+    assignment = load_assignment("ps1_convolution", source_dir=HERE.parent / "solutions")
 
     def grade(path, sid="student"):
         return grade_notebook(assignment, path, sid, insecure=insecure)

@@ -101,7 +101,7 @@ def test_messages_name_the_mistake(name, test_id, words, single_runs):
 def engine():
     from autograder.assignment import load_assignment      # the project's own engine: an ImportError fails
     from autograder.engine import grade_notebook, isolation_available
-    assignment = load_assignment(H.NAME)
+    assignment = load_assignment(H.NAME, source_dir=HERE.parent / "solutions")
     insecure = isolation_available() is None
 
     def grade(path, sid="student"):

@@ -119,7 +119,7 @@ def test_assert_trained_like_tells_rounding_from_another_start():
 # ------------------------------------------------------------------------ the corpus
 @pytest.fixture(scope="module")
 def assignment():
-    return load_assignment("ps3_lenet")
+    return load_assignment("ps3_lenet", source_dir=C.ROOT / "solutions")
 
 
 def _grade(assignment, name, tmp_path, tests=None):

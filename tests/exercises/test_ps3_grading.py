@@ -112,7 +112,7 @@ REASONING_TESTS = {"test_answer_c1_shape_hidden", "test_answer_without_padding_h
 
 @pytest.fixture(scope="module")
 def assignment():
-    return load_assignment("ps3_lenet")
+    return load_assignment("ps3_lenet", source_dir=ROOT / "solutions")
 
 
 @pytest.mark.slow

@@ -79,7 +79,7 @@ HYGIENE = {"test_input_checks_hidden"}
 
 @pytest.fixture(scope="module")
 def assignment():
-    return load_assignment("ps4_transfer")
+    return load_assignment("ps4_transfer", source_dir=ROOT / "solutions")
 
 
 def test_point_shares(assignment):

@@ -142,7 +142,7 @@ def _engine():
 @pytest.fixture(scope="module")
 def engine():
     load_assignment, grade_notebook, insecure = _engine()
-    assignment = load_assignment("ps5_backprop")
+    assignment = load_assignment("ps5_backprop", source_dir=HERE.parent / "solutions")
 
     def grade(path, sid="student", tests=None):
         sub = assignment if tests is None else dataclasses.replace(

@@ -30,7 +30,7 @@ def source_nb():
 def test_grading_toml_scopes_torch_to_the_numpy_functions():
     from autograder.assignment import load_assignment
 
-    forb = load_assignment("ps6_modern_cnn").forbidden
+    forb = load_assignment("ps6_modern_cnn", source_dir=HERE.parent / "solutions").forbidden
     assert "torch" not in forb["modules"]                      # part 2 needs it at run time
     assert {"scipy", "jax", "tensorflow", "keras"} <= set(forb["modules"])
     (scope,) = forb["scoped"]
@@ -80,7 +80,7 @@ def engine():
     from autograder.assignment import load_assignment
     from autograder.engine import grade_notebook, isolation_available
 
-    assignment = load_assignment("ps6_modern_cnn")
+    assignment = load_assignment("ps6_modern_cnn", source_dir=HERE.parent / "solutions")
     insecure = isolation_available() is None
 
     def grade(path, sid="student", tests=None):

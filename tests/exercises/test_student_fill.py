@@ -102,7 +102,7 @@ def test_filled_release_earns_full_marks(name, tmp_path):
     assert not [c for c in filled.cells if cells.is_solution(_nbg(c)) and STUB[1] in map(str.strip, c.source.split("\n"))]
     path = tmp_path / f"{name}.ipynb"
     nbformat.write(filled, str(path))
-    assignment = load_assignment(name)
+    assignment = load_assignment(name, source_dir=ROOT / "solutions")
     result = grade_notebook(assignment, path, "student-from-release", insecure=isolation_available() is None)
     lost = {t.name: t.message for t in result.tests if t.points < t.max_points}
     assert result.status == "graded", result.message

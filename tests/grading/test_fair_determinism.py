@@ -39,7 +39,7 @@ def _check_identical(runs: dict, copies: list[str], max_score: float) -> None:
 
 
 def test_ps1_copies_beside_a_torch_tagging_classmate(tmp_path):
-    a = load_assignment("ps1_convolution")
+    a = load_assignment("ps1_convolution", source_dir=F.ROOT / "solutions")
     copies = [f"s{i}" for i in range(4)]
     folder = F.write_class(tmp_path / "subs", a, {**{s: None for s in copies}, "a_torch_tags": F.TORCH_TAG})
     runs = {w: F.grade_in_fresh_process(a.name, folder, w) for w in (1, 2, 4)}
@@ -49,7 +49,7 @@ def test_ps1_copies_beside_a_torch_tagging_classmate(tmp_path):
 
 
 def test_ps2_copies_whose_tests_import_torch(tmp_path):
-    a = load_assignment("ps2_shapes")
+    a = load_assignment("ps2_shapes", source_dir=F.ROOT / "solutions")
     copies = [f"s{i}" for i in range(3)]
     folder = F.write_class(tmp_path / "subs", a, {s: None for s in copies})
     runs = {w: F.grade_in_fresh_process(a.name, folder, w) for w in (1, 3)}

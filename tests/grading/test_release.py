@@ -23,7 +23,8 @@ def _tree(folder: Path) -> list[str]:
 
 @pytest.mark.parametrize("name", ASSIGNMENTS)
 def test_committed_release_is_up_to_date(name, tmp_path):
-    out = rel.release_one(name, release_dir=tmp_path / "exercises", db_url=f"sqlite:///{tmp_path}/gb.db")
+    out = rel.release_one(name, source_dir=ROOT / "solutions", release_dir=tmp_path / "exercises",
+                          db_url=f"sqlite:///{tmp_path}/gb.db")
     committed = ROOT / "exercises" / name
     stale = f"exercises/{name} is stale or missing: run `make release` (or `cnn-course release {name}`) and commit exercises/."
     assert committed.is_dir(), stale
@@ -125,7 +126,7 @@ def test_release_refuses_when_nbgrader_leaves_secrets(toy, monkeypatch):
     rel.release_one(TOY_NAME, source_dir=src_dir, release_dir=dest, db_url=f"sqlite:///{tmp}/gb.db")
     before = (dest / TOY_NAME / f"{TOY_NAME}.ipynb").read_bytes()
 
-    def leaky_generate(name, staging, db_url):  # nbgrader "forgot" to clear anything
+    def leaky_generate(name, staging, db_url, config_file):  # nbgrader "forgot" to clear anything
         out = staging / "release" / name
         shutil.copytree(staging / "source" / name, out)
         return out
@@ -161,7 +162,7 @@ def test_release_refuses_a_setup_cell_that_fails_in_the_grader(toy):
 def test_unknown_assignment_names_what_exists(toy):
     src_dir, _, tmp = toy
     with pytest.raises(rel.ReleaseError, match=TOY_NAME):
-        rel.release_one("ps9_nope", source_dir=src_dir, release_dir=tmp / "rel")
+        rel.release_one("ps9_nope", source_dir=src_dir, release_dir=tmp / "rel", db_url=f"sqlite:///{tmp}/gb.db")
 
 
 def test_rerelease_after_grading_with_changed_tests(toy):
