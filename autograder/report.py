@@ -13,27 +13,29 @@ import statistics
 from collections import Counter
 from urllib.parse import quote
 
-from autograder.results import HIDDEN, INVALID, MANUAL, MISSING, TEST_STATUSES, SubmissionResult, safe_dirname
+from autograder.results import (HIDDEN, INVALID, MANUAL, MISSING, TEST_STATUSES, Outcome, SubmissionResult,
+                                SubmissionStatus, safe_dirname)
 from autograder.text import esc, fmt_num, fmt_stat
 
-STATUS_HELP = {
-    "passed": "the test ran without an error.",
-    "failed": "an assertion failed: the message says what was expected and what your code returned.",
-    "error": "your code raised an exception (or returned something the test could not use).",
-    "timeout": "the test used more CPU time than allowed: look for an endless loop, or a Python loop "
-               "where a numpy operation would do.",
-    "memory": "the memory limit was exceeded: avoid building huge intermediate arrays.",
-    "crash": "the process running your code died (os._exit, a segfault, or it was killed); the other "
-             "tests were still graded.",
-    "forbidden": "the function uses an API this exercise does not allow (see the notebook's "
-                 "instructions); it earns no points.",
-    "invalid": "the submission could not be read as a notebook.",
-    "manual": "a written answer graded by hand: its points count once a grader has entered them.",
-    "missing": "nothing was submitted.",
+STATUS_HELP = {      # what each test status means (and two submission statuses), for the student
+    Outcome.PASSED: "the test ran without an error.",
+    Outcome.FAILED: "an assertion failed: the message says what was expected and what your code returned.",
+    Outcome.ERROR: "your code raised an exception (or returned something the test could not use).",
+    Outcome.TIMEOUT: "the test used more CPU time than allowed: look for an endless loop, or a Python loop "
+                     "where a numpy operation would do.",
+    Outcome.MEMORY: "the memory limit was exceeded: avoid building huge intermediate arrays.",
+    Outcome.CRASH: "the process running your code died (os._exit, a segfault, or it was killed); the other "
+                   "tests were still graded.",
+    Outcome.FORBIDDEN: "the function uses an API this exercise does not allow (see the notebook's "
+                       "instructions); it earns no points.",
+    Outcome.MANUAL: "a written answer graded by hand: its points count once a grader has entered them.",
+    SubmissionStatus.INVALID: "the submission could not be read as a notebook.",
+    SubmissionStatus.MISSING: "nothing was submitted.",
 }
-_COLORS = {"manual": "#0969da", "missing": "#57606a", "passed": "#1a7f37", "failed": "#cf222e", "error": "#bc4c00", "timeout": "#8250df",
-           "memory": "#8250df", "crash": "#a40e26", "forbidden": "#6e7781", "invalid": "#a40e26",
-           "graded": "#0969da"}
+_COLORS = {Outcome.MANUAL: "#0969da", Outcome.PASSED: "#1a7f37", Outcome.FAILED: "#cf222e", Outcome.ERROR: "#bc4c00",
+           Outcome.TIMEOUT: "#8250df", Outcome.MEMORY: "#8250df", Outcome.CRASH: "#a40e26", Outcome.FORBIDDEN: "#6e7781",
+           SubmissionStatus.GRADED: "#0969da", SubmissionStatus.INVALID: "#a40e26", SubmissionStatus.MISSING: "#57606a"}
+_FAULTS = (Outcome.TIMEOUT, Outcome.MEMORY, Outcome.CRASH)     # test statuses the slowest-submissions table names
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1f2328}
@@ -297,7 +299,7 @@ def report_html(results: list[SubmissionResult], assignment=None, png: bytes | N
     slow = sorted(graded, key=lambda r: (-_dur(r), r.student_id))[:10]
     if slow:
         rows = "".join(f"<tr><td>{esc(r.student_id)}</td><td class=\"num\">{_dur(r):.2f}</td>"
-                       f"<td>{esc(', '.join(sorted({t.status for t in r.tests if t.status in ('timeout', 'memory', 'crash')})))}</td></tr>"
+                       f"<td>{esc(', '.join(sorted({t.status for t in r.tests if t.status in _FAULTS})))}</td></tr>"
                        for r in slow)
         parts.append("<h2>Slowest submissions</h2><table><tr><th>student</th><th>seconds</th><th>faults</th></tr>"
                      + rows + "</table>")
