@@ -28,8 +28,8 @@ END_SOLUTION = "END SOLUTION"
 BEGIN_HIDDEN = "BEGIN HIDDEN TESTS"
 END_HIDDEN = "END HIDDEN TESTS"
 # What authors write (and authoring.py emits); any line containing the texts above counts.
-HIDDEN_BEGIN_LINE = "### BEGIN HIDDEN TESTS"
-HIDDEN_END_LINE = "### END HIDDEN TESTS"
+HIDDEN_BEGIN_LINE = f"### {BEGIN_HIDDEN}"
+HIDDEN_END_LINE = f"### {END_HIDDEN}"
 CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 TEXT_STUB = "YOUR ANSWER HERE"
 

@@ -39,6 +39,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .cells import is_test, nbgrader_of
+
 # Every cap in one place (the grading.toml [limits] may override them; see read_notebook's ``caps``).
 CAPS = {
     "file_bytes": 8 * 1024 * 1024,   # size of the submitted .ipynb file
@@ -68,7 +70,7 @@ class Cell:
 
     @property
     def is_test(self) -> bool:
-        return bool(self.nbgrader.get("grade")) and not self.nbgrader.get("solution")
+        return is_test(self.nbgrader)
 
 
 def _source(value) -> str:
@@ -128,9 +130,7 @@ def parse_notebook(data: bytes, *, caps: dict | None = None) -> list[Cell]:
     for i, c in enumerate(cells):
         if not isinstance(c, dict):
             continue
-        meta = c.get("metadata")
-        nbg = meta.get("nbgrader") if isinstance(meta, dict) else None
-        nbg = {k: no_surrogates(v) if isinstance(v, str) else v for k, v in nbg.items()} if isinstance(nbg, dict) else {}
+        nbg = {k: no_surrogates(v) if isinstance(v, str) else v for k, v in nbgrader_of(c).items()}
         cell_type = no_surrogates(str(c.get("cell_type", "")))[:40]
         source = _source(c.get("source", ""))
         if cell_type == "code":
