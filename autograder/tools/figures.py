@@ -214,6 +214,15 @@ def show_coverage(shape=(6, 6), k=3, stride=1, padding=0, *, ax=None, title=None
     return fig
 
 
+def _two_d(arrays, what: str, shape: str = "") -> list[np.ndarray]:
+    """Each of ``arrays`` as a numpy array; a ValueError names the first that is not 2-D."""
+    out = [np.asarray(a) for a in arrays]
+    for i, a in enumerate(out):
+        if a.ndim != 2:
+            raise ValueError(f"{what}[{i}] must be 2-D{shape}, got shape {a.shape}.")
+    return out
+
+
 def show_matrices(matrices, titles=None, *, ops=None, fmt="{:g}", figsize=None):
     """Draw small 2-D matrices side by side with their values, e.g. ``X``, ``K`` and the result.
 
@@ -228,10 +237,7 @@ def show_matrices(matrices, titles=None, *, ops=None, fmt="{:g}", figsize=None):
     """
     import matplotlib.pyplot as plt
 
-    mats = [np.asarray(m) for m in matrices]
-    for i, m in enumerate(mats):
-        if m.ndim != 2:
-            raise ValueError(f"matrices[{i}] must be 2-D, got shape {m.shape}.")
+    mats = _two_d(matrices, "matrices")
     widths = [m.shape[1] for m in mats]
     height = max(m.shape[0] for m in mats)
     gap = 1.5
@@ -268,10 +274,7 @@ def show_maps(maps, titles=None, *, cmap="gray", size=3.2, symmetric=False):
     """
     import matplotlib.pyplot as plt
 
-    maps = [np.asarray(m) for m in maps]
-    for i, m in enumerate(maps):
-        if m.ndim != 2:
-            raise ValueError(f"maps[{i}] must be 2-D (H, W), got shape {m.shape}.")
+    maps = _two_d(maps, "maps", " (H, W)")
     if titles is not None and len(titles) != len(maps):
         raise ValueError(f"titles has {len(titles)} entries for {len(maps)} maps.")
     fig, axes = plt.subplots(1, len(maps), figsize=(size * len(maps), size * 1.1), squeeze=False)

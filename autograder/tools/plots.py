@@ -63,6 +63,17 @@ def _grid(n: int, ncols: int):
     return math.ceil(n / ncols), ncols
 
 
+def _panels(n: int, ncols: int, size: float, title) -> tuple:
+    """A figure of ``n`` square panels of ``size`` inches, ``ncols`` a row (room above for a
+    ``title``), every axis off: ``(fig, its first n axes)``."""
+    rows, cols = _grid(n, ncols)
+    fig, axes = _plt().subplots(rows, cols, figsize=(size * cols, size * rows + (0.4 if title else 0)),
+                                squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    return fig, axes.ravel()[:n]
+
+
 # ---------------------------------------------------------------------- progress
 def progress(iterable=None, desc: str | None = None, total: int | None = None, leave: bool = True, **kwargs):
     """A tqdm progress bar that suits where the code runs.
@@ -214,12 +225,17 @@ def plot_confusion_matrix(y_true, y_pred, class_names=None, normalize: bool = Fa
 
 
 # ------------------------------------------------------------------------ images
-def _images_nhwc(images, channels: str | None) -> np.ndarray:
-    """(N, H, W, C) float array with C in {1, 3} from any supported layout."""
+def _array_and_origin(values, channels: str | None) -> tuple[np.ndarray, bool]:
+    """``(values as a numpy array, whether they came from torch)``, once ``channels`` is checked."""
     if channels not in (None, "first", "last"):
         raise ValueError(f"channels must be None, 'first' or 'last', got {channels!r}.")
-    torch_like = _is_torch(images)
-    x = to_numpy(images)
+    torch_like = _is_torch(values)
+    return to_numpy(values), torch_like
+
+
+def _images_nhwc(images, channels: str | None) -> np.ndarray:
+    """(N, H, W, C) float array with C in {1, 3} from any supported layout."""
+    x, torch_like = _array_and_origin(images, channels)
     if x.ndim == 2:  # one gray image
         x = x[None, ..., None]
     elif x.ndim == 3:
@@ -266,14 +282,8 @@ def show_images(images, labels=None, preds=None, class_names=None, ncols: int = 
         prd = to_numpy(preds)
         prd = (prd.argmax(axis=1) if prd.ndim == 2 else prd.ravel())[:n]
     name = (lambda c: str(class_names[int(c)])) if class_names is not None else (lambda c: str(int(c)))
-    rows, cols = _grid(n, ncols)
-    plt = _plt()
-    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows + (0.4 if title else 0)),
-                             squeeze=False)
-    for i, ax in enumerate(axes.ravel()):
-        ax.axis("off")
-        if i >= n:
-            continue
+    fig, axes = _panels(n, ncols, size, title)
+    for i, ax in enumerate(axes):
         img = x[i]
         if img.shape[-1] == 1:
             ax.imshow(img[..., 0], cmap=cmap)
@@ -327,14 +337,8 @@ def show_filters(weights, ncols: int = 8, layout: str | None = None, channel="me
     """
     w = _filters_fchw(weights, layout)[:max_filters]
     f, c = w.shape[:2]
-    rows, cols = _grid(f, ncols)
-    plt = _plt()
-    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows + (0.4 if title else 0)),
-                             squeeze=False)
-    for i, ax in enumerate(axes.ravel()):
-        ax.axis("off")
-        if i >= f:
-            continue
+    fig, axes = _panels(f, ncols, size, title)
+    for i, ax in enumerate(axes):
         k = w[i]
         if c == 3 and channel == "mean":
             ax.imshow(_display_range(np.moveaxis(k, 0, -1)) if np.ptp(k) > 0 else np.zeros(k.shape[1:] + (3,)))
@@ -353,10 +357,7 @@ def show_filters(weights, ncols: int = 8, layout: str | None = None, channel="me
 
 
 def _maps_chw(maps, channels: str | None) -> np.ndarray:
-    if channels not in (None, "first", "last"):
-        raise ValueError(f"channels must be None, 'first' or 'last', got {channels!r}.")
-    torch_like = _is_torch(maps)
-    x = to_numpy(maps)
+    x, torch_like = _array_and_origin(maps, channels)
     if x.ndim == 4:
         if x.shape[0] != 1:
             raise ValueError(f"feature maps of ONE image are expected: (C, H, W) or (1, C, H, W); got {x.shape}. "
