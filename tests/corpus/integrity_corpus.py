@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from engine_corpus import ALL_TESTS, CONV_TESTS, NORM_TESTS, RELU_TESTS, Case, _nb, _raw  # noqa: F401
+from engine_corpus import ALL_TESTS, CONV_TESTS, Case, _nb, _raw
 
 # conv1d that removes the sandbox's import guard, then imports scipy through exec
 EXEC_AFTER_META_PATH = (
