@@ -246,6 +246,7 @@ def find_submissions(root: Path | str, assignment: str, notebook_name: str,
                 f"{notebook_name}: hand in exactly one notebook."))
     return subs
 
+
 def _arrange_lms(root: Path, notebook_name: str, roster_rows, roster_ids):
     """``root`` read as an LMS download (:func:`autograder.lms.arrange`), or the lone folder of
     ``root`` when ``root`` holds nothing else but files that are not notebooks (a wrapping
@@ -322,6 +323,9 @@ def collect(submissions: Path | str, assignment: str, notebook_name: str, *, tmp
             f"no student folders found in {submissions}: expected <student_id>/{notebook_name} "
             f"or submitted/<student_id>/{assignment}/{notebook_name}.")
     return out
+
+
+# ---------------------------------------------------------------- student ids as folder names
 
 
 def _case_insensitive(folder: Path) -> bool:
