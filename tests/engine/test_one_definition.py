@@ -25,21 +25,14 @@ CONVENTIONAL = {"main"}
 # name, the modules that define it today, and who must remove it. Delete an entry when its copy
 # goes (test_allow_list_is_not_stale fails until then).
 ALLOWED = {
-    # remote.py:597 and worker.py:30, both frozenset(dir(builtins)): keep one (the
-    # engine/remote split).
+    # remote.py:616 and worker.py:30, both frozenset(dir(builtins)): keep one (owner: the
+    # helper splitting engine.py/remote.py).
     "BUILTIN_NAMES": {"autograder.remote", "autograder.worker"},
-    # batch.py:623 (= MAX_MEMBER_BYTES) and gradescope.py:37, both 64 MiB, while
+    # batch.py:237 (= intake.MAX_MEMBER_BYTES) and gradescope.py:36, both 64 MiB, while
     # notebook.read_notebook refuses more than notebook.CAPS["file_bytes"] (8 MiB): use that
-    # cap (the batch split; the Course hand-down for gradescope).
+    # cap (owners: the helper splitting batch.py; the helper passing the Course down, for
+    # gradescope.py).
     "MAX_NOTEBOOK_BYTES": {"autograder.batch", "autograder.gradescope"},
-    # assignment.py:24, gradescope.py:32, isolation/backends.py:22: paths guessed from
-    # __file__; the Course is passed down instead (the Course hand-down).
-    "REPO": {"autograder.assignment", "autograder.gradescope", "autograder.isolation.backends"},
-    # gradebook.py:67 defines it; release.py:96 re-binds it as an alias (the Course hand-down).
-    "default_db_url": {"autograder.gradebook", "autograder.release"},
-    # gradebook.py:107 is an alias of use_in_process_alembic_head ("the older name") and
-    # release.py:97 another one (the Course hand-down).
-    "ensure_tools_on_path": {"autograder.gradebook", "autograder.release"},
 }
 
 
