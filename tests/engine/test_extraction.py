@@ -13,6 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from autograder import engine as ENGINE   # the project's own engine: an ImportError fails, never skips
 from autograder.assignment import load_assignment
 from autograder.forbidden import analyze
 from autograder.notebook import CAPS, InvalidSubmission, extract_student_code, parse_notebook, read_notebook
@@ -229,7 +230,6 @@ def test_lone_surrogates_are_replaced_when_read():
 
 # ----------------------------------------------------------------------------- the integrity corpus
 
-ENGINE = pytest.importorskip("autograder.engine")
 ICASES = {c.name: c for c in IC.CASES}
 
 
