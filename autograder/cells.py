@@ -84,6 +84,12 @@ def outside(source: str, pairs=((BEGIN_SOLUTION, END_SOLUTION), (BEGIN_HIDDEN, E
     return out
 
 
+def solved(source: str) -> str:
+    """A solution cell's text with its ``BEGIN SOLUTION`` / ``END SOLUTION`` delimiter lines
+    dropped and what they enclose kept: the cell as a student who solved it would write it."""
+    return "\n".join(line for line in source.split("\n") if BEGIN_SOLUTION not in line and END_SOLUTION not in line)
+
+
 def public_part(source: str) -> str:
     """A test cell's text as nbgrader releases it (hidden regions removed)."""
     return "\n".join(outside(source, ((BEGIN_HIDDEN, END_HIDDEN),)))

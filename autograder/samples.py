@@ -22,7 +22,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.cells import BEGIN_HIDDEN, BEGIN_SOLUTION, END_HIDDEN, END_SOLUTION, nbgrader_of
+from autograder.cells import BEGIN_SOLUTION, END_SOLUTION, nbgrader_of, public_part, solved
 from autograder.release import write_notebook
 
 SAMPLE_KINDS = ("correct", "partly", "blank", "broken", "cheating")
@@ -44,25 +44,12 @@ WRONG_BODIES = {
 }
 
 
-def _strip_region(source: str, begin: str, end: str, keep_inside: bool) -> str:
-    out, inside = [], False
-    for line in source.split("\n"):
-        if begin in line:
-            inside = True
-        elif end in line:
-            inside = False
-        elif keep_inside or not inside:
-            out.append(line)
-    return "\n".join(out)
-
-
 def correct_notebook(source_nb):
     """The source notebook as a perfect student would hand it in: solutions kept (markers
     removed), hidden-test regions removed, outputs cleared."""
     nb = copy.deepcopy(source_nb)
     for cell in nb.cells:
-        src = _strip_region(cell.source, BEGIN_HIDDEN, END_HIDDEN, keep_inside=False)
-        cell.source = _strip_region(src, BEGIN_SOLUTION, END_SOLUTION, keep_inside=True)
+        cell.source = solved(public_part(cell.source))
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
@@ -91,7 +78,7 @@ def partly_wrong_notebook(source_nb, function: str | None = None):
     candidates = []
     for i, cell in enumerate(nb.cells):
         if cell.cell_type == "code" and nbgrader_of(cell).get("solution") and BEGIN_SOLUTION in cell.source:
-            name = _defined_function(_strip_region(cell.source, BEGIN_SOLUTION, END_SOLUTION, True))
+            name = _defined_function(solved(cell.source))
             if name:
                 candidates.append((i, name))
     if not candidates:
