@@ -15,15 +15,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import nbformat
 import pytest
 
 HERE = Path(__file__).resolve().parents[1]   # tests/
-sys.path.insert(0, str(HERE / "mutants"))        # tests/mutants/harness.py and ps1/harness.py
+sys.path.insert(0, str(HERE / "mutants"))        # tests/mutants/harness.py, suite.py and ps1/harness.py
+import suite  # noqa: E402
 from ps1.harness import H  # noqa: E402
 
 MUTANTS = H.load_mutants()
-RELEASED = H.ROOT / "exercises" / "ps1_convolution" / "ps1_convolution.ipynb"
+RELEASED = H.RELEASED
 
 
 def _params():
@@ -32,15 +32,7 @@ def _params():
             for name, (target, _) in MUTANTS.items()]
 
 
-_IN_PROCESS: dict = {}
-
-
-def _run_in_process(name, source_nb):
-    """The in-process run of a mutant (cached: the engine test compares with it)."""
-    if name not in _IN_PROCESS:
-        target, src = MUTANTS[name]
-        _IN_PROCESS[name] = H.run_notebook(H.replace_solution(source_nb, {target: src}))
-    return _IN_PROCESS[name]
+_run_in_process = suite.InProcess(H, MUTANTS, own_tests_only=False)   # cached: the engine test compares
 
 
 @pytest.fixture(scope="module")
@@ -51,26 +43,16 @@ def source_nb():
 # ------------------------------------------------------------------------ the mutants
 def test_every_graded_function_has_three_wrong_mutants():
     """Three wrong versions of every function, two wrong answers to every question."""
-    wrong: dict[str, int] = {}
-    for name, (target, _) in MUTANTS.items():
-        if H.mutant_kind(name) == "wrong":
-            wrong[target] = wrong.get(target, 0) + 1
-    missing = {f: wrong.get(f, 0) for f in H.FUNCTIONS if wrong.get(f, 0) < (2 if f in H.ANSWERS else 3)}
+    wrong = suite.wrong_per_function(H, MUTANTS)
+    missing = {f: n for f, n in wrong.items() if n < (2 if f in H.ANSWERS else 3)}
     assert not missing, f"functions with fewer than 3 (answers: 2) wrong mutants: {missing}"
 
 
 # ------------------------------------------------------------------------- in-process
 @pytest.mark.parametrize("name", _params())
 def test_mutant_in_process(name, source_nb):
-    target, _ = MUTANTS[name]
-    run = _run_in_process(name, source_nb)
-    own = run.failed_for(target)
-    kind = H.mutant_kind(name)
-    if kind == "wrong":
-        assert own, f"{name}: no test of {target} catches this mutant"
-    else:   # correct values (forbidden APIs are only caught by the engine)
-        assert not run.failed, f"{name}: a correct variant fails {run.failed}: " + \
-            "; ".join(run.results[g].error for g in run.failed)
+    # forbidden APIs compute correct values: only the engine catches them
+    suite.check_mutant_in_process(H, name, MUTANTS[name][0], _run_in_process(name, source_nb))
 
 
 @pytest.mark.parametrize("name, test_id, words", [
@@ -87,27 +69,13 @@ def test_mutant_in_process(name, source_nb):
     ("zero_pad__all_axes", "test_zero_pad_hidden_grid", "every axis was padded"),
 ])
 def test_messages_name_the_mistake(name, test_id, words, source_nb):
-    run = _run_in_process(name, source_nb)
-    assert not run.results[test_id].passed
-    assert words in run.results[test_id].error, run.results[test_id].error
+    suite.check_message(name, test_id, words, _run_in_process(name, source_nb))
 
 
 # ---------------------------------------------------------------- through the engine
-def _engine():
-    from autograder.assignment import load_assignment      # the project's own engine: an ImportError fails
-    from autograder.engine import grade_notebook, isolation_available
-    return load_assignment, grade_notebook, isolation_available() is None
-
-
 @pytest.fixture(scope="module")
 def engine():
-    load_assignment, grade_notebook, insecure = _engine()
-    assignment = load_assignment("ps1_convolution", source_dir=HERE.parent / "solutions")
-
-    def grade(path, sid="student"):
-        return grade_notebook(assignment, path, sid, insecure=insecure)
-
-    return assignment, grade
+    return suite.engine(H.NAME)
 
 
 def _by_name(result):
@@ -150,9 +118,7 @@ def test_engine_blank_release_scores_zero(engine):
 def test_engine_mutant(name, engine, source_nb, tmp_path):
     assignment, grade = engine
     target, src = MUTANTS[name]
-    path = tmp_path / f"{name}.ipynb"
-    nbformat.write(H.replace_solution(source_nb, {target: src}), str(path))
-    res = grade(path, name)
+    res = grade(suite.write(H.replace_solution(source_nb, {target: src}), tmp_path, name), name)
     assert res.status == "graded", res.message
     tests = _by_name(res)
     own = {g: t for g, t in tests.items() if H.function_of(g) == target}

@@ -17,11 +17,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import nbformat
 import pytest
 
 HERE = Path(__file__).resolve().parents[1]   # tests/
-sys.path.insert(0, str(HERE / "mutants"))        # tests/mutants/harness.py and ps2/harness.py
+sys.path.insert(0, str(HERE / "mutants"))        # tests/mutants/harness.py, suite.py and ps2/harness.py
+import suite  # noqa: E402
 from ps2.harness import H, calls, pack  # noqa: E402
 
 MUTANTS = H.load_mutants()
@@ -46,7 +46,7 @@ def single_runs(source_nb):
 
 # ------------------------------------------------------------------------ the mutants
 def test_every_graded_function_has_three_wrong_mutants(source_nb):
-    per = {f: sum(t == f for t, _ in WRONG.values()) for f in H.FUNCTIONS}
+    per = suite.wrong_per_function(H, MUTANTS)
     assert all(n >= 3 for n in per.values()), per
     solution_ids = {H.nbgrader(c)["grade_id"] for c in source_nb.cells if H.nbgrader(c).get("solution")}
     assert solution_ids == set(H.FUNCTIONS)
@@ -99,23 +99,17 @@ def test_messages_name_the_mistake(name, test_id, words, single_runs):
 # ---------------------------------------------------------------- through the engine
 @pytest.fixture(scope="module")
 def engine():
-    from autograder.assignment import load_assignment      # the project's own engine: an ImportError fails
-    from autograder.engine import grade_notebook, isolation_available
-    assignment = load_assignment(H.NAME, source_dir=HERE.parent / "solutions")
-    insecure = isolation_available() is None
+    assignment, grade_all = suite.engine(H.NAME)     # the project's own engine: an ImportError fails
 
     def grade(path, sid="student"):
-        res = grade_notebook(assignment, path, sid, insecure=insecure)
+        res = grade_all(path, sid)
         assert res.status == "graded", res.message
         return res, {t.name: t for t in res.tests}
 
     return assignment, grade
 
 
-def _write(nb, tmp_path, name):
-    path = tmp_path / f"{name}.ipynb"
-    nbformat.write(nb, str(path))
-    return path
+_write = suite.write
 
 
 @pytest.mark.slow

@@ -14,39 +14,20 @@ instructor notebook (answer mutants override one prediction). Two levels:
 """
 from __future__ import annotations
 
-import dataclasses
-import re
 import sys
 from pathlib import Path
 
-import nbformat
 import pytest
 
 HERE = Path(__file__).resolve().parents[1]   # tests/
-sys.path.insert(0, str(HERE / "mutants"))        # tests/mutants/harness.py and ps5/harness.py
+sys.path.insert(0, str(HERE / "mutants"))        # tests/mutants/harness.py, suite.py and ps5/harness.py
+import suite  # noqa: E402
 from ps5.harness import ANSWERS, H  # noqa: E402
 from ps5 import mutants as _mutants_module  # noqa: E402
 
 RELEASED = H.RELEASED
-
-
-def _all_mutants() -> dict[str, tuple[str, str]]:
-    out = dict(H.load_mutants())
-    source = {H.nbgrader(c).get("grade_id"): c.source for c in H.load().cells}
-    for name, (target, line) in _mutants_module.ANSWER_MUTANTS.items():
-        out[name] = (target, source[target] + "\n" + line + "\n")
-    return out
-
-
-MUTANTS = _all_mutants()
-HIDDEN_TESTS = {H.nbgrader(c)["grade_id"] for c in H.test_cells(H.load()) if H.is_hidden(c.source)}
-
-
-def only_tests_of(nb, functions):
-    """A copy of ``nb`` without the test cells of other functions (demos stay, skipped later)."""
-    nb = nbformat.from_dict(nb)
-    nb.cells = [c for c in nb.cells if not H.is_test(c) or H.function_of(H.nbgrader(c)["grade_id"]) in functions]
-    return nb
+MUTANTS = H.load_mutants()
+_run_in_process = suite.InProcess(H, MUTANTS, own_tests_only=True)
 
 
 @pytest.fixture(scope="module")
@@ -54,23 +35,9 @@ def source_nb():
     return H.load()
 
 
-_IN_PROCESS: dict = {}
-
-
-def _run_in_process(name, source_nb):
-    if name not in _IN_PROCESS:
-        target, src = MUTANTS[name]
-        _IN_PROCESS[name] = H.run_notebook(only_tests_of(H.replace_solution(source_nb, {target: src}), {target}))
-    return _IN_PROCESS[name]
-
-
 # ------------------------------------------------------------------------ the mutants
 def test_every_graded_function_has_three_wrong_mutants():
-    wrong: dict[str, int] = {}
-    for name, (target, _) in MUTANTS.items():
-        if H.mutant_kind(name) == "wrong":
-            wrong[target] = wrong.get(target, 0) + 1
-    missing = {f: wrong.get(f, 0) for f in H.FUNCTIONS if wrong.get(f, 0) < 3}
+    missing = {f: n for f, n in suite.wrong_per_function(H, MUTANTS).items() if n < 3}
     assert not missing, f"functions with fewer than 3 wrong mutants: {missing}"
 
 
@@ -78,14 +45,7 @@ def test_every_graded_function_has_three_wrong_mutants():
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xdist_group(f"ps5_mut_{t}"))
                                   for n, (t, _) in MUTANTS.items()])
 def test_mutant_in_process(name, source_nb):
-    target, _ = MUTANTS[name]
-    run = _run_in_process(name, source_nb)
-    own = run.failed_for(target)
-    if H.mutant_kind(name) == "wrong":
-        assert own, f"{name}: no test of {target} catches this mutant"
-    else:
-        assert not run.failed, f"{name}: a correct variant fails {run.failed}: " + \
-            "; ".join(run.results[g].error for g in run.failed)
+    suite.check_mutant_in_process(H, name, MUTANTS[name][0], _run_in_process(name, source_nb))
 
 
 @pytest.mark.slow
@@ -114,9 +74,7 @@ def test_mutant_in_process(name, source_nb):
     ("cnn_loss__zero_conv_grads", "test_cnn_loss_hidden", "grads['w1']"),
 ])
 def test_messages_name_the_mistake(name, test_id, words, source_nb):
-    run = _run_in_process(name, source_nb)
-    assert not run.results[test_id].passed, f"{name} passes {test_id}"
-    assert words in run.results[test_id].error, run.results[test_id].error
+    suite.check_message(name, test_id, words, _run_in_process(name, source_nb))
 
 
 def test_answer_mutants_change_one_answer_each():
@@ -133,34 +91,15 @@ def test_answer_mutants_change_one_answer_each():
 
 
 # ---------------------------------------------------------------- through the engine
-def _engine():
-    from autograder.assignment import load_assignment      # the project's own engine: an ImportError fails
-    from autograder.engine import grade_notebook, isolation_available
-    return load_assignment, grade_notebook, isolation_available() is None
-
-
 @pytest.fixture(scope="module")
 def engine():
-    load_assignment, grade_notebook, insecure = _engine()
-    assignment = load_assignment("ps5_backprop", source_dir=HERE.parent / "solutions")
-
-    def grade(path, sid="student", tests=None):
-        sub = assignment if tests is None else dataclasses.replace(
-            assignment, tests=[t for t in assignment.tests if t.grade_id in tests])
-        return grade_notebook(sub, path, sid, insecure=insecure)
-
-    return assignment, grade
+    return suite.engine(H.NAME)
 
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("ps5_engine_ref")
 def test_engine_reference_scores_full_marks(engine):
-    assignment, grade = engine
-    res = grade(H.SOURCE, "reference")
-    bad = {t.name: (t.status, t.message) for t in res.tests if t.status != "passed"}
-    assert res.status == "graded" and not bad, bad
-    assert res.score == res.max_score == assignment.max_score - assignment.manual_max == 56
-    assert assignment.manual_max == 4                    # two written answers, graded by hand
+    res = suite.check_reference_full_marks(H, engine, automatic=56, manual=4)   # two written answers, by hand
     assert len(res.tests) == len(H.test_cells(H.load()))
 
 
@@ -169,13 +108,8 @@ def test_engine_reference_scores_full_marks(engine):
 def test_engine_blank_release_scores_zero(engine):
     if not RELEASED.exists():
         pytest.skip("exercises/ps5_backprop is not released yet")
-    assignment, grade = engine
-    res = grade(RELEASED, "blank")
-    assert res.status == "graded", res.message
-    assert res.score == 0, {t.name: t.status for t in res.tests if t.points}
+    res = suite.check_blank_release_zero(H, engine)
     assert {t.status for t in res.tests} <= {"failed", "error"}
-    for t in res.tests:                    # the student is told what is missing, not the hidden code
-        assert "ref." not in t.message and "solutions" not in t.message, (t.name, t.message)
 
 
 # One submission per group: each mutant replaces a different cell, and the submission runs
@@ -198,25 +132,7 @@ ENGINE_GROUPS = [
 @pytest.mark.parametrize("group", [pytest.param(g, id=f"group{i}", marks=pytest.mark.xdist_group(f"ps5_engine_{i}"))
                                    for i, g in enumerate(ENGINE_GROUPS)])
 def test_engine_mutants_lose_points(group, engine, source_nb, tmp_path):
-    assignment, grade = engine
-    targets = [MUTANTS[name][0] for name in group]
-    assert len(set(targets)) == len(targets), "one mutant per function in a group"
-    nb = H.replace_solution(source_nb, {MUTANTS[name][0]: MUTANTS[name][1] for name in group})
-    path = tmp_path / "ps5_backprop.ipynb"
-    nbformat.write(nb, str(path))
-    tests = {t.grade_id for t in assignment.tests if H.function_of(t.grade_id) in targets}
-    res = grade(path, "mutants", tests=tests)
-    assert res.status == "graded", res.message
-    by = {t.name: t for t in res.tests}
-    for name, target in zip(group, targets):
-        own = {g: t for g, t in by.items() if H.function_of(g) == target}
-        lost = {g for g, t in own.items() if t.status != "passed"}
-        assert lost, f"{name}: graded full marks on {target}'s tests"
-        assert {own[g].status for g in lost} <= {"failed", "error"}, {g: own[g].status for g in lost}
-        # the engine and the in-process run agree on which tests catch it
-        assert lost == set(_run_in_process(name, source_nb).failed_for(target)), (name, lost)
-        for g in lost & HIDDEN_TESTS:        # a hidden test names the mistake, never the answer
-            assert not re.search(r"expected[ :]+[-\d(\[]", own[g].message), (name, g, own[g].message)
+    suite.check_engine_group(H, engine, MUTANTS, group, source_nb, tmp_path, _run_in_process)
 
 
 @pytest.mark.slow
@@ -226,8 +142,7 @@ def test_engine_forbidden_torch(engine, source_nb, tmp_path):
     call it, the capstone's too (the capstone trains with the student's gradients)."""
     assignment, grade = engine
     nb = H.replace_solution(source_nb, {"conv2d_backward": MUTANTS["conv2d_backward__forbidden_torch"][1]})
-    path = tmp_path / "ps5_backprop.ipynb"
-    nbformat.write(nb, str(path))
+    path = suite.write(nb, tmp_path, H.NAME)
     tests = {t.grade_id for t in assignment.tests if H.function_of(t.grade_id) in ("conv2d_backward", "sgd_epoch")}
     res = grade(path, "forbidden", tests=tests)
     by = {t.name: t for t in res.tests}
@@ -243,8 +158,7 @@ def test_engine_forbidden_jax(engine, source_nb, tmp_path):
     assignment, grade = engine
     assert {"jax", "jaxlib"} <= set(assignment.forbidden["modules"])
     nb = H.replace_solution(source_nb, {"conv2d_backward": MUTANTS["conv2d_backward__forbidden_jax"][1]})
-    path = tmp_path / "ps5_backprop.ipynb"
-    nbformat.write(nb, str(path))
+    path = suite.write(nb, tmp_path, H.NAME)
     tests = {t.grade_id for t in assignment.tests if H.function_of(t.grade_id) == "conv2d_backward"}
     res = grade(path, "forbidden", tests=tests)
     assert res.tests and {t.status for t in res.tests} == {"forbidden"}, {t.name: t.status for t in res.tests}

@@ -16,6 +16,7 @@ import pytest
 
 HERE = Path(__file__).resolve().parents[1]   # tests/
 sys.path.insert(0, str(HERE / "mutants"))        # tests/mutants/harness.py and ps5/harness.py
+import suite  # noqa: E402
 from ps5.harness import ANSWERS, H  # noqa: E402
 
 pytestmark = pytest.mark.xdist_group("ps5_notebook")
@@ -34,20 +35,9 @@ def nb():
     return H.load()
 
 
-def _points(nb) -> dict[str, float]:
-    return {H.nbgrader(c)["grade_id"]: float(H.nbgrader(c)["points"]) for c in H.test_cells(nb)}
-
-
 # ------------------------------------------------------------------------- structure
 def test_cells_have_stable_ids_and_no_outputs(nb):
-    ids = [c.get("id") for c in nb.cells]
-    assert all(ids) and len(ids) == len(set(ids))
-    for cell in nb.cells:
-        gid = H.nbgrader(cell).get("grade_id")
-        if gid:
-            assert cell.id == gid, (cell.id, gid)
-        if cell.cell_type == "code":
-            assert cell.outputs == [] and cell.execution_count is None, cell.id
+    suite.check_stable_ids_and_no_outputs(H, nb)
 
 
 def test_tests_public_or_hidden_and_each_function_has_both(nb):
@@ -82,7 +72,7 @@ def _hand_graded(nb) -> dict[str, float]:
 
 
 def test_point_shares(nb):
-    points = _points(nb)
+    points = suite.points(H, nb)
     auto = sum(points.values())
     assert auto == 56
     assert _hand_graded(nb) == HAND_GRADED

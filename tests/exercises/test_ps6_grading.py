@@ -5,21 +5,17 @@ forbidden API while part 2's PyTorch classes run ([[forbidden.scoped]], autograd
 """
 from __future__ import annotations
 
-import dataclasses
-import re
 import sys
 from pathlib import Path
 
-import nbformat
 import pytest
 
 HERE = Path(__file__).resolve().parents[1]   # tests/
 sys.path.insert(0, str(HERE / "mutants"))
 sys.path.insert(0, str(HERE / "exercises"))
+import suite  # noqa: E402
 from ps6.harness import H, NUMPY_FUNCTIONS  # noqa: E402
 from test_ps6_mutants import MUTANTS, _run  # noqa: E402
-
-HIDDEN_TESTS = {H.nbgrader(c)["grade_id"] for c in H.test_cells(H.load()) if H.is_hidden(c.source)}
 
 
 @pytest.fixture(scope="module")
@@ -77,38 +73,17 @@ def test_scoped_analysis_flags_only_the_listed_functions():
 # ---------------------------------------------------------------- through the engine
 @pytest.fixture(scope="module")
 def engine():
-    from autograder.assignment import load_assignment
-    from autograder.engine import grade_notebook, isolation_available
-
-    assignment = load_assignment("ps6_modern_cnn", source_dir=HERE.parent / "solutions")
-    insecure = isolation_available() is None
-
-    def grade(path, sid="student", tests=None):
-        sub = assignment if tests is None else dataclasses.replace(
-            assignment, tests=[t for t in assignment.tests if t.grade_id in tests])
-        return grade_notebook(sub, path, sid, insecure=insecure)
-
-    return assignment, grade
+    return suite.engine(H.NAME)
 
 
 @pytest.mark.slow
 def test_engine_reference_scores_full_marks(engine):
-    assignment, grade = engine
-    res = grade(H.SOURCE, "reference")
-    bad = {t.name: (t.status, t.message) for t in res.tests if t.status != "passed"}
-    assert res.status == "graded" and not bad, bad
-    assert res.score == res.max_score == assignment.max_score - assignment.manual_max == 71
-    assert assignment.manual_max == 6                    # two written answers, graded by hand
+    suite.check_reference_full_marks(H, engine, automatic=71, manual=6)   # two written answers, by hand
 
 
 @pytest.mark.slow
 def test_engine_blank_release_scores_zero(engine):
-    assignment, grade = engine
-    res = grade(H.RELEASED, "blank")
-    assert res.status == "graded", res.message
-    assert res.score == 0, {t.name: t.status for t in res.tests if t.points}
-    for t in res.tests:
-        assert "ref." not in t.message and "solutions" not in t.message, (t.name, t.message)
+    suite.check_blank_release_zero(H, engine)
 
 
 # one mutant per function; no function of a group calls another function of the group
@@ -125,24 +100,7 @@ ENGINE_GROUPS = [
 @pytest.mark.slow
 @pytest.mark.parametrize("group", [pytest.param(g, id=f"group{i}") for i, g in enumerate(ENGINE_GROUPS)])
 def test_engine_mutants_lose_points(group, engine, source_nb, tmp_path):
-    assignment, grade = engine
-    targets = [MUTANTS[name][0] for name in group]
-    assert len(set(targets)) == len(targets), "one mutant per function in a group"
-    nb = H.replace_solution(source_nb, {MUTANTS[name][0]: MUTANTS[name][1] for name in group})
-    path = tmp_path / "ps6_modern_cnn.ipynb"
-    nbformat.write(nb, str(path))
-    tests = {t.grade_id for t in assignment.tests if H.function_of(t.grade_id) in targets}
-    res = grade(path, "mutants", tests=tests)
-    assert res.status == "graded", res.message
-    by = {t.name: t for t in res.tests}
-    for name, target in zip(group, targets):
-        own = {g: t for g, t in by.items() if H.function_of(g) == target}
-        lost = {g for g, t in own.items() if t.status != "passed"}
-        assert lost, f"{name}: graded full marks on {target}'s tests"
-        assert {own[g].status for g in lost} <= {"failed", "error"}, {g: own[g].status for g in lost}
-        assert lost == set(_run(name, source_nb).failed_for(target)), (name, lost)
-        for g in lost & HIDDEN_TESTS:        # a hidden test names the mistake, never the answer
-            assert not re.search(r"expected[ :]+[-\d(\[]", own[g].message), (name, g, own[g].message)
+    suite.check_engine_group(H, engine, MUTANTS, group, source_nb, tmp_path, _run)
 
 
 @pytest.mark.slow
@@ -153,8 +111,7 @@ def test_engine_torch_forbidden_in_part1_only(engine, source_nb, tmp_path):
     nb = H.replace_solution(source_nb, {
         "batchnorm2d_forward": MUTANTS["batchnorm2d_forward__forbidden_torch"][1],
         "conv_transpose2d": MUTANTS["conv_transpose2d__forbidden_torch"][1]})
-    path = tmp_path / "ps6_modern_cnn.ipynb"
-    nbformat.write(nb, str(path))
+    path = suite.write(nb, tmp_path, H.NAME)
     funcs = ("batchnorm2d_forward", "conv_transpose2d", "BottleneckBlock", "DigitsResNet")
     tests = {t.grade_id for t in assignment.tests if H.function_of(t.grade_id) in funcs}
     res = grade(path, "forbidden", tests=tests)

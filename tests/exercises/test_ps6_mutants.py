@@ -1,8 +1,8 @@
 """ps6_modern_cnn mutation suite: known-wrong implementations and predictions must lose points.
 
 Each mutant in tests/mutants/ps6/mutants.py replaces one solution cell in a copy of the
-instructor notebook (answer mutants override one prediction; ``CELL_MUTANTS`` replace a whole
-PyTorch class cell). In-process (no sandbox), with only the tests of the mutant's own function:
+instructor notebook (most are small edits of the reference cell; answer mutants override one
+prediction). In-process (no sandbox), with only the tests of the mutant's own function:
 every wrong mutant fails at least one of them, with a message naming the mistake where the test
 knows it, and never with a reference value in a hidden test; correct variants fail none.
 Through the grading engine: torch in a part-1 (numpy) function is caught as a forbidden API
@@ -13,48 +13,21 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import nbformat
 import pytest
 
 HERE = Path(__file__).resolve().parents[1]   # tests/
-sys.path.insert(0, str(HERE / "mutants"))        # tests/mutants/harness.py and ps6/harness.py
+sys.path.insert(0, str(HERE / "mutants"))        # tests/mutants/harness.py, suite.py and ps6/harness.py
+import suite  # noqa: E402
 from ps6.harness import ANSWERS, FUNCTIONS, H, NUMPY_FUNCTIONS  # noqa: E402
-from ps6 import mutants as _mutants_module  # noqa: E402
 
-
-def _all_mutants() -> dict[str, tuple[str, str]]:
-    out = dict(H.load_mutants())
-    source = {H.nbgrader(c).get("grade_id"): c.source for c in H.load().cells}
-    for name, (target, line) in _mutants_module.ANSWER_MUTANTS.items():
-        out[name] = (target, source[target] + "\n" + line + "\n")
-    out.update(_mutants_module.CELL_MUTANTS)
-    return out
-
-
-MUTANTS = _all_mutants()
+MUTANTS = H.load_mutants()
 IN_PROCESS = {n: v for n, v in MUTANTS.items() if H.mutant_kind(n) != "forbidden"}
-
-
-def only_tests_of(nb, functions):
-    """A copy of ``nb`` without the test cells of other functions."""
-    nb = nbformat.from_dict(nb)
-    nb.cells = [c for c in nb.cells if not H.is_test(c) or H.function_of(H.nbgrader(c)["grade_id"]) in functions]
-    return nb
+_run = suite.InProcess(H, MUTANTS, own_tests_only=True)
 
 
 @pytest.fixture(scope="module")
 def source_nb():
     return H.load()
-
-
-_RUNS: dict = {}
-
-
-def _run(name, source_nb):
-    if name not in _RUNS:
-        target, src = MUTANTS[name]
-        _RUNS[name] = H.run_notebook(only_tests_of(H.replace_solution(source_nb, {target: src}), {target}))
-    return _RUNS[name]
 
 
 def test_the_nine_validation_bugs_and_every_function_have_mutants():
@@ -63,11 +36,7 @@ def test_the_nine_validation_bugs_and_every_function_have_mutants():
             "conv_transpose2d__no_output_padding", "BottleneckBlock__no_projection_bn", "BottleneckBlock__conv_bias",
             "BottleneckBlock__no_shortcut"}
     assert nine <= set(MUTANTS), sorted(nine - set(MUTANTS))
-    wrong = {}
-    for name, (target, _) in MUTANTS.items():
-        if H.mutant_kind(name) == "wrong":
-            wrong[target] = wrong.get(target, 0) + 1
-    missing = {f: wrong.get(f, 0) for f in FUNCTIONS if wrong.get(f, 0) < 1}
+    missing = {f: n for f, n in suite.wrong_per_function(H, MUTANTS).items() if n < 1}
     assert not missing, f"functions without a wrong mutant: {missing}"
     assert all(f in FUNCTIONS for f in ANSWERS + NUMPY_FUNCTIONS)
 
@@ -75,13 +44,7 @@ def test_the_nine_validation_bugs_and_every_function_have_mutants():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(IN_PROCESS))
 def test_mutant_in_process(name, source_nb):
-    target, _ = MUTANTS[name]
-    run = _run(name, source_nb)
-    if H.mutant_kind(name) == "wrong":
-        assert run.failed_for(target), f"{name}: no test of {target} catches this mutant"
-    else:
-        assert not run.failed, f"{name}: a correct variant fails {run.failed}: " + \
-            "; ".join(run.results[g].error for g in run.failed)
+    suite.check_mutant_in_process(H, name, MUTANTS[name][0], _run(name, source_nb))
 
 
 @pytest.mark.slow
@@ -111,6 +74,4 @@ def test_mutant_in_process(name, source_nb):
     ("predict_bottleneck__all_full_size", "test_predict_bottleneck_macs", "every layer was counted at 14x14"),
 ])
 def test_messages_name_the_mistake(name, test_id, words, source_nb):
-    run = _run(name, source_nb)
-    assert not run.results[test_id].passed, f"{name} passes {test_id}"
-    assert words in run.results[test_id].error, run.results[test_id].error
+    suite.check_message(name, test_id, words, _run(name, source_nb))

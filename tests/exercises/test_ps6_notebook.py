@@ -12,6 +12,7 @@ import pytest
 
 HERE = Path(__file__).resolve().parents[1]   # tests/
 sys.path.insert(0, str(HERE / "mutants"))
+import suite  # noqa: E402
 from ps6.harness import ANSWERS, FUNCTIONS, H  # noqa: E402
 
 REASONING = {"test_predict_bn_stats", "test_predict_bn_running", "test_predict_dropout", "test_predict_im2col",
@@ -25,23 +26,12 @@ def nb():
     return H.load()
 
 
-def _points(nb) -> dict[str, float]:
-    return {H.nbgrader(c)["grade_id"]: float(H.nbgrader(c)["points"]) for c in H.test_cells(nb)}
-
-
 def test_cells_have_stable_ids_and_no_outputs(nb):
-    ids = [c.get("id") for c in nb.cells]
-    assert all(ids) and len(ids) == len(set(ids))
-    for cell in nb.cells:
-        gid = H.nbgrader(cell).get("grade_id")
-        if gid:
-            assert cell.id == gid, (cell.id, gid)
-        if cell.cell_type == "code":
-            assert cell.outputs == [] and cell.execution_count is None, cell.id
+    suite.check_stable_ids_and_no_outputs(H, nb)
 
 
 def test_every_graded_function_has_tests_and_every_test_an_owner(nb):
-    owners = {H.function_of(g) for g in _points(nb)}
+    owners = {H.function_of(g) for g in suite.points(H, nb)}
     assert owners == set(FUNCTIONS), set(FUNCTIONS) ^ owners
     for f in FUNCTIONS:
         if f not in ANSWERS and f != "DigitsResNet":     # hidden: through train_epoch's capstone tests
@@ -50,9 +40,8 @@ def test_every_graded_function_has_tests_and_every_test_an_owner(nb):
 
 
 def test_points_by_kind(nb):
-    pts = _points(nb)
-    manual = {H.nbgrader(c)["grade_id"]: float(H.nbgrader(c)["points"]) for c in nb.cells
-              if c.cell_type == "markdown" and H.nbgrader(c).get("grade")}
+    pts = suite.points(H, nb)
+    manual = suite.manual_points(H, nb)
     assert manual == HAND_GRADED
     assert REASONING <= set(pts) and HYGIENE <= set(pts)
     assert {g for g in pts if g.startswith("test_predict")} == REASONING

@@ -1,20 +1,28 @@
 """Run an assignment's source notebook in-process, optionally with solution cells replaced.
 
-Shared by the ps1 and ps2 notebook and mutant tests (tests/exercises/test_ps*_notebook.py,
-tests/exercises/test_ps*_mutants.py); each assignment's constants (its name, graded functions and
-mutants file) are in tests/mutants/<ps>/harness.py, which makes an ``Assignment`` of them.
-The notebook's code cells run in one namespace in order, the way Jupyter runs them (lines
-starting with ``%`` or ``!`` are skipped); each test cell's outcome is recorded instead of
-stopping the run.
+Shared by the notebook and mutant tests of every assignment with mutants (ps1, ps2, ps5, ps6:
+tests/exercises/test_ps*_notebook.py, test_ps*_mutants.py, test_ps6_grading.py); each
+assignment's constants (its name, graded functions and mutants file) are in
+tests/mutants/<ps>/harness.py, which makes an ``Assignment`` of them. The notebook's code cells
+run in one namespace in order, the way Jupyter runs them (lines starting with ``%`` or ``!``
+are skipped); each test cell's outcome is recorded instead of stopping the run.
+
+Test cells that call ``autograder.tools.run_student`` / ``run_probe`` (``Assignment(...,
+tools=...)``) get in-process stand-ins: the code (a probe read from the assignment's
+grading.toml) runs in the namespace of the notebook being executed (the caller's globals),
+with inputs deep-copied as the grader's transfer to the sandbox copies them.
 """
 from __future__ import annotations
 
 import ast
 import contextlib
+import copy
 import importlib.util
 import inspect
 import io
 import re
+import sys
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -104,6 +112,26 @@ def filled_release(source, released):
     return filled
 
 
+def run_in(ns: dict, code: str, inputs: dict):
+    """``code`` run in a copy of namespace ``ns`` with deep copies of ``inputs``; its ``result``."""
+    namespace = dict(ns)
+    namespace.update(copy.deepcopy(inputs))
+    exec(compile(code, "<run_student>", "exec"), namespace)
+    if "result" not in namespace:
+        raise AssertionError("the checked code did not set `result`")
+    return copy.deepcopy(namespace["result"])
+
+
+def edit_source(source: str, edits, name: str = "mutant") -> str:
+    """``source`` with each ``(old, new)`` of ``edits`` applied (every occurrence of ``old``,
+    which must occur: a mutant that changes nothing is an error, not a silent copy)."""
+    for old, new in edits:
+        if old not in source:
+            raise ValueError(f"{name}: {old!r} is not in the reference source")
+        source = source.replace(old, new)
+    return source
+
+
 def mutant_kind(name: str) -> str:
     """'ok' (a correct variant), 'forbidden' (right values, forbidden API) or 'wrong'."""
     what = name.split("__", 1)[1]
@@ -120,6 +148,8 @@ class Assignment:
     ``functions``: the graded functions in the order of the notebook; a test belongs to the
     function whose name is the longest prefix of its grade_id after "test_".
     ``skip_demos``: the default of ``run_notebook``'s argument of that name.
+    ``tools``: the ``autograder.tools`` functions (``run_student``, ``run_probe``) the test cells
+    call, replaced in-process while the notebook runs.
     """
 
     ROOT = ROOT
@@ -131,13 +161,48 @@ class Assignment:
     filled_release = staticmethod(filled_release)
     mutant_kind = staticmethod(mutant_kind)
 
-    def __init__(self, name: str, functions: list[str], mutants_file: Path, *, skip_demos: bool):
+    def __init__(self, name: str, functions: list[str], mutants_file: Path, *, skip_demos: bool,
+                 answers: list[str] | None = None, tools: tuple[str, ...] = ()):
         self.NAME = name
         self.FUNCTIONS = list(functions)
+        # predict-before-run questions: solution cells binding plain values (by default the
+        # functions named answer_*)
+        self.ANSWERS = [f for f in functions if f.startswith("answer_")] if answers is None else list(answers)
         self.SOURCE = ROOT / "solutions" / name / f"{name}.ipynb"
         self.RELEASED = ROOT / "exercises" / name / f"{name}.ipynb"
+        self.GRADING = ROOT / "solutions" / name / "grading.toml"
         self.MUTANTS_FILE = Path(mutants_file)
         self.skip_demos = skip_demos
+        unknown = set(tools) - {"run_student", "run_probe"}
+        if unknown:
+            raise ValueError(f"no in-process stand-in for {sorted(unknown)}")
+        self.tools = tuple(tools)
+        self.PROBES = tomllib.loads(self.GRADING.read_text()).get("probes", {}) if tools else {}
+
+    def run_student(self, code: str, **inputs):
+        """In-process ``autograder.tools.run_student``, called from a notebook cell."""
+        return run_in(sys._getframe(1).f_globals, code, inputs)
+
+    def run_probe(self, name: str, **inputs):
+        """In-process ``autograder.tools.run_probe``: the probe ``name`` of grading.toml."""
+        return run_in(sys._getframe(1).f_globals, self.PROBES[name], inputs)
+
+    @contextlib.contextmanager
+    def stand_ins(self):
+        """``autograder.tools``' functions in ``self.tools`` replaced by the in-process ones."""
+        if not self.tools:
+            yield
+            return
+        import autograder.tools as tools     # the project's own engine: an ImportError fails
+
+        saved = {name: getattr(tools, name, None) for name in self.tools}
+        for name in self.tools:
+            setattr(tools, name, getattr(self, name))
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                setattr(tools, name, value)
 
     def function_of(self, grade_id: str) -> str:
         name = grade_id[len("test_"):]
@@ -162,6 +227,10 @@ class Assignment:
 
         if skip_demos is None:
             skip_demos = self.skip_demos
+        with self.stand_ins():
+            return self._run_cells(nb, skip_demos, plt)
+
+    def _run_cells(self, nb, skip_demos: bool, plt) -> Run:
         ns: dict = {"__name__": "__main__"}
         run = Run(self.function_of, namespace=ns)
         for cell in nb.cells:
@@ -206,6 +275,11 @@ class Assignment:
         Other module-level names are not available: each mutant is self-contained apart
         from the notebook's own names. A wrong answer to a predict-before-run question is an
         entry of the module's ``ANSWERS`` dict, ``{"answer_x__what": "value source"}``.
+
+        Mutants derived from the reference (the target's solution cell in the source notebook):
+        ``EDITS = {"f__what": [(old, new), ...]}`` replaces text in that cell (``edit_source``);
+        ``ANSWER_MUTANTS = {"predict_x__what": ("predict_x", "answer_x = wrong")}`` appends a line
+        overriding one prediction.
         """
         spec = importlib.util.spec_from_file_location(f"{self.NAME}_mutants", self.MUTANTS_FILE)
         module = importlib.util.module_from_spec(spec)
@@ -233,6 +307,20 @@ class Assignment:
             if target not in self.FUNCTIONS:
                 raise ValueError(f"answer mutant {name!r} targets unknown answer {target!r}")
             src = f"{target} = {value}\n"
+            ast.parse(src)
+            out[name] = (target, src)
+        derived = {**{name: (name.split("__", 1)[0], edits) for name, edits in getattr(module, "EDITS", {}).items()},
+                   **getattr(module, "ANSWER_MUTANTS", {})}
+        if derived:
+            reference = {nbgrader(c).get("grade_id"): c.source for c in self.load().cells
+                         if nbgrader(c).get("solution")}
+        for name, (target, change) in derived.items():
+            if target not in self.FUNCTIONS or name.split("__", 1)[0] != target:
+                raise ValueError(f"mutant {name!r} targets unknown function {target!r}")
+            if isinstance(change, str):          # an answer mutant: one more line
+                src = reference[target] + "\n" + change + "\n"
+            else:
+                src = edit_source(reference[target], change, name)
             ast.parse(src)
             out[name] = (target, src)
         return out

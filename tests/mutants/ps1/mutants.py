@@ -5,6 +5,8 @@ of the source notebook (renamed to ``<target>``), which is then graded. Every mu
 lose points on its target's tests; ``__ok_`` variants are correct alternative solutions
 and must keep full marks; ``__forbidden_`` variants compute the right values with an API
 the assignment forbids, so only the grading engine (not the in-process run) catches them.
+``EDITS`` are mutants made from the reference itself: small text edits of the target's
+solution cell.
 
 Mutants run in the notebook's namespace: ``np`` and the notebook's other functions
 (``zero_pad``, ``same_padding``, ...) are available; nothing else from this module is.
@@ -108,23 +110,6 @@ def zero_pad__all_axes(x, p):
     return np.pad(x, [(0, 0)] * (x.ndim - 2) + [(top, bottom), (left, right)])
 
 
-def zero_pad__one_side(x, p):
-    """Adds 2p zeros at the top and left only (the right size, the wrong place)."""
-    x = np.asarray(x)
-    if x.ndim < 2:
-        raise ValueError("x must be at least 2-D")
-    if isinstance(p, (tuple, list)) and all(isinstance(q, (tuple, list)) for q in p):
-        (t, b), (l, r) = p
-    elif isinstance(p, (tuple, list)):
-        t = b = p[0]
-        l = r = p[1]
-    else:
-        t = b = l = r = p
-    if min(t, b, l, r) < 0:
-        raise ValueError("p < 0")
-    return np.pad(x, [(0, 0)] * (x.ndim - 2) + [(t + b, 0), (l + r, 0)])
-
-
 def zero_pad__overwrites_border(x, p):
     """Sets the border of x itself to zero (in place) instead of adding a border."""
     x = np.asarray(x)
@@ -139,43 +124,6 @@ def zero_pad__overwrites_border(x, p):
     x[..., :, :l] = 0
     x[..., :, W - r:W] = 0 if r else x[..., :, W:W]
     return x
-
-
-def zero_pad__float_dtype(x, p):
-    """np.zeros without dtype=x.dtype: integer images come back as float64."""
-    x = np.asarray(x)
-    if x.ndim < 2:
-        raise ValueError("x must be at least 2-D")
-    if isinstance(p, (tuple, list)) and all(isinstance(q, (tuple, list)) for q in p):
-        (t, b), (l, r) = p
-    elif isinstance(p, (tuple, list)):
-        t = b = p[0]
-        l = r = p[1]
-    else:
-        t = b = l = r = p
-    if min(t, b, l, r) < 0:
-        raise ValueError("p < 0")
-    H, W = x.shape[-2:]
-    out = np.zeros(x.shape[:-2] + (t + H + b, l + W + r))
-    out[..., t:t + H, l:l + W] = x
-    return out
-
-
-def zero_pad__tuple_misread(x, p):
-    """Reads ((top, bottom), (left, right)) as ((top, left), (bottom, right))."""
-    x = np.asarray(x)
-    if x.ndim < 2:
-        raise ValueError("x must be at least 2-D")
-    if isinstance(p, (tuple, list)) and all(isinstance(q, (tuple, list)) for q in p):
-        (t, l), (b, r) = p
-    elif isinstance(p, (tuple, list)):
-        t = b = p[0]
-        l = r = p[1]
-    else:
-        t = b = l = r = p
-    if min(t, b, l, r) < 0:
-        raise ValueError("p < 0")
-    return np.pad(x, [(0, 0)] * (x.ndim - 2) + [(t, b), (l, r)])
 
 
 # ------------------------------------------------------------------------- same_padding
@@ -687,6 +635,19 @@ def practice_network__pool_forgotten(*args, **kwargs):
 
 # ------------------------------------------------------------ predict-before-run answers
 # wrong answers to the questions: {"<answer name>__<what>": source of the value}
+# edits of the reference (tests/mutants/harness.py, Assignment.load_mutants: each (old, new)
+# replaces text in the target's solution cell of the source notebook)
+EDITS = {
+    # adds 2p zeros at the top and left only (the right size, the wrong place)
+    "zero_pad__one_side": [("out[..., top:top + H, left:left + W] = x",
+                            "out[..., top + bottom:top + bottom + H, left + right:left + right + W] = x")],
+    # np.zeros without dtype=x.dtype: integer images come back as float64
+    "zero_pad__float_dtype": [(", dtype=x.dtype)", ")")],
+    # reads ((top, bottom), (left, right)) as ((top, left), (bottom, right))
+    "zero_pad__tuple_misread": [("(top, bottom), (left, right) = p\n", "(top, left), (bottom, right) = p\n")],
+}
+
+
 ANSWERS = {
     "answer_unseen_pixels__last_column_only": "10",
     "answer_unseen_pixels__seen_count": "81",

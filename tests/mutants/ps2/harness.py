@@ -14,10 +14,9 @@ FUNCTIONS = ["conv_output_size", "layer_output_shape", "layer_param_count", "sum
              "practice_layers", "mnist_cnn_layers", "bn_cnn_layers", "lenet5_layers", "vgg16_layers",
              "answer_c1_padding_224", "answer_c1_same_pads", "answer_vgg16_fc1", "answer_stack_params",
              "answer_mnist_pool_first", "alexnet_layers"]
-# predict-before-run questions: solution cells binding a plain value, graded by one hidden test each
-ANSWERS = [f for f in FUNCTIONS if f.startswith("answer_")]
 H = Assignment(NAME, FUNCTIONS, Path(__file__).with_name("mutants.py"), skip_demos=False)
-H.ANSWERS = ANSWERS
+# predict-before-run questions: solution cells binding a plain value, graded by one hidden test each
+ANSWERS = H.ANSWERS
 
 
 # ------------------------------------------------------------- packing mutants for the engine

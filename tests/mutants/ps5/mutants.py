@@ -4,7 +4,9 @@ A function named ``<target>__<what>`` replaces the solution cell of ``<target>``
 of the source notebook (renamed to ``<target>``), which is then graded. Every mutant must
 lose points on its target's tests; ``__ok_`` variants are correct alternative solutions
 and must keep full marks; ``__forbidden_`` variants compute the right values with an API
-the assignment forbids (only the grading engine catches them).
+the assignment forbids (only the grading engine catches them). ``EDITS`` are mutants made
+from the reference itself: small text edits of the target's solution cell, so such a
+mutant differs from the reference by its mistake alone.
 
 Mutants run in the notebook's namespace: ``np``, the given ``resolve_padding``, ``conv2d``,
 ``pool2d``, ``relu`` and the notebook's other functions are available.
@@ -49,75 +51,6 @@ def conv2d_backward__ok_full_convolution(dout, x, w, b=None, stride=1, padding=0
     return dxp[:, :, pt:pt + x.shape[2], pl:pl + x.shape[3]], dw, dout.sum(axis=(0, 2, 3))
 
 
-def conv2d_backward__no_flip(dout, x, w, b=None, stride=1, padding=0):
-    """dx as a full *correlation*: the kernel is placed rotated by 180 degrees in each window."""
-    x, w, dout, (sh, sw), (pt, pb, pl, pr), (Ho, Wo), xp = _mut_conv_setup(dout, x, w, stride, padding)
-    F, C, KH, KW = w.shape
-    dxp, dw = np.zeros_like(xp), np.zeros_like(w)
-    for i in range(Ho):
-        for j in range(Wo):
-            rows, cols = slice(i * sh, i * sh + KH), slice(j * sw, j * sw + KW)
-            g = dout[:, :, i, j]
-            dxp[:, :, rows, cols] += np.tensordot(g, w[:, :, ::-1, ::-1], axes=(1, 0))
-            dw += np.tensordot(g, xp[:, :, rows, cols], axes=(0, 0))
-    return dxp[:, :, pt:pt + x.shape[2], pl:pl + x.shape[3]], dw, dout.sum(axis=(0, 2, 3))
-
-
-def conv2d_backward__dx_stride_ignored(dout, x, w, b=None, stride=1, padding=0):
-    """dx: dout is not dilated, so the windows are placed one pixel apart."""
-    x, w, dout, (sh, sw), (pt, pb, pl, pr), (Ho, Wo), xp = _mut_conv_setup(dout, x, w, stride, padding)
-    F, C, KH, KW = w.shape
-    dxp, dw = np.zeros_like(xp), np.zeros_like(w)
-    for i in range(Ho):
-        for j in range(Wo):
-            g = dout[:, :, i, j]
-            dxp[:, :, i:i + KH, j:j + KW] += np.tensordot(g, w, axes=(1, 0))
-            dw += np.tensordot(g, xp[:, :, i * sh:i * sh + KH, j * sw:j * sw + KW], axes=(0, 0))
-    return dxp[:, :, pt:pt + x.shape[2], pl:pl + x.shape[3]], dw, dout.sum(axis=(0, 2, 3))
-
-
-def conv2d_backward__padding_not_cropped(dout, x, w, b=None, stride=1, padding=0):
-    """Returns the gradient of the padded input."""
-    x, w, dout, (sh, sw), (pt, pb, pl, pr), (Ho, Wo), xp = _mut_conv_setup(dout, x, w, stride, padding)
-    F, C, KH, KW = w.shape
-    dxp, dw = np.zeros_like(xp), np.zeros_like(w)
-    for i in range(Ho):
-        for j in range(Wo):
-            rows, cols = slice(i * sh, i * sh + KH), slice(j * sw, j * sw + KW)
-            g = dout[:, :, i, j]
-            dxp[:, :, rows, cols] += np.tensordot(g, w, axes=(1, 0))
-            dw += np.tensordot(g, xp[:, :, rows, cols], axes=(0, 0))
-    return dxp, dw, dout.sum(axis=(0, 2, 3))
-
-
-def conv2d_backward__db_wrong_axes(dout, x, w, b=None, stride=1, padding=0):
-    """db summed over the spatial axes only (one value per image and filter)."""
-    x, w, dout, (sh, sw), (pt, pb, pl, pr), (Ho, Wo), xp = _mut_conv_setup(dout, x, w, stride, padding)
-    F, C, KH, KW = w.shape
-    dxp, dw = np.zeros_like(xp), np.zeros_like(w)
-    for i in range(Ho):
-        for j in range(Wo):
-            rows, cols = slice(i * sh, i * sh + KH), slice(j * sw, j * sw + KW)
-            g = dout[:, :, i, j]
-            dxp[:, :, rows, cols] += np.tensordot(g, w, axes=(1, 0))
-            dw += np.tensordot(g, xp[:, :, rows, cols], axes=(0, 0))
-    return dxp[:, :, pt:pt + x.shape[2], pl:pl + x.shape[3]], dw, dout.sum(axis=(2, 3))
-
-
-def conv2d_backward__symmetric_same(dout, x, w, b=None, stride=1, padding=0):
-    """'same' cropped as if the padding were symmetric (the extra row/column on top/left)."""
-    x, w, dout, (sh, sw), (pt, pb, pl, pr), (Ho, Wo), xp = _mut_conv_setup(dout, x, w, stride, padding)
-    F, C, KH, KW = w.shape
-    dxp, dw = np.zeros_like(xp), np.zeros_like(w)
-    for i in range(Ho):
-        for j in range(Wo):
-            rows, cols = slice(i * sh, i * sh + KH), slice(j * sw, j * sw + KW)
-            g = dout[:, :, i, j]
-            dxp[:, :, rows, cols] += np.tensordot(g, w, axes=(1, 0))
-            dw += np.tensordot(g, xp[:, :, rows, cols], axes=(0, 0))
-    return dxp[:, :, pb:pb + x.shape[2], pr:pr + x.shape[3]], dw, dout.sum(axis=(0, 2, 3))
-
-
 def conv2d_backward__forbidden_torch(dout, x, w, b=None, stride=1, padding=0):
     """Right values from PyTorch autograd (forbidden)."""
     import torch
@@ -142,88 +75,6 @@ def conv2d_backward__forbidden_jax(dout, x, w, b=None, stride=1, padding=0):
         _, vjp = jax.vjp(conv, jnp.asarray(x), jnp.asarray(w))
         dx, dw = vjp(jnp.asarray(dout))
         return np.array(dx, dtype=float), np.array(dw, dtype=float), dout.sum(axis=(0, 2, 3))
-
-
-# ---------------------------------------------------------------------- pool2d_backward
-def _mut_pool_setup(dout, x, k, stride, mode):
-    x, dout = np.asarray(x, dtype=float), np.asarray(dout, dtype=float)
-    if mode not in ("max", "avg"):
-        raise ValueError("bad mode")
-    kh, kw = (k, k) if np.ndim(k) == 0 else k
-    sh, sw = (kh, kw) if stride is None else ((stride, stride) if np.ndim(stride) == 0 else stride)
-    H, W = x.shape[-2:]
-    Ho, Wo = (H - kh) // sh + 1, (W - kw) // sw + 1
-    if dout.shape != x.shape[:-2] + (Ho, Wo):
-        raise ValueError("dout has the wrong shape")
-    return x, dout, (kh, kw), (sh, sw), (Ho, Wo)
-
-
-def pool2d_backward__all_ties(dout, x, k, stride=None, mode="max"):
-    """Every entry equal to the window's maximum receives the whole gradient."""
-    x, dout, (kh, kw), (sh, sw), (Ho, Wo) = _mut_pool_setup(dout, x, k, stride, mode)
-    dx = np.zeros_like(x)
-    for i in range(Ho):
-        for j in range(Wo):
-            rows, cols = slice(i * sh, i * sh + kh), slice(j * sw, j * sw + kw)
-            g = dout[..., i, j][..., None, None]
-            win = x[..., rows, cols]
-            if mode == "avg":
-                dx[..., rows, cols] += g / (kh * kw)
-            else:
-                dx[..., rows, cols] += g * (win == win.max(axis=(-2, -1), keepdims=True))
-    return dx
-
-
-def pool2d_backward__avg_not_divided(dout, x, k, stride=None, mode="max"):
-    """Average pooling passes dout itself to every entry of the window."""
-    x, dout, (kh, kw), (sh, sw), (Ho, Wo) = _mut_pool_setup(dout, x, k, stride, mode)
-    dx = np.zeros_like(x)
-    for i in range(Ho):
-        for j in range(Wo):
-            rows, cols = slice(i * sh, i * sh + kh), slice(j * sw, j * sw + kw)
-            g = dout[..., i, j][..., None, None]
-            if mode == "avg":
-                dx[..., rows, cols] += g
-            else:
-                win = x[..., rows, cols].reshape(x.shape[:-2] + (kh * kw,))
-                onehot = (np.arange(kh * kw) == win.argmax(axis=-1)[..., None]).reshape(x.shape[:-2] + (kh, kw))
-                dx[..., rows, cols] += onehot * g
-    return dx
-
-
-def pool2d_backward__last_tie(dout, x, k, stride=None, mode="max"):
-    """Ties go to the last maximum in row-major order."""
-    x, dout, (kh, kw), (sh, sw), (Ho, Wo) = _mut_pool_setup(dout, x, k, stride, mode)
-    dx = np.zeros_like(x)
-    for i in range(Ho):
-        for j in range(Wo):
-            rows, cols = slice(i * sh, i * sh + kh), slice(j * sw, j * sw + kw)
-            g = dout[..., i, j][..., None, None]
-            if mode == "avg":
-                dx[..., rows, cols] += g / (kh * kw)
-            else:
-                win = x[..., rows, cols].reshape(x.shape[:-2] + (kh * kw,))
-                last = kh * kw - 1 - win[..., ::-1].argmax(axis=-1)
-                onehot = (np.arange(kh * kw) == last[..., None]).reshape(x.shape[:-2] + (kh, kw))
-                dx[..., rows, cols] += onehot * g
-    return dx
-
-
-def pool2d_backward__overlap_overwrites(dout, x, k, stride=None, mode="max"):
-    """Overlapping windows overwrite each other's gradient instead of adding up."""
-    x, dout, (kh, kw), (sh, sw), (Ho, Wo) = _mut_pool_setup(dout, x, k, stride, mode)
-    dx = np.zeros_like(x)
-    for i in range(Ho):
-        for j in range(Wo):
-            rows, cols = slice(i * sh, i * sh + kh), slice(j * sw, j * sw + kw)
-            g = dout[..., i, j][..., None, None]
-            if mode == "avg":
-                dx[..., rows, cols] = g / (kh * kw) + 0 * dx[..., rows, cols]
-            else:
-                win = x[..., rows, cols].reshape(x.shape[:-2] + (kh * kw,))
-                onehot = (np.arange(kh * kw) == win.argmax(axis=-1)[..., None]).reshape(x.shape[:-2] + (kh, kw))
-                dx[..., rows, cols] = np.where(onehot, g, dx[..., rows, cols])
-    return dx
 
 
 # ---------------------------------------------------------------------- numerical_gradient
@@ -256,37 +107,6 @@ def numerical_gradient__one_sided(f, x, dout, h=1e-5):
     return grad
 
 
-def numerical_gradient__divided_by_h(f, x, dout, h=1e-5):
-    """The centred difference divided by h instead of 2h."""
-    xc = np.array(x, dtype=float)
-    grad = np.zeros_like(xc)
-    for i in np.ndindex(xc.shape):
-        old = xc[i]
-        xc[i] = old + h
-        plus = np.sum(f(xc) * dout)
-        xc[i] = old - h
-        minus = np.sum(f(xc) * dout)
-        xc[i] = old
-        grad[i] = (plus - minus) / h
-    return grad
-
-
-def numerical_gradient__fixed_step(f, x, dout, h=1e-5):
-    """Ignores the step passed in (always 1e-5)."""
-    h = 1e-5
-    xc = np.array(x, dtype=float)
-    grad = np.zeros_like(xc)
-    for i in np.ndindex(xc.shape):
-        old = xc[i]
-        xc[i] = old + h
-        plus = np.sum(f(xc) * dout)
-        xc[i] = old - h
-        minus = np.sum(f(xc) * dout)
-        xc[i] = old
-        grad[i] = (plus - minus) / (2 * h)
-    return grad
-
-
 def numerical_gradient__nudges_x_in_place(f, x, dout, h=1e-5):
     """Nudges the caller's x and forgets to put the entries back."""
     grad = np.zeros(np.shape(x))
@@ -300,16 +120,6 @@ def numerical_gradient__nudges_x_in_place(f, x, dout, h=1e-5):
 
 
 # ---------------------------------------------------------------------- rel_error
-def rel_error__mean(a, b):
-    """The mean relative error instead of the largest."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    return float(np.mean(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))))
-
-
-def rel_error__divides_by_a(a, b):
-    """Divides by |a| only."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a))))
 
 
 def rel_error__no_floor(a, b):
@@ -331,53 +141,7 @@ def softmax_cross_entropy__no_max_shift(logits, y):
     return loss, p / n
 
 
-def softmax_cross_entropy__not_divided(logits, y):
-    """dlogits not divided by N."""
-    z = np.asarray(logits, dtype=float)
-    z = z - z.max(axis=1, keepdims=True)
-    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-    n = len(y)
-    d = np.exp(logp)
-    d[np.arange(n), y] -= 1
-    return float(-logp[np.arange(n), y].mean()), d
-
-
-def softmax_cross_entropy__summed_loss(logits, y):
-    """The loss summed over the batch instead of averaged."""
-    z = np.asarray(logits, dtype=float)
-    z = z - z.max(axis=1, keepdims=True)
-    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-    n = len(y)
-    d = np.exp(logp)
-    d[np.arange(n), y] -= 1
-    return float(-logp[np.arange(n), y].sum()), d / n
-
-
 # ---------------------------------------------------------------------- cnn_loss
-def cnn_loss__no_relu_backward(params, x, y):
-    """The ReLU's gradient is forgotten (dz = da)."""
-    z = conv2d(x, params["w1"], params["b1"], padding=1)
-    a = relu(z)
-    p = pool2d(a, 2)
-    flat = p.reshape(len(p), -1)
-    loss, dlogits = softmax_cross_entropy(flat @ params["w2"] + params["b2"], y)
-    grads = {"w2": flat.T @ dlogits, "b2": dlogits.sum(axis=0)}
-    da = pool2d_backward((dlogits @ params["w2"].T).reshape(p.shape), a, 2)
-    _, grads["w1"], grads["b1"] = conv2d_backward(da, x, params["w1"], params["b1"], padding=1)
-    return loss, grads
-
-
-def cnn_loss__avg_pool_backward(params, x, y):
-    """The pooling gradient spread as for average pooling."""
-    z = conv2d(x, params["w1"], params["b1"], padding=1)
-    a = relu(z)
-    p = pool2d(a, 2)
-    flat = p.reshape(len(p), -1)
-    loss, dlogits = softmax_cross_entropy(flat @ params["w2"] + params["b2"], y)
-    grads = {"w2": flat.T @ dlogits, "b2": dlogits.sum(axis=0)}
-    da = pool2d_backward((dlogits @ params["w2"].T).reshape(p.shape), a, 2, mode="avg")
-    _, grads["w1"], grads["b1"] = conv2d_backward(da * (z > 0), x, params["w1"], params["b1"], padding=1)
-    return loss, grads
 
 
 def cnn_loss__no_padding_in_backward(params, x, y):
@@ -423,33 +187,6 @@ def sgd_epoch__untrained(params, velocity, x, y, order, lr, batch_size=16, momen
     return params, velocity
 
 
-def sgd_epoch__no_momentum(params, velocity, x, y, order, lr, batch_size=16, momentum=0.9):
-    """Plain SGD: the velocity is not carried from one batch to the next."""
-    params = {k: np.array(v, dtype=float) for k, v in params.items()}
-    velocity = {k: np.array(v, dtype=float) for k, v in velocity.items()}
-    for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
-        _, grads = cnn_loss(params, x[idx], y[idx])
-        for key in params:
-            velocity[key] = -lr * grads[key]
-            params[key] = params[key] + velocity[key]
-    return params, velocity
-
-
-def sgd_epoch__own_shuffle(params, velocity, x, y, order, lr, batch_size=16, momentum=0.9):
-    """Ignores the order it is given and shuffles the images itself."""
-    params = {k: np.array(v, dtype=float) for k, v in params.items()}
-    velocity = {k: np.array(v, dtype=float) for k, v in velocity.items()}
-    mine = np.random.default_rng(0).permutation(len(order))
-    for start in range(0, len(mine), batch_size):
-        idx = mine[start:start + batch_size]
-        _, grads = cnn_loss(params, x[idx], y[idx])
-        for key in params:
-            velocity[key] = momentum * velocity[key] - lr * grads[key]
-            params[key] = params[key] + velocity[key]
-    return params, velocity
-
-
 def sgd_epoch__solve_readout(params, velocity, x, y, order, lr, batch_size=16, momentum=0.9):
     """No gradients at all: keeps the random filters and fits the dense layer in closed form
     (ridge regression on one-hot labels with np.linalg.solve), the trick that passed before."""
@@ -458,20 +195,6 @@ def sgd_epoch__solve_readout(params, velocity, x, y, order, lr, batch_size=16, m
     a = np.hstack([feats, np.ones((len(x), 1))])
     w = np.linalg.solve(a.T @ a + np.eye(a.shape[1]), a.T @ np.eye(10)[np.asarray(y)])
     params["w2"], params["b2"] = w[:-1], w[-1]
-    return params, velocity
-
-
-def sgd_epoch__frozen_conv(params, velocity, x, y, order, lr, batch_size=16, momentum=0.9):
-    """The convolution's gradients dropped (zeroed): only the dense layer learns."""
-    params = {k: np.array(v, dtype=float) for k, v in params.items()}
-    velocity = {k: np.array(v, dtype=float) for k, v in velocity.items()}
-    for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
-        _, grads = cnn_loss(params, x[idx], y[idx])
-        grads = {**grads, "w1": 0 * grads["w1"], "b1": 0 * grads["b1"]}
-        for key in params:
-            velocity[key] = momentum * velocity[key] - lr * grads[key]
-            params[key] = params[key] + velocity[key]
     return params, velocity
 
 
@@ -489,23 +212,73 @@ def sgd_epoch__nan_weights(params, velocity, x, y, order, lr, batch_size=16, mom
     return params, velocity
 
 
-def sgd_epoch__solve_when_large(params, velocity, x, y, order, lr, batch_size=16, momentum=0.9):
-    """Correct steps on small inputs (the public test passes); on a real training set the
-    dense layer is replaced by a closed-form np.linalg.solve read-out of the features."""
-    params = {k: np.array(v, dtype=float) for k, v in params.items()}
-    velocity = {k: np.array(v, dtype=float) for k, v in velocity.items()}
-    for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
-        _, grads = cnn_loss(params, x[idx], y[idx])
-        for key in params:
-            velocity[key] = momentum * velocity[key] - lr * grads[key]
-            params[key] = params[key] + velocity[key]
-    if len(order) > 100:
+# ---------------------------------------------------------------------- edits of the reference
+# (tests/mutants/harness.py, Assignment.load_mutants: each (old, new) replaces text in the
+# target's solution cell of the source notebook)
+_READOUT = """    if len(order) > 100:
         feats = pool2d(relu(conv2d(x, params["w1"], params["b1"], padding=1)), 2).reshape(len(x), -1)
         a = np.hstack([feats, np.ones((len(x), 1))])
         w = np.linalg.solve(a.T @ a + np.eye(a.shape[1]), a.T @ np.eye(10)[np.asarray(y)])
         params["w2"], params["b2"] = w[:-1], w[-1]
-    return params, velocity
+    return params, velocity"""
+
+_DX_ADD = "dxp[:, :, rows, cols] += np.tensordot(g, w, axes=(1, 0))"
+_DX_CROP = "dxp[:, :, pt:pt + H, pl:pl + W]"
+_AVG_ADD = "] += g[..., None, None] / (kh * kw)"
+_MAX_ADD = "dx[..., rows, cols] += onehot * g[..., None, None]"
+
+EDITS = {
+    # dx as a full *correlation*: the kernel is placed rotated by 180 degrees in each window
+    "conv2d_backward__no_flip": [(_DX_ADD, "dxp[:, :, rows, cols] += np.tensordot(g, w[:, :, ::-1, ::-1], axes=(1, 0))")],
+    # dx: dout is not dilated, so the windows are placed one pixel apart
+    "conv2d_backward__dx_stride_ignored": [(_DX_ADD, "dxp[:, :, i:i + KH, j:j + KW] += np.tensordot(g, w, axes=(1, 0))")],
+    # returns the gradient of the padded input
+    "conv2d_backward__padding_not_cropped": [(_DX_CROP + ".copy()", "dxp")],
+    # db summed over the spatial axes only (one value per image and filter)
+    "conv2d_backward__db_wrong_axes": [("db = dout.sum(axis=(0, 2, 3))", "db = dout.sum(axis=(2, 3))")],
+    # 'same' cropped as if the padding were symmetric (the extra row/column on top/left)
+    "conv2d_backward__symmetric_same": [(_DX_CROP, "dxp[:, :, pb:pb + H, pr:pr + W]")],
+    # every entry equal to the window's maximum receives the whole gradient
+    "pool2d_backward__all_ties": [("onehot = (np.arange(kh * kw) == first[..., None]).reshape(x.shape[:-2] + (kh, kw))",
+                                   "onehot = x[..., rows, cols] == x[..., rows, cols].max(axis=(-2, -1), keepdims=True)")],
+    # average pooling passes dout itself to every entry of the window
+    "pool2d_backward__avg_not_divided": [(_AVG_ADD, "] += g[..., None, None]")],
+    # ties go to the last maximum in row-major order
+    "pool2d_backward__last_tie": [("first = window.argmax(axis=-1)", "first = kh * kw - 1 - window[..., ::-1].argmax(axis=-1)"),
+                                  ("# argmax returns the first maximum", "# the last maximum")],
+    # overlapping windows overwrite each other's gradient instead of adding up
+    "pool2d_backward__overlap_overwrites": [
+        (_AVG_ADD, "] = g[..., None, None] / (kh * kw)"),
+        (_MAX_ADD, "dx[..., rows, cols] = np.where(onehot, g[..., None, None], dx[..., rows, cols])")],
+    # the centred difference divided by h instead of 2h
+    "numerical_gradient__divided_by_h": [("/ (2 * h)", "/ h")],
+    # ignores the step passed in (always 1e-5)
+    "numerical_gradient__fixed_step": [("    xc = np.array(x, dtype=float)", "    h = 1e-5\n    xc = np.array(x, dtype=float)")],
+    # the mean relative error instead of the largest
+    "rel_error__mean": [("float(np.max(", "float(np.mean(")],
+    # divides by |a| only
+    "rel_error__divides_by_a": [("np.abs(a) + np.abs(b)", "np.abs(a)")],
+    # dlogits not divided by N
+    "softmax_cross_entropy__not_divided": [("return loss, dlogits / n", "return loss, dlogits")],
+    # the loss summed over the batch instead of averaged
+    "softmax_cross_entropy__summed_loss": [("y].mean())", "y].sum())")],
+    # the ReLU's gradient is forgotten (dz = da)
+    "cnn_loss__no_relu_backward": [("dz = da * (z > 0)", "dz = da")],
+    # the pooling gradient spread as for average pooling
+    "cnn_loss__avg_pool_backward": [("a, 2)\n", "a, 2, mode=\"avg\")\n")],
+    # plain SGD: the velocity is not carried from one batch to the next
+    "sgd_epoch__no_momentum": [("momentum * velocity[key] - lr", "-lr")],
+    # ignores the order it is given and shuffles the images itself
+    "sgd_epoch__own_shuffle": [("    for start in range(", "    order = np.random.default_rng(0).permutation(len(order))\n"
+                                                          "    for start in range(")],
+    # the convolution's gradients dropped (zeroed): only the dense layer learns
+    "sgd_epoch__frozen_conv": [("cnn_loss(params, x[idx], y[idx])\n",
+                                "cnn_loss(params, x[idx], y[idx])\n"
+                                "        grads = {**grads, \"w1\": 0 * grads[\"w1\"], \"b1\": 0 * grads[\"b1\"]}\n")],
+    # correct steps on small inputs (the public test passes); on a real training set the dense
+    # layer is replaced by a closed-form np.linalg.solve read-out of the features
+    "sgd_epoch__solve_when_large": [("    return params, velocity", _READOUT)],
+}
 
 
 # ---------------------------------------------------------------------- predictions
