@@ -563,47 +563,6 @@ def pool2d__ok_loops(x, k, stride=None, mode="max"):
     return out
 
 
-# --------------------------------------------------------------------- conv_param_count
-def conv_param_count__no_bias(k, c_in, c_out, bias=True):
-    """Forgets the biases."""
-    kh, kw = (k, k) if np.ndim(k) == 0 else k
-    if min(kh, kw, c_in, c_out) < 1:
-        raise ValueError("sizes must be >= 1")
-    return kh * kw * c_in * c_out
-
-
-def conv_param_count__no_c_in(k, c_in, c_out, bias=True):
-    """Counts one k x k kernel per filter, forgetting the input channels."""
-    kh, kw = (k, k) if np.ndim(k) == 0 else k
-    if min(kh, kw, c_in, c_out) < 1:
-        raise ValueError("sizes must be >= 1")
-    return (kh * kw + int(bias)) * c_out
-
-
-def conv_param_count__bias_per_input_channel(k, c_in, c_out, bias=True):
-    """One bias per (filter, input channel) pair."""
-    kh, kw = (k, k) if np.ndim(k) == 0 else k
-    if min(kh, kw, c_in, c_out) < 1:
-        raise ValueError("sizes must be >= 1")
-    return (kh * kw + int(bias)) * c_in * c_out
-
-
-def conv_param_count__bias_flag_ignored(k, c_in, c_out, bias=True):
-    """Always counts the biases."""
-    kh, kw = (k, k) if np.ndim(k) == 0 else k
-    if min(kh, kw, c_in, c_out) < 1:
-        raise ValueError("sizes must be >= 1")
-    return (kh * kw * c_in + 1) * c_out
-
-
-def conv_param_count__square_only(k, c_in, c_out, bias=True):
-    """Treats k=(kh, kw) as kh x kh."""
-    kh = k if np.ndim(k) == 0 else k[0]
-    if min(kh, c_in, c_out) < 1:
-        raise ValueError("sizes must be >= 1")
-    return (kh * kh * c_in + int(bias)) * c_out
-
-
 # --------------------------------------------------------------------- practice_network
 def practice_network__no_plus_one(*args, **kwargs):
     """Sizes from the slide's formula (n + 2p - k) / s, without the +1."""
@@ -645,6 +604,16 @@ EDITS = {
     "zero_pad__float_dtype": [(", dtype=x.dtype)", ")")],
     # reads ((top, bottom), (left, right)) as ((top, left), (bottom, right))
     "zero_pad__tuple_misread": [("(top, bottom), (left, right) = p\n", "(top, left), (bottom, right) = p\n")],
+    # forgets the biases
+    "conv_param_count__no_bias": [(" + (c_out if bias else 0)", "")],
+    # counts one k x k kernel per filter, forgetting the input channels
+    "conv_param_count__no_c_in": [("kh * kw * c_in * c_out", "kh * kw * c_out")],
+    # one bias per (filter, input channel) pair
+    "conv_param_count__bias_per_input_channel": [("(c_out if bias else 0)", "(c_in * c_out if bias else 0)")],
+    # always counts the biases
+    "conv_param_count__bias_flag_ignored": [("(c_out if bias else 0)", "c_out")],
+    # treats k=(kh, kw) as kh x kh
+    "conv_param_count__square_only": [("np.ndim(k) == 0 else k\n", "np.ndim(k) == 0 else (k[0], k[0])\n")],
 }
 
 
