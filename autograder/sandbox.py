@@ -160,7 +160,8 @@ class Sandbox:
                     self.uid = UIDS.acquire()
                 cg_procs = self._make_cgroups(mem, int(lim["processes"]), p["cgroups"])
                 view = self._view()
-                fork_cfg = {"cgroups": cg_procs, "hide": sorted(self.extra_hide), "uid": self.uid,
+                fork_hide = sorted(set(self.extra_hide) - set(self._hides_holding_binds(view)))
+                fork_cfg = {"cgroups": cg_procs, "hide": fork_hide, "uid": self.uid,
                             "rlimits": rlimits, "worker_cfg": worker_cfg,
                             "tmp_mb": max(16, min(256, int(lim["memory_mb"]) // 4)),
                             "userns": p["backend"] == "userns"}
@@ -185,8 +186,18 @@ class Sandbox:
             self.start_s += time.monotonic() - t0
 
     def _view(self) -> dict:
-        """What every sandbox of this assignment sees (backends.view)."""
-        return backends.view(self.data_files)
+        """What every sandbox of this assignment sees (backends.view), and the folders of
+        ``hide`` that hold something bound back (the course's checkout holds the venv): those
+        must be covered before the binds are made, so they belong to the template's plan, not
+        to a fork's covers (which would bury the interpreter's packages)."""
+        view = backends.view(self.data_files)
+        deep = self._hides_holding_binds(view)
+        return {**view, "hide": sorted({*view["hide"], *deep})} if deep else view
+
+    def _hides_holding_binds(self, view: dict) -> list[str]:
+        sources = [os.path.realpath(b) for b in view["binds"]]
+        return [h for h in self.extra_hide
+                if any(src == h or src.startswith(h.rstrip("/") + "/") for src in sources)]
 
     def _pipes(self):
         req_r, req_w = os.pipe()    # grader -> worker

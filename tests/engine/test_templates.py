@@ -112,6 +112,20 @@ def test_a_forked_sandbox_sees_what_a_fresh_one_sees(tmp_path):
     assert set(forked["mounts"]) == set(fresh["mounts"]) | {"/tmp/work"}, set(forked["mounts"]) ^ set(fresh["mounts"])
 
 
+def test_hiding_the_course_that_holds_the_venv_leaves_its_packages_importable():
+    """The CLI hides the course's folder; a checkout's venv lies inside it. A fork must still
+    import what the template did not preload (sklearn), and still not see the course."""
+    venv = Path(sys.prefix).resolve()
+    course = venv.parent
+    for template in (False, True):
+        with started(template, hide=[course]) as sb:
+            load(sb, "import os\ndef probe():\n    import sklearn\n"
+                     "    return [sklearn.__name__, sorted(os.listdir(%r))]\n" % str(course))
+            name, visible = call(sb, "probe")
+            assert name == "sklearn", template
+            assert set(visible) <= {venv.name, "autograder"}, (template, visible)
+
+
 def test_nothing_of_one_submission_is_visible_to_the_next():
     with started(True) as first:
         load(first, PROBES)
