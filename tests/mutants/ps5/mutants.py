@@ -94,19 +94,6 @@ def numerical_gradient__ok_sum_first(f, x, dout, h=1e-5):
     return grad
 
 
-def numerical_gradient__one_sided(f, x, dout, h=1e-5):
-    """(f(x + h) - f(x)) / h."""
-    xc = np.array(x, dtype=float)
-    grad = np.zeros_like(xc)
-    base = np.sum(f(xc) * dout)
-    for i in np.ndindex(xc.shape):
-        old = xc[i]
-        xc[i] = old + h
-        grad[i] = (np.sum(f(xc) * dout) - base) / h
-        xc[i] = old
-    return grad
-
-
 def numerical_gradient__nudges_x_in_place(f, x, dout, h=1e-5):
     """Nudges the caller's x and forgets to put the entries back."""
     grad = np.zeros(np.shape(x))
@@ -157,16 +144,6 @@ def cnn_loss__no_padding_in_backward(params, x, y):
     _, grads["w1"], grads["b1"] = conv2d_backward(dz, xp, params["w1"], params["b1"], padding=0)
     grads["w1"] = grads["w1"][:, :, ::-1, ::-1]
     return loss, grads
-
-
-def cnn_loss__zero_conv_grads(params, x, y):
-    """Zeroed convolution gradients: only the dense layer would learn (the frozen-conv control)."""
-    z = conv2d(x, params["w1"], params["b1"], padding=1)
-    p = pool2d(relu(z), 2)
-    flat = p.reshape(len(p), -1)
-    loss, dlogits = softmax_cross_entropy(flat @ params["w2"] + params["b2"], y)
-    return loss, {"w1": np.zeros_like(params["w1"]), "b1": np.zeros_like(params["b1"]),
-                  "w2": flat.T @ dlogits, "b2": dlogits.sum(axis=0)}
 
 
 # ---------------------------------------------------------------------- sgd_epoch
@@ -250,6 +227,8 @@ EDITS = {
     "pool2d_backward__overlap_overwrites": [
         (_AVG_ADD, "] = g[..., None, None] / (kh * kw)"),
         (_MAX_ADD, "dx[..., rows, cols] = np.where(onehot, g[..., None, None], dx[..., rows, cols])")],
+    # (f(x + h) - f(x)) / h
+    "numerical_gradient__one_sided": [("xc[i] = old - h\n", "xc[i] = old\n"), ("/ (2 * h)", "/ h")],
     # the centred difference divided by h instead of 2h
     "numerical_gradient__divided_by_h": [("/ (2 * h)", "/ h")],
     # ignores the step passed in (always 1e-5)
@@ -266,6 +245,9 @@ EDITS = {
     "cnn_loss__no_relu_backward": [("dz = da * (z > 0)", "dz = da")],
     # the pooling gradient spread as for average pooling
     "cnn_loss__avg_pool_backward": [("a, 2)\n", "a, 2, mode=\"avg\")\n")],
+    # zeroed convolution gradients: only the dense layer would learn (the frozen-conv control)
+    "cnn_loss__zero_conv_grads": [("    return loss, grads", '    grads["w1"], grads["b1"] = np.zeros_like(params["w1"]), '
+                                                             'np.zeros_like(params["b1"])\n    return loss, grads')],
     # plain SGD: the velocity is not carried from one batch to the next
     "sgd_epoch__no_momentum": [("momentum * velocity[key] - lr", "-lr")],
     # ignores the order it is given and shuffles the images itself
