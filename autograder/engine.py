@@ -8,7 +8,7 @@ the sandbox), the setup cell's names and a proxy for every graded name of the st
 code. A test passes when its cell runs without exception; student exceptions come back as
 :class:`StudentCodeError` subclasses of the same builtin type. ``grade_notebook`` never
 raises for anything a submission does and never modifies the submission file; it is
-thread-safe (each call owns its sandbox).
+thread-safe (each call owns its sandbox; what the threads share, grader_process.py guards).
 """
 from __future__ import annotations
 
