@@ -1137,6 +1137,31 @@ assert abs(res["loss"] - math.log(10)) < 0.3, f"the initial loss is {res['loss']
 print(f"DigitsResNet: public test passed (initial loss {res['loss']:.3f})")
 ''')
 
+hidden("test_DigitsResNet_hidden", 1, '''
+import solutions.modern_capstone as cap
+_x = cap.load_split(seed=65)[0][:64]
+_start = cap.init_state(65)
+_got = run_probe("digits_resnet_forward", x=_x, state=_start)
+if not isinstance(_got, dict) or not {"train", "eval", "state"} <= set(_got):
+    raise AssertionError("the forward pass of DigitsResNet gave no logits")
+_state = cap.checked_state(_got["state"], "DigitsResNet's state after a training-mode forward pass")
+_ref = cap.load_model(_start)
+_X = torch.from_numpy(np.asarray(_x, dtype=np.float32))
+with torch.no_grad():
+    _ref.train()
+    _want_train = _ref(_X).numpy()
+    _ref.eval()
+    _want_eval = _ref(_X).numpy()
+_want_state = cap.float_state(_ref)
+assert_close(_got["train"], _want_train, rtol=1e-4, atol=1e-5, name="DigitsResNet's output in training mode",
+             hint="stem -> block -> global AVERAGE pooling -> flatten -> fc, with the layers the table names.")
+for _k in ("stem.1.running_mean", "stem.1.running_var"):
+    assert_close(_state[_k], _want_state[_k], rtol=1e-4, atol=1e-6, name=f"{_k} after one training-mode pass",
+                 hint="use nn.BatchNorm2d(16) with its default momentum in the stem.")
+assert_close(_got["eval"], _want_eval, rtol=1e-4, atol=1e-5, name="DigitsResNet's output in eval mode",
+             hint="in eval mode batch norm uses its running statistics.")
+''')
+
 solution("train_epoch", '''
 def train_epoch(model, optimizer, x, y, order, batch_size=32):
     """One epoch of minibatch training; x (N, 1, 12, 12) float32 and y (N,) int64 tensors,
@@ -1195,7 +1220,7 @@ assert _acc >= 0.96, (f"after 40 epochs on 50 images your model classifies {_acc
                       "(measured by the grader from your weights); a correct loop overfits them.")
 ''')
 
-hidden("test_train_epoch_capstone", 6, '''
+hidden("test_train_epoch_capstone", 5, '''
 import solutions.modern_capstone as cap
 _xtr, _ytr, _xte, _yte = cap.load_split(seed=64)      # the test part never leaves the grader
 _orders, _rates = cap.schedule(64, len(_ytr))
