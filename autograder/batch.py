@@ -32,7 +32,7 @@ from pathlib import Path
 
 from autograder import __version__
 from autograder.assignment import points_of
-from autograder.intake import MAX_MEMBER_BYTES, BatchError, Submission, check_folder_names, collect
+from autograder.intake import BatchError, Submission, check_folder_names, collect
 from autograder.isolation.templates import close_templates
 from autograder.lateness import (NO_TIME_NOTE, assign_submission_times, check_policy, lateness_rules, parse_zone,
                                  read_submitted_at)
@@ -233,21 +233,19 @@ def _inside(child: Path, parent: Path) -> bool:
     return child == parent or parent in child.parents
 
 
-
-MAX_NOTEBOOK_BYTES = MAX_MEMBER_BYTES
-
-
 def blank_answers(assignment, path: Path | None) -> list[str]:
     """The hand-graded answers of the notebook at ``path`` left as released (the stub
     ``YOUR ANSWER HERE``, or nothing): nbgrader's autograde scores those 0 without a grader.
-    The file is read bounded and parsed as plain JSON; anything unreadable gives ``[]``."""
-    from autograder.cells import CODE_STUB, TEXT_STUB
+    The file is read bounded (no larger than a notebook the grader reads, notebook.CAPS) and
+    parsed as plain JSON; anything unreadable gives ``[]``."""
+    from autograder.cells import CODE_STUB, TEXT_STUB, nbgrader_of
+    from autograder.notebook import CAPS
 
     ids = {m.grade_id for m in getattr(assignment, "manual", [])}
     if not ids or path is None:
         return []
     try:
-        if path.is_symlink() or path.stat().st_size > MAX_NOTEBOOK_BYTES:
+        if path.is_symlink() or path.stat().st_size > CAPS["file_bytes"]:
             return []
         nb = json.loads(path.read_bytes().decode("utf-8"))
     except (OSError, ValueError, RecursionError):
@@ -256,9 +254,7 @@ def blank_answers(assignment, path: Path | None) -> list[str]:
     out = []
     cells = nb.get("cells") if isinstance(nb, dict) else None
     for cell in cells if isinstance(cells, list) else []:
-        meta = cell.get("metadata") if isinstance(cell, dict) else None
-        nbg = meta.get("nbgrader") if isinstance(meta, dict) else None
-        gid = nbg.get("grade_id") if isinstance(nbg, dict) else None
+        gid = nbgrader_of(cell).get("grade_id") if isinstance(cell, dict) else None
         if not isinstance(gid, str) or gid not in ids or gid in out:
             continue
         src = cell.get("source", "")

@@ -33,7 +33,6 @@ DEFAULT_ROOT = "/autograder"
 PROJECT_FILES = ("pyproject.toml", "setup.py", "README.md", "requirements.lock")
 TREE = "cnn-course"                   # folder of the bundled project inside the zip and <root>/source
 _ZIP_TIME = (2020, 1, 1, 0, 0, 0)     # fixed timestamps: the same sources give the same zip
-MAX_NOTEBOOK_BYTES = 64 * 2**20
 
 SETUP_SH = """\
 #!/usr/bin/env bash
@@ -182,10 +181,7 @@ def run(root: Path | str, name: str, source_dir: Path | str, *, insecure: bool =
     nb, note = find_notebook(root / "submission", assignment.notebook_name)
     if nb is None:
         result = invalid_result(assignment, Submission(sid, None, note), note)
-    elif nb.stat().st_size > MAX_NOTEBOOK_BYTES:
-        note = f"{nb.name} is {nb.stat().st_size} bytes; at most {MAX_NOTEBOOK_BYTES} are graded."
-        result = invalid_result(assignment, Submission(sid, None, note), note)
-    else:
+    else:     # grade_notebook reads it bounded: over notebook.CAPS["file_bytes"], it is invalid
         result = grade_notebook(assignment, nb, sid, insecure=insecure, hide=[str(root.resolve())])
         if note:
             result.message = "\n".join(filter(None, [note, result.message]))

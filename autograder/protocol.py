@@ -10,6 +10,7 @@ side) and remote references (``{"$t": "ref"}``) for everything else.
 """
 from __future__ import annotations
 
+import builtins
 import importlib.util
 import json
 import math
@@ -28,6 +29,11 @@ MAX_JSON = 32 << 20          # a header larger than this is a protocol violation
 MAX_BUFFERS = 100_000
 ALLOWED_KINDS = set("biufcSU")  # numpy dtype kinds that may cross
 MAX_DEPTH = 200
+# The names Python provides without an import, as this process's interpreter has them when the
+# protocol is loaded (before the worker adds ``display``). Both sides leave them out of the
+# student's names: the worker lists a student's global that shadows one, remote.py keeps them out
+# of graded_names and of the namespace a test cell sees.
+BUILTIN_NAMES = frozenset(dir(builtins))
 
 
 class Op(StrEnum):
@@ -90,7 +96,8 @@ class NotEncodable(TypeError):
 
 
 class TooLarge(ProtocolError):
-    """A value is larger than the receiving side accepts (see :class:`Budget`)."""
+    """A value or a message is larger than the receiving side accepts (:class:`Budget` while
+    decoding, ``Reader.max_bytes`` while reading)."""
 
 
 class Budget:
@@ -412,7 +419,7 @@ class Reader:
         self._need(HEAD.size, wait)
         jlen, nbuf = HEAD.unpack(bytes(self._take(HEAD.size)))
         if jlen > min(MAX_JSON, self.max_bytes) or nbuf > MAX_BUFFERS:
-            raise ProtocolError(f"message too large (a {jlen}-byte header; at most {min(MAX_JSON, self.max_bytes)})")
+            raise TooLarge(f"message too large (a {jlen}-byte header; at most {min(MAX_JSON, self.max_bytes)})")
         self._need(jlen, wait)
         try:
             header = json.loads(bytes(self._take(jlen)))
@@ -427,7 +434,7 @@ class Reader:
             (blen,) = BUFLEN.unpack(bytes(self._take(BUFLEN.size)))
             total += blen
             if total > self.max_bytes:
-                raise ProtocolError("message larger than the allowed size")
+                raise TooLarge("message larger than the allowed size")
             self._need(blen, wait)
             bufs.append(self._take(blen))
         return header, bufs

@@ -26,11 +26,11 @@ from . import pysource
 from .assignment import Assignment
 from .results import CRASH, ERROR, FORBIDDEN, HIDDEN, MEMORY, TIMEOUT, Outcome
 from .text import first_line, safe_text
-from .sandbox import Sandbox, SandboxFault
+from .sandbox import AnswerTooLarge, Sandbox, SandboxFault
 from .tools import checks
 
 __all__ = ["StudentCodeError", "Abort", "RemoteObject", "Session", "student_exception", "describe_student_error",
-           "graded_names", "where_in_notebook", "fault_outcome", "FAULT_OUTCOME", "BUILTIN_NAMES", "KINDS"]
+           "graded_names", "where_in_notebook", "fault_outcome", "FAULT_OUTCOME", "KINDS"]
 
 MAX_LOAD_RETRIES = 8
 
@@ -284,7 +284,7 @@ class Session:
                         if send_values_failed:
                             raise
                         send_values_failed = True
-                        if "larger than the allowed size" in fault.message or "too large" in fault.message:
+                        if isinstance(fault, AnswerTooLarge):
                             why = (f"together they are larger than the {grader_limit(self.limits, 'load_mb'):g} MB "
                                    "the grader accepts at once")
                         else:
@@ -353,7 +353,7 @@ class Session:
             if info.get("large") is True:
                 self._note_too_large(name, "more than 1 MB as data")
         shadowed = head.get("shadowed") if isinstance(head.get("shadowed"), list) else []
-        self.shadowed = sorted({n for n in shadowed[:200] if isinstance(n, str) and n in BUILTIN_NAMES
+        self.shadowed = sorted({n for n in shadowed[:200] if isinstance(n, str) and n in P.BUILTIN_NAMES
                                 and not n.startswith("_")})
         output = head.get("output") if isinstance(head.get("output"), dict) else {}
         self.load_output = safe_text(output.get("text", ""), max(1, int(float(self.limits["output_kb"]) * 1024)))
@@ -585,7 +585,7 @@ class Session:
         costs = getattr(self, "value_cost", {})
         for name, info in self.names.items():
             kind = info.get("kind")
-            if kind == "module" or name in BUILTIN_NAMES:
+            if kind == "module" or name in P.BUILTIN_NAMES:
                 continue
             if kind == "value" and name in self.values:
                 items, nbytes, immutable = costs.get(name, (0, 0, False))
@@ -613,7 +613,6 @@ def _immutable(value, _depth: int = 0) -> bool:
 
 
 KINDS = ("module", "class", "function", "value", "object")
-BUILTIN_NAMES = frozenset(dir(builtins))
 
 
 def graded_names(assignment) -> set[str]:
@@ -628,7 +627,7 @@ def graded_names(assignment) -> set[str]:
                 continue
             names |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
         names -= set(checks.__all__) | {"np", "ref"}
-    return {n for n in names if n.isidentifier() and n not in BUILTIN_NAMES}
+    return {n for n in names if n.isidentifier() and n not in P.BUILTIN_NAMES}
 
 
 def where_in_notebook(code, st: dict) -> str:

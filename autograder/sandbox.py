@@ -65,12 +65,22 @@ class SandboxError(Exception):
 
 
 class SandboxFault(Exception):
-    """The sandbox stopped answering: ``kind`` is 'timeout', 'memory' or 'crash'."""
+    """The sandbox stopped answering: ``kind`` is a :class:`protocol.Fault` (a plain string on
+    the way to a result; remote.FAULT_OUTCOME makes it a test status)."""
 
-    def __init__(self, kind: str, message: str):
+    def __init__(self, kind: P.Fault, message: str):
         super().__init__(message)
         self.kind = kind
         self.message = message
+
+
+class AnswerTooLarge(SandboxFault):
+    """The answer was larger than the grader reads at once (``Reader.max_bytes``: remote.py caps
+    the load answer at ``load_mb``). A crash for the test it stops (the sandbox is killed), told
+    apart by its type: remote.Session.start then loads again keeping every value in the sandbox."""
+
+    def __init__(self, message: str):
+        super().__init__(P.Fault.CRASH, message)
 
 
 # Set CNN_COURSE_TEMPLATE=0 to start every sandbox afresh (the benchmark compares both).
@@ -423,7 +433,7 @@ class Sandbox:
         exhaustion or a crash (the sandbox is killed then; call :meth:`start` again).
         """
         if not self.alive() or self.reader is None:
-            raise SandboxFault("crash", "the sandbox is not running")
+            raise SandboxFault(P.Fault.CRASH, "the sandbox is not running")
         cpu0 = self._cpu_now()
         t0 = time.monotonic()
         wall_deadline = t0 + wall_limit
@@ -453,7 +463,7 @@ class Sandbox:
                 return head, rbufs
         except P.Timeout as exc:
             self.kill()
-            raise SandboxFault("timeout", f"stopped: it {exc}") from None
+            raise SandboxFault(P.Fault.TIMEOUT, f"stopped: it {exc}") from None
         except (P.PeerGone, P.ProtocolError, OSError) as exc:
             time.sleep(0.01)
             memory = self.oom_killed()
@@ -465,18 +475,20 @@ class Sandbox:
                     code = None
             self.kill()
             if memory:
-                raise SandboxFault("memory", "the code was killed for using more than "
-                                   f"{self.limits['memory_mb']:g} MB of memory") from None
+                raise SandboxFault(P.Fault.MEMORY, "the code was killed for using more than "
+                                                   f"{self.limits['memory_mb']:g} MB of memory") from None
+            if isinstance(exc, P.TooLarge):
+                raise AnswerTooLarge(f"the sandbox sent an answer larger than the grader reads at once ({exc})") from None
             if isinstance(exc, P.ProtocolError):
-                raise SandboxFault("crash", f"the sandbox sent an invalid answer ({exc})") from None
+                raise SandboxFault(P.Fault.CRASH, f"the sandbox sent an invalid answer ({exc})") from None
             if code is not None and code < 0:
                 try:
                     why = signal.Signals(-code).name
                 except ValueError:
                     why = f"signal {-code}"
                 if -code == signal.SIGXCPU:
-                    raise SandboxFault("timeout", "the code used up the submission's CPU time") from None
-                raise SandboxFault("crash", f"the Python process running the code died ({why})") from None
-            raise SandboxFault("crash", "the Python process running the code exited unexpectedly"
+                    raise SandboxFault(P.Fault.TIMEOUT, "the code used up the submission's CPU time") from None
+                raise SandboxFault(P.Fault.CRASH, f"the Python process running the code died ({why})") from None
+            raise SandboxFault(P.Fault.CRASH, "the Python process running the code exited unexpectedly"
                                + (f" (exit status {code})" if code not in (None, 0) else "")
                                + " (os._exit, sys.exit in a subprocess, or a crash in compiled code)") from None

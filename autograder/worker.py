@@ -27,7 +27,6 @@ from autograder import protocol as P
 MAIN_PID = os.getpid()
 VALUE_BYTES = 1 << 20   # student globals up to this size are sent as values; larger ones stay remote
 MAX_NAMES = 200         # names, errors and shadowed builtins listed in the load answer
-BUILTIN_NAMES = frozenset(dir(builtins))
 STUDENT_FILE_PREFIXES = ("<cell ", "<run_student>")
 
 
@@ -379,7 +378,7 @@ class Worker:
         for name in wanted:
             if name in self.G and not name.startswith("__"):
                 names[name] = self.describe_name(self.G[name])
-        shadowed = sorted(n for n in self.G if isinstance(n, str) and n in BUILTIN_NAMES
+        shadowed = sorted(n for n in self.G if isinstance(n, str) and n in P.BUILTIN_NAMES
                           and not n.startswith("_"))[:MAX_NAMES]
         bufs_out: list = []
         encoded = {}
@@ -539,7 +538,7 @@ def run_checked_code(code: str, inputs: dict, namespace: dict):
         fn.type_params = []
     module = ast.Module(body=[fn], type_ignores=[])
     ast.fix_missing_locations(module)
-    ns = {k: v for k, v in namespace.items() if not (isinstance(k, str) and k in BUILTIN_NAMES)}
+    ns = {k: v for k, v in namespace.items() if not (isinstance(k, str) and k in P.BUILTIN_NAMES)}
     ns["__builtins__"] = builtins
     exec(compile(module, "<run_student>", "exec"), ns)
     make = ns.pop("<checked code>")

@@ -17,7 +17,7 @@ from autograder import protocol as P
 from autograder.limits import DEFAULT_LIMITS
 from autograder.remote import FAULT_OUTCOME, StudentCodeError, Session, fault_outcome
 from autograder.results import CRASH, ERROR, MEMORY, TIMEOUT, Outcome, SubmissionStatus
-from autograder.sandbox import Sandbox, SandboxFault
+from autograder.sandbox import AnswerTooLarge, Sandbox, SandboxFault
 from autograder.worker import describe_exception
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -29,8 +29,10 @@ def test_every_fault_maps_to_one_status_and_faults_are_not_statuses():
     assert FAULT_OUTCOME == {P.Fault.TIMEOUT: TIMEOUT, P.Fault.MEMORY: MEMORY, P.Fault.CRASH: CRASH}
     assert all(isinstance(v, Outcome) for v in FAULT_OUTCOME.values())
     assert not any(isinstance(f, Outcome) for f in P.Fault), "a fault kind is its own type, not a status"
-    # sandbox.py raises plain strings today: they are read as the fault kinds they spell
+    assert [fault_outcome(SandboxFault(k, "x")) for k in P.Fault] == [TIMEOUT, MEMORY, CRASH]
+    # a kind read back as its plain string (a result's JSON) is the same fault
     assert [fault_outcome(SandboxFault(k, "x")) for k in ("timeout", "memory", "crash")] == [TIMEOUT, MEMORY, CRASH]
+    assert fault_outcome(AnswerTooLarge("x")) == CRASH and isinstance(AnswerTooLarge("x"), SandboxFault)
     assert fault_outcome(SandboxFault("unheard-of", "x")) == CRASH
 
 
@@ -129,3 +131,71 @@ def test_an_internal_grader_error_is_status_error_which_resume_grades_again(tmp_
     store = SimpleNamespace(get=lambda sid: r)
     sub = SimpleNamespace(student_id="alice", path=tmp_path / "toy" / "toy.ipynb")
     assert batch._done_before(a, sub, store) is None, "--resume must grade an `error` result again"
+
+
+def test_sandbox_py_names_its_faults_by_the_enum():
+    """No bare status string in sandbox.py's faults: each is a protocol.Fault member."""
+    import ast
+    import autograder.sandbox as sandbox_module
+    tree = ast.parse(Path(sandbox_module.__file__).read_text(encoding="utf-8"))
+    kinds = [node.args[0] for node in ast.walk(tree) if isinstance(node, ast.Call)
+             and getattr(node.func, "id", None) == "SandboxFault" and node.args]
+    assert len(kinds) >= 7, "the faults sandbox.py raises were not found"
+    bare = [ast.unparse(k) for k in kinds if not (isinstance(k, ast.Attribute) and ast.unparse(k).startswith("P.Fault."))]
+    assert not bare, f"SandboxFault raised with a bare kind: {bare}"
+
+
+def test_an_answer_over_the_readers_cap_is_its_own_fault_type():
+    """A real worker (insecure mode): an answer larger than the grader reads at once, in its JSON
+    header or in its buffers, is an AnswerTooLarge (kind crash); the sandbox is stopped."""
+    empty = {"$t": "dict", "v": {}}
+    for code in ("result = 'x' * 100_000\n", "result = b'x' * 100_000\n"):
+        with Sandbox(dict(DEFAULT_LIMITS), insecure=True) as sb:
+            sb.start()
+            sb.request({"op": P.Op.LOAD, "stmts": [], "cells": {}, "graded": []}, cpu_limit=20, wall_limit=60)
+            small, _ = sb.request({"op": P.Op.RUN, "code": "result = 'x' * 10\n", "inputs": empty},
+                                  cpu_limit=10, wall_limit=30)
+            assert small.get("ok"), small
+            sb.reader.max_bytes = 50_000
+            with pytest.raises(AnswerTooLarge) as info:
+                sb.request({"op": P.Op.RUN, "code": code, "inputs": empty}, cpu_limit=10, wall_limit=30)
+            assert info.value.kind == P.Fault.CRASH and not sb.alive()
+
+
+class LoadAnswerFails:
+    """A sandbox whose first load runs every statement (the "loaded" event), then gives no answer
+    (``fault``); the second load (values kept in the sandbox) answers."""
+
+    def __init__(self, fault):
+        self.fault, self.headers = fault, []
+
+    def alive(self):
+        return True
+
+    def pids_count(self):
+        return 1
+
+    def request(self, header, bufs=(), *, cpu_limit, wall_limit, on_event=None):
+        self.headers.append(header)
+        if len(self.headers) == 1:
+            on_event({"ev": "loaded"})
+            raise self.fault
+        return {"ok": True}, []
+
+
+@pytest.mark.parametrize("fault, note", [
+    (AnswerTooLarge("the sandbox sent an answer larger than the grader reads at once (message too large)"),
+     "together they are larger than the"),
+    # a crash whose words say "too large" (here a dtype named by the student's side) is not one:
+    # before, remote.py matched the words and explained the wrong thing
+    (SandboxFault(P.Fault.CRASH, "the sandbox sent an invalid answer (bad dtype 'too large')"),
+     "(the sandbox sent an invalid answer (bad dtype 'too large'))"),
+])
+def test_a_load_answer_too_large_is_matched_by_type(fault, note):
+    s = _session({"ok": True})
+    s.sb = LoadAnswerFails(fault)
+    s.start()
+    assert [h.get("values") for h in s.sb.headers] == [True, False], "loaded again with the values kept remote"
+    assert len(s.notes) == 1 and note in s.notes[0], s.notes
+    if not isinstance(fault, AnswerTooLarge):
+        assert "together they are larger" not in s.notes[0]

@@ -21,19 +21,12 @@ PKG = ROOT / "autograder"
 # its module; every runnable module has one by convention.
 CONVENTIONAL = {"main"}
 
-# Duplicates that remain in modules other helpers own while issue 22 lands. Each entry: the
-# name, the modules that define it today, and who must remove it. Delete an entry when its copy
-# goes (test_allow_list_is_not_stale fails until then).
-ALLOWED = {
-    # remote.py:616 and worker.py:30, both frozenset(dir(builtins)): keep one (owner: the
-    # helper splitting engine.py/remote.py).
-    "BUILTIN_NAMES": {"autograder.remote", "autograder.worker"},
-    # batch.py:237 (= intake.MAX_MEMBER_BYTES) and gradescope.py:36, both 64 MiB, while
-    # notebook.read_notebook refuses more than notebook.CAPS["file_bytes"] (8 MiB): use that
-    # cap (owners: the helper splitting batch.py; the helper passing the Course down, for
-    # gradescope.py).
-    "MAX_NOTEBOOK_BYTES": {"autograder.batch", "autograder.gradescope"},
-}
+# Duplicates allowed while a change lands in modules other helpers own. Each entry: the name, the
+# modules that define it today, and who must remove it. Delete an entry when its copy goes
+# (test_allow_list_is_not_stale fails until then). None remain: BUILTIN_NAMES lives in
+# protocol.py (both sides of the wire import it), and the largest notebook read is
+# notebook.CAPS["file_bytes"].
+ALLOWED: dict[str, set[str]] = {}
 
 
 def _bound(target) -> list[str]:
