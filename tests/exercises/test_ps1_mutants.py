@@ -97,7 +97,7 @@ def test_engine_reference_scores_full_marks(engine):
 @pytest.mark.xdist_group("ps1_engine_ref")
 def test_engine_blank_release_scores_zero(engine):
     if not RELEASED.exists():
-        pytest.skip("exercises/ps1_convolution is not released yet")
+        pytest.fail("exercises/ps1_convolution is missing: the release is committed; run `cnn-course release ps1_convolution` and commit it")
     assignment, grade = engine
     res = grade(RELEASED, "blank")
     assert res.status == "graded", res.message

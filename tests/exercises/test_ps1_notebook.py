@@ -202,7 +202,7 @@ def test_solutions_agree_with_the_reference_library(run):
 @pytest.fixture(scope="module")
 def released():
     if not RELEASED.exists():
-        pytest.skip("exercises/ps1_convolution is not released yet (cnn-course release ps1_convolution)")
+        pytest.fail("exercises/ps1_convolution is missing: the release is committed; run `cnn-course release ps1_convolution` and commit it")
     return H.load(RELEASED)
 
 

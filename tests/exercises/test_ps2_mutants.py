@@ -126,7 +126,7 @@ def test_engine_reference_scores_full_marks(engine, source_nb):
 @pytest.mark.xdist_group("ps2_engine")
 def test_engine_blank_release_scores_zero(engine):
     if not H.RELEASED.exists():
-        pytest.skip("exercises/ps2_shapes is not released yet")
+        pytest.fail("exercises/ps2_shapes is missing: the release is committed; run `cnn-course release ps2_shapes` and commit it")
     _, grade = engine
     res, tests = grade(H.RELEASED, "blank")
     assert res.score == 0, {g: t.status for g, t in tests.items() if t.points}

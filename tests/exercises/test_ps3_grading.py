@@ -196,7 +196,7 @@ def test_mutants_lose_points(group, assignment, tmp_path):
 
 def test_hidden_code_not_released():
     if not RELEASED.is_file():
-        pytest.skip("exercises/ps3_lenet not released yet (cnn-course release ps3_lenet)")
+        pytest.fail("exercises/ps3_lenet is missing: the release is committed; run `cnn-course release ps3_lenet` and commit it")
     text = RELEASED.read_text()
     for secret in ("import solutions as ref", "BEGIN SOLUTION", "BEGIN HIDDEN", "_reference(", "load_weights(",
                    "nn.AvgPool2d if modern", "answer_c1_shape_without_padding = (6, 24, 24)",

@@ -157,7 +157,7 @@ def test_source_notebook_is_clean():
 
 def test_hidden_code_not_released():
     if not RELEASED.is_file():
-        pytest.skip("exercises/ps4_transfer not released yet (cnn-course release ps4_transfer)")
+        pytest.fail("exercises/ps4_transfer is missing: the release is committed; run `cnn-course release ps4_transfer` and commit it")
     text = RELEASED.read_text()
     for secret in ("BEGIN SOLUTION", "BEGIN HIDDEN", "top8 = sum(_convs[-6:])", "numpy_forward", "cross_entropy(",
                    "base.trainable = False\n", "first = len(base.layers) - n_layers",

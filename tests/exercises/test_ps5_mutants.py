@@ -107,7 +107,7 @@ def test_engine_reference_scores_full_marks(engine):
 @pytest.mark.xdist_group("ps5_engine_ref")
 def test_engine_blank_release_scores_zero(engine):
     if not RELEASED.exists():
-        pytest.skip("exercises/ps5_backprop is not released yet")
+        pytest.fail("exercises/ps5_backprop is missing: the release is committed; run `cnn-course release ps5_backprop` and commit it")
     res = suite.check_blank_release_zero(H, engine)
     assert {t.status for t in res.tests} <= {"failed", "error"}
 

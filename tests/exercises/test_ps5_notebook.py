@@ -105,7 +105,7 @@ def test_prompts_do_not_state_the_answers(nb):
     """The released text (markdown and the answer cells' comments) never holds an answer."""
     released = H.load(H.RELEASED) if H.RELEASED.exists() else None
     if released is None:
-        pytest.skip("exercises/ps5_backprop is not released yet")
+        pytest.fail("exercises/ps5_backprop is missing: the release is committed; run `cnn-course release ps5_backprop` and commit it")
     text = re.sub(r"\s+", "", "\n".join(c.source for c in released.cells)).replace(".0", "")
     for cell in nb.cells:
         if H.nbgrader(cell).get("grade_id") not in ANSWERS:
@@ -169,7 +169,7 @@ def test_reference_passes_every_test_cell_with_demos(nb):
 @pytest.fixture(scope="module")
 def released():
     if not H.RELEASED.exists():
-        pytest.skip("exercises/ps5_backprop is not released yet (cnn-course release ps5_backprop)")
+        pytest.fail("exercises/ps5_backprop is missing: the release is committed; run `cnn-course release ps5_backprop` and commit it")
     return H.load(H.RELEASED)
 
 

@@ -166,8 +166,6 @@ def test_usage_errors_exit_2(toy, tmp_path, capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (ROOT / "exercises" / "ps1_convolution" / "ps1_convolution.ipynb").is_file(),
-                    reason="ps1_convolution is not released yet")
 def test_ps1_samples(tmp_path):
     """The demo's sample kinds on ps1: correct full marks, partly wrong loses points, the rest 0."""
     name = "ps1_convolution"

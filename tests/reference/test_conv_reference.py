@@ -131,7 +131,7 @@ def _rand(shape, seed):
 
 @pytest.mark.parametrize("case", GRID)
 def test_conv2d_matches_torch_and_naive(case):
-    torch = pytest.importorskip("torch")
+    import torch
     N, Cin, H, W, F, KH, KW, stride, padding = case
     x, w, b = _rand((N, Cin, H, W), 1), _rand((F, Cin, KH, KW), 2), _rand((F,), 3)
     x0, w0, b0 = x.copy(), w.copy(), b.copy()
@@ -149,7 +149,7 @@ def test_conv2d_matches_torch_and_naive(case):
 @pytest.mark.parametrize("H, W, K, s", [(7, 7, 3, 1), (7, 8, 3, 2), (9, 6, 2, 3), (10, 10, 4, 2), (5, 7, 1, 2),
                                         (6, 6, 5, 3)])
 def test_conv2d_same_matches_tensorflow(H, W, K, s):
-    tf = pytest.importorskip("tensorflow")
+    import tensorflow as tf
     x, w = _rand((2, 3, H, W), 4), _rand((4, 3, K, K), 5)
     out = C.conv2d(x, w, stride=s, padding="same")
     ref = tf.nn.conv2d(x.transpose(0, 2, 3, 1), w.transpose(2, 3, 1, 0), strides=s, padding="SAME").numpy()
@@ -158,7 +158,7 @@ def test_conv2d_same_matches_tensorflow(H, W, K, s):
 
 
 def test_conv2d_explicit_padding_matches_tensorflow():
-    tf = pytest.importorskip("tensorflow")
+    import tensorflow as tf
     x, w = _rand((1, 2, 6, 7), 6), _rand((3, 2, 3, 2), 7)
     out = C.conv2d(x, w, stride=(2, 1), padding=(2, 1))
     ref = tf.nn.conv2d(x.transpose(0, 2, 3, 1), w.transpose(2, 3, 1, 0), strides=(2, 1),
@@ -168,7 +168,7 @@ def test_conv2d_explicit_padding_matches_tensorflow():
 
 @pytest.mark.parametrize("shape, kshape", [((6, 6), (3, 3)), ((7, 5), (2, 4)), ((4, 9), (1, 1))])
 def test_conv2d_single_matches_scipy(shape, kshape):
-    signal = pytest.importorskip("scipy.signal")
+    from scipy import signal
     X, K = _rand(shape, 8), _rand(kshape, 9)
     np.testing.assert_allclose(C.conv2d_single(X, K), signal.correlate2d(X, K, mode="valid"), rtol=1e-12)
     np.testing.assert_allclose(C.conv2d_single(X, K, flip=True), signal.convolve2d(X, K, mode="valid"), rtol=1e-12)
@@ -179,7 +179,7 @@ def test_conv2d_single_matches_scipy(shape, kshape):
 
 @pytest.mark.parametrize("k, s", [(2, None), (3, 1), (3, 2), ((2, 3), (1, 2)), (1, 1)])
 def test_pool2d_matches_torch(k, s):
-    torch = pytest.importorskip("torch")
+    import torch
     x = _rand((2, 3, 7, 8), 10)
     t = torch.from_numpy(x)
     np.testing.assert_allclose(C.pool2d(x, k, s), torch.nn.functional.max_pool2d(t, k, s).numpy())
