@@ -21,6 +21,7 @@ from . import pysource
 from .course import ConfigError
 from .cells import has_hidden, is_manual, is_solution, outside, public_part
 from .notebook import InvalidSubmission, read_notebook
+from .results import Visibility
 from .limits import DEFAULT_LIMITS
 
 DEFAULT_CONFIG = {"limits": {**DEFAULT_LIMITS, "tests": {}}, "forbidden": {"modules": [], "names": []},
@@ -38,7 +39,7 @@ def points_of(items) -> float:
 class TestSpec:
     grade_id: str
     points: float
-    visibility: str          # "public" | "hidden"
+    visibility: Visibility   # PUBLIC or HIDDEN (a plain string in JSON)
     source: str              # the instructor's test code (what runs in the grader)
     cpu_limit: float         # CPU seconds this test may use in the sandbox
     index: int = 0           # position of the cell in the source notebook
@@ -281,13 +282,13 @@ def load_assignment(name: str, *, source_dir: Path | str, released: bool = False
             continue
         texts.append(public_part(cell.source))
         cpu = float(overrides.get(gid, cfg["limits"]["cpu_per_test"]))
-        tests.append(TestSpec(gid, points, "hidden" if is_hidden else "public", cell.source, cpu, cell.index))
-    hidden_points += points_of(t for t in tests if t.visibility == "hidden")
+        tests.append(TestSpec(gid, points, Visibility.HIDDEN if is_hidden else Visibility.PUBLIC, cell.source, cpu, cell.index))
+    hidden_points += points_of(t for t in tests if t.visibility == Visibility.HIDDEN)
     for m in manual:
         m.of = len(manual)
     if released:
-        hidden += sum(1 for t in tests if t.visibility == "hidden")
-        tests = [t for t in tests if t.visibility == "public"]
+        hidden += sum(1 for t in tests if t.visibility == Visibility.HIDDEN)
+        tests = [t for t in tests if t.visibility == Visibility.PUBLIC]
     digest = hashlib.sha256(json.dumps({
         "tests": [[t.grade_id, t.points, t.source] for t in tests],
         "manual": [[m.grade_id, m.points] for m in manual],

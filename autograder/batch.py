@@ -34,8 +34,8 @@ from autograder import __version__
 from autograder.assignment import points_of
 from autograder.intake import BatchError, Submission, check_folder_names, collect
 from autograder.isolation.templates import close_templates
-from autograder.lateness import (NO_TIME_NOTE, assign_submission_times, check_policy, lateness_rules, parse_zone,
-                                 read_submitted_at)
+from autograder.lateness import (NO_TIME_NOTE, TimeSource, assign_submission_times, check_policy, lateness_rules,
+                                 parse_zone, read_submitted_at)
 from autograder.options import GradingOptions
 from autograder.results import (ERROR, GRADED, INVALID, MISSING, SubmissionResult, apply_scores, late_penalty_fn,
                                 safe_dirname)
@@ -180,7 +180,7 @@ def grades_csv_text(results: list[SubmissionResult]) -> str:
                     "" if r.manual_score is None else fmt_num(r.manual_score),
                     "yes" if r.needs_manual_grading else "", "yes" if r.late else "",
                     _late_by(r.late_by_s) if r.late else "", fmt_num(r.late_penalty) if r.late else "",
-                    safe_cell(r.submitted_at), safe_cell(r.submitted_at_source or "none"),
+                    safe_cell(r.submitted_at), safe_cell(r.submitted_at_source or TimeSource.NONE),
                     safe_cell(" | ".join(f"{k}: {v}" for k, v in sorted((r.comments or {}).items())))])
     return buf.getvalue()
 
@@ -282,7 +282,7 @@ class Finisher:
         sub = self.by_id.get(r.student_id)
         when = sub.submitted_at if sub is not None else None
         r.submitted_at = when.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds") if when else ""
-        r.submitted_at_source = sub.submitted_at_source if (sub is not None and when) else "none"
+        r.submitted_at_source = sub.submitted_at_source if (sub is not None and when) else TimeSource.NONE
         judge_lateness(r, self.due, self.policy)   # a resumed result is judged again on today's evidence
         if when is None and self.due is not None and r.status != MISSING and NO_TIME_NOTE not in r.message:
             r.message = "; ".join(filter(None, [r.message, NO_TIME_NOTE]))
@@ -297,14 +297,8 @@ class Finisher:
 def missing_result(assignment, student_id: str) -> SubmissionResult:
     r = SubmissionResult(student_id=student_id, assignment=assignment.name, status=MISSING, score=0.0,
                          max_score=points_of(assignment.tests), message="nothing submitted", grader_version=__version__,
-                         assignment_version=getattr(assignment, "version", ""), submitted_at_source="none")
+                         assignment_version=getattr(assignment, "version", ""), submitted_at_source=TimeSource.NONE)
     return apply_scores(r, getattr(assignment, "manual", []))
-
-
-def stale_students(assignment, out_dir: Path | str) -> list[str]:
-    """Students whose stored results were made with another version of the tests."""
-
-    return ResultStore(assignment, out_dir).stale()
 
 
 def grade_folder(assignment, submissions: Path | str, out_dir: Path | str, options: GradingOptions | None = None,

@@ -241,13 +241,15 @@ def _shown(text) -> str:
 
 
 def print_table(results) -> None:
+    from autograder.results import SubmissionStatus
+
     ids = {r.student_id: _shown(r.student_id) for r in results}
     width = min(max([len(i) for i in ids.values()] + [7]), 60)
     _say(f"{'student':{width}s}  {'score':>9s}  status   tests")
     for r in results:
         counts = Counter(t.status for t in r.tests)
         summary = ", ".join(f"{n} {_shown(s)}" for s, n in sorted(counts.items()))
-        if r.status == "invalid":
+        if r.status == SubmissionStatus.INVALID:
             summary = _shown(r.message[:70])
         _say(f"{ids[r.student_id]:{width}s}  {_fmt(r.score):>4s}/{_fmt(r.max_score):<4s}  {_shown(r.status):8s} {summary}")
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from autograder.cells import nbgrader_of
 from autograder.results import MISSING, SubmissionResult
-from autograder.text import fmt_num
+from autograder.text import esc, fmt_num
 
 from autograder.course import COURSE_ID  # noqa: E402
 
@@ -474,11 +474,9 @@ def clean_submitted_notebook(nb, source_nb):
     ``source_nb`` is the instructor's source notebook; a cell of ``nb`` whose ``nbgrader``
     metadata names one of its cells gets that cell's metadata, other ``nbgrader`` metadata is
     dropped, and markdown cells identical to one of the instructor's are kept as they are."""
-    import html as _html
-
     import nbformat
 
-    src_meta = {nbgrader_of(c).get("grade_id"): c.metadata.get("nbgrader") for c in source_nb.cells
+    src_meta = {nbgrader_of(c).get("grade_id"): nbgrader_of(c) for c in source_nb.cells
                 if nbgrader_of(c).get("grade_id")}
     trusted_md = {c.source for c in source_nb.cells if c.cell_type == "markdown"}
     nb.metadata = nbformat.from_dict({k: source_nb.metadata[k] for k in ("kernelspec", "language_info")
@@ -507,5 +505,5 @@ def clean_submitted_notebook(nb, source_nb):
                 cell.source = inert_markdown(cell.source, images)
         else:                                     # raw (rendered verbatim as HTML) or unknown
             cell.cell_type = "raw"
-            cell.source = _html.escape(cell.source)
+            cell.source = esc(cell.source)
     return nb

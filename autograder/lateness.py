@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import re
 from datetime import datetime, timedelta, timezone
+from enum import StrEnum
 from pathlib import Path
 
 from autograder.intake import BatchError, Submission
@@ -38,7 +39,19 @@ from autograder.text import visible
 #   "none"                no evidence: no lateness applied, and (with a due date) the note
 #                         NO_TIME_NOTE says the submission was not checked for lateness.
 
-TIME_SOURCES = ("submitted-at-file", "nbgrader-timestamp", "zip-entry-time", "none")
+
+
+class TimeSource(StrEnum):
+    """Which evidence dated a submission (``submitted_at_source``: a plain string in results.json
+    and the CSVs), in order of precedence; see above. Modules below this one (intake.py,
+    store.py, report.py) spell ``TimeSource.NONE`` as its string, ``"none"``."""
+    SUBMITTED_AT_FILE = "submitted-at-file"
+    NBGRADER_TIMESTAMP = "nbgrader-timestamp"
+    ZIP_ENTRY_TIME = "zip-entry-time"
+    NONE = "none"
+
+
+TIME_SOURCES = tuple(TimeSource)
 NO_TIME_NOTE = "no submission time known: not checked for lateness"
 MAX_TIMES_BYTES = 20 * 2**20         # --submitted-at file
 MAX_TIMES_ROWS = 200_000
@@ -193,18 +206,18 @@ def assign_submission_times(subs: list[Submission], assignment: str, *, given: d
     was extracted; ``zip_times``: what :func:`autograder.intake.safe_extract` recorded)."""
     given = given or {}
     for sub in subs:
-        when, source = given.get(sub.student_id), "submitted-at-file"
+        when, source = given.get(sub.student_id), TimeSource.SUBMITTED_AT_FILE
         if when is None and sub.path is not None:
             if zip_root is None:
-                when, source = _nbgrader_stamp(sub, assignment), "nbgrader-timestamp"
+                when, source = _nbgrader_stamp(sub, assignment), TimeSource.NBGRADER_TIMESTAMP
             else:
                 try:
                     key = sub.path.resolve().relative_to(zip_root.resolve()).as_posix()
                 except (ValueError, OSError):
                     key = None
                 entry = (zip_times or {}).get(key)
-                when, source = (zip_entry_time(entry, zip_tz) if entry else None), "zip-entry-time"
-        sub.submitted_at, sub.submitted_at_source = (when, source) if when is not None else (None, "none")
+                when, source = (zip_entry_time(entry, zip_tz) if entry else None), TimeSource.ZIP_ENTRY_TIME
+        sub.submitted_at, sub.submitted_at_source = (when, source) if when is not None else (None, TimeSource.NONE)
 
 
 def check_policy(policy: str | None) -> None:

@@ -144,7 +144,7 @@ def normalize_notebook(nb) -> None:
             cell.execution_count = None
         cell.pop("attachments", None) if cell.cell_type != "markdown" else None
         if nb.nbformat_minor >= 5 and not cell.get("id"):
-            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+            grade_id = cells.nbgrader_of(cell).get("grade_id")
             cell["id"] = re.sub(r"[^A-Za-z0-9_-]", "-", grade_id or f"cell-{i}")[:64]
 
 

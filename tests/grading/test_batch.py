@@ -375,13 +375,6 @@ LMS_ROSTER = [{"student_id": "s1", "name": "Jane Doe", "canvas_id": "12345", "si
                "sis_user_id": "", "section": ""}]
 
 
-def _zip(path: Path, files: dict) -> Path:
-    with zipfile.ZipFile(path, "w") as z:
-        for name, text in files.items():
-            z.writestr(name, text)
-    return path
-
-
 def test_canvas_download_maps_names_with_the_roster_and_the_latest_resubmission_wins(tmp_path):
     z = _zip(tmp_path / "canvas.zip", {                                 # in a wrapping folder
         f"submissions/doejane_12345_678901_{NB}": _nb("HALF"),
@@ -412,7 +405,7 @@ def test_moodle_and_blackboard_downloads(tmp_path):
         "PS1_jdoe_attempt_2026-02-27-10-00-00.txt": "Name: Jane Doe",
         f"PS1_jdoe_attempt_2026-02-27-10-00-00_{NB}": _nb("HALF"),
         f"PS1_jdoe_attempt_2026-02-28-09-00-00_{NB}": _nb("GOOD"),      # the later attempt wins
-        f"PS1_mroe_attempt_2026-02-27-11-00-00_my notebook.ipynb": _nb("HALF"),
+        "PS1_mroe_attempt_2026-02-27-11-00-00_my notebook.ipynb": _nb("HALF"),
     })
     results, _ = batch.grade_folder(_assignment(), board, tmp_path / "out-b", workers=1, progress=False,
                                     grade_fn=fake_grade, roster_rows=LMS_ROSTER)
