@@ -15,7 +15,8 @@ that is not a test cell and not identical to a template cell. At most
 Outputs (:func:`write_similarity`): ``pairs.csv`` (``student_a, student_b, similarity``, most
 similar first, then ``share_a``, ``share_b``: the fraction of each one's code found in the
 other, and ``overlap_tokens``), ``similarity.html`` (the most similar pairs, matching regions
-highlighted side by side), and :func:`similarity_section_html` for the class report.
+highlighted side by side). ``cnn-course similarity`` writes them apart from the grades: the
+class report (report.py) does not show similarity (instructor guide, section 10).
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autograder.notebook import CAPS, InvalidSubmission, read_notebook, strip_magics
-from autograder.text import DANGEROUS_START, esc, safe_cell
+from autograder.text import esc, safe_cell
 
 MAX_CODE_CHARS = 200_000
 NOISE_T = 25          # shortest match (characters of tokenised code) that counts
@@ -167,25 +168,6 @@ def pairs_csv_text(pairs: list[Pair]) -> str:
     return buf.getvalue()
 
 
-def read_pairs_csv(path: Path | str, *, max_rows: int = 100_000) -> list[Pair]:
-    """Pairs back from ``pairs.csv`` (the ``'`` added before formula-like ids removed)."""
-    def unescape(s: str) -> str:
-        return s[1:] if s[:1] == "'" and s[1:].startswith(DANGEROUS_START) else s
-
-    out = []
-    with open(path, encoding="utf-8", newline="") as f:
-        for i, row in enumerate(csv.DictReader(f)):
-            if i >= max_rows:
-                break
-            try:
-                out.append(Pair(unescape(row["student_a"]), unescape(row["student_b"]), float(row["similarity"]),
-                                float(row.get("share_a") or 0), float(row.get("share_b") or 0),
-                                int(float(row.get("overlap_tokens") or 0))))
-            except (KeyError, ValueError, TypeError):
-                continue
-    return out
-
-
 def _highlight(code: str, slices) -> str:
     if slices is None or getattr(slices, "size", 0) == 0:
         return esc(code)
@@ -236,29 +218,6 @@ def similarity_html(assignment: str, pairs: list[Pair], codes: dict[str, str], *
         parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>")
     return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{esc(assignment)} "
             f"code similarity</title><style>{_CSS}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
-
-
-def similarity_section_html(pairs: list[Pair], *, top: int = 10, href: str | None = "similarity.html") -> str:
-    """An HTML fragment (``<h2>`` and a table of the ``top`` most similar pairs) for the class
-    report; ``href``: the full similarity page, linked when given. Ids are escaped."""
-    shown = [p for p in pairs[:top] if p.similarity > 0]
-    link = f' <a href="{esc(href)}">All pairs, matching code side by side</a>.' if href else ""
-    if not shown:
-        return f"<h2>Code similarity</h2><p>No pair shares code beyond the template.{link}</p>"
-    rows = "".join(f"<tr><td>{esc(p.student_a)}</td><td>{esc(p.student_b)}</td>"
-                   f"<td class=\"num\">{100 * p.similarity:.0f}%</td></tr>" for p in shown)
-    return ("<h2>Code similarity</h2><p class=\"muted\">Most similar pairs of solution code (copydetect; the "
-            f"template's code excluded).{link}</p><table><tr><th>student A</th><th>student B</th>"
-            f"<th>similarity</th></tr>{rows}</table>")
-
-
-def similarity_section_from(sim_dir: Path | str, *, top: int = 10, href: str | None = None) -> str:
-    """:func:`similarity_section_html` for the ``pairs.csv`` in ``sim_dir`` (what
-    ``cnn-course similarity --out sim_dir`` wrote); ``""`` when there is none."""
-    path = Path(sim_dir) / "pairs.csv"
-    if not path.is_file():
-        return ""
-    return similarity_section_html(read_pairs_csv(path), top=top, href=href)
 
 
 def write_similarity(assignment: str, codes: dict[str, str], out_dir: Path | str, *, template: str = "",
