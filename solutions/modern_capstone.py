@@ -13,7 +13,10 @@ How ps6 grades the training (never trusting a number the student's code reports)
   epoch with ``torch.optim.SGD(momentum=0.9)`` and returns the weights, running statistics and
   momentum buffers after each epoch;
 * :func:`check_training` recomputes every epoch with the reference loop from the student's
-  state after the epoch before and compares (per tensor, at most 1% of the epoch's change);
+  state and momentum buffers after the epoch before and compares both (per tensor, at most 1%
+  of the epoch's change): the buffers start the next epoch, so unchecked ones would let a
+  submission choose them (a ``train_epoch`` that makes its own optimizer reports none, and its
+  momentum, reset each epoch, would be recomputed as the reference's);
 * :func:`accuracy` measures the final weights, in eval mode, on digits the sandbox never sees;
   the pass mark :data:`PASS_ACCURACY` lies between what learned convolutions reach and what the
   same schedule gives with the convolutions frozen at their initial values
@@ -210,7 +213,8 @@ def _relative_off(got: dict, want: dict, before: dict):
 
 
 def check_training(run, start: dict, x, y, orders, rates):
-    """Validate the probe's run and recompute every epoch from the student's previous state.
+    """Validate the probe's run and recompute every epoch from the student's previous state and
+    momentum buffers; both must match the reference epoch's (the buffers start the next epoch).
 
     ``run``: {"states": [state after epoch e], "buffers": [momentum buffers after epoch e]}.
     Returns the final state. Raises AssertionError with a message naming the first epoch (and
@@ -238,5 +242,12 @@ def check_training(run, start: dict, x, y, orders, rates):
                 f"had reached: {where} is off by {worst:.0%} of the epoch's change (at most "
                 f"{TRAINING_TOLERANCE:.0%} allowed). Check train_epoch (batches order[i:i + batch_size] in "
                 "order, zero_grad, mean cross-entropy, backward, step) and your BottleneckBlock.")
+        worst, where = _relative_off(got_buf, want_buf, buffers)
+        if worst > TRAINING_TOLERANCE:
+            raise AssertionError(
+                f"epoch {e + 1} of {epochs}: the optimizer's momentum buffers after it are not what the reference "
+                f"loop leaves from the state your code had reached: {where} is off by {worst:.0%} of the epoch's "
+                f"change (at most {TRAINING_TOLERANCE:.0%} allowed). train_epoch must step the optimizer it is "
+                "given (not a new one) and leave its state alone.")
         state, buffers = got, got_buf
     return state

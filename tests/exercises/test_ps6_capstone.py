@@ -65,3 +65,28 @@ def test_check_training_accepts_the_reference_and_refuses_untrained_weights(spli
     with pytest.raises(AssertionError, match="unexpected entries"):
         cap.check_training(_run_of([{**states[0], "block.conv1.bias": np.zeros(8)}, states[1]], bufs),
                            start, x, y, orders, rates)
+
+
+def test_check_training_refuses_momentum_buffers_the_reference_loop_would_not_leave(split):
+    """The reported buffers start the grader's next epoch, so they are checked as the weights are.
+    Before, a run whose weights were consistent with buffers of its own choosing passed: a
+    train_epoch that makes its own optimizer each call (momentum reset every epoch; the probe's
+    optimizer, never stepped, reports no buffers: zeros), or buffers halved and the next epoch
+    trained from them."""
+    xtr, ytr, _, _ = split
+    x, y = xtr[:256], ytr[:256]
+    start = cap.init_state(SEED)
+    orders, rates = cap.schedule(SEED, len(y), epochs=2)
+    zeros = {n: np.zeros(start[n].shape, np.float32) for n in cap.param_names()}
+    reset, state = [], start
+    for order, lr in zip(orders, rates):
+        state, _ = cap.reference_epoch(state, zeros, x, y, order, lr)
+        reset.append(state)
+    with pytest.raises(AssertionError, match=r"epoch 1 of 2: the optimizer's momentum buffers .* off by 100% "
+                                             r"of the epoch's change .*\(not a new one\)"):
+        cap.check_training(_run_of(reset, [zeros, zeros]), start, x, y, orders, rates)
+    first, buf = cap.reference_epoch(start, zeros, x, y, orders[0], rates[0])
+    halved = {n: b / 2 for n, b in buf.items()}
+    second, buf2 = cap.reference_epoch(first, halved, x, y, orders[1], rates[1])
+    with pytest.raises(AssertionError, match="epoch 1 of 2: the optimizer's momentum buffers .* off by 50%"):
+        cap.check_training(_run_of([first, second], [halved, buf2]), start, x, y, orders, rates)
