@@ -21,6 +21,8 @@ Cell metadata follows nbgrader's schema 3 (see docs/instructor-guide.md).
 """
 from __future__ import annotations
 
+import ast
+import inspect
 import textwrap
 from pathlib import Path
 
@@ -35,6 +37,35 @@ def nbgrader_meta(grade_id: str, **flags) -> dict:
             "solution": False, "task": False}
     meta.update(flags)
     return meta
+
+
+def code_of(function, *, after: str | None = None, indent: int = 4) -> str:
+    """The body of ``function`` (a function or method of the reference library) as text for a
+    solution region: one implementation serves the library and the notebook (d2l-style).
+
+    The lines are read with ``inspect.getsource``, comments and layout kept; the signature and
+    docstring are dropped, and with ``after`` every statement up to and including the first whose
+    text is ``after`` (e.g. ``"super().__init__()"``, or the library's last argument check). The
+    result is dedented and indented by ``indent`` spaces, to stand between ``### BEGIN
+    SOLUTION`` and ``### END SOLUTION`` in a build script's cell template (an f-string).
+    """
+    lines = textwrap.dedent(inspect.getsource(function)).splitlines()
+    node = ast.parse("\n".join(lines)).body[0]
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        raise TypeError(f"{function!r} is not a function")
+    body = list(node.body)
+    if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
+            and isinstance(body[0].value.value, str):
+        body = body[1:]
+    if after is not None:
+        texts = ["\n".join(lines[s.lineno - 1:s.end_lineno]).strip() for s in body]
+        if after not in texts:
+            raise ValueError(f"{function.__qualname__} has no statement {after!r}")
+        body = body[texts.index(after) + 1:]
+    if not body:
+        raise ValueError(f"{function.__qualname__} has no code to take")
+    code = textwrap.dedent("\n".join(lines[body[0].lineno - 1:body[-1].end_lineno]))
+    return textwrap.indent(code, " " * indent)
 
 
 class NotebookSource:

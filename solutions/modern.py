@@ -685,8 +685,7 @@ def _torch_classes():
             self.bn3 = nn.BatchNorm2d(c_out)
             self.shortcut = nn.Identity()
             if stride != 1 or c_in != c_out:
-                self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False),
-                                              nn.BatchNorm2d(c_out))
+                self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
 
         def forward(self, x):
             f = torch.relu(self.bn1(self.conv1(x)))
@@ -710,8 +709,7 @@ def _torch_classes():
                 nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out))
             self.shortcut = nn.Identity()
             if stride != 1 or c_in != c_out:
-                self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False),
-                                              nn.BatchNorm2d(c_out))
+                self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
 
         def forward(self, x):
             return torch.relu(self.F(x) + self.shortcut(x)) if self.residual else torch.relu(self.F(x))

@@ -19,7 +19,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from autograder.authoring import NotebookSource, nbgrader_meta
+import solutions as ref
+import solutions.modern_capstone as cap
+from autograder.authoring import NotebookSource, code_of, nbgrader_meta
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "solutions" / "ps6_modern_cnn" / "ps6_modern_cnn.ipynb"
@@ -830,30 +832,19 @@ assert_equal(int(ref.read_answer(answer_bottleneck_macs, "answer_bottleneck_macs
              hint="the first 1x1 runs at 14x14; the stride-2 3x3, the expand 1x1 and the projection produce 7x7 maps.")
 ''')
 
-solution("BottleneckBlock", '''
+solution("BottleneckBlock", f'''
 class BottleneckBlock(nn.Module):
     """(N, c_in, H, W) -> (N, c_out, H', W'), H' = (H - 1) // stride + 1."""
 
     def __init__(self, c_in, c_mid, c_out, stride=1):
         super().__init__()
         ### BEGIN SOLUTION
-        self.conv1 = nn.Conv2d(c_in, c_mid, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(c_mid)
-        self.conv2 = nn.Conv2d(c_mid, c_mid, 3, stride=stride, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(c_mid)
-        self.conv3 = nn.Conv2d(c_mid, c_out, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(c_out)
-        self.shortcut = nn.Identity()
-        if stride != 1 or c_in != c_out:
-            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
+{code_of(ref.BottleneckBlock.__init__, after='stride = _int(stride, "stride", 1)', indent=8)}
         ### END SOLUTION
 
     def forward(self, x):
         ### BEGIN SOLUTION
-        f = torch.relu(self.bn1(self.conv1(x)))
-        f = torch.relu(self.bn2(self.conv2(f)))
-        f = self.bn3(self.conv3(f))
-        return torch.relu(f + self.shortcut(x))
+{code_of(ref.BottleneckBlock.forward, indent=8)}
         ### END SOLUTION
 ''')
 
@@ -935,7 +926,7 @@ when the shape changes); `PlainBlock` is given. The given `make_depth_stack` bui
 the grader takes the weights your code builds and measures the gradient norms itself.
 """)
 
-solution("BasicBlock", '''
+solution("BasicBlock", f'''
 class BasicBlock(nn.Module):
     """y = relu(F(x) + shortcut(x)); PlainBlock (residual = False) drops the shortcut."""
 
@@ -944,17 +935,12 @@ class BasicBlock(nn.Module):
     def __init__(self, c_in, c_out, stride=1):
         super().__init__()
         ### BEGIN SOLUTION
-        self.F = nn.Sequential(
-            nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(),
-            nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out))
-        self.shortcut = nn.Identity()
-        if stride != 1 or c_in != c_out:
-            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
+{code_of(ref.BasicBlock.__init__, after="super().__init__()", indent=8)}
         ### END SOLUTION
 
     def forward(self, x):
         ### BEGIN SOLUTION
-        return torch.relu(self.F(x) + self.shortcut(x)) if self.residual else torch.relu(self.F(x))
+{code_of(ref.BasicBlock.forward, indent=8)}
         ### END SOLUTION
 ''')
 
@@ -1097,22 +1083,19 @@ same schedule with the convolutions **frozen** at their random initial values re
 so the pass mark is **75%**. Before that: CS231n's sanity checks (below).
 """)
 
-solution("DigitsResNet", '''
+solution("DigitsResNet", f'''
 class DigitsResNet(nn.Module):
     """(N, 1, 12, 12) -> (N, 10) logits."""
 
     def __init__(self):
         super().__init__()
         ### BEGIN SOLUTION
-        self.stem = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU())
-        self.block = BottleneckBlock(16, 8, 32, stride=2)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(32, 10)
+{code_of(cap.digits_resnet_class().__init__, after="super().__init__()", indent=8)}
         ### END SOLUTION
 
     def forward(self, x):
         ### BEGIN SOLUTION
-        return self.fc(torch.flatten(self.pool(self.block(self.stem(x))), 1))
+{code_of(cap.digits_resnet_class().forward, indent=8)}
         ### END SOLUTION
 ''')
 
