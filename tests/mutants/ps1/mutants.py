@@ -228,63 +228,8 @@ def conv2d_single__int_dtype(image, kernel, stride=1, padding=0, flip=False):
     return _mut_single(image, kernel, stride, padding, flip, to_float=False)
 
 
-def conv2d_single__ok_vectorised(image, kernel, stride=1, padding=0, flip=False):
-    """A correct alternative: sliding_window_view and einsum instead of loops."""
-    X = np.asarray(image)
-    K = np.asarray(kernel)
-    if X.ndim != 2 or K.ndim != 2:
-        raise ValueError("image and kernel must be 2-D (H, W) and (KH, KW)")
-    if flip:
-        K = np.rot90(K, 2)
-    sh, sw = (stride, stride) if np.ndim(stride) == 0 else stride
-    if min(sh, sw) < 1:
-        raise ValueError(f"stride must be >= 1, got {stride!r}")
-    if isinstance(padding, str):
-        if padding not in ("same", "valid"):
-            raise ValueError(f"padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
-        pads = ((0, 0), (0, 0)) if padding == "valid" else (same_padding(X.shape[0], K.shape[0], sh),
-                                                            same_padding(X.shape[1], K.shape[1], sw))
-    else:
-        ph, pw = (padding, padding) if np.ndim(padding) == 0 else padding
-        if min(ph, pw) < 0:
-            raise ValueError(f"padding must be >= 0, got {padding!r}")
-        pads = ((ph, ph), (pw, pw))
-    dtype = np.result_type(X, K, np.float16) if np.issubdtype(np.result_type(X, K), np.floating) else np.float64
-    Xp = zero_pad(X.astype(dtype), pads)
-    if K.shape[0] > Xp.shape[0] or K.shape[1] > Xp.shape[1]:
-        raise ValueError("the kernel is larger than the padded image")
-    win = np.lib.stride_tricks.sliding_window_view(Xp, K.shape)[::sh, ::sw]
-    return np.einsum("ijuv,uv->ij", win, K.astype(dtype))
 
 
-def conv2d_single__forbidden_scipy(image, kernel, stride=1, padding=0, flip=False):
-    """Right values via scipy.signal (forbidden in this assignment)."""
-    from scipy import signal
-
-    X = np.asarray(image)
-    K = np.asarray(kernel)
-    if X.ndim != 2 or K.ndim != 2:
-        raise ValueError("image and kernel must be 2-D")
-    sh, sw = (stride, stride) if np.ndim(stride) == 0 else stride
-    if min(sh, sw) < 1:
-        raise ValueError("stride must be >= 1")
-    if isinstance(padding, str):
-        if padding not in ("same", "valid"):
-            raise ValueError("padding must be an int, a pair, 'valid' or 'same'")
-        pads = ((0, 0), (0, 0)) if padding == "valid" else (same_padding(X.shape[0], K.shape[0], sh),
-                                                            same_padding(X.shape[1], K.shape[1], sw))
-    else:
-        ph, pw = (padding, padding) if np.ndim(padding) == 0 else padding
-        if min(ph, pw) < 0:
-            raise ValueError("padding must be >= 0")
-        pads = ((ph, ph), (pw, pw))
-    dtype = np.result_type(X, K)
-    dtype = dtype if np.issubdtype(dtype, np.floating) else np.float64
-    Xp = zero_pad(X.astype(dtype), pads)
-    if K.shape[0] > Xp.shape[0] or K.shape[1] > Xp.shape[1]:
-        raise ValueError("the kernel is larger than the padded image")
-    op = signal.convolve2d if flip else signal.correlate2d
-    return op(Xp, K.astype(dtype), mode="valid")[::sh, ::sw].astype(dtype)
 
 
 # ------------------------------------------------------------------------------- conv2d
@@ -398,85 +343,8 @@ def conv2d__flips_w_in_place(x, w, b=None, stride=1, padding=0):
     return _mut_conv(x, w, b, stride, padding, flip=True)
 
 
-def conv2d__ok_naive_loops(x, w, b=None, stride=1, padding=0):
-    """A correct alternative: explicit loops over n, f, i, j (slow but right)."""
-    x = np.asarray(x)
-    w = np.asarray(w)
-    if x.ndim != 4:
-        raise ValueError(f"x must have shape (N, C, H, W), got {x.shape}")
-    if w.ndim != 4:
-        raise ValueError(f"w must have shape (F, C, KH, KW), got {w.shape}")
-    N, C, H, W = x.shape
-    F, Cw, KH, KW = w.shape
-    if Cw != C:
-        raise ValueError(f"w has {Cw} input channels, x has {C} channels")
-    if b is not None and np.shape(b) != (F,):
-        raise ValueError(f"b must have shape ({F},), got {np.shape(b)}")
-    sh, sw = (stride, stride) if np.ndim(stride) == 0 else stride
-    if min(sh, sw) < 1:
-        raise ValueError(f"stride must be >= 1, got {stride}")
-    if isinstance(padding, str):
-        if padding not in ("valid", "same"):
-            raise ValueError(f"padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
-        pads = ((0, 0), (0, 0)) if padding == "valid" else (same_padding(H, KH, sh), same_padding(W, KW, sw))
-    else:
-        ph, pw = (padding, padding) if np.ndim(padding) == 0 else padding
-        if min(ph, pw) < 0:
-            raise ValueError(f"padding must be >= 0, got {padding}")
-        pads = ((ph, ph), (pw, pw))
-    dtype = np.result_type(x, w) if b is None else np.result_type(x, w, np.asarray(b))
-    dtype = dtype if np.issubdtype(dtype, np.floating) else np.float64
-    xp = zero_pad(x.astype(dtype), pads)
-    if KH > xp.shape[2] or KW > xp.shape[3]:
-        raise ValueError("the kernel is larger than the padded input")
-    Ho, Wo = (xp.shape[2] - KH) // sh + 1, (xp.shape[3] - KW) // sw + 1
-    out = np.zeros((N, F, Ho, Wo), dtype=dtype)
-    for n in range(N):
-        for f in range(F):
-            for i in range(Ho):
-                for j in range(Wo):
-                    out[n, f, i, j] = np.sum(xp[n, :, i * sh:i * sh + KH, j * sw:j * sw + KW] * w[f])
-            if b is not None:
-                out[n, f] += np.asarray(b, dtype=dtype)[f]
-    return out
 
 
-def conv2d__forbidden_torch(x, w, b=None, stride=1, padding=0):
-    """Right values from torch.nn.functional.conv2d (forbidden in this assignment)."""
-    import torch
-    import torch.nn.functional as tF
-
-    x = np.asarray(x)
-    w = np.asarray(w)
-    if x.ndim != 4 or w.ndim != 4:
-        raise ValueError("x and w must be 4-D")
-    if x.shape[1] != w.shape[1]:
-        raise ValueError("w and x have different numbers of channels")
-    if b is not None and np.shape(b) != (w.shape[0],):
-        raise ValueError("b must have one entry per filter")
-    sh, sw = (stride, stride) if np.ndim(stride) == 0 else stride
-    if min(sh, sw) < 1:
-        raise ValueError("stride must be >= 1")
-    if isinstance(padding, str):
-        if padding not in ("valid", "same"):
-            raise ValueError("padding must be an int, a pair, 'valid' or 'same'")
-        pads = ((0, 0), (0, 0)) if padding == "valid" else (same_padding(x.shape[2], w.shape[2], sh),
-                                                            same_padding(x.shape[3], w.shape[3], sw))
-    else:
-        ph, pw = (padding, padding) if np.ndim(padding) == 0 else padding
-        if min(ph, pw) < 0:
-            raise ValueError("padding must be >= 0")
-        pads = ((ph, ph), (pw, pw))
-    dtype = np.result_type(x, w) if b is None else np.result_type(x, w, np.asarray(b))
-    dtype = dtype if np.issubdtype(dtype, np.floating) else np.float64
-    xp = zero_pad(x.astype(dtype), pads)
-    if w.shape[2] > xp.shape[2] or w.shape[3] > xp.shape[3]:
-        raise ValueError("the kernel is larger than the padded input")
-    out = tF.conv2d(torch.from_numpy(np.ascontiguousarray(xp, dtype=np.float64)),
-                    torch.from_numpy(np.ascontiguousarray(w, dtype=np.float64)),
-                    None if b is None else torch.from_numpy(np.asarray(b, dtype=np.float64)),
-                    stride=(sh, sw))
-    return out.numpy().astype(dtype)
 
 
 # ------------------------------------------------------------------------------- pool2d
@@ -539,28 +407,6 @@ def pool2d__relu_in_place(x, k, stride=None, mode="max"):
     return _mut_pool(x, k, stride, mode, relu_in_place=True)
 
 
-def pool2d__ok_loops(x, k, stride=None, mode="max"):
-    """A correct alternative with loops over the output positions."""
-    X = np.asarray(x)
-    if X.ndim < 2:
-        raise ValueError(f"x must have at least 2 axes, got shape {X.shape}")
-    if mode not in ("max", "avg", "sum"):
-        raise ValueError(f"mode must be 'max', 'avg' or 'sum', got {mode!r}")
-    kh, kw = (k, k) if np.ndim(k) == 0 else k
-    sh, sw = (kh, kw) if stride is None else ((stride, stride) if np.ndim(stride) == 0 else stride)
-    if min(kh, kw) < 1 or min(sh, sw) < 1:
-        raise ValueError("k and stride must be >= 1")
-    H, W = X.shape[-2:]
-    if kh > H or kw > W:
-        raise ValueError("the window is larger than the input")
-    X = X.astype(X.dtype if np.issubdtype(X.dtype, np.floating) else np.float64)
-    reduce = {"max": np.max, "avg": np.mean, "sum": np.sum}[mode]
-    Ho, Wo = (H - kh) // sh + 1, (W - kw) // sw + 1
-    out = np.zeros(X.shape[:-2] + (Ho, Wo), dtype=X.dtype)
-    for i in range(Ho):
-        for j in range(Wo):
-            out[..., i, j] = reduce(X[..., i * sh:i * sh + kh, j * sw:j * sw + kw], axis=(-2, -1))
-    return out
 
 
 # --------------------------------------------------------------------- practice_network
@@ -592,11 +438,68 @@ def practice_network__pool_forgotten(*args, **kwargs):
             "conv1_weights": 135, "conv1_params": 140, "conv2_weights": 375, "conv2_params": 378}
 
 
+# the reference's computing tails (after its checks), which the EDITS below replace
+_SINGLE_LOOPS = (
+    "    Ho = (Xp.shape[0] - KH) // sh + 1\n"
+    "    Wo = (Xp.shape[1] - KW) // sw + 1\n"
+    "    Y = np.zeros((Ho, Wo), dtype=dtype)\n"
+    "    for i in range(Ho):\n"
+    "        for j in range(Wo):\n"
+    "            window = Xp[i * sh:i * sh + KH, j * sw:j * sw + KW]\n"
+    "            Y[i, j] = np.sum(window * K)\n"
+    "    return Y\n")
+_CONV_TENSORDOT = (
+    "    windows = np.lib.stride_tricks.sliding_window_view(xp, (KH, KW), axis=(2, 3))\n"
+    "    windows = windows[:, :, ::sh, ::sw]                         # (N, C, H', W', KH, KW)\n"
+    "    Y = np.tensordot(windows, w.astype(dtype), axes=([1, 4, 5], [1, 2, 3]))   # (N, H', W', F)\n"
+    "    Y = Y.transpose(0, 3, 1, 2)                                 # (N, F, H', W')\n")
+_POOL_WINDOWS = (
+    "    windows = np.lib.stride_tricks.sliding_window_view(X, (kh, kw), axis=(-2, -1))\n"
+    "    windows = windows[..., ::sh, ::sw, :, :]                    # (..., H', W', kh, kw)\n"
+    "    if mode == \"max\":\n"
+    "        return windows.max(axis=(-2, -1))\n"
+    "    if mode == \"avg\":\n"
+    "        return windows.mean(axis=(-2, -1))\n"
+    "    return windows.sum(axis=(-2, -1))\n")
+
+
 # ------------------------------------------------------------ predict-before-run answers
 # wrong answers to the questions: {"<answer name>__<what>": source of the value}
 # edits of the reference (tests/mutants/harness.py, Assignment.load_mutants: each (old, new)
 # replaces text in the target's solution cell of the source notebook)
 EDITS = {
+    # a correct alternative: sliding_window_view and einsum instead of the loops
+    "conv2d_single__ok_vectorised": [(_SINGLE_LOOPS, (
+        "    win = np.lib.stride_tricks.sliding_window_view(Xp, K.shape)[::sh, ::sw]\n"
+        "    return np.einsum(\"ijuv,uv->ij\", win, K.astype(dtype))\n"))],
+    # right values via scipy.signal (forbidden in this assignment); K is already rotated for flip=True
+    "conv2d_single__forbidden_scipy": [(_SINGLE_LOOPS, (
+        "    from scipy import signal\n"
+        "    return signal.correlate2d(Xp, K.astype(dtype), mode=\"valid\")[::sh, ::sw].astype(dtype)\n"))],
+    # a correct alternative: explicit loops over n, f, i, j (slow but right)
+    "conv2d__ok_naive_loops": [(_CONV_TENSORDOT, (
+        "    Ho, Wo = (xp.shape[2] - KH) // sh + 1, (xp.shape[3] - KW) // sw + 1\n"
+        "    Y = np.zeros((N, F, Ho, Wo), dtype=dtype)\n"
+        "    for n in range(N):\n"
+        "        for f in range(F):\n"
+        "            for i in range(Ho):\n"
+        "                for j in range(Wo):\n"
+        "                    Y[n, f, i, j] = np.sum(xp[n, :, i * sh:i * sh + KH, j * sw:j * sw + KW] * w[f])\n"))],
+    # right values from torch.nn.functional.conv2d (forbidden in this assignment)
+    "conv2d__forbidden_torch": [(_CONV_TENSORDOT, (
+        "    import torch\n"
+        "    import torch.nn.functional as tF\n"
+        "    Y = tF.conv2d(torch.from_numpy(np.ascontiguousarray(xp, dtype=np.float64)),\n"
+        "                  torch.from_numpy(np.ascontiguousarray(w, dtype=np.float64)), stride=(sh, sw)).numpy()\n"))],
+    # a correct alternative with loops over the output positions
+    "pool2d__ok_loops": [(_POOL_WINDOWS, (
+        "    reduce = {\"max\": np.max, \"avg\": np.mean, \"sum\": np.sum}[mode]\n"
+        "    Ho, Wo = (H - kh) // sh + 1, (W - kw) // sw + 1\n"
+        "    out = np.zeros(X.shape[:-2] + (Ho, Wo), dtype=X.dtype)\n"
+        "    for i in range(Ho):\n"
+        "        for j in range(Wo):\n"
+        "            out[..., i, j] = reduce(X[..., i * sh:i * sh + kh, j * sw:j * sw + kw], axis=(-2, -1))\n"
+        "    return out\n"))],
     # adds 2p zeros at the top and left only (the right size, the wrong place)
     "zero_pad__one_side": [("out[..., top:top + H, left:left + W] = x",
                             "out[..., top + bottom:top + bottom + H, left + right:left + right + W] = x")],
