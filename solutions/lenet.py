@@ -58,9 +58,9 @@ class LeNet5(nn.Module):
         super().__init__()
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
             raise ValueError(f"num_classes must be a positive int, got {num_classes!r}.")
+        self.modern = bool(modern)
         act = nn.ReLU if modern else nn.Tanh
         pool = nn.MaxPool2d if modern else nn.AvgPool2d
-        self.modern = bool(modern)
         self.features = nn.Sequential(
             nn.Conv2d(1, 6, kernel_size=5, padding=2), act(),   # C1: 6 x 28 x 28
             pool(2),                                            # S2: 6 x 14 x 14
@@ -69,8 +69,8 @@ class LeNet5(nn.Module):
             nn.Conv2d(16, 120, kernel_size=5), act(),           # C5: 120 x 1 x 1
         )
         self.classifier = nn.Sequential(
-            nn.Flatten(),                                       # 120
-            nn.Linear(120, 84), act(),                          # F6: 84
+            nn.Flatten(),
+            nn.Linear(120, 84), act(),                          # F6
             nn.Linear(84, num_classes),                         # logits
         )
 

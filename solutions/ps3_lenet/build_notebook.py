@@ -16,7 +16,8 @@ import textwrap
 from pathlib import Path
 
 
-from autograder.authoring import NotebookSource
+import solutions as ref
+from autograder.authoring import NotebookSource, code_of
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "ps3_lenet.ipynb"
@@ -373,7 +374,7 @@ assert _got.strip().upper() == _want, (
 ### END HIDDEN TESTS
 ''')
 
-solution("LeNet5", r'''
+solution("LeNet5", f'''
 class LeNet5(nn.Module):
     """LeNet-5 for 28x28 digits: (N, 1, 28, 28) -> logits (N, num_classes).
 
@@ -386,20 +387,7 @@ class LeNet5(nn.Module):
     def __init__(self, num_classes=10, modern=False):
         super().__init__()
         ### BEGIN SOLUTION
-        act = nn.ReLU if modern else nn.Tanh
-        pool = nn.MaxPool2d if modern else nn.AvgPool2d
-        self.features = nn.Sequential(
-            nn.Conv2d(1, 6, kernel_size=5, padding=2), act(),   # C1: 6 x 28 x 28
-            pool(2),                                            # S2: 6 x 14 x 14
-            nn.Conv2d(6, 16, kernel_size=5), act(),             # C3: 16 x 10 x 10
-            pool(2),                                            # S4: 16 x 5 x 5
-            nn.Conv2d(16, 120, kernel_size=5), act(),           # C5: 120 x 1 x 1
-        )
-        self.classifier = nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(120, 84), act(),                          # F6
-            nn.Linear(84, num_classes),                         # logits
-        )
+{code_of(ref.LeNet5.__init__, after='self.modern = bool(modern)', indent=8)}
         ### END SOLUTION
 
     def forward(self, X):
