@@ -575,11 +575,26 @@ def random_architecture(rng, torch_compatible=False, max_side=40):
 # ---------------------------------------------------------------------------
 # the networks of the lectures
 # ---------------------------------------------------------------------------
-def _vgg16(include_top):
+def lenet5_layers():
+    """Layer dicts of LeNet-5 (input (32, 32, 1)), average pooling, full C3 connectivity (ps2's solution cell)."""
+    return [
+        {"type": "conv", "filters": 6, "kernel_size": 5, "activation": "tanh"},
+        {"type": "pool", "pool_size": 2, "mode": "avg"},
+        {"type": "conv", "filters": 16, "kernel_size": 5, "activation": "tanh"},
+        {"type": "pool", "pool_size": 2, "mode": "avg"},
+        {"type": "conv", "filters": 120, "kernel_size": 5, "activation": "tanh"},
+        {"type": "flatten"},
+        {"type": "dense", "units": 84, "activation": "tanh"},
+        {"type": "dense", "units": 10, "activation": "softmax"},
+    ]
+
+
+def vgg16_layers(include_top=True):
+    """Layer dicts of VGG16 (input (224, 224, 3)); without the flatten and dense top when include_top is False."""
     layers = []
     for n_convs, filters in ((2, 64), (2, 128), (3, 256), (3, 512), (3, 512)):
-        layers += [{"type": "conv", "filters": filters, "kernel_size": 3, "padding": "same",
-                    "activation": "relu"} for _ in range(n_convs)]
+        for _ in range(n_convs):
+            layers.append({"type": "conv", "filters": filters, "kernel_size": 3, "padding": "same", "activation": "relu"})
         layers.append({"type": "pool", "pool_size": 2})
     if include_top:
         layers += [{"type": "flatten"},
@@ -589,17 +604,21 @@ def _vgg16(include_top):
     return layers
 
 
-def _alexnet(c1_padding):
-    conv = lambda f, k, **kw: {"type": "conv", "filters": f, "kernel_size": k, "activation": "relu", **kw}  # noqa: E731
+def alexnet_layers(c1_padding="valid"):
+    """Layer dicts of AlexNet (one tower); C1 uses c1_padding.
+
+    With the 3x3 / stride 2 max pooling S8 after C7, which lecture 004's table leaves out
+    (6x6x256 inputs to the first dense layer).
+    """
     return [
-        conv(96, 11, strides=4, padding=c1_padding),
+        {"type": "conv", "filters": 96, "kernel_size": 11, "strides": 4, "padding": c1_padding, "activation": "relu"},
         {"type": "pool", "pool_size": 3, "strides": 2},
-        conv(256, 5, padding="same"),
+        {"type": "conv", "filters": 256, "kernel_size": 5, "padding": "same", "activation": "relu"},
         {"type": "pool", "pool_size": 3, "strides": 2},
-        conv(384, 3, padding="same"),
-        conv(384, 3, padding="same"),
-        conv(256, 3, padding="same"),
-        {"type": "pool", "pool_size": 3, "strides": 2},   # S8: 6x6x256 (missing from lecture 004's table)
+        {"type": "conv", "filters": 384, "kernel_size": 3, "padding": "same", "activation": "relu"},
+        {"type": "conv", "filters": 384, "kernel_size": 3, "padding": "same", "activation": "relu"},
+        {"type": "conv", "filters": 256, "kernel_size": 3, "padding": "same", "activation": "relu"},
+        {"type": "pool", "pool_size": 3, "strides": 2},
         {"type": "flatten"},
         {"type": "dense", "units": 4096, "activation": "relu"},
         {"type": "dense", "units": 4096, "activation": "relu"},
@@ -647,19 +666,11 @@ def example_network(name):
             {"type": "batchnorm"},
             {"type": "dropout", "rate": 0.25},
             {"type": "dense", "units": 10, "activation": "softmax"}]),
-        "lenet5": lambda: ((32, 32, 1), [
-            {"type": "conv", "filters": 6, "kernel_size": 5, "activation": "tanh"},
-            {"type": "pool", "pool_size": 2, "mode": "avg"},
-            {"type": "conv", "filters": 16, "kernel_size": 5, "activation": "tanh"},
-            {"type": "pool", "pool_size": 2, "mode": "avg"},
-            {"type": "conv", "filters": 120, "kernel_size": 5, "activation": "tanh"},
-            {"type": "flatten"},
-            {"type": "dense", "units": 84, "activation": "tanh"},
-            {"type": "dense", "units": 10, "activation": "softmax"}]),
-        "vgg16": lambda: ((224, 224, 3), _vgg16(True)),
-        "vgg16_notop": lambda: ((224, 224, 3), _vgg16(False)),
-        "alexnet": lambda: ((227, 227, 3), _alexnet("valid")),
-        "alexnet_224_same": lambda: ((224, 224, 3), _alexnet("same")),
+        "lenet5": lambda: ((32, 32, 1), lenet5_layers()),
+        "vgg16": lambda: ((224, 224, 3), vgg16_layers(True)),
+        "vgg16_notop": lambda: ((224, 224, 3), vgg16_layers(False)),
+        "alexnet": lambda: ((227, 227, 3), alexnet_layers("valid")),
+        "alexnet_224_same": lambda: ((224, 224, 3), alexnet_layers("same")),
     }
     if name == "practice_no_bias":
         shape, layers = nets["practice"]()

@@ -9,7 +9,8 @@ import re
 from pathlib import Path
 
 
-from autograder.authoring import NotebookSource
+import solutions.shapes as shapes_ref
+from autograder.authoring import NotebookSource, code_of
 
 OUT = Path(__file__).with_name("ps2_shapes.ipynb")
 NB = NotebookSource(dedent=False)
@@ -841,20 +842,11 @@ connected to every S2 map (the original paper connects only some) and no paramet
 pooling layers, LeNet-5 has **61,706** parameters.
 ''')
 
-solution('''
+solution(f'''
 def lenet5_layers():
     """Layer dicts of LeNet-5 (input (32, 32, 1)), average pooling, full C3 connectivity."""
     ### BEGIN SOLUTION
-    return [
-        {"type": "conv", "filters": 6, "kernel_size": 5, "activation": "tanh"},
-        {"type": "pool", "pool_size": 2, "mode": "avg"},
-        {"type": "conv", "filters": 16, "kernel_size": 5, "activation": "tanh"},
-        {"type": "pool", "pool_size": 2, "mode": "avg"},
-        {"type": "conv", "filters": 120, "kernel_size": 5, "activation": "tanh"},
-        {"type": "flatten"},
-        {"type": "dense", "units": 84, "activation": "tanh"},
-        {"type": "dense", "units": 10, "activation": "softmax"},
-    ]
+{code_of(shapes_ref.lenet5_layers)}
     ### END SOLUTION
 ''', "lenet5_layers")
 
@@ -889,21 +881,11 @@ transcript says billion), without it (`include_top=False` in `keras.applications
 reused in transfer learning) about 14.7 million.
 ''')
 
-solution('''
+solution(f'''
 def vgg16_layers(include_top=True):
     """Layer dicts of VGG16 (input (224, 224, 3)); without the flatten and dense top when include_top is False."""
     ### BEGIN SOLUTION
-    layers = []
-    for n_convs, filters in ((2, 64), (2, 128), (3, 256), (3, 512), (3, 512)):
-        for _ in range(n_convs):
-            layers.append({"type": "conv", "filters": filters, "kernel_size": 3, "padding": "same", "activation": "relu"})
-        layers.append({"type": "pool", "pool_size": 2})
-    if include_top:
-        layers += [{"type": "flatten"},
-                   {"type": "dense", "units": 4096, "activation": "relu"},
-                   {"type": "dense", "units": 4096, "activation": "relu"},
-                   {"type": "dense", "units": 1000, "activation": "softmax"}]
-    return layers
+{code_of(shapes_ref.vgg16_layers)}
     ### END SOLUTION
 ''', "vgg16_layers")
 
@@ -1068,24 +1050,11 @@ pooling layer (S8) after C7 and a flatten before F9, and C1 using the padding gi
 or an int, as in Part 2).
 ''')
 
-solution('''
+solution(f'''
 def alexnet_layers(c1_padding="valid"):
     """Layer dicts of AlexNet (one tower), with the max pooling S8 after C7; C1 uses c1_padding."""
     ### BEGIN SOLUTION
-    return [
-        {"type": "conv", "filters": 96, "kernel_size": 11, "strides": 4, "padding": c1_padding, "activation": "relu"},
-        {"type": "pool", "pool_size": 3, "strides": 2},
-        {"type": "conv", "filters": 256, "kernel_size": 5, "padding": "same", "activation": "relu"},
-        {"type": "pool", "pool_size": 3, "strides": 2},
-        {"type": "conv", "filters": 384, "kernel_size": 3, "padding": "same", "activation": "relu"},
-        {"type": "conv", "filters": 384, "kernel_size": 3, "padding": "same", "activation": "relu"},
-        {"type": "conv", "filters": 256, "kernel_size": 3, "padding": "same", "activation": "relu"},
-        {"type": "pool", "pool_size": 3, "strides": 2},
-        {"type": "flatten"},
-        {"type": "dense", "units": 4096, "activation": "relu"},
-        {"type": "dense", "units": 4096, "activation": "relu"},
-        {"type": "dense", "units": 1000, "activation": "softmax"},
-    ]
+{code_of(shapes_ref.alexnet_layers)}
     ### END SOLUTION
 ''', "alexnet_layers")
 
