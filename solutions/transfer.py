@@ -66,13 +66,14 @@ def prepare_images(x, size=32):
         raise TypeError(f"x must have dtype uint8 (pixel values 0-255), got {x.dtype}.")
     if not (x.ndim == 3 or (x.ndim == 4 and x.shape[-1] == 3)):
         raise ValueError(f"x must have shape (N, H, W) or (N, H, W, 3), got {x.shape}.")
-    size = _check_int(size, "size", 1)
-    x = x.astype(np.float32)                       # a copy: the caller's array is untouched
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        raise ValueError(f"size must be a positive int, got {size!r}.")
+    x = x.astype(np.float32)                          # a new array: the caller's is untouched
     if x.ndim == 3:
-        x = np.repeat(x[..., None], 3, axis=-1)    # (N, H, W) -> (N, H, W, 3)
+        x = np.repeat(x[..., None], 3, axis=-1)       # (N, H, W) -> (N, H, W, 3)
     if x.shape[1:3] != (size, size):
-        x = keras.ops.convert_to_numpy(
-            keras.ops.image.resize(x, (size, size), interpolation="bilinear")).astype(np.float32)
+        x = keras.ops.image.resize(x, (size, size), interpolation="bilinear")
+        x = keras.ops.convert_to_numpy(x).astype(np.float32)
     return np.asarray(preprocess_input(x), dtype=np.float32)
 
 
@@ -199,20 +200,13 @@ def reuse_model(path, n_pop, n_frozen, num_classes):
 
 
 # ----------------------------------------------------------------------------- develop-model experiment
-def build_source_model(num_classes=5, input_shape=(28, 28, 1), seed=0):
-    """The seed-004 MNIST CNN (87,290 parameters with 10 classes), as a ``keras.Sequential``.
-
-    Conv(40, 5x5, same) - MaxPool - Dropout - Conv(32, 3x3) - MaxPool - Dropout - Flatten -
-    Dense(64) - BatchNorm - Dropout - Dense(num_classes, softmax). (N, 28, 28, 1) floats in
-    [0, 1] -> (N, num_classes) probabilities. Compiled with Adam (1e-3).
-    """
+def build_source_cnn(num_classes=5):
+    """The MNIST CNN of course/04_mnist_cnn_keras.ipynb: (N, 28, 28, 1) floats in [0, 1] -> (N, num_classes) probabilities."""
     import keras
     from keras import layers
 
-    num_classes = _check_int(num_classes, "num_classes", 2)
-    keras.utils.set_random_seed(seed)
     model = keras.Sequential([
-        keras.Input(shape=tuple(input_shape)),
+        keras.Input((28, 28, 1)),
         layers.Conv2D(40, 5, padding="same", activation="relu", name="conv1_1"),
         layers.MaxPooling2D(2),
         layers.Dropout(0.25),
@@ -224,8 +218,25 @@ def build_source_model(num_classes=5, input_shape=(28, 28, 1), seed=0):
         layers.BatchNormalization(),
         layers.Dropout(0.25),
         layers.Dense(num_classes, activation="softmax", dtype="float32"),
-    ], name="source_cnn")
-    return _compile(model)
+    ])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+def build_source_model(num_classes=5, seed=0):
+    """The seed-004 MNIST CNN (87,290 parameters with 10 classes), as a ``keras.Sequential``.
+
+    Conv(40, 5x5, same) - MaxPool - Dropout - Conv(32, 3x3) - MaxPool - Dropout - Flatten -
+    Dense(64) - BatchNorm - Dropout - Dense(num_classes, softmax). (N, 28, 28, 1) floats in
+    [0, 1] -> (N, num_classes) probabilities. Compiled with Adam (1e-3). :func:`build_source_cnn`
+    (the ps4 notebook's demo code) with ``num_classes`` checked and Keras' seed set to ``seed``.
+    """
+    import keras
+
+    num_classes = _check_int(num_classes, "num_classes", 2)
+    keras.utils.set_random_seed(seed)
+    return build_source_cnn(num_classes)
 
 
 def _as_input(x):

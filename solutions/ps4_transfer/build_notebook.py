@@ -16,7 +16,8 @@ import textwrap
 from pathlib import Path
 
 
-from autograder.authoring import NotebookSource
+import solutions.transfer as transfer_ref
+from autograder.authoring import NotebookSource, code_of
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "solutions" / "ps4_transfer" / "ps4_transfer.ipynb"
@@ -156,7 +157,7 @@ so we first copy the gray channel three times (gray -> RGB: R = G = B) and resiz
 4. apply `preprocess_input` and return a float32 numpy array `(N, size, size, 3)`.
 """)
 
-solution("prepare_images", r'''
+solution("prepare_images", f'''
 from keras.applications.vgg16 import preprocess_input
 
 
@@ -172,21 +173,7 @@ def prepare_images(x, size=32):
         ImageNet mean (B 103.939, G 116.779, R 123.68), not scaled.
     """
     ### BEGIN SOLUTION
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"x must be a numpy array of uint8 images, got {type(x).__name__}.")
-    if x.dtype != np.uint8:
-        raise TypeError(f"x must have dtype uint8 (pixel values 0-255), got {x.dtype}.")
-    if not (x.ndim == 3 or (x.ndim == 4 and x.shape[-1] == 3)):
-        raise ValueError(f"x must have shape (N, H, W) or (N, H, W, 3), got {x.shape}.")
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-        raise ValueError(f"size must be a positive int, got {size!r}.")
-    x = x.astype(np.float32)                          # a new array: the caller's is untouched
-    if x.ndim == 3:
-        x = np.repeat(x[..., None], 3, axis=-1)       # (N, H, W) -> (N, H, W, 3)
-    if x.shape[1:3] != (size, size):
-        x = keras.ops.image.resize(x, (size, size), interpolation="bilinear")
-        x = keras.ops.convert_to_numpy(x).astype(np.float32)
-    return np.asarray(preprocess_input(x), dtype=np.float32)
+{code_of(transfer_ref.prepare_images, after='from keras.applications.vgg16 import preprocess_input')}
     ### END SOLUTION
 ''')
 
@@ -894,23 +881,7 @@ Keras 3's `.keras` format (`.h5` is the older HDF5 format, *Hierarchical Data Fo
 code("source-run", r'''
 def build_source_cnn(num_classes=5):
     """The MNIST CNN of course/04_mnist_cnn_keras.ipynb: (N, 28, 28, 1) floats in [0, 1] -> (N, num_classes) probabilities."""
-    model = keras.Sequential([
-        keras.Input((28, 28, 1)),
-        layers.Conv2D(40, 5, padding="same", activation="relu", name="conv1_1"),
-        layers.MaxPooling2D(2),
-        layers.Dropout(0.25),
-        layers.Conv2D(32, 3, activation="relu", kernel_initializer="he_normal", name="conv1_2"),
-        layers.MaxPooling2D(2),
-        layers.Dropout(0.25),
-        layers.Flatten(),
-        layers.Dense(64, activation="relu"),
-        layers.BatchNormalization(),
-        layers.Dropout(0.25),
-        layers.Dense(num_classes, activation="softmax", dtype="float32"),
-    ])
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    return model
+''' + code_of(transfer_ref.build_source_cnn, after="from keras import layers") + r'''
 
 
 def as_input(x):
