@@ -5,7 +5,9 @@ to ``<target>``). ``<what>`` starting with ``ok_`` marks a correct variant that 
 full marks; ``forbidden_`` one that uses a forbidden module; anything else is wrong and
 must lose points on ``<target>``'s own tests. Each mutant is self-contained apart from the
 notebook's names (``np``, ``as_pair``, ``conv_output_size``, ``layer_output_shape``,
-``layer_param_count``).
+``layer_param_count``). ``EDITS`` are mutants made from the reference itself: small text
+edits of the target's solution cell (the summarize mutants), so such a mutant differs from
+the reference by its mistake alone.
 
 This file is never collected by pytest (no ``test_`` prefix) and never imported by the
 notebook: tests/mutants/ps2/harness.py reads it.
@@ -288,81 +290,6 @@ def layer_param_count__forbidden_keras(input_shape, layer):
             sum(int(np.prod(w.shape)) for w in lay.non_trainable_weights))
 
 
-# ------------------------------------------------------------------------------ summarize
-def _mut_summarize(input_shape, layers, *, names="per_kind", chain=True, index_in_error=True,
-                   row_params="total", trainable_total=False, pool_mode=True):
-    base_names = {"conv": "conv2d", "flatten": "flatten", "dense": "dense", "dropout": "dropout",
-                  "batchnorm": "batch_normalization"}
-    rows, trainable, frozen, seen, n_all = [], 0, 0, {}, 0
-    shape = tuple(input_shape)
-    for i, layer in enumerate(layers):
-        kind = layer.get("type")
-        try:
-            out = layer_output_shape(shape, layer)
-            t, nt = layer_param_count(shape, layer)
-        except ValueError as exc:
-            if index_in_error:
-                raise ValueError(f"layer {i} ({kind}): {exc}") from None
-            raise
-        if kind == "pool":
-            base = "average_pooling2d" if pool_mode and layer.get("mode") == "avg" else "max_pooling2d"
-        else:
-            base = base_names[kind]
-        count = seen.get(base, 0) if names == "per_kind" else (n_all if names == "global" else 0)
-        seen[base] = seen.get(base, 0) + 1
-        n_all += 1
-        rows.append((base if count == 0 else f"{base}_{count}", out, t + nt if row_params == "total" else t))
-        trainable += t
-        frozen += nt
-        if chain:
-            shape = out
-    if trainable_total:
-        trainable, frozen = trainable + frozen, 0
-    return {"rows": rows, "total": trainable + frozen, "trainable": trainable, "non_trainable": frozen}
-
-
-def summarize__names_not_numbered(input_shape, layers):
-    """Every conv is 'conv2d', every dense 'dense': no _1, _2 suffixes."""
-    return _mut_summarize(input_shape, layers, names="none")
-
-
-def summarize__names_global_counter(input_shape, layers):
-    """Suffixes count all layers, not each kind: conv2d, conv2d_1, max_pooling2d_2, ..."""
-    return _mut_summarize(input_shape, layers, names="global")
-
-
-def summarize__not_chained(input_shape, layers):
-    """Every layer gets the network's input shape instead of the previous layer's output."""
-    return _mut_summarize(input_shape, layers, chain=False)
-
-
-def summarize__error_without_index(input_shape, layers):
-    """Errors pass through without naming the layer's position."""
-    return _mut_summarize(input_shape, layers, index_in_error=False)
-
-
-def summarize__rows_trainable_only(input_shape, layers):
-    """A row's params leave out the non-trainable ones (batch norm shows 2C)."""
-    return _mut_summarize(input_shape, layers, row_params="trainable")
-
-
-def summarize__bn_all_trainable(input_shape, layers):
-    """The totals count batch norm's moving statistics as trainable."""
-    return _mut_summarize(input_shape, layers, trainable_total=True)
-
-
-def summarize__pool_mode_ignored(input_shape, layers):
-    """Average pooling rows named max_pooling2d."""
-    return _mut_summarize(input_shape, layers, pool_mode=False)
-
-
-def summarize__ok_lists(input_shape, layers):
-    """Correct, with rows and shapes as lists instead of tuples (accepted)."""
-    s = _mut_summarize(input_shape, layers)
-    s["rows"] = [[name, list(shape), params] for name, shape, params in s["rows"]]
-    return s
-
-
 # ---------------------------------------------------------------- the lectures' networks
 def practice_layers__bias_ignored(use_bias=True):
     """use_bias not passed on: the conv layers always have biases."""
@@ -536,4 +463,27 @@ ANSWERS = {
     "answer_mnist_pool_first__unchanged": "1_199_882",
     "answer_mnist_pool_first__dense_only": "991_360",
     "answer_mnist_pool_first__none": "None",
+}
+
+
+# edits of the reference (tests/mutants/harness.py, Assignment.load_mutants: each (old, new)
+# replaces text in the target's solution cell of the source notebook)
+EDITS = {
+    # every conv is 'conv2d', every dense 'dense': no _1, _2 suffixes
+    "summarize__names_not_numbered": [('name = base if count == 0 else f"{base}_{count}"', "name = base")],
+    # suffixes count all layers, not each kind: conv2d, conv2d_1, max_pooling2d_2, ...
+    "summarize__names_global_counter": [("count = seen.get(base, 0)\n", "count = i\n")],
+    # every layer gets the network's input shape instead of the previous layer's output
+    "summarize__not_chained": [("        shape = out\n", "")],
+    # errors pass through without naming the layer's position
+    "summarize__error_without_index": [('raise ValueError(f"layer {i} ({kind}): {exc}") from None', "raise")],
+    # a row's params leave out the non-trainable ones (batch norm shows 2C)
+    "summarize__rows_trainable_only": [("rows.append((name, out, t + nt))", "rows.append((name, out, t))")],
+    # batch norm's moving mean and variance counted as trainable in the totals
+    "summarize__bn_all_trainable": [("        trainable += t\n        non_trainable += nt\n", "        trainable += t + nt\n")],
+    # average pooling named max_pooling2d
+    "summarize__pool_mode_ignored": [('"average_pooling2d" if layer.get("mode", "max") == "avg" else "max_pooling2d"',
+                                      '"max_pooling2d"')],
+    # correct, with rows and shapes as lists instead of tuples (accepted)
+    "summarize__ok_lists": [("rows.append((name, out, t + nt))", "rows.append([name, list(out), t + nt])")],
 }
