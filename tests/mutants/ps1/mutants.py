@@ -152,263 +152,6 @@ def same_padding__no_max(n, k, s=1):
     return total // 2, total - total // 2
 
 
-# ------------------------------------------------------------------------ conv2d_single
-def _mut_single(image, kernel, stride, padding, flip, *, flip_lr=True, use_stride=True, use_padding=True,
-            to_float=True):
-    X = np.asarray(image)
-    K = np.asarray(kernel)
-    if X.ndim != 2 or K.ndim != 2:
-        raise ValueError("image and kernel must be 2-D")
-    if flip:
-        K = K[::-1, ::-1] if flip_lr else K[::-1, :]
-    sh, sw = (stride, stride) if np.ndim(stride) == 0 else stride
-    if min(sh, sw) < 1:
-        raise ValueError("stride must be >= 1")
-    if not use_stride:
-        sh = sw = 1
-    H, W = X.shape
-    KH, KW = K.shape
-    if padding == "same":
-        pads = (same_padding(H, KH, sh), same_padding(W, KW, sw))
-    elif padding == "valid":
-        pads = ((0, 0), (0, 0))
-    elif isinstance(padding, str):
-        raise ValueError("padding must be an int, a pair, 'valid' or 'same'")
-    else:
-        ph, pw = (padding, padding) if np.ndim(padding) == 0 else padding
-        if min(ph, pw) < 0:
-            raise ValueError("padding must be >= 0")
-        pads = ((ph, ph), (pw, pw))
-    if not use_padding:
-        pads = ((0, 0), (0, 0))
-    dtype = np.result_type(X, K)
-    if to_float and not np.issubdtype(dtype, np.floating):
-        dtype = np.float64
-    Xp = zero_pad(X.astype(dtype), pads)
-    if KH > Xp.shape[0] or KW > Xp.shape[1]:
-        raise ValueError("the kernel is larger than the padded image")
-    Ho, Wo = (Xp.shape[0] - KH) // sh + 1, (Xp.shape[1] - KW) // sw + 1
-    Y = np.zeros((Ho, Wo), dtype=dtype)
-    for i in range(Ho):
-        for j in range(Wo):
-            Y[i, j] = np.sum(Xp[i * sh:i * sh + KH, j * sw:j * sw + KW] * K)
-    return Y
-
-
-def conv2d_single__flip_inverted(image, kernel, stride=1, padding=0, flip=False):
-    """Rotates the kernel when flip is False and not when it is True."""
-    return _mut_single(image, kernel, stride, padding, not flip)
-
-
-def conv2d_single__stride_ignored(image, kernel, stride=1, padding=0, flip=False):
-    """Always moves one pixel at a time."""
-    return _mut_single(image, kernel, stride, padding, flip, use_stride=False)
-
-
-def conv2d_single__padding_ignored(image, kernel, stride=1, padding=0, flip=False):
-    """Never pads."""
-    return _mut_single(image, kernel, stride, padding, flip, use_padding=False)
-
-
-def conv2d_single__flip_updown_only(image, kernel, stride=1, padding=0, flip=False):
-    """flip=True mirrors the rows only (not a 180-degree rotation)."""
-    return _mut_single(image, kernel, stride, padding, flip, flip_lr=False)
-
-
-def conv2d_single__flip_in_place(image, kernel, stride=1, padding=0, flip=False):
-    """Rotates the caller's kernel in place (right values, modified input)."""
-    K = np.asarray(kernel)
-    if flip:
-        K[...] = K[::-1, ::-1].copy()
-    return _mut_single(image, K, stride, padding, False)
-
-
-def conv2d_single__int_dtype(image, kernel, stride=1, padding=0, flip=False):
-    """Integer inputs give an integer result."""
-    return _mut_single(image, kernel, stride, padding, flip, to_float=False)
-
-
-
-
-
-
-# ------------------------------------------------------------------------------- conv2d
-def _mut_conv(x, w, b=None, stride=1, padding=0, *, flip=False, use_bias=True, bias_scale=None,
-          use_stride=True, swap_stride=False, same_sym=False, pad_axes=(2, 3), to_float=True,
-          check_channels=True):
-    x = np.asarray(x)
-    w = np.asarray(w)
-    if x.ndim != 4 or w.ndim != 4:
-        raise ValueError("x and w must be 4-D")
-    N, C, H, W = x.shape
-    F, Cw, KH, KW = w.shape
-    if check_channels and Cw != C:
-        raise ValueError(f"w has {Cw} input channels but x has {C} channels")
-    if b is not None:
-        b = np.asarray(b)
-        if b.shape != (F,):
-            raise ValueError("b must have one entry per filter")
-    sh, sw = (stride, stride) if np.ndim(stride) == 0 else stride
-    if min(sh, sw) < 1:
-        raise ValueError("stride must be >= 1")
-    if swap_stride:
-        sh, sw = sw, sh
-    if not use_stride:
-        sh = sw = 1
-    if isinstance(padding, str):
-        if padding not in ("valid", "same"):
-            raise ValueError("padding must be an int, a pair, 'valid' or 'same'")
-        if padding == "valid":
-            pads = ((0, 0), (0, 0))
-        elif same_sym:
-            pads = (((KH - 1) // 2,) * 2, ((KW - 1) // 2,) * 2)
-        else:
-            pads = (same_padding(H, KH, sh), same_padding(W, KW, sw))
-    else:
-        ph, pw = (padding, padding) if np.ndim(padding) == 0 else padding
-        if min(ph, pw) < 0:
-            raise ValueError("padding must be >= 0")
-        pads = ((ph, ph), (pw, pw))
-    dtype = np.result_type(*([x, w] if b is None else [x, w, b]))
-    if to_float and not np.issubdtype(dtype, np.floating):
-        dtype = np.float64
-    widths = [(0, 0)] * 4
-    widths[pad_axes[0]], widths[pad_axes[1]] = pads
-    xp = np.pad(x.astype(dtype), widths)
-    if KH > xp.shape[2] or KW > xp.shape[3]:
-        raise ValueError("the kernel is larger than the padded input")
-    if flip:
-        w = w[:, :, ::-1, ::-1]
-    win = np.lib.stride_tricks.sliding_window_view(xp, (KH, KW), axis=(2, 3))[:, :, ::sh, ::sw]
-    Y = np.tensordot(win, w.astype(dtype), axes=([1, 4, 5], [1, 2, 3])).transpose(0, 3, 1, 2)
-    if b is not None and use_bias:
-        scale = 1 if bias_scale is None else bias_scale(C)
-        Y = Y + (b.astype(dtype) * scale)[None, :, None, None]
-    return np.ascontiguousarray(Y, dtype=dtype)
-
-
-def conv2d__flipped_kernel(x, w, b=None, stride=1, padding=0):
-    """True convolution instead of cross-correlation."""
-    return _mut_conv(x, w, b, stride, padding, flip=True)
-
-
-def conv2d__bias_dropped(x, w, b=None, stride=1, padding=0):
-    """Forgets the bias."""
-    return _mut_conv(x, w, b, stride, padding, use_bias=False)
-
-
-def conv2d__bias_per_channel(x, w, b=None, stride=1, padding=0):
-    """Adds the bias inside the channel loop: C times per output."""
-    return _mut_conv(x, w, b, stride, padding, bias_scale=lambda C: C)
-
-
-def conv2d__stride_ignored(x, w, b=None, stride=1, padding=0):
-    """Always stride 1."""
-    return _mut_conv(x, w, b, stride, padding, use_stride=False)
-
-
-def conv2d__stride_pair_swapped(x, w, b=None, stride=1, padding=0):
-    """Reads stride=(sh, sw) as (sw, sh)."""
-    return _mut_conv(x, w, b, stride, padding, swap_stride=True)
-
-
-def conv2d__same_symmetric(x, w, b=None, stride=1, padding=0):
-    """'same' as (k - 1) // 2 zeros on each side (PyTorch style, ignores the stride)."""
-    return _mut_conv(x, w, b, stride, padding, same_sym=True)
-
-
-def conv2d__pads_channel_axis(x, w, b=None, stride=1, padding=0):
-    """Pads the channel and height axes instead of height and width."""
-    return _mut_conv(x, w, b, stride, padding, pad_axes=(1, 2))
-
-
-def conv2d__int_stays_int(x, w, b=None, stride=1, padding=0):
-    """Computes in the inputs' dtype even for integers."""
-    return _mut_conv(x, w, b, stride, padding, to_float=False)
-
-
-def conv2d__unclear_channel_error(x, w, b=None, stride=1, padding=0):
-    """No channel check: numpy's shape-mismatch error does not say what is wrong."""
-    x = np.asarray(x)
-    w = np.asarray(w)
-    if x.ndim == 4 and w.ndim == 4 and x.shape[1] != w.shape[1]:
-        raise ValueError("shape-mismatch for sum")
-    return _mut_conv(x, w, b, stride, padding, check_channels=False)
-
-
-def conv2d__flips_w_in_place(x, w, b=None, stride=1, padding=0):
-    """Right values, but rotates the caller's w in place (and uses it rotated back)."""
-    w = np.asarray(w)
-    w[...] = w[:, :, ::-1, ::-1].copy()
-    return _mut_conv(x, w, b, stride, padding, flip=True)
-
-
-
-
-
-
-# ------------------------------------------------------------------------------- pool2d
-def _mut_pool(x, k, stride=None, mode="max", *, avg_is_sum=False, stride_is_k=False, default_one=False,
-          keep_dtype=False, swap_k=False, relu_in_place=False):
-    X = np.asarray(x)
-    if X.ndim < 2:
-        raise ValueError("x must be at least 2-D")
-    if mode not in ("max", "avg", "sum"):
-        raise ValueError(f"mode must be 'max', 'avg' or 'sum', got {mode!r}")
-    kh, kw = (k, k) if np.ndim(k) == 0 else k
-    if swap_k:
-        kh, kw = kw, kh
-    if stride is None or stride_is_k:
-        stride = 1 if (default_one and stride is None) else (kh, kw)
-    sh, sw = (stride, stride) if np.ndim(stride) == 0 else stride
-    if min(kh, kw, sh, sw) < 1:
-        raise ValueError("k and stride must be >= 1")
-    if kh > X.shape[-2] or kw > X.shape[-1]:
-        raise ValueError("the window is larger than the input")
-    if relu_in_place:
-        X[X < 0] = 0
-    if not keep_dtype and not np.issubdtype(X.dtype, np.floating):
-        X = X.astype(np.float64)
-    win = np.lib.stride_tricks.sliding_window_view(X, (kh, kw), axis=(-2, -1))[..., ::sh, ::sw, :, :]
-    if mode == "max":
-        return win.max(axis=(-2, -1))
-    if mode == "avg" and not avg_is_sum:
-        return win.mean(axis=(-2, -1))
-    return win.sum(axis=(-2, -1), dtype=X.dtype if keep_dtype else None)
-
-
-def pool2d__avg_is_sum(x, k, stride=None, mode="max"):
-    """mode='avg' returns the sum of each window."""
-    return _mut_pool(x, k, stride, mode, avg_is_sum=True)
-
-
-def pool2d__stride_ignored(x, k, stride=None, mode="max"):
-    """Always moves by the window size."""
-    return _mut_pool(x, k, stride, mode, stride_is_k=True)
-
-
-def pool2d__stride_default_one(x, k, stride=None, mode="max"):
-    """stride=None means 1 (overlapping windows) instead of k."""
-    return _mut_pool(x, k, stride, mode, default_one=True)
-
-
-def pool2d__keeps_int_dtype(x, k, stride=None, mode="max"):
-    """Integer input stays integer: uint8 sums overflow and averages are truncated."""
-    return _mut_pool(x, k, stride, mode, keep_dtype=True)
-
-
-def pool2d__k_swapped(x, k, stride=None, mode="max"):
-    """Reads k=(kh, kw) as (kw, kh)."""
-    return _mut_pool(x, k, stride, mode, swap_k=True)
-
-
-def pool2d__relu_in_place(x, k, stride=None, mode="max"):
-    """Clips negative values to 0 in the caller's array before pooling."""
-    return _mut_pool(x, k, stride, mode, relu_in_place=True)
-
-
-
-
 # --------------------------------------------------------------------- practice_network
 def practice_network__no_plus_one(*args, **kwargs):
     """Sizes from the slide's formula (n + 2p - k) / s, without the +1."""
@@ -439,6 +182,12 @@ def practice_network__pool_forgotten(*args, **kwargs):
 
 
 # the reference's computing tails (after its checks), which the EDITS below replace
+_STRIDE_CHECK = (
+    "    if sh < 1 or sw < 1:\n"
+    "        raise ValueError(f\"stride must be >= 1, got {stride!r}\")\n")
+_TO_FLOAT = "    if not np.issubdtype(dtype, np.floating):\n        dtype = np.float64\n"
+_CONV_W = "np.tensordot(windows, w.astype(dtype),"
+_CONV_BIAS = "Y = Y + b.astype(dtype)[None, :, None, None]"
 _SINGLE_LOOPS = (
     "    Ho = (Xp.shape[0] - KH) // sh + 1\n"
     "    Wo = (Xp.shape[1] - KW) // sw + 1\n"
@@ -468,6 +217,58 @@ _POOL_WINDOWS = (
 # edits of the reference (tests/mutants/harness.py, Assignment.load_mutants: each (old, new)
 # replaces text in the target's solution cell of the source notebook)
 EDITS = {
+    # ---- conv2d_single
+    # rotates the kernel when flip is False and not when it is True
+    "conv2d_single__flip_inverted": [("    if flip:\n        K = K[::-1, ::-1]", "    if not flip:\n        K = K[::-1, ::-1]")],
+    # always moves one pixel at a time
+    "conv2d_single__stride_ignored": [(_STRIDE_CHECK, _STRIDE_CHECK + "    sh = sw = 1\n")],
+    # never pads
+    "conv2d_single__padding_ignored": [("Xp = zero_pad(X.astype(dtype), pads)", "Xp = X.astype(dtype)")],
+    # flip=True mirrors the rows only (not a 180-degree rotation)
+    "conv2d_single__flip_updown_only": [("K = K[::-1, ::-1]", "K = K[::-1, :]")],
+    # rotates the caller's kernel in place (right values, modified input)
+    "conv2d_single__flip_in_place": [("K = K[::-1, ::-1]", "K[...] = K[::-1, ::-1].copy()")],
+    # integer inputs give an integer result
+    "conv2d_single__int_dtype": [(_TO_FLOAT, "")],
+    # ---- conv2d
+    # true convolution instead of cross-correlation
+    "conv2d__flipped_kernel": [(_CONV_W, "np.tensordot(windows, w[:, :, ::-1, ::-1].astype(dtype),")],
+    # forgets the bias
+    "conv2d__bias_dropped": [(_CONV_BIAS, "Y = Y")],
+    # adds the bias inside the channel loop: C times per output
+    "conv2d__bias_per_channel": [(_CONV_BIAS, "Y = Y + C * b.astype(dtype)[None, :, None, None]")],
+    # always stride 1
+    "conv2d__stride_ignored": [(_STRIDE_CHECK, _STRIDE_CHECK + "    sh = sw = 1\n")],
+    # reads stride=(sh, sw) as (sw, sh)
+    "conv2d__stride_pair_swapped": [(_STRIDE_CHECK, _STRIDE_CHECK + "    sh, sw = sw, sh\n")],
+    # 'same' as (k - 1) // 2 zeros on each side (PyTorch style, ignores the stride)
+    "conv2d__same_symmetric": [("(same_padding(H, KH, sh), same_padding(W, KW, sw))",
+                                "(((KH - 1) // 2,) * 2, ((KW - 1) // 2,) * 2)")],
+    # pads the channel and height axes instead of height and width
+    "conv2d__pads_channel_axis": [("xp = zero_pad(x.astype(dtype), pads)",
+                                   "xp = np.pad(x.astype(dtype), ((0, 0), pads[0], pads[1], (0, 0)))")],
+    # computes in the inputs' dtype even for integers
+    "conv2d__int_stays_int": [(_TO_FLOAT, "")],
+    # no channel check of its own: numpy's shape-mismatch error does not say what is wrong
+    "conv2d__unclear_channel_error": [('raise ValueError(f"w has {Cw} input channels but x has {C} channels")',
+                                       'raise ValueError("shape-mismatch for sum")')],
+    # right values, but rotates the caller's w in place (and uses it rotated back)
+    "conv2d__flips_w_in_place": [("    w = np.asarray(w)\n", "    w = np.asarray(w)\n    w[...] = w[:, :, ::-1, ::-1].copy()\n"),
+                                 (_CONV_W, "np.tensordot(windows, w[:, :, ::-1, ::-1].astype(dtype),")],
+    # ---- pool2d
+    # mode='avg' returns the sum of each window
+    "pool2d__avg_is_sum": [("return windows.mean(axis=(-2, -1))", "return windows.sum(axis=(-2, -1))")],
+    # always moves by the window size
+    "pool2d__stride_ignored": [("    if stride is None:\n        stride = (kh, kw)\n", "    stride = (kh, kw)\n")],
+    # stride=None means 1 (overlapping windows) instead of k
+    "pool2d__stride_default_one": [("stride = (kh, kw)\n", "stride = 1\n")],
+    # integer input stays integer: uint8 sums overflow (and max returns uint8)
+    "pool2d__keeps_int_dtype": [("    if not np.issubdtype(X.dtype, np.floating):\n        X = X.astype(np.float64)\n", ""),
+                                ("return windows.sum(axis=(-2, -1))", "return windows.sum(axis=(-2, -1), dtype=X.dtype)")],
+    # reads k=(kh, kw) as (kw, kh)
+    "pool2d__k_swapped": [("kh, kw = (k, k) if np.ndim(k) == 0 else k\n", "kw, kh = (k, k) if np.ndim(k) == 0 else k\n")],
+    # clips negative values to 0 in the caller's array before pooling
+    "pool2d__relu_in_place": [("    if not np.issubdtype(X.dtype, np.floating):\n", "    X[X < 0] = 0\n    if not np.issubdtype(X.dtype, np.floating):\n")],
     # a correct alternative: sliding_window_view and einsum instead of the loops
     "conv2d_single__ok_vectorised": [(_SINGLE_LOOPS, (
         "    win = np.lib.stride_tricks.sliding_window_view(Xp, K.shape)[::sh, ::sw]\n"
