@@ -205,6 +205,8 @@ def write_summary(assignment, out_dir: Path | str, *, invalid_notes=None, proble
     else:
         problems.extend(p for p in store.problems if p not in problems)
     results = store.results()
+    if not off_roster:   # `report`, `grade` without --roster: the roster the last `grade --roster` was given
+        off_roster = report.off_roster_ids(results, report.stored_roster(out_dir))
     paths = {"grades": out_dir / "grades.csv", "report": out_dir / "report.html",
              "histogram": out_dir / "score_histogram.png",
              "students": {r.student_id: student_dir(out_dir, r.student_id) for r in results}, "results": results}
@@ -424,6 +426,9 @@ def grade_folder(assignment, submissions: Path | str, out_dir: Path | str, optio
     finally:
         for tmp in tmps:
             shutil.rmtree(tmp, ignore_errors=True)
+    if o.roster:
+        from autograder.report import store_roster
+        store_roster(out_dir, o.roster)
     paths = write_summary(assignment, out_dir, invalid_notes=notes, store=store, off_roster=off_roster)
     paths["resumed"] = len(kept)
     paths["time_notes"] = time_notes

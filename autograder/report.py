@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import statistics
 from collections import Counter
+from pathlib import Path
 from urllib.parse import quote
 
 from autograder.results import (HIDDEN, INVALID, MANUAL, MISSING, TEST_STATUSES, Outcome, SubmissionResult,
@@ -245,6 +247,47 @@ def _split_notes(results: list[SubmissionResult]) -> tuple[list[str], dict[str, 
     return common, own
 
 
+ROSTER_FILE = "roster.json"          # in --out: the student ids of the last `grade --roster`
+MAX_ROSTER_BYTES = 8 * 1024 * 1024
+
+
+def store_roster(out_dir, student_ids) -> Path:
+    """Keep the roster that ``grade --roster`` was given in ``out_dir/roster.json``, so that the
+    runs without one (``cnn-course report``, ``grade --student ID``) still name the students who
+    handed in but are not on it. The gradebook cannot tell: ``grade`` adds everyone it grades to
+    its students."""
+    from autograder.store import atomic_write
+
+    path = Path(out_dir) / ROSTER_FILE
+    ids = sorted({str(s) for s in student_ids})
+    atomic_write(path, json.dumps({"student_ids": ids}, ensure_ascii=False, indent=0) + "\n")
+    return path
+
+
+def stored_roster(out_dir) -> set[str] | None:
+    """The student ids :func:`store_roster` kept in ``out_dir``; None when there is none, or it
+    is not a plain file of at most 8 MB holding ``{"student_ids": [str, ...]}``."""
+    path = Path(out_dir) / ROSTER_FILE
+    try:
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > MAX_ROSTER_BYTES:
+            return None
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    ids = data.get("student_ids") if isinstance(data, dict) else None
+    if not isinstance(ids, list) or not all(isinstance(s, str) for s in ids):
+        return None
+    return set(ids)
+
+
+def off_roster_ids(results: list[SubmissionResult], roster) -> list[str]:
+    """The students of ``results`` who handed in (not ``missing``) but are not in ``roster``;
+    ``[]`` without a roster."""
+    if not roster:
+        return []
+    return sorted(r.student_id for r in results if r.status != MISSING and r.student_id not in roster)
+
+
 def report_html(results: list[SubmissionResult], assignment=None, png: bytes | None = None, *, notes=(),
                 off_roster=()) -> str:
     """The class report: summary, histogram, per-test pass rates, slowest and invalid submissions."""
@@ -316,8 +359,9 @@ def report_html(results: list[SubmissionResult], assignment=None, png: bytes | N
         rows = "".join(f"<tr><td>{esc(r.student_id)}</td><td><pre>{esc(r.message)}</pre></td></tr>" for r in invalid)
         parts.append("<h2>Invalid submissions</h2><table><tr><th>student</th><th>why</th></tr>" + rows + "</table>")
     if off_roster:
-        parts.append("<h2>Not on the roster</h2><p class=\"muted\">Handed in, graded, but not on the roster (nor in "
-                     "the gradebook's students): check the id, or add them to the roster.</p><p>"
+        parts.append("<h2>Not on the roster</h2><p class=\"muted\">Handed in and graded, but not on the roster "
+                     "(the one the last <code>grade --roster</code> was given; without one, the gradebook's students): "
+                     "check the id, or add them to the roster.</p><p>"
                      + ", ".join(esc(s) for s in off_roster) + "</p>")
     common, own = _split_notes([r for r in all_results if r.status != MISSING])
     notes = list(notes) + [f"every submission: {c}" for c in common]

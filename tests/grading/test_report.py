@@ -1,6 +1,7 @@
 """Feedback and report pages: escaping, hidden code, status explanations, edge cases."""
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 from autograder import report
@@ -103,3 +104,72 @@ def test_a_hand_graded_answer_shows_its_score_and_the_graders_comment():
     assert stats[0]["pass_rate"] == 0.75, "its score among the answers graded, not 0% 'passed'"
     page = report.feedback_html(graded)
     assert "Grader's comment" in page and "Say why. &lt;i&gt;x&lt;/i&gt;" in page
+
+
+def _grade_by_marker(assignment, path, student_id="student", *, insecure=False, public_only=False, limits=None,
+                     seed=0, hide=()):
+    """A stand-in for the sandboxed grader: 'GOOD' in the notebook passes both tests."""
+    import hashlib
+    from pathlib import Path
+
+    data = Path(path).read_bytes()
+    good = b"GOOD" in data
+    tests = [TR("t_pub", 1.0, 1.0, "passed", "", PUBLIC),
+             TR("t_hid", 2.0 if good else 0.0, 2.0, "passed" if good else "failed", "" if good else "wrong", HIDDEN)]
+    return SubmissionResult(student_id, assignment.name, "graded", sum(t.points for t in tests), 3.0, tests=tests,
+                            sha256=hashlib.sha256(data).hexdigest(), seed=seed, grader_version="test",
+                            isolation="fake", notebook=Path(path).name)
+
+
+def _off_roster_section(out):
+    page = (out / "report.html").read_text()
+    if "<h2>Not on the roster</h2>" not in page:
+        return None
+    section = page[page.index("<h2>Not on the roster</h2>"):]
+    return section[:section.index("<h2>", 4)]
+
+
+def test_students_off_the_roster_stay_in_the_report_after_report_and_a_regrade_without_roster(tmp_path):
+    """`grade --roster` names zed (handed in, not on the roster) in the report; `cnn-course
+    report` and a later `grade --student ada` (no --roster: the gradebook lists everyone graded,
+    zed included) rebuilt the report without that section. The roster is kept in --out
+    (roster.json) and every later summary uses it; a roster that lists zed empties it."""
+    from autograder import batch
+
+    subs = tmp_path / "subs"
+    for sid, marker in (("ada", "GOOD"), ("zed", "HALF"), ("<i>x", "GOOD")):
+        (subs / sid).mkdir(parents=True)
+        (subs / sid / "ps_x.ipynb").write_text(json.dumps({"cells": [], "metadata": {"m": marker},
+                                                            "nbformat": 4, "nbformat_minor": 4}))
+    out = tmp_path / "out"
+    kw = dict(workers=1, progress=False, grade_fn=_grade_by_marker)
+    _, paths = batch.grade_folder(_assignment(), subs, out, roster=["ada", "bob"], **kw)
+    assert paths["off_roster"] == ["<i>x", "zed"]
+    first = _off_roster_section(out)
+    assert first and "zed" in first and "&lt;i&gt;x" in first and "ada" not in first and "bob" not in first
+    assert json.loads((out / report.ROSTER_FILE).read_text()) == {"student_ids": ["ada", "bob"]}
+
+    batch.refresh_folder(_assignment(), out, None)                      # cnn-course report
+    assert _off_roster_section(out) == first
+    batch.grade_folder(_assignment(), subs, out, students=["ada"], **kw)  # a regrade weeks later, no --roster
+    assert _off_roster_section(out) == first
+
+    batch.grade_folder(_assignment(), subs, out, roster=["ada", "bob", "zed", "<i>x"], **kw)
+    assert _off_roster_section(out) is None
+    batch.refresh_folder(_assignment(), out, None)
+    assert _off_roster_section(out) is None
+
+
+def test_a_stored_roster_that_is_not_a_list_of_ids_is_ignored(tmp_path):
+    assert report.stored_roster(tmp_path) is None
+    for text in ("not json", '{"student_ids": "ada"}', '{"student_ids": [1, 2]}', "[]", '{"student_ids": [' * 5000):
+        (tmp_path / report.ROSTER_FILE).write_text(text)
+        assert report.stored_roster(tmp_path) is None, text
+    (tmp_path / report.ROSTER_FILE).write_text(" " * (report.MAX_ROSTER_BYTES + 1))
+    assert report.stored_roster(tmp_path) is None
+    report.store_roster(tmp_path, ["b", "a", "a"])
+    assert report.stored_roster(tmp_path) == {"a", "b"}
+    results = [SubmissionResult("a", "ps_x", "graded", 1.0, 3.0), SubmissionResult("c", "ps_x", "graded", 0.0, 3.0),
+               SubmissionResult("d", "ps_x", "missing", 0.0, 3.0)]
+    assert report.off_roster_ids(results, {"a", "b"}) == ["c"]
+    assert report.off_roster_ids(results, None) == [] and report.off_roster_ids(results, set()) == []
