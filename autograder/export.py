@@ -322,6 +322,7 @@ def export(fmt: str, assignments: dict[str, Path], out: Path | str, *, db_url: s
         rows = canvas_rows(batches, people, assignment_ids=assignment_ids,
                            problems=problems)
         paths = [write_csv(rows, out)]
+        n = len(rows) - 2          # the students written: those not on the roster are left out
     else:
         paths = write_gradescope(batches, out)
     return {"paths": paths, "students": n, "assignments": list(assignments)}
