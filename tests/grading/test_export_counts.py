@@ -37,3 +37,23 @@ def test_the_canvas_export_counts_the_students_it_wrote(tmp_path, capsys):
     assert cli.main(["export", "toy", "--format", "csv", "--out", str(tmp_path / "all.csv"), "--grades",
                      str(grades), "--gradebook", f"sqlite:///{tmp_path}/none.db"]) == 0
     assert "exported 3 student(s) of toy as csv" in capsys.readouterr().out
+
+
+def test_the_canvas_export_warns_when_canvas_cannot_match_a_row(tmp_path, capsys):
+    """A roster with only student_id and name (the one `grade --roster` takes) gave a Canvas file
+    whose ID, SIS User ID and SIS Login ID were all empty, without a word: Canvas' import
+    matches on those columns only."""
+    grades = tmp_path / "g"
+    for sid in ("ada", "bob"):
+        _write(grades, sid, 1.0)
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student_id,name,sis_login_id\nada,Ada,\nbob,Bob,bob@uni\n", encoding="utf-8")
+    assert cli.main(["export", "toy", "--format", "canvas", "--out", str(tmp_path / "c.csv"), "--grades",
+                     str(grades), "--roster", str(roster), "--gradebook", f"sqlite:///{tmp_path}/none.db"]) == 0
+    err = capsys.readouterr().err
+    assert "1 student(s) have no canvas_id, sis_user_id or sis_login_id" in err and "'Ada'" in err, err
+    assert "'Bob'" not in err
+    # Without a roster the student id is the SIS User ID: nothing to warn about.
+    assert cli.main(["export", "toy", "--format", "canvas", "--out", str(tmp_path / "c2.csv"), "--grades",
+                     str(grades), "--gradebook", f"sqlite:///{tmp_path}/none.db"]) == 0
+    assert "Canvas cannot match" not in capsys.readouterr().err
