@@ -195,11 +195,12 @@ def canvas_rows(batches: list[tuple[str, list[SubmissionResult]]], roster: list[
     if unmatched:
         _report(problems, f"{len(unmatched)} student(s) not in the roster, left out of the Canvas file: "
                           + ", ".join(repr(s) for s in unmatched))
-    # Canvas matches an imported row on ID, SIS User ID or SIS Login ID only, never on the name.
+    # Canvas matches an imported row on ID, SIS User ID or SIS Login ID, else on the name alone.
     unknown = [people[k]["ident"][0] for k in order if not any(people[k]["ident"][1:4])]
     if unknown:
         _report(problems, f"{len(unknown)} student(s) have no canvas_id, sis_user_id or sis_login_id in the "
-                          "roster: Canvas cannot match their rows (add one of these columns): "
+                          "roster: Canvas can match their rows only by name (as its own export writes it, "
+                          "'Last, First'), which may fail or be ambiguous; add one of these columns: "
                           + ", ".join(repr(s) for s in unknown[:20]) + (" ..." if len(unknown) > 20 else ""))
     rows = [header, possible]
     for key in sorted(order, key=lambda k: (str(people[k]["ident"][0]).lower(), k)):

@@ -41,8 +41,8 @@ def test_the_canvas_export_counts_the_students_it_wrote(tmp_path, capsys):
 
 def test_the_canvas_export_warns_when_canvas_cannot_match_a_row(tmp_path, capsys):
     """A roster with only student_id and name (the one `grade --roster` takes) gave a Canvas file
-    whose ID, SIS User ID and SIS Login ID were all empty, without a word: Canvas' import
-    matches on those columns only."""
+    whose ID, SIS User ID and SIS Login ID were all empty, without a word: Canvas' import then
+    has only the name to match on."""
     grades = tmp_path / "g"
     for sid in ("ada", "bob"):
         _write(grades, sid, 1.0)
