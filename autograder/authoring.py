@@ -17,6 +17,10 @@ notebook byte for byte (cell ids are fixed, no outputs)::
     nb.hidden("test_relu_hidden", 2, "assert relu(3) == 3")
     nb.write("solutions/ps9_relu/ps9_relu.ipynb")
 
+A solution region can come from the reference library instead of being written twice:
+``code_of(ref.relu)`` is that function's body (no signature, no docstring), ready to stand
+between the markers of an f-string cell template (ps2, ps3, ps4 and ps6 build scripts).
+
 Cell metadata follows nbgrader's schema 3 (see docs/instructor-guide.md).
 """
 from __future__ import annotations
