@@ -35,7 +35,7 @@ from autograder.assignment import points_of
 from autograder.intake import BatchError, Submission, check_folder_names, collect
 from autograder.isolation.templates import close_templates
 from autograder.lateness import (NO_TIME_NOTE, TimeSource, assign_submission_times, check_policy, lateness_rules,
-                                 parse_zone, read_submitted_at)
+                                 parse_zone, read_submitted_at, reuse_stored_times)
 from autograder.options import GradingOptions
 from autograder.results import (ERROR, GRADED, INVALID, MISSING, SubmissionResult, apply_scores, late_penalty_fn,
                                 safe_dirname)
@@ -272,8 +272,9 @@ class Finisher:
     the late policy."""
 
     def __init__(self, assignment, subs: list[Submission], *, due: datetime | None, late_policy: str | None,
-                 entered: dict):
+                 entered: dict, time_notes: dict | None = None):
         self.assignment = assignment
+        self.time_notes = time_notes or {}      # student -> why an earlier run's time was not reused
         self.by_id = {s.student_id: s for s in subs}
         self.due = due
         self.policy = late_policy or "none"
@@ -286,8 +287,12 @@ class Finisher:
         r.submitted_at = when.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds") if when else ""
         r.submitted_at_source = sub.submitted_at_source if (sub is not None and when) else TimeSource.NONE
         judge_lateness(r, self.due, self.policy)   # a resumed result is judged again on today's evidence
-        if when is None and self.due is not None and r.status != MISSING and NO_TIME_NOTE not in r.message:
-            r.message = "; ".join(filter(None, [r.message, NO_TIME_NOTE]))
+        notes = [n for n in r.message.split("; ") if n != NO_TIME_NOTE] if r.message else []
+        if r.student_id in self.time_notes and self.time_notes[r.student_id] not in notes:
+            notes.append(self.time_notes[r.student_id])
+        if when is None and self.due is not None and r.status != MISSING:
+            notes.append(NO_TIME_NOTE)
+        r.message = "; ".join(notes)
         if r.status == GRADED and sub is not None:
             r.blank_answers = blank_answers(self.assignment, sub.path)
         adj = self.entered.get(r.student_id, {})
@@ -356,6 +361,10 @@ def grade_folder(assignment, submissions: Path | str, out_dir: Path | str, optio
             stale = set(store.stale())
             subs = [s for s in subs if s.student_id in stale]
             notes.append(f"--regrade-stale: {len(subs)} student(s) graded with an older version were graded again")
+        # No evidence in this run: the time an earlier run established, while the notebook is the same file.
+        changed_notes, reuse_notes = reuse_stored_times(subs, store.by_id, _sha256)
+        notes += reuse_notes
+        time_notes += reuse_notes
         entered, expected = {}, set(o.roster or [])
         gb_due = None
         if o.db_url:
@@ -374,15 +383,15 @@ def grade_folder(assignment, submissions: Path | str, out_dir: Path | str, optio
             from autograder import gradebook as nbgb
 
             nbgb.set_duedate(o.db_url, assignment.name, due)
-        finish = Finisher(assignment, subs, due=due, late_policy=policy, entered=entered)
+        finish = Finisher(assignment, subs, due=due, late_policy=policy, entered=entered, time_notes=changed_notes)
         check_folder_names(sorted(everyone | expected), out_dir)
         # Off the roster: the roster CSV is the word on who is in the class (the gradebook's students
         # include everyone graded into it); without one, the gradebook's students before this run.
         on_roster = set(o.roster) if o.roster else expected
         new_off = sorted(everyone - on_roster) if on_roster else []
         if new_off:
-            time_notes.append(f"{len(new_off)} student(s) handed in but are not on the roster"
-                              + (" nor in the gradebook" if o.db_url else "") + ": "
+            time_notes.append(f"{len(new_off)} student(s) handed in but are "
+                              + ("not on the roster" if o.roster else "not among the gradebook's students") + ": "
                               + ", ".join(repr(visible(i)) for i in new_off[:20])
                               + (" ..." if len(new_off) > 20 else ""))
 
@@ -412,6 +421,7 @@ def grade_folder(assignment, submissions: Path | str, out_dir: Path | str, optio
         o = GradingOptions.build(o, hide=[*o.hide, str(out_dir.resolve())])
         runner = o.runner or ThreadRunner(o.workers)
         results = runner.grade_all(assignment, subs, o, on_result)
+        graded_now = sum(r.status != MISSING for r in results)   # not who handed in other work only
         # On the roster, nothing submitted, never graded: `missing` (not in the class statistics).
         missing = [missing_result(assignment, sid) for sid in store.missing(expected - everyone)]
         for r in missing:
@@ -430,7 +440,7 @@ def grade_folder(assignment, submissions: Path | str, out_dir: Path | str, optio
         from autograder.report import store_roster
         store_roster(out_dir, o.roster)
     paths = write_summary(assignment, out_dir, invalid_notes=notes, store=store, off_roster=off_roster)
-    paths["resumed"] = len(kept)
+    paths["resumed"], paths["graded"] = len(kept), graded_now
     paths["time_notes"] = time_notes
     paths["off_roster"] = off_roster
     paths["due"], paths["late_policy"] = due, policy

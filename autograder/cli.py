@@ -271,7 +271,8 @@ def run_grade(assignment, submissions, out_dir, args, db_url, course: Course | N
     t0 = time.perf_counter()
     people = _roster(getattr(args, "roster", None))
     cluster, scheduler = getattr(args, "cluster", None), getattr(args, "scheduler", None)
-    runner, fanout = None, f"{args.workers or os.cpu_count()} workers"
+    threads = args.workers or os.cpu_count() or 1
+    runner, fanout = None, f"{threads} worker{'' if threads == 1 else 's'}"
     if cluster or scheduler:   # Dask (autograder/distributed.py); raises ClusterError
         from autograder.distributed import DaskRunner
 
@@ -293,9 +294,10 @@ def run_grade(assignment, submissions, out_dir, args, db_url, course: Course | N
     dt = time.perf_counter() - t0
     for note in paths.get("time_notes") or []:
         _say(f"note: {_shown(note)}", file=sys.stderr)
-    n = len(results)
-    _say(f"graded {n} submission(s) of {assignment.name} in {dt:.1f} s "
-         f"({60 * n / dt if dt else 0:.1f} per minute, {dt / max(n, 1):.2f} s each, {fanout})")
+    n, kept = paths.get("graded", len(results)), paths.get("resumed", 0)
+    rate = f"{60 * n / dt if dt else 0:.1f} per minute, {dt / n:.2f} s each, " if n else ""
+    _say(f"graded {n} submission(s) of {assignment.name}" + (f", kept {kept} graded before (--resume)" if kept else "")
+         + f" in {dt:.1f} s ({rate}{fanout})")
     return results, paths
 
 

@@ -38,6 +38,9 @@ from autograder.text import visible
 #                         entry has one, else the zip's local date read in --zip-tz, default UTC);
 #   "none"                no evidence: no lateness applied, and (with a due date) the note
 #                         NO_TIME_NOTE says the submission was not checked for lateness.
+# A time so established is stored with the student's result (results.json: submitted_at, its
+# source and the notebook's sha256); a later run with no evidence for that student reuses it
+# while the notebook is the same file, never once it changed (reuse_stored_times).
 
 
 
@@ -263,3 +266,43 @@ def lateness_rules(o: GradingOptions, stored: dict, gb_due: datetime | None) -> 
         notes.append(f"due date {_when(old_due)} and late policy {policy} as stored with the assignment "
                      "(--due/--late-penalty replace them)")
     return due, policy, notes
+
+
+def reuse_stored_times(subs: list[Submission], stored, sha) -> tuple[dict[str, str], list[str]]:
+    """A submission with no evidence now (source ``none``) gets the submission time an earlier
+    run established from the instructor's evidence and stored with the student's result
+    (``stored``: ``{student_id: result}`` with ``submitted_at``, ``submitted_at_source`` and
+    the notebook's ``sha256``), when its notebook is that same file (``sha(path)`` equal to the
+    stored sha256); a changed notebook keeps no time. Evidence given now always wins (it was
+    set by :func:`assign_submission_times`). Returns ``({student_id: note for the student's
+    result}, notes for the terminal)``."""
+    reused, changed, student_notes = [], [], {}
+    for sub in subs:
+        old = stored.get(sub.student_id)
+        if sub.submitted_at is not None or sub.path is None or sub.missing or old is None:
+            continue
+        source = old.submitted_at_source or TimeSource.NONE
+        if source not in TIME_SOURCES or source == TimeSource.NONE or not old.submitted_at or not old.sha256:
+            continue
+        try:
+            when = parse_when(old.submitted_at)
+        except (ValueError, OverflowError):
+            continue
+        if sha(sub.path) == old.sha256:
+            sub.submitted_at, sub.submitted_at_source = when, TimeSource(source)
+            reused.append(sub.student_id)
+        else:
+            student_notes[sub.student_id] = (f"the notebook changed since an earlier run dated it {_when(when)} "
+                                             f"({source}): that time is not reused")
+            changed.append(sub.student_id)
+
+    def names(ids):
+        return ", ".join(repr(visible(i)) for i in ids[:20]) + (" ..." if len(ids) > 20 else "")
+    notes = []
+    if reused:
+        notes.append(f"{len(reused)} student(s) without a submission time in this run keep the one an earlier run "
+                     f"stored (same notebook): {names(reused)}")
+    if changed:
+        notes.append(f"{len(changed)} student(s) changed their notebook since an earlier run dated it: that time is "
+                     f"not reused (give their new time with --submitted-at): {names(changed)}")
+    return student_notes, notes

@@ -243,10 +243,13 @@ def refresh(result: SubmissionResult, entered: dict | None, manual_cells=None,
     """Re-apply the scores entered by hand (``{grade_id: points}`` from the gradebook) and the
     late policy to a stored result: the one final score, recomputed the same way by ``grade``,
     ``report`` and ``export``. A penalty the gradebook holds (nbgrader's own late plugin)
-    applies when the result was graded without a late policy."""
+    applies only when the result was graded without a late policy (``none``): with one,
+    lateness is judged here, and the gradebook's penalty is the one an earlier run wrote (a
+    student no longer judged late must not keep it, unexplained)."""
     cells = manual_cells if manual_cells is not None else manual_cells_of(result)
     fn = late_penalty_fn(result.late_policy) if (result.late and result.late_policy) else None
-    return apply_scores(result, cells, entered, fn, None if fn else gradebook_penalty, comments)
+    ours = (result.late_policy or "none") != "none"
+    return apply_scores(result, cells, entered, fn, None if (fn or ours) else gradebook_penalty, comments)
 
 
 ESCAPED_PREFIX = "~"      # only escaped folder names start with it: a plain id may not
