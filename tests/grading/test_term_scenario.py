@@ -110,8 +110,9 @@ def term(tmp_path_factory):
         gb.find_comment("answer_why", TOY_NAME, TOY_NAME, "s01").manual_comment = COMMENT
         gb.find_grade("answer_why", TOY_NAME, TOY_NAME, "s04").manual_score = 2.0
         gb.db.commit()
-    # The late student regraded alone, without repeating --due and --late-penalty.
-    alone = cli.main([*args[:4], str(subs), *args[4:], "--student", "s04", "--submitted-at", str(times)])
+    # The late student regraded alone, without repeating --due, --late-penalty nor --submitted-at:
+    # the time the first run stored for the same notebook is reused (it was dropped: source none).
+    alone = cli.main([*args[:4], str(subs), *args[4:], "--student", "s04"])
     return {"tmp": tmp, "out": out, "db": db, "roster": roster, "autograded": autograded, "first": first,
             "canvas": canvas, "canvas_err": err.getvalue(), "alone": alone, "before": results_before, "assignment": a}
 
@@ -140,6 +141,7 @@ def test_every_student_gets_the_right_status_and_score(term):
 def test_the_late_student_regraded_alone_keeps_the_penalty(term):
     row = _rows(term["out"] / "grades.csv")["s04"]
     assert row["late"] == "yes" and row["late_by"] == "2:30:00" and row["late_penalty"] == "3", row
+    assert row["submitted_at_source"] == "submitted-at-file" and row["submitted_at"] == "2026-03-01T02:30:00"
     assert row["score"] == "5" and row["manual_score"] == "2"     # 6 + 2 by hand - 3 late
     stored = json.loads((term["out"] / "assignment.json").read_text())
     assert stored["late_policy"] == "per-hour:1" and stored["due"].startswith("2026-03-01T00:00:00")
