@@ -2,7 +2,8 @@
 
 Submission times come only from evidence the instructor's side produced (``TIME_SOURCES``):
 ``--submitted-at``, nbgrader's ``submitted/<id>/<assignment>/timestamp.txt`` on disk, or the
-date of the notebook's entry in the zip (read in ``--zip-tz``); never from a ``timestamp.txt``
+date of the notebook's entry in the zip (read in ``--zip-tz``), or such a time an earlier run
+stored for the same notebook file (:func:`reuse_stored_times`); never from a ``timestamp.txt``
 the student could have handed in nor from a file's modification time. The due date
 (``--due``) and the late policy (``--late-penalty``, :func:`autograder.results.late_penalty_fn`)
 given now replace those stored with the assignment (:func:`lateness_rules`); the penalty itself

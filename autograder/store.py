@@ -9,6 +9,9 @@ computed from it: grades.csv, the report, the stale and the missing students.
 ``DIR/assignment.json`` (:func:`read_policy`, :func:`write_policy`) holds the assignment's due
 date and late policy once given (``--due``, ``--late-penalty``), so a later run of a few
 students (``--student``, ``--regrade-stale``, ``report``) applies the same lateness rules.
+Each results.json keeps the student's submission time with its source and the notebook's
+sha256: a later run with no evidence for that student reuses it while the notebook is the
+same file (:func:`autograder.lateness.reuse_stored_times`).
 """
 from __future__ import annotations
 
