@@ -19,8 +19,8 @@ from pathlib import Path
 
 from . import pysource
 from .course import ConfigError
-from .cells import has_hidden, is_manual, is_solution, outside, public_part
-from .notebook import InvalidSubmission, read_notebook
+from .cells import BEGIN_SOLUTION, CODE_STUB, END_SOLUTION, has_hidden, is_manual, is_solution, outside, public_part
+from .notebook import InvalidSubmission, read_notebook, released_statements
 from .results import Visibility
 from .limits import DEFAULT_LIMITS
 
@@ -87,6 +87,7 @@ class Assignment:
     version: str = ""                       # digest of the tests, manual cells and grading.toml (regrades)
     manual: list = field(default_factory=list)   # ManualCell: written answers and tasks graded by hand
     hidden_points: float = 0.0              # points of the hidden tests (known from the release too)
+    template: frozenset | None = None       # notebook.released_statements of the student release
 
     @property
     def auto_max(self) -> float:
@@ -223,11 +224,32 @@ def defined_names(source: str) -> set[str]:
     return out
 
 
-def load_assignment(name: str, *, source_dir: Path | str, released: bool = False) -> Assignment:
+def as_released(source: str, nbg: dict) -> str:
+    """A source code cell as nbgrader's ClearSolutions releases it: each solution region becomes
+    the stub, indented as its BEGIN line; a solution cell without a region becomes the stub."""
+    if BEGIN_SOLUTION not in source:
+        return CODE_STUB if nbg.get("solution") else source
+    out, inside = [], False
+    for line in source.split("\n"):
+        if BEGIN_SOLUTION in line:
+            inside = True
+            out.extend(line[:len(line) - len(line.lstrip())] + stub for stub in CODE_STUB.split("\n"))
+        elif END_SOLUTION in line:
+            inside = False
+        elif not inside:
+            out.append(line)
+    return "\n".join(out)
+
+
+def load_assignment(name: str, *, source_dir: Path | str, released: bool = False,
+                    own_copy: bool = False) -> Assignment:
     """Load assignment ``name`` from the instructor sources or (``released``) the student release.
 
     ``source_dir``: the folder holding ``<name>/<name>.ipynb`` and ``<name>/grading.toml``
-    (a course's ``source``, or its ``release`` when ``released``); required.
+    (a course's ``source``, or its ``release`` when ``released``); required. ``own_copy``: the
+    released notebook is a student's own copy (``cnn-course check`` without the pristine
+    release): its solution cells say nothing of the release's, so they count as the bare stub
+    in ``Assignment.template``.
     """
     base = Path(source_dir)
     folder = base / name
@@ -286,6 +308,11 @@ def load_assignment(name: str, *, source_dir: Path | str, released: bool = False
     hidden_points += points_of(t for t in tests if t.visibility == Visibility.HIDDEN)
     for m in manual:
         m.of = len(manual)
+    with pysource.AST_LOCK:     # released_statements parses the cells
+        template = released_statements(
+            (CODE_STUB if own_copy and cell.nbgrader.get("solution") else
+             cell.source if released else as_released(cell.source, cell.nbgrader))
+            for cell in cells if cell.cell_type == "code" and not cell.is_test)
     if released:
         hidden += sum(1 for t in tests if t.visibility == Visibility.HIDDEN)
         tests = [t for t in tests if t.visibility == Visibility.PUBLIC]
@@ -296,4 +323,5 @@ def load_assignment(name: str, *, source_dir: Path | str, released: bool = False
     return Assignment(name=name, notebook_name=nb_path.name, tests=tests, config=cfg, setup_source=setup,
                       test_sources_for_matching=[t for t in texts if t.strip()], hidden_count=hidden,
                       released=released, path=nb_path, graded_names=frozenset(graded),
-                      version=digest.hexdigest()[:16], manual=manual, hidden_points=hidden_points)
+                      version=digest.hexdigest()[:16], manual=manual, hidden_points=hidden_points,
+                      template=template)

@@ -224,7 +224,8 @@ def grade_notebook(assignment: Assignment, notebook_path, student_id: str = "stu
 
     with pysource.AST_LOCK:      # extraction parses (and IPython transforms) the student's cells
         code = extract_student_code(cells, test_ids=assignment.test_ids,
-                                    test_texts=assignment.test_sources_for_matching)
+                                    test_texts=assignment.test_sources_for_matching,
+                                    released=getattr(assignment, "template", None))
     forb = assignment.forbidden
     flagged = analyze(code.nodes, forb.get("modules", []), forb.get("names", []))
     for scope in forb.get("scoped", []):     # forbidden in some functions only (assignment.py)
@@ -298,15 +299,25 @@ def grade_notebook(assignment: Assignment, notebook_path, student_id: str = "stu
                      + (" and more" if len(session.shadowed) > 10 else "")
                      + ", the name(s) of Python builtins. The tests use Python's own; choose another name "
                      "so your own code does not break.")
-    if code.skipped:
-        notes.append(f"{code.skipped} top-level statement(s) (plots, prints, training runs, loops) were not run "
-                     "while grading; only imports, functions, classes, simple assignments and loops that only fill "
-                     "tables are.")
+    if code.added_skipped:
+        notes.append(_skipped_note(code.added_skipped))
     if flagged:
         notes.append("Forbidden APIs: " + "; ".join(f"{k} uses {', '.join(v)}" for k, v in sorted(flagged.items())))
     result.message = safe_text("\n".join(safe_text(n, 2000) for n in notes), MAX_SUBMISSION_MESSAGE)
     result.score = float(sum(t.points for t in result.tests))
     return result
+
+
+def _skipped_note(added: list, shown: int = 5) -> str:
+    """The top-level statements the student added (or changed) that grading does not run, the
+    first ``shown`` of them named: the release's own (demos, stubs) are not mentioned."""
+    names = "; ".join(f"`{s['src']}` (" + (f"the cell starting `{s['where']}`" if s.get("where") else
+                                           f"code cell {s['cell'] + 1}") + f", line {s['lineno']})"
+                      for s in added[:shown])
+    more = f"; and {len(added) - shown} more" if len(added) > shown else ""
+    return (f"{len(added)} top-level statement(s) you added or changed (plots, prints, training runs, loops) "
+            f"were not run while grading: {names}{more}. Only imports, functions, classes, simple assignments "
+            "and loops that only fill tables are (the tests cannot use what the others compute).")
 
 
 def _grade_one(session, spec, i, lim, cpu, setup_ns, names_defined) -> tuple[str, str]:

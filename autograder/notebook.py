@@ -278,11 +278,45 @@ class StudentCode:
     defined: dict = field(default_factory=dict)         # top-level def/class name -> cell index (last wins)
     notes: list[str] = field(default_factory=list)      # cells that could not be parsed, ...
     skipped: int = 0                                    # top-level statements not run
+    added_skipped: list = field(default_factory=list)   # those not in the release: {cell, lineno, src, where}
     stmt_cells: list = field(default_factory=list)      # cell index of each kept node (for messages)
 
 
 def _normalise(text: str) -> str:
     return "\n".join(line.rstrip() for line in text.strip().splitlines())
+
+
+def statement_key(lines: list[str], node) -> str:
+    """A top-level statement's own source (``lines``: its cell's), normalised to compare a
+    submission with the release: from its first column to its last (not a `;` neighbour's),
+    decorators included, trailing spaces and blank lines dropped. Linear in its size."""
+    decorators = getattr(node, "decorator_list", None)
+    start = min([node.lineno] + [d.lineno for d in decorators]) if decorators else node.lineno
+    end = node.end_lineno or node.lineno
+    part = [ln.rstrip("\r\n") for ln in lines[start - 1:end]]
+    if not part:
+        return ""
+    if node.end_col_offset is not None:        # ast offsets count UTF-8 bytes
+        part[-1] = part[-1].encode()[:node.end_col_offset].decode(errors="ignore")
+    if not decorators:
+        part[0] = part[0].encode()[node.col_offset:].decode(errors="ignore")
+    return "\n".join(ln.rstrip() for ln in part if ln.strip()).strip()
+
+
+def released_statements(sources) -> frozenset:
+    """The :func:`statement_key` of every top-level statement of ``sources``, the released
+    notebook's non-test code cells (assignment.py says which text each cell is released with)."""
+    out = set()
+    budget = [CAPS["magic_work"]]
+    for src in sources:
+        try:
+            py = _to_python(src, budget)
+            tree = ast.parse(py) if py else None
+        except (_NotPython, SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        lines = py.splitlines(True) if tree else []
+        out.update(statement_key(lines, node) for node in (tree.body if tree else ()))
+    return frozenset(out)
 
 
 def _root_name(node) -> str | None:
@@ -551,12 +585,15 @@ def _depth(tree) -> int:
     return best
 
 
-def extract_student_code(cells: list[Cell], *, test_ids=(), test_texts=(), caps: dict | None = None) -> StudentCode:
+def extract_student_code(cells: list[Cell], *, test_ids=(), test_texts=(), caps: dict | None = None,
+                         released: frozenset | None = None) -> StudentCode:
     """Select the student's definitions from the notebook's non-test code cells.
 
     ``test_ids``: grade_ids of test cells (cells carrying one are test cells even if
     their metadata lost ``grade``); ``test_texts``: released test-cell sources, to
     recognise test cells whose metadata was stripped. ``caps``: overrides of :data:`CAPS`.
+    ``released``: :func:`released_statements` of the release; a skipped statement found
+    there is the template's own, not in ``added_skipped`` (None: every skipped one is).
     """
     cap = _caps(caps)
     test_ids = set(test_ids)
@@ -608,6 +645,12 @@ def extract_student_code(cells: list[Cell], *, test_ids=(), test_texts=(), caps:
             sel.record(node, keep)
             if not keep:
                 code.skipped += 1
+                if lines is None:
+                    lines = src.splitlines(True)
+                key = statement_key(lines, node)
+                if released is None or key not in released:
+                    code.added_skipped.append({"cell": cell.index, "lineno": node.lineno, "src": first_line(key),
+                                               "where": first_line(cell.source)})
                 continue
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 code.defined[node.name] = cell.index

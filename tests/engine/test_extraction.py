@@ -16,7 +16,8 @@ import pytest
 from autograder import engine as ENGINE   # the project's own engine: an ImportError fails, never skips
 from autograder.assignment import load_assignment
 from autograder.forbidden import analyze
-from autograder.notebook import CAPS, InvalidSubmission, extract_student_code, parse_notebook, read_notebook
+from autograder.notebook import (CAPS, InvalidSubmission, extract_student_code, parse_notebook, read_notebook,
+                                 released_statements, statement_key)
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "corpus"))
@@ -154,6 +155,86 @@ def test_correct_notebooks_keep_every_graded_name_without_notes(ps):
     forb = a.forbidden
     assert analyze(code.nodes, forb.get("modules", []), forb.get("names", [])) == {}, \
         f"{ps}: the reference solution must not be flagged"
+
+
+# ----------------------------------------------------------------------------- what the release itself skips
+
+PS_NAMES = sorted(p.name for p in (ROOT / "solutions").glob("ps*") if p.is_dir())
+
+
+@pytest.mark.parametrize("ps", PS_NAMES)
+def test_the_template_from_the_source_is_the_released_notebooks(ps):
+    """The grader knows the release from the source (solution regions become nbgrader's stub):
+    its top-level statements are exactly those of the committed release in exercises/."""
+    src = load_assignment(ps, source_dir=ROOT / "solutions")
+    rel = load_assignment(ps, source_dir=ROOT / "exercises", released=True)
+    assert src.template and src.template == rel.template, sorted(src.template ^ rel.template)[:5]
+    assert "raise NotImplementedError()" in src.template
+
+
+def _ps1(kind: str, extra: str = ""):
+    name = "ps1_convolution"
+    if kind == "blank":
+        data = (ROOT / "exercises" / name / f"{name}.ipynb").read_bytes()
+    else:
+        data = nbformat.writes(correct_notebook(nbformat.read(ROOT / "solutions" / name / f"{name}.ipynb",
+                                                              as_version=4))).encode()
+    cells = parse_notebook(data)
+    if extra:      # the student writes `extra` at the end of conv2d_single's cell
+        cell = next(c for c in cells if c.grade_id == "conv2d_single")
+        cell.source += "\n" + extra
+    return cells
+
+
+@pytest.mark.parametrize("kind, skipped", [("blank", 13), ("perfect", 6)])
+def test_the_released_notebooks_own_top_level_lines_are_not_the_students(kind, skipped):
+    """ps1's demo cells (`show_coverage(...)`) and unanswered `raise NotImplementedError()` lines
+    are skipped while grading but are the release's, not the student's: no statement is named.
+    Before, ``extract_student_code`` had no ``released`` and the note counted 13 and 6."""
+    a = load_assignment("ps1_convolution", source_dir=ROOT / "solutions")
+    code = extract_student_code(_ps1(kind), test_ids=a.test_ids, test_texts=a.test_sources_for_matching,
+                                released=a.template)
+    assert code.skipped == skipped and code.added_skipped == [], code.added_skipped
+
+
+def test_a_top_level_statement_the_student_adds_is_named():
+    a = load_assignment("ps1_convolution", source_dir=ROOT / "solutions")
+    cells = _ps1("perfect", "x = conv2d_single(np.eye(3), np.eye(2))   \nshow_coverage((6, 6), k=3, stride=1, padding=0); print(x)")
+    code = extract_student_code(cells, test_ids=a.test_ids, test_texts=a.test_sources_for_matching,
+                                released=a.template)
+    # the copy of a demo line is the release's own text (whatever cell it is in); `print(x)` beside it is not
+    assert [s["src"] for s in code.added_skipped] == ["x = conv2d_single(np.eye(3), np.eye(2))", "print(x)"]
+    assert all(s["where"].startswith("def conv2d_single(") for s in code.added_skipped)
+    first = code.added_skipped[0]["lineno"]
+    assert [s["lineno"] for s in code.added_skipped] == [first, first + 1]
+
+
+def test_a_students_own_copy_stands_for_the_release_only_outside_solution_cells(tmp_path):
+    """`cnn-course check` on the student's copy (no pristine release): a solution cell counts as
+    the bare stub, so what the student wrote there at top level is still named."""
+    name = "ps1_convolution"
+    (tmp_path / name).mkdir()
+    cells = _ps1("perfect", "x = conv2d_single(np.eye(3), np.eye(2))")
+    nb = correct_notebook(nbformat.read(ROOT / "solutions" / name / f"{name}.ipynb", as_version=4))
+    next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "conv2d_single").source = next(
+        c.source for c in cells if c.grade_id == "conv2d_single")
+    nbformat.write(nb, tmp_path / name / f"{name}.ipynb")
+    own = load_assignment(name, source_dir=tmp_path, released=True, own_copy=True)
+    code = extract_student_code(cells, test_ids=own.test_ids, test_texts=own.test_sources_for_matching,
+                                released=own.template)
+    assert [s["src"] for s in code.added_skipped] == ["x = conv2d_single(np.eye(3), np.eye(2))"]
+    trusting = load_assignment(name, source_dir=tmp_path, released=True)      # as if it were the release
+    assert extract_student_code(cells, released=trusting.template).added_skipped == []
+
+
+def test_statement_key_is_the_statements_own_text():
+    src = "a = 1; show_x(a)   \nf(1,  # b\n\n  2)  # c\n"
+    tree = ast.parse(src)
+    lines = src.splitlines(True)
+    # from its first column to its last: not a `;` neighbour, blank lines or a comment after it
+    assert [statement_key(lines, n) for n in tree.body] == ["a = 1", "show_x(a)", "f(1,  # b\n  2)"]
+    assert released_statements(["%matplotlib inline\nshow_x(1)", "def f(:"]) == {
+        "get_ipython().run_line_magic('matplotlib', 'inline')", "show_x(1)"}
 
 
 # ----------------------------------------------------------------------------- caps and unsafe text
