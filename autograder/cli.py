@@ -129,10 +129,9 @@ def _load_for_check(nb_path: Path, name_override: str | None):
     tmp = Path(tempfile.mkdtemp(prefix="cnn-course-check-"))
     (tmp / name).mkdir()
     shutil.copyfile(nb_path, tmp / name / f"{name}.ipynb")
-    for toml in (nb_path.parent / "grading.toml",):
-        if toml.is_file():
-            shutil.copyfile(toml, tmp / name / "grading.toml")
-    return load_assignment(name, source_dir=tmp, released=True), f"{nb_path.name} itself", tmp
+    if (nb_path.parent / "grading.toml").is_file():
+        shutil.copyfile(nb_path.parent / "grading.toml", tmp / name / "grading.toml")
+    return load_assignment(name, source_dir=tmp, released=True, own_copy=True), f"{nb_path.name} itself", tmp
 
 
 def _wrap(text: str, indent: str) -> str:
@@ -147,13 +146,16 @@ def cmd_check(args, course: Course) -> int:
 
     nb_path = Path(args.notebook)
     if not nb_path.is_file():
-        raise UsageError(f"NOTEBOOK={args.notebook!r} does not exist (expected the path of your .ipynb file).")
+        raise UsageError(f"NOTEBOOK={args.notebook!r} " + ("is a folder: give the notebook file (.ipynb) in it" if
+                         nb_path.is_dir() else "does not exist (expected the path of your .ipynb file)") + ".")
     try:
         assignment, origin, tmp = _load_for_check(nb_path, args.assignment)
     except ConfigError:
         raise                   # a bad grading.toml: the message names the file, the key and the fix
     except (FileNotFoundError, KeyError, ValueError) as exc:
         raise UsageError(f"could not find the assignment of {nb_path.name}: {exc}. Pass --assignment NAME.") from None
+    toml_home = (None if (assignment.path.parent / "grading.toml").is_file()      # before tmp goes
+                 else nb_path.parent if tmp is not None else assignment.path.parent)
     try:
         insecure = args.insecure
         if not insecure and isolation_available() is None:
@@ -164,6 +166,9 @@ def cmd_check(args, course: Course) -> int:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
     _say(f"Self-check of {nb_path.name} ({assignment.name}); public tests from {origin}")
+    if toml_home is not None:
+        _say(f"  warning: grading.toml was not found next to the notebook, so forbidden-API checks are off: "
+             f"put the exercise's grading.toml in {_rel(toml_home.resolve())}/ beside {nb_path.name}.")
     if result.status == INVALID:
         _say(f"  The notebook could not be read: {result.message}")
         return 1
@@ -175,14 +180,10 @@ def cmd_check(args, course: Course) -> int:
         _say(f"  {t.status:9s} {_fmt(t.points):>4s}/{_fmt(t.max_points):<4s} {t.name:{width}s}")
         if t.message and t.status != PASSED:
             _say(_wrap(t.message, " " * 12))
-    got = sum(t.points for t in public)
-    out_of = sum(t.max_points for t in public)
+    got, out_of = sum(t.points for t in public), sum(t.max_points for t in public)
     n_pass = sum(t.status == PASSED for t in public)
     _say(f"Public tests: {_fmt(got)} / {_fmt(out_of)} points ({n_pass} of {len(public)} tests passed).")
-    hidden = getattr(assignment, "hidden_count", None)
-    if hidden is None:
-        hidden = sum(getattr(t, "visibility", "") == HIDDEN for t in assignment.tests)
-    hidden_points = float(getattr(assignment, "hidden_points", 0.0) or 0.0)
+    hidden, hidden_points = assignment.hidden_count, float(assignment.hidden_points or 0.0)
     manual = float(getattr(assignment, "manual_max", 0.0) or 0.0)
     line = (f"{hidden} hidden tests worth {_fmt(hidden_points)} points run when you submit"
             if hidden_points else f"{hidden} hidden tests are not run here; they are run when you submit")

@@ -165,6 +165,52 @@ def test_usage_errors_exit_2(toy, tmp_path, capsys):
     assert cli.main([]) == 2
 
 
+def test_check_on_a_folder_asks_for_the_notebook_file(tmp_path, capsys):
+    (tmp_path / "ps1_convolution").mkdir()
+    assert cli.main(["check", str(tmp_path / "ps1_convolution")]) == 2
+    err = capsys.readouterr().err
+    assert "is a folder: give the notebook file (.ipynb)" in err and "does not exist" not in err, err
+
+
+def test_check_without_grading_toml_says_forbidden_apis_go_unchecked(toy, tmp_path, capsys):
+    mine = tmp_path / "mine" / f"{TOY_NAME}.ipynb"        # the student's own copy, away from the release
+    mine.parent.mkdir()
+    mine.write_bytes((toy["subs"] / "correct" / f"{TOY_NAME}.ipynb").read_bytes())
+    assert cli.main(["check", str(mine)]) == 0
+    out = capsys.readouterr().out
+    assert ("warning: grading.toml was not found next to the notebook, so forbidden-API checks are off: put the "
+            "exercise's grading.toml in ") in out and f"mine/ beside {TOY_NAME}.ipynb" in out, out
+    (mine.parent / "grading.toml").write_bytes((toy["released"].parent / "grading.toml").read_bytes())
+    assert cli.main(["check", str(mine)]) == 0
+    assert "grading.toml" not in capsys.readouterr().out
+    # the pristine release beside it has its own grading.toml: no warning either
+    assert cli.main(["check", str(toy["released"])]) == 1
+    assert "grading.toml" not in capsys.readouterr().out
+
+
+def test_check_names_only_top_level_statements_the_student_added(tmp_path, capsys):
+    """ps1's blank release, checked as the student's own copy: its demo cells and `raise
+    NotImplementedError()` stubs are not the student's (before: '13 top-level statement(s) ...
+    were not run while grading'); a line the student adds to a solution cell is named."""
+    name = "ps1_convolution"
+    mine = tmp_path / "work" / "mine.ipynb"      # a name that finds no pristine release, wherever tmp_path is
+    mine.parent.mkdir()
+    mine.write_bytes((ROOT / "exercises" / name / f"{name}.ipynb").read_bytes())
+    (mine.parent / "grading.toml").write_bytes((ROOT / "exercises" / name / "grading.toml").read_bytes())
+    assert cli.main(["check", str(mine), "--assignment", name]) == 1
+    out = capsys.readouterr().out
+    assert "public tests from mine.ipynb itself" in out and "were not run" not in out, out
+    nb = json.loads(mine.read_text())
+    cell = next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "conv2d_single")
+    cell["source"] = "".join(cell["source"]) + "\ny = conv2d_single(np.eye(3), np.eye(2))\n"
+    mine.write_text(json.dumps(nb))
+    assert cli.main(["check", str(mine), "--assignment", name]) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert ("note: 1 top-level statement(s) you added or changed (plots, prints, training runs, loops) were not "
+            "run while grading: `y = conv2d_single(np.eye(3), np.eye(2))` (the cell starting `def conv2d_single("
+            in out), out
+
+
 @pytest.mark.slow
 def test_ps1_samples(tmp_path):
     """The demo's sample kinds on ps1: correct full marks, partly wrong loses points, the rest 0."""
