@@ -127,6 +127,15 @@ def test_nbgrader_export_lists_the_scores(toy, tmp_path):
     assert rows == {k: float(v[0]) for k, v in EXPECTED.items()}
 
 
+def test_nbgrader_exports_grades_csv_at_the_root_which_git_ignores():
+    """`nbgrader export` run from the repository writes grades.csv there: never committed by mistake
+    (only the root one: grades.csv files under an --out folder are outputs the user chose)."""
+    def ignored(path):
+        return subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT).returncode
+    assert [ignored(p) for p in ("grades.csv", "out/grades.csv", "tests/grades.csv")] == [0, 1, 1], \
+        "add /grades.csv (root-anchored) to .gitignore"
+
+
 def test_check_released_and_solved(toy, tmp_path, capsys):
     # The blank release: public tests fail, hidden ones are counted, exit code 1.
     assert cli.main(["check", str(toy["released"])]) == 1
