@@ -1217,10 +1217,15 @@ def pool2d(x, k, stride=None, mode="max"):
 test("test_pool2d_seed", 2, '''
 # Public test: the lectures' pooling examples.
 A = np.array([[12, 20, 30, 0], [8, 12, 2, 0], [34, 70, 37, 4], [112, 100, 25, 12]])
-assert_close(pool2d(A, 2), np.array([[20., 30.], [112., 37.]]), rtol=0, atol=1e-12, name="pool2d(A, 2)")
+assert_close(pool2d(A, 2), np.array([[20., 30.], [112., 37.]]), rtol=0, atol=1e-12, name="pool2d(A, 2)",
+             mistakes={"it averages instead of taking the max (mode='max' is the default)":
+                           np.array([[13., 8.], [79., 19.5]]),
+                       "it sums instead of taking the max (mode='max' is the default)":
+                           np.array([[52., 32.], [316., 78.]])})
 assert_close(pool2d(A, 2, mode="avg"), np.array([[13., 8.], [79., 19.5]]), rtol=0, atol=1e-12,
              name="pool2d(A, 2, mode='avg')",
-             mistakes={"it returns the sum, not the mean": np.array([[52., 32.], [316., 78.]]),
+             mistakes={"it takes the max, not the mean": np.array([[20., 30.], [112., 37.]]),
+                       "it returns the sum, not the mean": np.array([[52., 32.], [316., 78.]]),
                        "the average was rounded to an integer": np.array([[13., 8.], [79., 19.]])})
 assert_close(pool2d(A, 2, mode="sum"), np.array([[52., 32.], [316., 78.]]), rtol=0, atol=1e-12,
              name="pool2d(A, 2, mode='sum')")
@@ -1228,7 +1233,9 @@ B = np.array([[3, 3, 2, 1, 0], [0, 0, 1, 3, 1], [3, 1, 2, 2, 3], [2, 0, 0, 2, 2]
 assert_close(pool2d(B, 3, stride=1), np.array([[3., 3., 3.], [3., 3., 3.], [3., 2., 3.]]), rtol=0, atol=1e-12,
              name="pool2d(B, 3, stride=1)", axes=("H'", "W'"))
 C = np.array([[1, 4, 2, 1], [5, 8, 3, 4], [7, 6, 4, 5], [1, 3, 1, 2]])
-assert_close(pool2d(C, 2, stride=2), np.array([[8., 4.], [7., 5.]]), rtol=0, atol=1e-12, name="pool2d(C, 2, stride=2)")
+assert_close(pool2d(C, 2, stride=2), np.array([[8., 4.], [7., 5.]]), rtol=0, atol=1e-12, name="pool2d(C, 2, stride=2)",
+             mistakes={"it averages instead of taking the max (mode='max' is the default)":
+                           np.array([[4.5, 2.5], [4.25, 3.]])})
 assert_close(pool2d(C, 2, stride=1, mode="avg"),
              np.array([[4.5, 4.25, 2.5], [6.5, 5.25, 4.], [4.25, 3.5, 3.]]), rtol=0, atol=1e-12,
              name="pool2d(C, 2, stride=1, mode='avg')", axes=("H'", "W'"),
