@@ -227,6 +227,24 @@ def test_a_students_own_copy_stands_for_the_release_only_outside_solution_cells(
     assert extract_student_code(cells, released=trusting.template).added_skipped == []
 
 
+def test_comparing_skipped_statements_with_the_release_is_linear(python_calls):
+    """Every skipped top-level statement is compared with the release by one key (its own text):
+    calls per statement are the same for 100 and 400 cells of skipped ones, and at most 5 are named
+    in the note, however many there are."""
+    released = released_statements(["show_x(1)\nprint(2)"])
+    per_stmt = []
+    for n in (100, 400):
+        cells = [f"show_x({i + 10})\nprint(model_{i}.fit(x, y))\nshow_x(1)\n" for i in range(n)]
+        data = nb_bytes("import numpy as np\n", *cells)
+        code, work = python_calls(lambda: extract_student_code(parse_notebook(data), released=released))
+        assert code.skipped == 3 * n and len(code.added_skipped) == 2 * n
+        per_stmt.append(work / code.skipped)
+    assert per_stmt[1] < 1.1 * per_stmt[0], f"calls per statement: {per_stmt}"
+    note = ENGINE._skipped_note(code.added_skipped)
+    assert note.startswith("800 top-level statement(s)") and "`show_x(12)` (" in note and "and 795 more" in note
+    assert "print(model_2." not in note, note                     # the sixth is not named
+
+
 def test_statement_key_is_the_statements_own_text():
     src = "a = 1; show_x(a)   \nf(1,  # b\n\n  2)  # c\n"
     tree = ast.parse(src)
