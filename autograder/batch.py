@@ -39,8 +39,8 @@ from autograder.lateness import (NO_TIME_NOTE, TimeSource, assign_submission_tim
 from autograder.options import GradingOptions
 from autograder.results import (ERROR, GRADED, INVALID, MISSING, SubmissionResult, apply_scores, late_penalty_fn,
                                 safe_dirname)
-from autograder.store import (STUDENTS_DIR, ResultStore, atomic_write, judge_lateness, read_policy, student_dir,
-                              write_policy)
+from autograder.store import (STUDENTS_DIR, ResultStore, atomic_write, judge_lateness, read_policy, store_roster,
+                              stored_roster, student_dir, write_policy)
 from autograder.text import fmt_num, safe_cell, visible
 
 CSV_COLUMNS = ("student_id", "assignment", "score", "max_score", "status", "auto_score", "manual_score",
@@ -206,7 +206,7 @@ def write_summary(assignment, out_dir: Path | str, *, invalid_notes=None, proble
         problems.extend(p for p in store.problems if p not in problems)
     results = store.results()
     if not off_roster:   # `report`, `grade` without --roster: the roster the last `grade --roster` was given
-        off_roster = report.off_roster_ids(results, report.stored_roster(out_dir))
+        off_roster = report.off_roster_ids(results, stored_roster(out_dir))
     paths = {"grades": out_dir / "grades.csv", "report": out_dir / "report.html",
              "histogram": out_dir / "score_histogram.png",
              "students": {r.student_id: student_dir(out_dir, r.student_id) for r in results}, "results": results}
@@ -437,7 +437,6 @@ def grade_folder(assignment, submissions: Path | str, out_dir: Path | str, optio
         for tmp in tmps:
             shutil.rmtree(tmp, ignore_errors=True)
     if o.roster:
-        from autograder.report import store_roster
         store_roster(out_dir, o.roster)
     paths = write_summary(assignment, out_dir, invalid_notes=notes, store=store, off_roster=off_roster)
     paths["resumed"], paths["graded"] = len(kept), graded_now

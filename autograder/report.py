@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import statistics
 from collections import Counter
 from pathlib import Path
@@ -245,39 +244,6 @@ def _split_notes(results: list[SubmissionResult]) -> tuple[list[str], dict[str, 
     own = {sid: "; ".join(p for p in ps if p not in common and not p.startswith("no submission time known"))
            for sid, ps in parts.items()}
     return common, own
-
-
-ROSTER_FILE = "roster.json"          # in --out: the student ids of the last `grade --roster`
-MAX_ROSTER_BYTES = 8 * 1024 * 1024
-
-
-def store_roster(out_dir, student_ids) -> Path:
-    """Keep the roster that ``grade --roster`` was given in ``out_dir/roster.json``, so that the
-    runs without one (``cnn-course report``, ``grade --student ID``) still name the students who
-    handed in but are not on it. The gradebook cannot tell: ``grade`` adds everyone it grades to
-    its students."""
-    from autograder.store import atomic_write
-
-    path = Path(out_dir) / ROSTER_FILE
-    ids = sorted({str(s) for s in student_ids})
-    atomic_write(path, json.dumps({"student_ids": ids}, ensure_ascii=False, indent=0) + "\n")
-    return path
-
-
-def stored_roster(out_dir) -> set[str] | None:
-    """The student ids :func:`store_roster` kept in ``out_dir``; None when there is none, or it
-    is not a plain file of at most 8 MB holding ``{"student_ids": [str, ...]}``."""
-    path = Path(out_dir) / ROSTER_FILE
-    try:
-        if path.is_symlink() or not path.is_file() or path.stat().st_size > MAX_ROSTER_BYTES:
-            return None
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
-        return None
-    ids = data.get("student_ids") if isinstance(data, dict) else None
-    if not isinstance(ids, list) or not all(isinstance(s, str) for s in ids):
-        return None
-    return set(ids)
 
 
 def off_roster_ids(results: list[SubmissionResult], roster) -> list[str]:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from autograder.results import (MISSING, PUBLIC, SUBMISSION_STATUSES, TEST_STATUSES, Outcome, SubmissionResult,
                                 SubmissionStatus, TestResult, Visibility, late_penalty_fn, safe_dirname)
+from autograder.roster import MAX_ROSTER_BYTES
 from autograder.text import safe_text
 
 MAX_RESULTS_BYTES = 50 * 2**20      # a results.json larger than this is skipped
@@ -265,6 +266,36 @@ def _umask() -> int:
             os.umask(old)
             _UMASK.append(old)
     return _UMASK[0]
+
+
+ROSTER_FILE = "roster.json"          # in --out: the student ids of the last `grade --roster`
+
+
+def store_roster(out_dir, student_ids) -> Path:
+    """Keep the roster that ``grade --roster`` was given in ``out_dir/roster.json``, so that the
+    runs without one (``cnn-course report``, ``grade --student ID``) still name the students who
+    handed in but are not on it. The gradebook cannot tell: ``grade`` adds everyone it grades to
+    its students."""
+    path = Path(out_dir) / ROSTER_FILE
+    ids = sorted({str(s) for s in student_ids})
+    atomic_write(path, json.dumps({"student_ids": ids}, ensure_ascii=False, indent=0) + "\n")
+    return path
+
+
+def stored_roster(out_dir) -> set[str] | None:
+    """The student ids :func:`store_roster` kept in ``out_dir``; None when there is none, or it
+    is not a plain file within the roster's size cap holding ``{"student_ids": [str, ...]}``."""
+    path = Path(out_dir) / ROSTER_FILE
+    try:
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > MAX_ROSTER_BYTES:
+            return None
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    ids = data.get("student_ids") if isinstance(data, dict) else None
+    if not isinstance(ids, list) or not all(isinstance(s, str) for s in ids):
+        return None
+    return set(ids)
 
 
 def atomic_write(path: Path, data: bytes | str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
-from autograder import report
+from autograder import report, store
 from autograder.text import esc
 from autograder.results import HIDDEN, PUBLIC, TEST_STATUSES, SubmissionResult
 from autograder.results import TestResult as TR
@@ -147,7 +147,7 @@ def test_students_off_the_roster_stay_in_the_report_after_report_and_a_regrade_w
     assert paths["off_roster"] == ["<i>x", "zed"]
     first = _off_roster_section(out)
     assert first and "zed" in first and "&lt;i&gt;x" in first and "ada" not in first and "bob" not in first
-    assert json.loads((out / report.ROSTER_FILE).read_text()) == {"student_ids": ["ada", "bob"]}
+    assert json.loads((out / store.ROSTER_FILE).read_text()) == {"student_ids": ["ada", "bob"]}
 
     batch.refresh_folder(_assignment(), out, None)                      # cnn-course report
     assert _off_roster_section(out) == first
@@ -161,14 +161,14 @@ def test_students_off_the_roster_stay_in_the_report_after_report_and_a_regrade_w
 
 
 def test_a_stored_roster_that_is_not_a_list_of_ids_is_ignored(tmp_path):
-    assert report.stored_roster(tmp_path) is None
+    assert store.stored_roster(tmp_path) is None
     for text in ("not json", '{"student_ids": "ada"}', '{"student_ids": [1, 2]}', "[]", '{"student_ids": [' * 5000):
-        (tmp_path / report.ROSTER_FILE).write_text(text)
-        assert report.stored_roster(tmp_path) is None, text
-    (tmp_path / report.ROSTER_FILE).write_text(" " * (report.MAX_ROSTER_BYTES + 1))
-    assert report.stored_roster(tmp_path) is None
-    report.store_roster(tmp_path, ["b", "a", "a"])
-    assert report.stored_roster(tmp_path) == {"a", "b"}
+        (tmp_path / store.ROSTER_FILE).write_text(text)
+        assert store.stored_roster(tmp_path) is None, text
+    (tmp_path / store.ROSTER_FILE).write_text(" " * (store.MAX_ROSTER_BYTES + 1))
+    assert store.stored_roster(tmp_path) is None
+    store.store_roster(tmp_path, ["b", "a", "a"])
+    assert store.stored_roster(tmp_path) == {"a", "b"}
     results = [SubmissionResult("a", "ps_x", "graded", 1.0, 3.0), SubmissionResult("c", "ps_x", "graded", 0.0, 3.0),
                SubmissionResult("d", "ps_x", "missing", 0.0, 3.0)]
     assert report.off_roster_ids(results, {"a", "b"}) == ["c"]
