@@ -209,17 +209,23 @@ def load_results(out_dir: Path | str, *, problems: list | None = None) -> list[S
 # ---------------------------------------------------------------- the assignment's lateness rules
 
 
+def read_small_json(path: Path, max_bytes: int):
+    """The JSON value of a small file the grader wrote itself (``assignment.json``,
+    ``roster.json``); None when it is missing, a link, not a plain file, over ``max_bytes``
+    or not JSON: a damaged file reads as absent, never as a crash."""
+    try:
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > max_bytes:
+            return None
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+
+
 def read_policy(out_dir: Path | str) -> dict:
     """``{"due": aware UTC datetime or None, "late_policy": str or None}`` stored in ``out_dir``
     (``{}`` values None when there is none or it is unreadable)."""
-    path = Path(out_dir) / POLICY_FILE
     empty = {"due": None, "late_policy": None}
-    try:
-        if path.is_symlink() or not path.is_file() or path.stat().st_size > MAX_POLICY_BYTES:
-            return empty
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
-        return empty
+    data = read_small_json(Path(out_dir) / POLICY_FILE, MAX_POLICY_BYTES)
     if not isinstance(data, dict):
         return empty
     out = dict(empty)
@@ -285,13 +291,7 @@ def store_roster(out_dir, student_ids) -> Path:
 def stored_roster(out_dir) -> set[str] | None:
     """The student ids :func:`store_roster` kept in ``out_dir``; None when there is none, or it
     is not a plain file within the roster's size cap holding ``{"student_ids": [str, ...]}``."""
-    path = Path(out_dir) / ROSTER_FILE
-    try:
-        if path.is_symlink() or not path.is_file() or path.stat().st_size > MAX_ROSTER_BYTES:
-            return None
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
-        return None
+    data = read_small_json(Path(out_dir) / ROSTER_FILE, MAX_ROSTER_BYTES)
     ids = data.get("student_ids") if isinstance(data, dict) else None
     if not isinstance(ids, list) or not all(isinstance(s, str) for s in ids):
         return None
