@@ -33,6 +33,8 @@ import torch
 from torch import nn
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
 
+from solutions.training_check import worst_relative_off
+
 __all__ = ["LeNet5", "train_one_epoch", "evaluate", "predict", "seed_everything", "make_loader",
            "get_device", "preprocess", "stage_outputs", "count_parameters", "MNIST_MEAN", "MNIST_STD",
            "STAGES", "load_weights", "checked_state", "train_reference",
@@ -258,13 +260,7 @@ def assert_trained_like(got: dict, start: dict, want: dict, *, what: str, hint: 
     """
     if all(np.array_equal(got[k], start[k]) for k in start):
         raise AssertionError(f"{what}: the weights did not change at all. {hint}")
-    worst, where = 0.0, None
-    for k in start:
-        change = float(np.linalg.norm(want[k].astype(np.float64) - start[k]))
-        off = float(np.linalg.norm(got[k].astype(np.float64) - want[k]))
-        rel = off / max(change, 1e-6 * np.sqrt(start[k].size))
-        if rel > worst:
-            worst, where = rel, k
+    worst, where = worst_relative_off(got, {k: want[k] for k in start}, start)
     if worst > tolerance:
         off = f"{worst:.0%} of" if worst < 2 else f"{worst:.0f} times"
         raise AssertionError(

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from solutions.training_check import worst_relative_off
+
 CANVAS = 12
 SCHEDULE = {"epochs": 12, "batch_size": 32, "lr": 0.15, "decay": 0.8, "momentum": 0.9}
 PASS_ACCURACY = 0.75      # learned convolutions reach ~0.89-0.90, frozen ones ~0.45-0.52 (seeds 0-2; tests/exercises/test_ps6_capstone.py)
@@ -201,17 +203,6 @@ def accuracy(state: dict, x, y) -> float:
     return float(np.mean(pred == np.asarray(y)))
 
 
-def _relative_off(got: dict, want: dict, before: dict):
-    worst, where = 0.0, None
-    for k in want:
-        change = float(np.linalg.norm(want[k].astype(np.float64) - before[k]))
-        off = float(np.linalg.norm(got[k].astype(np.float64) - want[k]))
-        rel = off / max(change, 1e-6 * np.sqrt(want[k].size))
-        if rel > worst:
-            worst, where = rel, k
-    return worst, where
-
-
 def check_training(run, start: dict, x, y, orders, rates):
     """Validate the probe's run and recompute every epoch from the student's previous state and
     momentum buffers; both must match the reference epoch's (the buffers start the next epoch).
@@ -235,14 +226,14 @@ def check_training(run, start: dict, x, y, orders, rates):
         if all(np.array_equal(got[k], state[k]) for k in pshapes):
             raise AssertionError(f"epoch {e + 1} of {epochs}: the weights did not change at all "
                                  "(does train_epoch call optimizer.step()?)")
-        worst, where = _relative_off(got, want, state)
+        worst, where = worst_relative_off(got, want, state)
         if worst > TRAINING_TOLERANCE:
             raise AssertionError(
                 f"epoch {e + 1} of {epochs} did not do what the reference loop does from the state your code "
                 f"had reached: {where} is off by {worst:.0%} of the epoch's change (at most "
                 f"{TRAINING_TOLERANCE:.0%} allowed). Check train_epoch (batches order[i:i + batch_size] in "
                 "order, zero_grad, mean cross-entropy, backward, step) and your BottleneckBlock.")
-        worst, where = _relative_off(got_buf, want_buf, buffers)
+        worst, where = worst_relative_off(got_buf, want_buf, buffers)
         if worst > TRAINING_TOLERANCE:
             raise AssertionError(
                 f"epoch {e + 1} of {epochs}: the optimizer's momentum buffers after it are not what the reference "
